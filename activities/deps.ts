@@ -1,0 +1,10 @@
+import type { Config } from '../src/config';
+import type { Orm } from '../src/db/orm';
+import type { Logger } from '../src/logger';
+
+/** What the activities need from the world; tests hand in real ones wired to test servers. */
+export interface ActivityDeps {
+  config: Config;
+  orm: Orm;
+  logger: Logger;
+}

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Provisions the Temporal servers this project runs, without the SDK's own downloads:
+#   temporal-cli   the Temporal CLI dev server (go install; embeds SQLite and the Web UI)
+#   test-server    Temporal's time-skipping test server (Java, from Maven Central) and a wrapper to run it
+# Builds are cached under ${XDG_CACHE_HOME:-$HOME/.cache}/redcap-scan-monitor, so a second run is instant.
+# Usage: scripts/provision.sh [temporal-cli] [test-server]   (no argument: both)
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+cache="${XDG_CACHE_HOME:-$HOME/.cache}/redcap-scan-monitor"
+cli_version="1.5.1"
+cli_dir="$cache/temporal-cli-$cli_version"
+test_server_version="$(sed -n 's:.*<version>\(1\.[0-9.]*\)</version>.*:\1:p' "$here/test-server/pom.xml" | head -n1)"
+test_server_dir="$cache/temporal-test-server-$test_server_version"
+
+say() { echo "provision: $*" >&2; }
+need() {
+  command -v "$1" >/dev/null 2>&1 && return 0
+  say "ERROR: '$1' is not on PATH; it is needed to $2. Install it (Debian: apt-get install $3) and run again."
+  exit 1
+}
+
+provision_temporal_cli() {
+  if [ -n "${TEMPORAL_CLI_PATH:-}" ] && [ -x "$TEMPORAL_CLI_PATH" ]; then say "temporal CLI: $TEMPORAL_CLI_PATH (TEMPORAL_CLI_PATH)"; return; fi
+  if [ -x "$cli_dir/temporal" ]; then say "temporal CLI: $cli_dir/temporal (cached)"; return; fi
+  if command -v temporal >/dev/null 2>&1; then say "temporal CLI: $(command -v temporal) (PATH)"; return; fi
+  need go "build the Temporal CLI dev server" golang-go
+  say "building the Temporal CLI v$cli_version with go install (a few minutes, once) ..."
+  mkdir -p "$cli_dir"
+  GOBIN="$cli_dir" GOFLAGS=-mod=mod go install "github.com/temporalio/cli/cmd/temporal@v$cli_version"
+  say "temporal CLI: $cli_dir/temporal"
+}
+
+provision_test_server() {
+  if [ -x "$test_server_dir/temporal-test-server" ] && [ -s "$test_server_dir/classpath" ]; then
+    say "time-skipping test server: $test_server_dir/temporal-test-server (cached)"; return
+  fi
+  need java "run Temporal's time-skipping test server" openjdk-17-jre-headless
+  need mvn "fetch Temporal's time-skipping test server from Maven Central" maven
+  say "resolving io.temporal:temporal-test-server:$test_server_version from Maven Central ..."
+  mkdir -p "$test_server_dir"
+  mvn -q -B -Dstyle.color=never -f "$here/test-server/pom.xml" dependency:build-classpath -Dmdep.outputFile="$test_server_dir/classpath.tmp"
+  mv "$test_server_dir/classpath.tmp" "$test_server_dir/classpath"
+  # The SDK starts this as `<path> <port>` and allows a few seconds for the port to open:
+  # C1-only JIT and a class-data-sharing archive keep a cold JVM well inside that.
+  cat > "$test_server_dir/temporal-test-server" <<WRAPPER
+#!/usr/bin/env bash
+dir="\$(cd "\$(dirname "\${BASH_SOURCE[0]}")" && pwd)"
+cds=()
+[ -s "\$dir/classes.jsa" ] && cds=(-XX:SharedArchiveFile="\$dir/classes.jsa" -Xshare:auto)
+exec java -XX:TieredStopAtLevel=1 -XX:+UseSerialGC "\${cds[@]}" -cp "\$(cat "\$dir/classpath")" io.temporal.testserver.TestServer "\$@"
+WRAPPER
+  chmod +x "$test_server_dir/temporal-test-server"
+  build_class_data_archive
+  say "time-skipping test server: $test_server_dir/temporal-test-server"
+}
+
+build_class_data_archive() {
+  local port=$(( 20000 + RANDOM % 20000 ))
+  java -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -XX:ArchiveClassesAtExit="$test_server_dir/classes.jsa" \
+    -cp "$(cat "$test_server_dir/classpath")" io.temporal.testserver.TestServer "$port" >/dev/null 2>&1 &
+  local pid=$!
+  for _ in $(seq 1 100); do (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.2; done
+  kill -TERM "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  [ -s "$test_server_dir/classes.jsa" ] || { rm -f "$test_server_dir/classes.jsa"; say "(no class-data archive; the test server starts a little slower)"; }
+}
+
+targets=("$@")
+[ ${#targets[@]} -gt 0 ] || targets=(temporal-cli test-server)
+for target in "${targets[@]}"; do
+  case "$target" in
+    temporal-cli) provision_temporal_cli ;;
+    test-server) provision_test_server ;;
+    *) say "unknown target '$target' (expected temporal-cli or test-server)"; exit 2 ;;
+  esac
+done

@@ -1,0 +1,53 @@
+/**
+ * Entry of `npm run api`: the HTTP process. Uses only what it is given; starts nothing embedded.
+ */
+import http from 'node:http';
+import type { Client } from '@temporalio/client';
+import { createApp } from './app';
+import { loadConfig, requireServices, type Config } from './config';
+import { openDatabase, type Orm } from './db/orm';
+import { logger } from './logger';
+import { connectTemporal } from './temporal/client';
+
+/** Starts the HTTP server; resolves once it listens. */
+export async function listen(config: Config, deps: { orm: Orm; temporal: Client }): Promise<http.Server> {
+  const app = createApp({ config, ...deps, logger });
+  const server = http.createServer(app.callback());
+  server.requestTimeout = 30_000;
+  server.headersTimeout = 10_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, resolve);
+  });
+  logger.info({ port: config.port }, `API listening on http://127.0.0.1:${config.port}`);
+  return server;
+}
+
+export function closeServer(server: http.Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeIdleConnections();
+  });
+}
+
+async function main(): Promise<void> {
+  const config = requireServices(loadConfig());
+  const orm = await openDatabase(config.databaseUrl);
+  const temporal = await connectTemporal({ address: config.temporalAddress, namespace: config.temporalNamespace });
+  const server = await listen(config, { orm, temporal });
+  const stop = async () => {
+    logger.info('API stopping');
+    await closeServer(server);
+    await temporal.connection.close();
+    await orm.close();
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+}
+
+if (require.main === module) {
+  main().catch((err) => {
+    logger.fatal({ err }, err instanceof Error ? err.message : String(err));
+    process.exit(1);
+  });
+}

@@ -1,0 +1,132 @@
+/**
+ * Every environment variable the service reads, parsed and validated once.
+ * A bad value stops the process at start with a message that names the variable.
+ */
+import ms from 'ms';
+import path from 'node:path';
+import { z } from 'zod';
+
+/** A duration in the forms Temporal accepts ("2 days", "90s", "1h"), as milliseconds. */
+const duration = z
+  .string()
+  .trim()
+  .transform((value, ctx) => {
+    const millis = /^\d+$/.test(value) ? Number(value) : ms(value as ms.StringValue);
+    if (typeof millis !== 'number' || !Number.isFinite(millis) || millis <= 0) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: `"${value}" is not a duration (try "2 days", "90s" or "1h")` });
+      return z.NEVER;
+    }
+    return millis;
+  });
+
+const optionalText = z
+  .string()
+  .optional()
+  .transform((value) => (value === undefined || value.trim() === '' ? undefined : value));
+
+const url = (protocols: string[]) =>
+  optionalText.refine(
+    (value) => {
+      if (value === undefined) return true;
+      try {
+        return protocols.includes(new URL(value).protocol);
+      } catch {
+        return false;
+      }
+    },
+    { message: `must be a URL (${protocols.join(' or ')})` },
+  );
+
+const schema = z.object({
+  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  DATA_DIR: z.string().min(1).default('.data'),
+  DATABASE_URL: url(['postgres:', 'postgresql:']),
+  TEMPORAL_ADDRESS: optionalText,
+  TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
+  TEMPORAL_TASK_QUEUE: z.string().min(1).default('scan-monitors'),
+  SMTP_URL: url(['smtp:', 'smtps:']),
+  MAIL_FROM: z.string().min(3).default('redcap-scan-monitor@localhost'),
+  DET_SECRET: optionalText,
+  API_TOKEN: optionalText,
+  SUBMIT_COMMAND: z.string().min(1).default('bash'),
+  SUBMIT_OPTIONS: z.string().default(''),
+  SUBMIT_SCRIPTS: z.string().min(1).default('./scripts/jobs'),
+  SCAN_CHECK_DELAY: duration.default('2 days'),
+  DOWNLOAD_WINDOW: duration.default('2 days'),
+  DOWNLOAD_RETRY_INITIAL: duration.default('1 hour'),
+  DOWNLOAD_RETRY_MAX: duration.default('6 hours'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  EMBEDDED_POSTGRES_PORT: z.coerce.number().int().min(1).max(65535).default(54329),
+  TEMPORAL_UI_PORT: z.coerce.number().int().min(1).max(65535).default(8233),
+});
+
+export interface Config {
+  port: number;
+  dataDir: string;
+  /** Unset: `npm start` runs an embedded PostgreSQL. */
+  databaseUrl?: string;
+  /** Unset: `npm start` runs a Temporal dev server. */
+  temporalAddress?: string;
+  temporalNamespace: string;
+  taskQueue: string;
+  smtpUrl?: string;
+  mailFrom: string;
+  detSecret?: string;
+  apiToken?: string;
+  submit: { command: string; options: string[]; scriptsDir: string };
+  durations: { scanCheckDelayMs: number; downloadWindowMs: number; downloadRetryInitialMs: number; downloadRetryMaxMs: number };
+  logLevel: string;
+  embeddedPostgresPort: number;
+  temporalUiPort: number;
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = schema.safeParse(env);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
+    throw new ConfigError(`Invalid environment: ${problems.join('; ')}`);
+  }
+  const e = parsed.data;
+  if (e.DOWNLOAD_RETRY_MAX < e.DOWNLOAD_RETRY_INITIAL) {
+    throw new ConfigError('Invalid environment: DOWNLOAD_RETRY_MAX must not be shorter than DOWNLOAD_RETRY_INITIAL');
+  }
+  return {
+    port: e.PORT,
+    dataDir: path.resolve(e.DATA_DIR),
+    databaseUrl: e.DATABASE_URL,
+    temporalAddress: e.TEMPORAL_ADDRESS,
+    temporalNamespace: e.TEMPORAL_NAMESPACE,
+    taskQueue: e.TEMPORAL_TASK_QUEUE,
+    smtpUrl: e.SMTP_URL,
+    mailFrom: e.MAIL_FROM,
+    detSecret: e.DET_SECRET,
+    apiToken: e.API_TOKEN,
+    submit: {
+      command: e.SUBMIT_COMMAND,
+      options: e.SUBMIT_OPTIONS.split(/\s+/).filter(Boolean),
+      scriptsDir: path.resolve(e.SUBMIT_SCRIPTS),
+    },
+    durations: {
+      scanCheckDelayMs: e.SCAN_CHECK_DELAY,
+      downloadWindowMs: e.DOWNLOAD_WINDOW,
+      downloadRetryInitialMs: e.DOWNLOAD_RETRY_INITIAL,
+      downloadRetryMaxMs: e.DOWNLOAD_RETRY_MAX,
+    },
+    logLevel: e.LOG_LEVEL,
+    embeddedPostgresPort: e.EMBEDDED_POSTGRES_PORT,
+    temporalUiPort: e.TEMPORAL_UI_PORT,
+  };
+}
+
+/** The settings a production process cannot run without. */
+export function requireServices(config: Config): Config & { databaseUrl: string; temporalAddress: string } {
+  const missing = [!config.databaseUrl && 'DATABASE_URL', !config.temporalAddress && 'TEMPORAL_ADDRESS'].filter(Boolean);
+  if (missing.length > 0) {
+    throw new ConfigError(`${missing.join(' and ')} must be set for this process (npm start runs embedded services instead)`);
+  }
+  return config as Config & { databaseUrl: string; temporalAddress: string };
+}

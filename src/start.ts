@@ -1,0 +1,110 @@
+/**
+ * Entry of `npm start`: everything on one machine. Where DATABASE_URL is unset, an embedded PostgreSQL
+ * with its data under DATA_DIR; where TEMPORAL_ADDRESS is unset, a Temporal dev server (SQLite under
+ * DATA_DIR, Web UI on 8233). Then migrations, search attributes, the API and a worker.
+ * Ctrl-C (SIGINT) or SIGTERM stops it all cleanly.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { NativeConnection, Runtime } from '@temporalio/worker';
+import { closeServer, listen } from './api';
+import { loadConfig } from './config';
+import { startEmbeddedPostgres } from './db/embedded-postgres';
+import { migrate, openDatabase } from './db/orm';
+import { logger } from './logger';
+import { connectTemporal, registerSearchAttributes } from './temporal/client';
+import { startDevServer } from './temporal/dev-server';
+import { createWorker } from './worker';
+
+const DEV_SERVER_PORT = 7233;
+
+async function main(): Promise<void> {
+  const config = loadConfig();
+  // We stop the worker ourselves, in order with everything else, rather than on the SDK's own signal handlers.
+  Runtime.install({ shutdownSignals: [] });
+  fs.mkdirSync(config.dataDir, { recursive: true });
+  const cleanups: Array<[string, () => Promise<unknown>]> = [];
+  let stopping: Promise<void> | undefined;
+  const stop = (reason: string) =>
+    (stopping ??= (async () => {
+      logger.info({ reason }, 'stopping');
+      for (const [name, cleanup] of cleanups.reverse()) {
+        logger.debug(`stopping ${name}`);
+        await withTimeout(cleanup(), 20_000, `stopping ${name}`).catch((err) => logger.warn({ err }, `stopping ${name} failed`));
+      }
+      logger.info('stopped');
+    })());
+  process.on('SIGINT', () => void stop('SIGINT').then(() => process.exit(0)));
+  process.on('SIGTERM', () => void stop('SIGTERM').then(() => process.exit(0)));
+
+  try {
+    let databaseUrl = config.databaseUrl;
+    if (!databaseUrl) {
+      const postgresDir = path.join(config.dataDir, 'postgres');
+      logger.info({ dir: postgresDir, port: config.embeddedPostgresPort }, 'starting embedded PostgreSQL');
+      const pg = await startEmbeddedPostgres({
+        dataDir: postgresDir,
+        port: config.embeddedPostgresPort,
+        database: 'redcap_scan_monitor',
+        onLog: (line) => logger.debug({ postgres: line.trim() }),
+      });
+      cleanups.push(['PostgreSQL', () => pg.stop()]);
+      databaseUrl = pg.url;
+    }
+
+    let temporalAddress = config.temporalAddress;
+    if (!temporalAddress) {
+      const dbFilename = path.join(config.dataDir, 'temporal.sqlite');
+      logger.info({ dbFilename, port: DEV_SERVER_PORT }, 'starting Temporal dev server');
+      const devServer = await startDevServer({
+        dbFilename,
+        port: DEV_SERVER_PORT,
+        uiPort: config.temporalUiPort,
+        namespace: config.temporalNamespace,
+      });
+      cleanups.push(['Temporal dev server', () => devServer.stop()]);
+      temporalAddress = devServer.address;
+      logger.info(`Temporal Web UI on http://127.0.0.1:${config.temporalUiPort}`);
+    }
+
+    const orm = await openDatabase(databaseUrl);
+    cleanups.push(['database connection', () => orm.close()]);
+    const applied = await migrate(orm);
+    logger.info({ applied }, applied.length ? 'migrations applied' : 'database schema up to date');
+
+    const temporal = await connectTemporal({ address: temporalAddress, namespace: config.temporalNamespace });
+    cleanups.push(['Temporal client', () => temporal.connection.close()]);
+    await registerSearchAttributes(temporal, config.temporalNamespace);
+
+    const connection = await NativeConnection.connect({ address: temporalAddress });
+    cleanups.push(['worker connection', () => connection.close()]);
+    const worker = await createWorker({ config, connection, deps: { config, orm, logger } });
+    const workerDone = worker.run();
+    cleanups.push([
+      'worker',
+      async () => {
+        if (worker.getState() === 'RUNNING') worker.shutdown();
+        await workerDone;
+      },
+    ]);
+
+    const server = await listen(config, { orm, temporal });
+    cleanups.push(['API', () => closeServer(server)]);
+    logger.info({ api: `http://127.0.0.1:${config.port}`, webUi: `http://127.0.0.1:${config.temporalUiPort}` }, 'ready');
+  } catch (err) {
+    logger.fatal({ err }, `npm start failed: ${err instanceof Error ? err.message : String(err)}`);
+    await stop('start-up failed');
+    process.exit(1);
+  }
+}
+
+/** Bounds a wait; the timer also keeps the process alive until the wait is over. */
+function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} took longer than ${ms / 1000}s`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+void main();

@@ -1,0 +1,40 @@
+/** The one place that connects to Temporal. */
+import { Client, Connection } from '@temporalio/client';
+import { temporal } from '@temporalio/proto';
+import { searchAttributes } from './search-attributes';
+
+export interface TemporalSettings {
+  address: string;
+  namespace: string;
+}
+
+export async function connectTemporal(settings: TemporalSettings): Promise<Client> {
+  // connectTimeout bounds the first dial; calls after that carry their own deadlines.
+  const connection = await Connection.connect({ address: settings.address, connectTimeout: '5 seconds' });
+  return new Client({ connection, namespace: settings.namespace });
+}
+
+/** True when the Temporal frontend answers within a few seconds. */
+export async function temporalAnswers(client: Client): Promise<boolean> {
+  try {
+    await client.connection.withDeadline(Date.now() + 3_000, () =>
+      client.connection.workflowService.getSystemInfo({}),
+    );
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Registers SessionId, StudyId and SiteId (Keyword) on the namespace; safe to run again. */
+export async function registerSearchAttributes(client: Client, namespace: string): Promise<void> {
+  const existing = await client.connection.operatorService.listSearchAttributes({ namespace });
+  const wanted: Record<string, temporal.api.enums.v1.IndexedValueType> = {};
+  for (const key of searchAttributes) {
+    if (!existing.customAttributes?.[key.name]) {
+      wanted[key.name] = temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD;
+    }
+  }
+  if (Object.keys(wanted).length === 0) return;
+  await client.connection.operatorService.addSearchAttributes({ namespace, searchAttributes: wanted });
+}

@@ -1,0 +1,31 @@
+/**
+ * Brings up what the suite needs, once per run, and hands the addresses to the test files
+ * through the environment: an embedded PostgreSQL (fresh data directory) and a Temporal dev server
+ * (@temporalio/testing createLocal, with the provisioned CLI). The time-skipping server is started per
+ * test file (test/support/temporal.ts), since time skipping is global to a server.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { startEmbeddedPostgres } from '../src/db/embedded-postgres';
+import { devServerExecutable } from '../src/temporal/binaries';
+import { searchAttributes } from '../src/temporal/search-attributes';
+import { freePort } from './support/ports';
+
+export default async function globalSetup(): Promise<void> {
+  const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'redcap-scan-monitor-test-'));
+  fs.chmodSync(workDir, 0o755); // PostgreSQL may run as its own user (when we are root)
+  const pg = await startEmbeddedPostgres({
+    dataDir: path.join(workDir, 'postgres'),
+    port: await freePort(),
+    database: 'postgres',
+  });
+  const devServer = await TestWorkflowEnvironment.createLocal({
+    server: { executable: devServerExecutable(), ip: '127.0.0.1', searchAttributes },
+  });
+  process.env.TEST_DATABASE_URL = pg.url;
+  process.env.TEST_TEMPORAL_ADDRESS = devServer.address;
+  process.env.TEST_WORK_DIR = workDir;
+  (globalThis as Record<string, unknown>).__testServices = { pg, devServer, workDir };
+}

@@ -1,0 +1,31 @@
+/** Temporal for tests: the suite's dev server, or a time-skipping server of this file's own. */
+import { Client, Connection } from '@temporalio/client';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { NativeConnection } from '@temporalio/worker';
+import { timeSkippingServerExecutable } from '../../src/temporal/binaries';
+
+export function devServerAddress(): string {
+  const address = process.env.TEST_TEMPORAL_ADDRESS;
+  if (!address) throw new Error('TEST_TEMPORAL_ADDRESS is unset: run the tests with `npm test` (jest global setup)');
+  return address;
+}
+
+/** A client and a worker connection to the suite's dev server. */
+export async function connectDevServer(): Promise<{ client: Client; nativeConnection: NativeConnection; close(): Promise<void> }> {
+  const address = devServerAddress();
+  const connection = await Connection.connect({ address });
+  const nativeConnection = await NativeConnection.connect({ address });
+  return {
+    client: new Client({ connection }),
+    nativeConnection,
+    close: async () => {
+      await nativeConnection.close();
+      await connection.close();
+    },
+  };
+}
+
+/** Temporal's Java time-skipping test server, as provisioned by scripts/provision.sh. */
+export function createTimeSkippingEnv(): Promise<TestWorkflowEnvironment> {
+  return TestWorkflowEnvironment.createTimeSkipping({ server: { executable: timeSkippingServerExecutable() } });
+}

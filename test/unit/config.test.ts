@@ -1,0 +1,42 @@
+import { ConfigError, loadConfig } from '../../src/config';
+
+test('defaults follow the contract', () => {
+  const config = loadConfig({});
+  expect(config.port).toBe(3000);
+  expect(config.temporalNamespace).toBe('default');
+  expect(config.taskQueue).toBe('scan-monitors');
+  expect(config.mailFrom).toBe('redcap-scan-monitor@localhost');
+  expect(config.databaseUrl).toBeUndefined();
+  expect(config.temporalAddress).toBeUndefined();
+  expect(config.submit).toMatchObject({ command: 'bash', options: [] });
+  expect(config.durations).toEqual({
+    scanCheckDelayMs: 2 * 24 * 3600_000,
+    downloadWindowMs: 2 * 24 * 3600_000,
+    downloadRetryInitialMs: 3600_000,
+    downloadRetryMaxMs: 6 * 3600_000,
+  });
+});
+
+test('durations accept the forms Temporal accepts', () => {
+  const config = loadConfig({ SCAN_CHECK_DELAY: '90s', DOWNLOAD_WINDOW: '1h', DOWNLOAD_RETRY_INITIAL: '2 minutes', DOWNLOAD_RETRY_MAX: '1 day' });
+  expect(config.durations).toEqual({ scanCheckDelayMs: 90_000, downloadWindowMs: 3600_000, downloadRetryInitialMs: 120_000, downloadRetryMaxMs: 86_400_000 });
+});
+
+test('SUBMIT_OPTIONS splits into arguments', () => {
+  expect(loadConfig({ SUBMIT_OPTIONS: ' --partition=long  --mem=4G ' }).submit.options).toEqual(['--partition=long', '--mem=4G']);
+});
+
+test.each([
+  ['SCAN_CHECK_DELAY', 'two days'],
+  ['DOWNLOAD_WINDOW', '-5s'],
+  ['PORT', 'eighty'],
+  ['DATABASE_URL', 'mysql://x'],
+  ['SMTP_URL', 'not a url'],
+])('a bad %s stops start-up with a message naming it', (name, value) => {
+  expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
+  expect(() => loadConfig({ [name]: value })).toThrow(name);
+});
+
+test('a retry maximum below the initial interval is refused', () => {
+  expect(() => loadConfig({ DOWNLOAD_RETRY_INITIAL: '2h', DOWNLOAD_RETRY_MAX: '1h' })).toThrow(/DOWNLOAD_RETRY_MAX/);
+});

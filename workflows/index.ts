@@ -1,0 +1,2 @@
+/** Every workflow the worker runs. Nothing here imports Node built-ins, the DB or the network. */
+export {};
