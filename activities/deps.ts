@@ -1,3 +1,4 @@
+import type { Client } from '@temporalio/client';
 import type { Config } from '../src/config';
 import type { Orm } from '../src/db/orm';
 import type { Logger } from '../src/logger';
@@ -7,4 +8,6 @@ export interface ActivityDeps {
   config: Config;
   orm: Orm;
   logger: Logger;
+  /** To start the monitors from the intake (with the joining conflict policy). */
+  temporal: Client;
 }

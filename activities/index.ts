@@ -1,10 +1,12 @@
 /** Everything the workflows do to the world, built from the dependencies handed in. */
 import type { ActivityDeps } from './deps';
+import { createIntakeActivities } from './intake';
+import { createMonitorActivities } from './monitors';
 
 export type { ActivityDeps } from './deps';
 
-export function createActivities(_deps: ActivityDeps) {
-  return {};
+export function createActivities(deps: ActivityDeps) {
+  return { ...createIntakeActivities(deps), ...createMonitorActivities(deps) };
 }
 
 export type Activities = ReturnType<typeof createActivities>;

@@ -9,6 +9,8 @@ import type { Config } from './config';
 import { databaseAnswers, type Orm } from './db/orm';
 import { DomainError } from './errors';
 import { logger as defaultLogger, type Logger } from './logger';
+import { redcapRouter } from './redcap/routes';
+import { sessionsRouter } from './sessions/routes';
 import { temporalAnswers } from './temporal/client';
 
 export interface AppDeps {
@@ -55,6 +57,9 @@ export function createApp(deps: AppDeps): Koa {
         : { error: `Not ready: ${down.join(' and ')} not answering`, database: database ? 'ok' : 'down', temporal: temporal ? 'ok' : 'down' };
   });
   app.use(router.routes()).use(router.allowedMethods());
+  for (const routes of [redcapRouter(deps), sessionsRouter(deps)]) {
+    app.use(routes.routes()).use(routes.allowedMethods());
+  }
   return app;
 }
 

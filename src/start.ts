@@ -7,6 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { NativeConnection, Runtime } from '@temporalio/worker';
+import { createActivityDeps } from './activity-deps';
 import { closeServer, listen } from './api';
 import { loadConfig } from './config';
 import { startEmbeddedPostgres } from './db/embedded-postgres';
@@ -78,7 +79,7 @@ async function main(): Promise<void> {
 
     const connection = await NativeConnection.connect({ address: temporalAddress });
     cleanups.push(['worker connection', () => connection.close()]);
-    const worker = await createWorker({ config, connection, deps: { config, orm, logger } });
+    const worker = await createWorker({ config, connection, deps: createActivityDeps(config, orm, temporal) });
     const workerDone = worker.run();
     cleanups.push([
       'worker',

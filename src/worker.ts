@@ -6,9 +6,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from '../activities';
+import { createActivityDeps } from './activity-deps';
 import { loadConfig, requireServices, type Config } from './config';
 import { openDatabase } from './db/orm';
 import { logger } from './logger';
+import { connectTemporal } from './temporal/client';
 
 /** A prebuilt workflow bundle (see `npm run build:bundle`) is used when present, as in production images. */
 const PREBUILT_BUNDLE = path.resolve(__dirname, '..', 'dist', 'workflow-bundle.js');
@@ -35,11 +37,13 @@ async function main(): Promise<void> {
   const config = requireServices(loadConfig());
   const orm = await openDatabase(config.databaseUrl);
   const connection = await NativeConnection.connect({ address: config.temporalAddress });
-  const worker = await createWorker({ config, connection, deps: { config, orm, logger } });
+  const temporal = await connectTemporal({ address: config.temporalAddress, namespace: config.temporalNamespace });
+  const worker = await createWorker({ config, connection, deps: createActivityDeps(config, orm, temporal) });
   logger.info({ taskQueue: config.taskQueue, namespace: config.temporalNamespace }, 'worker running');
   // The SDK's runtime shuts the worker down gracefully on SIGINT and SIGTERM.
   await worker.run();
   await connection.close();
+  await temporal.connection.close();
   await orm.close();
   logger.info('worker stopped');
 }
