@@ -4,6 +4,7 @@
 #   test-server    Temporal's time-skipping test server (Java, from Maven Central) and a wrapper to run it
 # Builds are cached under ${XDG_CACHE_HOME:-$HOME/.cache}/redcap-scan-monitor, so a second run is instant.
 # Usage: scripts/provision.sh [temporal-cli] [test-server]   (no argument: both)
+# With PROVISION_OPTIONAL=1 a missing toolchain is a warning, not an error (npm start then lets the SDK download).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -16,6 +17,10 @@ test_server_dir="$cache/temporal-test-server-$test_server_version"
 say() { echo "provision: $*" >&2; }
 need() {
   command -v "$1" >/dev/null 2>&1 && return 0
+  if [ "${PROVISION_OPTIONAL:-}" = 1 ]; then
+    say "'$1' is not on PATH (needed to $2); skipping: the Temporal SDK will download what it needs instead."
+    exit 0
+  fi
   say "ERROR: '$1' is not on PATH; it is needed to $2. Install it (Debian: apt-get install $3) and run again."
   exit 1
 }

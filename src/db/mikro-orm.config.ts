@@ -22,6 +22,7 @@ export function ormConfig(clientUrl: string, options: { debug?: boolean } = {}) 
       allOrNothing: true,
       emit: 'ts',
       silent: true,
+      snapshot: false,
     },
   });
 }
