@@ -3,7 +3,7 @@
  * sessions; sessions hold scans and may be linked to the REDCap record that logged them.
  * Plain classes with EntitySchema definitions (no decorators, no reflection).
  */
-import { Collection, EntitySchema } from '@mikro-orm/core';
+import { Collection, EntitySchema, OptionalProps } from '@mikro-orm/core';
 
 export class Study {
   id!: string; // e.g. SPN01
@@ -17,6 +17,7 @@ export class Site {
 
 /** A study as run at one site. `code` is the study code used in that site's session ids. */
 export class StudySite {
+  [OptionalProps]?: 'usesRedcap';
   id!: number;
   study!: Study;
   site!: Site;
@@ -28,6 +29,7 @@ export class StudySite {
 
 /** One participant (or phantom) at one visit, e.g. SPN01_CMH_0001_01. */
 export class Timepoint {
+  [OptionalProps]?: 'isPhantom';
   id!: string;
   site!: Site;
   isPhantom = false;
@@ -47,6 +49,7 @@ export class Session {
 }
 
 export class Scan {
+  [OptionalProps]?: 'createdAt';
   id!: number;
   session!: Session;
   name!: string;
@@ -58,6 +61,7 @@ export class Scan {
 
 /** A session that will never get scan data (e.g. the participant withdrew), with why. */
 export class EmptySession {
+  [OptionalProps]?: 'createdAt';
   session!: Session;
   comment!: string;
   user?: string | null;
@@ -65,6 +69,7 @@ export class EmptySession {
 }
 
 export class User {
+  [OptionalProps]?: 'admin';
   id!: number;
   name!: string;
   email?: string | null;
@@ -89,6 +94,7 @@ export class RedcapConfig {
 
 /** One REDCap record (row) as read back from the API. */
 export class RedcapRecord {
+  [OptionalProps]?: 'eventName' | 'comment' | 'createdAt';
   id!: number;
   config!: RedcapConfig;
   record!: string;

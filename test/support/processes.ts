@@ -1,0 +1,49 @@
+/**
+ * The service's own processes, run as children the way ops run them (`npm run worker`, `npm run api`),
+ * so fault tests and benchmarks can kill and restart them.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+
+const root = path.resolve(__dirname, '..', '..');
+
+export interface ServiceProcess {
+  child: ChildProcess;
+  /** Everything the process printed, for the failure message of a test. */
+  output(): string;
+  /** SIGTERM (graceful) or SIGKILL (a crash); resolves when the process is gone. */
+  stop(signal?: NodeJS.Signals): Promise<void>;
+}
+
+export function startServiceProcess(entry: 'worker' | 'api', env: Record<string, string>): ServiceProcess {
+  const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', path.join(root, 'src', `${entry}.ts`)], {
+    cwd: root,
+    env: { ...process.env, LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  const keep = (chunk: Buffer) => {
+    output = (output + chunk.toString()).slice(-20_000);
+  };
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  return {
+    child,
+    output: () => output,
+    stop: async (signal: NodeJS.Signals = 'SIGTERM') => {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      await exited;
+    },
+  };
+}
+
+/** Waits until `check` is true, polling; throws with `what` after `timeoutMs`. */
+export async function eventually(check: () => Promise<boolean> | boolean, what: string, timeoutMs = 60_000, everyMs = 200): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check()) return;
+    if (Date.now() > deadline) throw new Error(`Timed out after ${timeoutMs / 1000}s waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, everyMs));
+  }
+}
