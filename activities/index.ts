@@ -1,12 +1,13 @@
 /** Everything the workflows do to the world, built from the dependencies handed in. */
 import type { ActivityDeps } from './deps';
 import { createIntakeActivities } from './intake';
+import { createMailActivities } from './mail';
 import { createMonitorActivities } from './monitors';
 
 export type { ActivityDeps } from './deps';
 
 export function createActivities(deps: ActivityDeps) {
-  return { ...createIntakeActivities(deps), ...createMonitorActivities(deps) };
+  return { ...createIntakeActivities(deps), ...createMonitorActivities(deps), ...createMailActivities(deps) };
 }
 
 export type Activities = ReturnType<typeof createActivities>;
