@@ -9,6 +9,7 @@ import type { Config } from './config';
 import { databaseAnswers, type Orm } from './db/orm';
 import { DomainError } from './errors';
 import { logger as defaultLogger, type Logger } from './logger';
+import { metricsRegistry } from './metrics';
 import { redcapRouter } from './redcap/routes';
 import { sessionsRouter } from './sessions/routes';
 import { temporalAnswers } from './temporal/client';
@@ -55,6 +56,10 @@ export function createApp(deps: AppDeps): Koa {
       down.length === 0
         ? { status: 'ready', database: 'ok', temporal: 'ok' }
         : { error: `Not ready: ${down.join(' and ')} not answering`, database: database ? 'ok' : 'down', temporal: temporal ? 'ok' : 'down' };
+  });
+  router.get('/metrics', async (ctx) => {
+    ctx.type = metricsRegistry.contentType;
+    ctx.body = await metricsRegistry.metrics();
   });
   app.use(router.routes()).use(router.allowedMethods());
   for (const routes of [redcapRouter(deps), sessionsRouter(deps)]) {
