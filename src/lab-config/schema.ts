@@ -1,0 +1,167 @@
+/**
+ * The lab config file (`config apply`), as in CONTRACT.md "Config file". Strict: an unknown key is an
+ * error. Values are normalized here (ids upper case, REDCap URLs ending in '/', defaults filled in), so
+ * what comes out is exactly what the database should hold.
+ */
+import { z } from 'zod';
+import { formatPath } from './problems';
+
+/** Study ids, study codes and sites are parts of session ids: letters and digits, stored upper case. */
+const sessionIdPart = (what: string) =>
+  z
+    .string()
+    .trim()
+    .min(1, `${what} must not be empty`)
+    .max(32, `${what} must be at most 32 characters`)
+    .regex(/^[A-Za-z0-9]+$/, `${what} must be letters and digits only (it is part of session ids)`)
+    .transform((value) => value.toUpperCase());
+
+const text = (what: string) => z.string().trim().min(1, `${what} must not be empty`);
+
+/** A job script run from SUBMIT_SCRIPTS: a relative path that stays inside it. */
+const scriptName = z
+  .string()
+  .trim()
+  .min(1, 'script must not be empty')
+  .refine((value) => !value.startsWith('/') && !value.split('/').includes('..'), {
+    message: 'script must be a path inside SUBMIT_SCRIPTS (no leading "/", no "..")',
+  });
+
+/** The REDCap base URL as the DET sends it (`redcap_url`): http(s), normalized to end with '/'. */
+export function normalizeRedcapUrl(value: string): string {
+  const url = new URL(value.trim());
+  url.hash = '';
+  url.search = '';
+  const href = url.href;
+  return href.endsWith('/') ? href : `${href}/`;
+}
+
+const redcapUrl = z
+  .string()
+  .trim()
+  .superRefine((value, ctx) => {
+    let url: URL;
+    try {
+      url = new URL(value);
+    } catch {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: `"${value}" is not a URL` });
+      return;
+    }
+    if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'must be an http or https URL' });
+    } else if (url.search || url.hash) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'must be the server base URL, without "?" or "#"' });
+    }
+  })
+  .transform(normalizeRedcapUrl);
+
+/** A REDCap project id; `"1234"` is accepted too, so it can come from `${VAR}`. */
+const NOT_A_PROJECT_ID = 'must be a REDCap project id (a whole number)';
+const projectId = z
+  .union([z.number(), z.string().trim().regex(/^\d+$/, NOT_A_PROJECT_ID)], { errorMap: () => ({ message: NOT_A_PROJECT_ID }) })
+  .transform(Number)
+  .pipe(z.number().int('must be a whole number').positive('must be a positive number'));
+
+const siteSchema = z
+  .object({
+    site: sessionIdPart('site'),
+    code: sessionIdPart('code').optional(),
+    usesRedcap: z.boolean().default(false),
+    downloadScript: scriptName.nullish(),
+    postDownloadScript: scriptName.nullish(),
+  })
+  .strict();
+
+const studySchema = z
+  .object({
+    id: sessionIdPart('id'),
+    name: text('name'),
+    sites: z.array(siteSchema).default([]),
+  })
+  .strict();
+
+const userSchema = z
+  .object({
+    name: text('name'),
+    email: z.string().trim().email('must be an email address').nullish(),
+    admin: z.boolean().default(false),
+  })
+  .strict();
+
+const fieldsSchema = z
+  .object({
+    session: text('field name'),
+    date: text('field name'),
+    comment: text('field name'),
+    user: text('field name').nullish(),
+    completed: text('field name'),
+    /** REDCap's "Complete?" codes are numbers; `2` and `"2"` mean the same. */
+    completedValue: z.union([z.string().trim().min(1, 'must not be empty'), z.number().int().transform(String)], {
+      errorMap: () => ({ message: 'must be the completion code, e.g. "2"' }),
+    }),
+  })
+  .strict();
+
+const redcapSchema = z
+  .object({
+    url: redcapUrl,
+    project: projectId,
+    instrument: text('instrument'),
+    version: z
+      .string({ invalid_type_error: 'must be a string such as "14.5.2" (quote it)' })
+      .trim()
+      .regex(/^\d+(\.\d+)*$/, 'must be a REDCap version such as 14.5.2'),
+    token: z.string({ invalid_type_error: 'must be a string' }).trim().min(1, 'must not be empty'),
+    fields: fieldsSchema,
+  })
+  .strict();
+
+export const labConfigSchema = z
+  .object({
+    studies: z.array(studySchema).default([]),
+    users: z.array(userSchema).default([]),
+    redcap: z.array(redcapSchema).default([]),
+  })
+  .strict()
+  .superRefine((config, ctx) => {
+    const duplicate = (path: Array<string | number>, message: string) =>
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path, message });
+    const seen = new Map<string, string>();
+    const once = (key: string, path: Array<string | number>, message: string) => {
+      if (seen.has(key)) duplicate(path, `${message} (also at ${seen.get(key)})`);
+      else seen.set(key, formatPath(path.slice(0, -1)));
+    };
+    config.studies.forEach((study, i) => {
+      once(`study:${study.id}`, ['studies', i, 'id'], `study ${study.id} is listed twice`);
+      study.sites.forEach((site, j) => {
+        once(`study-site:${study.id}:${site.site}`, ['studies', i, 'sites', j, 'site'], `site ${site.site} is listed twice for study ${study.id}`);
+      });
+    });
+    const codes = new Map<string, string>();
+    config.studies.forEach((study, i) =>
+      study.sites.forEach((site, j) => {
+        const key = `${site.code ?? study.id}@${site.site}`;
+        const owner = codes.get(key);
+        if (owner && owner !== study.id) {
+          duplicate(['studies', i, 'sites', j, 'code'], `code ${site.code ?? study.id} at site ${site.site} is already used by study ${owner}`);
+        } else codes.set(key, study.id);
+      }),
+    );
+    config.users.forEach((user, i) => once(`user:${user.name}`, ['users', i, 'name'], `user "${user.name}" is listed twice`));
+    config.redcap.forEach((redcap, i) =>
+      once(
+        `redcap:${redcap.url}:${redcap.project}:${redcap.instrument}`,
+        ['redcap', i, 'instrument'],
+        `REDCap project ${redcap.project} instrument ${redcap.instrument} at ${redcap.url} is listed twice`,
+      ),
+    );
+  });
+
+/** The file as written (before defaults and normalization). */
+export type LabConfigInput = z.input<typeof labConfigSchema>;
+/** The file as the database should hold it. */
+export type LabConfig = z.output<typeof labConfigSchema>;
+export type StudyConfig = LabConfig['studies'][number];
+export type StudySiteConfig = StudyConfig['sites'][number];
+export type UserConfig = LabConfig['users'][number];
+export type RedcapProjectConfig = LabConfig['redcap'][number];
