@@ -2,8 +2,6 @@
  * Entry of `npm run worker`: the Temporal worker that runs the monitors and the intake.
  * Uses only what it is given (DATABASE_URL, TEMPORAL_ADDRESS, ...); starts nothing embedded.
  */
-import fs from 'node:fs';
-import path from 'node:path';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from '../activities';
 import { createActivityDeps } from './activity-deps';
@@ -11,9 +9,7 @@ import { loadConfig, requireServices, type Config } from './config';
 import { openDatabase } from './db/orm';
 import { logger } from './logger';
 import { connectTemporal } from './temporal/client';
-
-/** A prebuilt workflow bundle (see `npm run build:bundle`) is used when present, as in production images. */
-const PREBUILT_BUNDLE = path.resolve(__dirname, '..', 'dist', 'workflow-bundle.js');
+import { workflowSource } from './temporal/workflow-bundle';
 
 export async function createWorker(options: {
   config: Config;
@@ -21,14 +17,14 @@ export async function createWorker(options: {
   deps: ActivityDeps;
 }): Promise<Worker> {
   const { config, connection, deps } = options;
-  const workflowSource = fs.existsSync(PREBUILT_BUNDLE)
-    ? { workflowBundle: { codePath: PREBUILT_BUNDLE } }
-    : { workflowsPath: require.resolve('../workflows') };
+  // A prebuilt bundle when compiled or WORKFLOW_BUNDLE_PATH is set, else bundled at start (see workflow-bundle.ts).
+  const { description, ...source } = workflowSource();
+  logger.info({ workflows: description }, 'workflow code');
   return Worker.create({
     connection,
     namespace: config.temporalNamespace,
     taskQueue: config.taskQueue,
-    ...workflowSource,
+    ...source,
     activities: createActivities(deps),
   });
 }
