@@ -1,0 +1,175 @@
+/**
+ * The REDCap API client: Export Records for one record and Export Events. It only ever calls the URL stored in a
+ * REDCap config (never one taken from a request), with a timeout on every call, and never puts the token in an
+ * error. Errors say whether trying again can help (`retryable`) and carry a type name for Temporal.
+ */
+import { normalizeRedcapUrl } from './det';
+
+/** What the client needs from a RedcapConfig. */
+export interface RedcapEndpoint {
+  url: string;
+  project: number;
+  token: string;
+}
+
+/** One row of an Export Records answer (type=flat): every value is a string. */
+export type RedcapRow = Record<string, string>;
+
+export type RedcapErrorType =
+  | 'RedcapAccessDenied' // 401/403: bad or revoked token, API rights missing
+  | 'RedcapBadRequest' // 400 and other 4xx: REDCap refused the request as sent
+  | 'RedcapRedirected' // 3xx: the configured URL is not the API
+  | 'RedcapRecordNotFound' // zero rows
+  | 'RedcapAmbiguousRecord' // more than one row
+  | 'RedcapFieldMissing' // a configured field is not in the row, or is empty where a value is needed
+  | 'RedcapFieldInvalid' // a value we cannot use, e.g. a date that is not a date
+  | 'RedcapUnavailable' // 5xx, 429, timeouts, network errors: worth another try
+  | 'RedcapBadResponse'; // 2xx that is not the JSON REDCap sends: a proxy page, a cut answer
+
+export class RedcapError extends Error {
+  constructor(
+    message: string,
+    readonly type: RedcapErrorType,
+    readonly retryable: boolean,
+    readonly details: Record<string, unknown> = {},
+  ) {
+    super(message);
+    this.name = 'RedcapError';
+  }
+}
+
+export interface RedcapClientOptions {
+  /** Per call, covering connect, answer and body (default 30 s). */
+  timeoutMs?: number;
+}
+
+export class RedcapClient {
+  private readonly timeoutMs: number;
+
+  constructor(options: RedcapClientOptions = {}) {
+    this.timeoutMs = options.timeoutMs ?? 30_000;
+  }
+
+  /**
+   * The one row of `record` (for longitudinal projects: the row of `eventName`). Zero or several rows are errors
+   * that name the record.
+   */
+  async exportRecord(endpoint: RedcapEndpoint, record: string, eventName?: string | null): Promise<RedcapRow> {
+    const what = `record ${record}${eventName ? ` (event ${eventName})` : ''} of REDCap project ${endpoint.project}`;
+    const answer = await this.call(endpoint, `Export Records for ${what}`, {
+      content: 'record',
+      format: 'json',
+      type: 'flat',
+      'records[0]': record,
+      returnFormat: 'json',
+    });
+    if (!Array.isArray(answer)) {
+      throw new RedcapError(`REDCap answered Export Records for ${what} with something other than a list of rows`, 'RedcapBadResponse', true, {
+        record,
+      });
+    }
+    let rows = answer.filter((row): row is RedcapRow => row !== null && typeof row === 'object' && !Array.isArray(row));
+    if (eventName && rows.some((row) => 'redcap_event_name' in row)) {
+      rows = rows.filter((row) => row.redcap_event_name === eventName);
+    }
+    if (rows.length === 0) {
+      throw new RedcapError(`REDCap has no ${what}`, 'RedcapRecordNotFound', false, { record, eventName: eventName ?? null });
+    }
+    if (rows.length > 1) {
+      throw new RedcapError(
+        `REDCap returned ${rows.length} rows for ${what}, expected one` +
+          (eventName ? '' : ' (a longitudinal project must send redcap_event_name with the trigger)'),
+        'RedcapAmbiguousRecord',
+        false,
+        { record, eventName: eventName ?? null, rows: rows.length },
+      );
+    }
+    return stringValues(rows[0]);
+  }
+
+  /** Export Events: unique event name → event_id (events without an id in the answer are left out). */
+  async exportEvents(endpoint: RedcapEndpoint): Promise<Map<string, number>> {
+    const answer = await this.call(endpoint, `Export Events of REDCap project ${endpoint.project}`, {
+      content: 'event',
+      format: 'json',
+      returnFormat: 'json',
+    });
+    if (!Array.isArray(answer)) {
+      throw new RedcapError(`REDCap answered Export Events of project ${endpoint.project} with something other than a list`, 'RedcapBadResponse', true);
+    }
+    const events = new Map<string, number>();
+    for (const event of answer as Array<Record<string, unknown>>) {
+      const id = Number(event?.event_id);
+      if (typeof event?.unique_event_name === 'string' && Number.isInteger(id) && id > 0) events.set(event.unique_event_name, id);
+    }
+    return events;
+  }
+
+  /** One API call: POST <url>api/ with the token; the parsed JSON answer, or a classified RedcapError. */
+  private async call(endpoint: RedcapEndpoint, what: string, params: Record<string, string>): Promise<unknown> {
+    const apiUrl = `${normalizeRedcapUrl(endpoint.url)}api/`;
+    const scrub = (text: string) => (endpoint.token ? text.split(endpoint.token).join('[redacted]') : text);
+    let response: Response;
+    let body: string;
+    try {
+      response = await fetch(apiUrl, {
+        method: 'POST',
+        headers: { accept: 'application/json' },
+        body: new URLSearchParams({ token: endpoint.token, ...params }),
+        redirect: 'manual',
+        signal: AbortSignal.timeout(this.timeoutMs),
+      });
+      body = await response.text();
+    } catch (err) {
+      // By name: the DOMException of AbortSignal.timeout may come from another realm.
+      const name = (err as { name?: unknown })?.name;
+      const timedOut = name === 'TimeoutError' || name === 'AbortError';
+      const reason = timedOut ? `no answer within ${this.timeoutMs / 1000} s` : networkReason(err);
+      throw new RedcapError(scrub(`${what} failed: ${apiUrl} ${reason}`), 'RedcapUnavailable', true);
+    }
+
+    const status = response.status;
+    const said = scrub(redcapMessage(body));
+    if (status >= 200 && status < 300) {
+      try {
+        return JSON.parse(body) as unknown;
+      } catch {
+        throw new RedcapError(`${what}: REDCap answered ${status} with something other than JSON`, 'RedcapBadResponse', true, { status });
+      }
+    }
+    const detail = `${what}: REDCap answered ${status}${said ? `: ${said}` : ''}`;
+    if (status === 401 || status === 403) {
+      throw new RedcapError(`${detail} (check the API token and the user's API export rights)`, 'RedcapAccessDenied', false, { status });
+    }
+    if (status === 429 || status === 408 || status >= 500) throw new RedcapError(detail, 'RedcapUnavailable', true, { status });
+    if (status >= 300 && status < 400) {
+      throw new RedcapError(`${what}: ${apiUrl} redirects (${status}); set the REDCap config's url to the server's base URL`, 'RedcapRedirected', false, {
+        status,
+      });
+    }
+    throw new RedcapError(detail, 'RedcapBadRequest', false, { status });
+  }
+}
+
+/** REDCap puts its reason in {"error": "..."}; otherwise the start of the body, on one line. */
+function redcapMessage(body: string): string {
+  try {
+    const parsed = JSON.parse(body) as { error?: unknown };
+    if (parsed && typeof parsed.error === 'string') return parsed.error;
+  } catch {
+    // not JSON
+  }
+  return body.replace(/\s+/g, ' ').trim().slice(0, 200);
+}
+
+function networkReason(err: unknown): string {
+  const cause = (err as { cause?: { code?: string; message?: string } })?.cause;
+  if (cause?.code) return `could not be reached (${cause.code})`;
+  return `could not be reached (${err instanceof Error ? err.message : String(err)})`;
+}
+
+function stringValues(row: Record<string, unknown>): RedcapRow {
+  const out: RedcapRow = {};
+  for (const [key, value] of Object.entries(row)) out[key] = value === null || value === undefined ? '' : String(value);
+  return out;
+}

@@ -1,0 +1,53 @@
+/** A REDCap row read through a config's field names: what we file against a session. Pure code. */
+import { RedcapError, type RedcapRow } from './client';
+
+export interface RecordFields {
+  sessionField: string;
+  dateField: string;
+  commentField: string;
+  userField?: string | null;
+}
+
+export interface ScanEntry {
+  /** The session id exactly as entered in REDCap. */
+  sessionName: string;
+  /** ISO date (YYYY-MM-DD) of the scan. */
+  entryDate: string;
+  comment: string;
+  user: string | null;
+}
+
+/** Reads the configured fields; a field missing from the row, or an empty session or date, names the record and the field. */
+export function readScanEntry(row: RedcapRow, fields: RecordFields, record: string): ScanEntry {
+  const read = (field: string, role: string, required: boolean): string => {
+    if (!(field in row)) {
+      throw new RedcapError(
+        `REDCap record ${record} has no field "${field}" (the ${role} field of its REDCap config); check the field names in the config`,
+        'RedcapFieldMissing',
+        false,
+        { record, field },
+      );
+    }
+    const value = row[field].trim();
+    if (required && value === '') {
+      throw new RedcapError(`REDCap record ${record} has an empty "${field}" (the ${role}); fill it in REDCap and save the form again`, 'RedcapFieldMissing', false, {
+        record,
+        field,
+      });
+    }
+    return value;
+  };
+
+  const sessionName = read(fields.sessionField, 'session id', true);
+  const rawDate = read(fields.dateField, 'scan date', true);
+  const date = /^(\d{4}-\d{2}-\d{2})(?:[ T].*)?$/.exec(rawDate)?.[1];
+  if (!date || Number.isNaN(Date.parse(`${date}T00:00:00Z`))) {
+    throw new RedcapError(`REDCap record ${record} has "${rawDate}" in "${fields.dateField}", which is not a date (YYYY-MM-DD)`, 'RedcapFieldInvalid', false, {
+      record,
+      field: fields.dateField,
+    });
+  }
+  const comment = read(fields.commentField, 'comment', false);
+  const user = fields.userField ? read(fields.userField, 'user', false) || null : null;
+  return { sessionName, entryDate: date, comment, user };
+}

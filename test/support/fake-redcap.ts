@@ -1,0 +1,165 @@
+/**
+ * A fake REDCap server for tests: a real HTTP server on 127.0.0.1 (random port) whose `POST /api/` answers
+ * Export Records (content=record, one record) and Export Events (content=event) the way REDCap does, from
+ * the fixtures in test/fixtures/redcap (every value a string). It checks the token (403 with
+ * export-bad-token.json), records every call, and can be told to fail: 5xx for N calls, slow answers, 403.
+ */
+import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+
+const FIXTURES = path.resolve(__dirname, '..', 'fixtures', 'redcap');
+
+/** A fixture file as text (det-*.form) or parsed JSON (export-*.json). */
+export function redcapFixture(name: string): string {
+  return fs.readFileSync(path.join(FIXTURES, name), 'utf8');
+}
+export function redcapFixtureRows(name: string): Array<Record<string, string>> {
+  return JSON.parse(redcapFixture(name)) as Array<Record<string, string>>;
+}
+/** A DET fixture as fields, e.g. to change one before sending. */
+export function detFixtureFields(name: string): Record<string, string> {
+  return Object.fromEntries(new URLSearchParams(redcapFixture(name).trim()));
+}
+
+export interface FakeProject {
+  token: string;
+  /** Export Records rows (every value a string). */
+  records: Array<Record<string, string>>;
+  /** Longitudinal projects: unique event name → event_id. Classic projects have none. */
+  events?: Record<string, number>;
+}
+
+export interface FakeCall {
+  content: string;
+  record?: string;
+  tokenValid: boolean;
+  status: number;
+  /** The parameters as sent, without the token. */
+  params: Record<string, string>;
+}
+
+export class FakeRedcap {
+  /** What was asked, in order. */
+  readonly calls: FakeCall[] = [];
+  private readonly projects = new Map<string, FakeProject>();
+  private failures: { remaining: number; status: number } = { remaining: 0, status: 503 };
+  private delayMs = 0;
+  private forbidden = false;
+
+  private constructor(
+    private readonly server: http.Server,
+    /** Base URL with a trailing slash, as stored in a RedcapConfig: http://127.0.0.1:<port>/ */
+    readonly url: string,
+  ) {}
+
+  static async start(): Promise<FakeRedcap> {
+    let fake: FakeRedcap | undefined;
+    const server = http.createServer((req, res) => {
+      void fake!.handle(req, res);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    fake = new FakeRedcap(server, `http://127.0.0.1:${port}/`);
+    return fake;
+  }
+
+  addProject(project: FakeProject): this {
+    this.projects.set(project.token, project);
+    return this;
+  }
+
+  /** The next `count` API calls answer `status` (default 503) with an HTML error page. */
+  failNext(count: number, status = 503): this {
+    this.failures = { remaining: count, status };
+    return this;
+  }
+
+  /** Every answer waits this long first (0: no wait). */
+  slow(delayMs: number): this {
+    this.delayMs = delayMs;
+    return this;
+  }
+
+  /** Every call answers 403 as for a revoked token. */
+  forbid(on = true): this {
+    this.forbidden = on;
+    return this;
+  }
+
+  /** Back to answering normally; the call log is kept. */
+  heal(): this {
+    this.failures = { remaining: 0, status: 503 };
+    this.delayMs = 0;
+    this.forbidden = false;
+    return this;
+  }
+
+  callsFor(content: string, record?: string): FakeCall[] {
+    return this.calls.filter((call) => call.content === content && (record === undefined || call.record === record));
+  }
+
+  async close(): Promise<void> {
+    this.server.closeAllConnections();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    const form = new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
+    const { token = '', ...params } = Object.fromEntries(form);
+    const project = this.projects.get(token);
+    const call: FakeCall = { content: params.content ?? '', record: params['records[0]'], tokenValid: Boolean(project), status: 0, params };
+    this.calls.push(call);
+
+    const answer = (status: number, body: unknown, type = 'application/json') => {
+      call.status = status;
+      const send = () => {
+        if (res.destroyed) return;
+        res.writeHead(status, { 'content-type': `${type}; charset=utf-8` });
+        res.end(typeof body === 'string' ? body : JSON.stringify(body));
+      };
+      if (this.delayMs > 0) setTimeout(send, this.delayMs).unref();
+      else send();
+    };
+
+    if (req.method !== 'POST' || req.url !== '/api/') return answer(404, '<html><body>Not Found</body></html>', 'text/html');
+    if (this.failures.remaining > 0) {
+      this.failures.remaining -= 1;
+      return answer(this.failures.status, '<html><body><h1>Service Unavailable</h1></body></html>', 'text/html');
+    }
+    if (this.forbidden || !project) return answer(403, JSON.parse(redcapFixture('export-bad-token.json')));
+    if (params.format !== 'json' || params.returnFormat !== 'json') return answer(400, { error: 'This test server answers format=json only' });
+
+    if (params.content === 'record') {
+      if (params.type !== 'flat') return answer(400, { error: 'The value of the parameter "type" is not valid' });
+      const wanted = Object.entries(params)
+        .filter(([key]) => /^records\[\d+\]$/.test(key))
+        .map(([, value]) => value);
+      const rows = wanted.length === 0 ? project.records : project.records.filter((row) => wanted.includes(firstValue(row)));
+      return answer(200, rows);
+    }
+    if (params.content === 'event') {
+      if (!project.events) return answer(400, { error: 'You cannot export events for classic projects' });
+      return answer(
+        200,
+        Object.entries(project.events).map(([unique, id], index) => ({
+          event_name: unique.replace(/_arm_\d+$/, '').replace(/_/g, ' '),
+          arm_num: 1,
+          unique_event_name: unique,
+          custom_event_label: null,
+          event_id: id,
+          days_offset: index * 180,
+        })),
+      );
+    }
+    return answer(400, { error: `The value of the parameter "content" is not valid` });
+  }
+}
+
+/** The record id is the first field of a REDCap row (record_id by default). */
+function firstValue(row: Record<string, string>): string {
+  return Object.values(row)[0];
+}
