@@ -10,7 +10,7 @@ import { NativeConnection, Runtime } from '@temporalio/worker';
 import { createActivityDeps } from './activity-deps';
 import { closeServer, listen } from './api';
 import { loadConfig } from './config';
-import { startEmbeddedPostgres } from './db/embedded-postgres';
+import { EMBEDDED_DATABASE, startEmbeddedPostgres } from './db/embedded-postgres';
 import { migrate, openDatabase } from './db/orm';
 import { logger } from './logger';
 import { connectTemporal, registerSearchAttributes } from './temporal/client';
@@ -46,7 +46,7 @@ async function main(): Promise<void> {
       const pg = await startEmbeddedPostgres({
         dataDir: postgresDir,
         port: config.embeddedPostgresPort,
-        database: 'redcap_scan_monitor',
+        database: EMBEDDED_DATABASE,
         onLog: (line) => logger.debug({ postgres: line.trim() }),
       });
       cleanups.push(['PostgreSQL', () => pg.stop()]);

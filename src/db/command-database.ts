@@ -1,0 +1,66 @@
+/**
+ * The database a one-off operator command (`npm run cli -- …`) works on: DATABASE_URL when set;
+ * otherwise the embedded PostgreSQL of `npm start` under DATA_DIR — connected to if `npm start` has it
+ * running, else started for the command and stopped after it.
+ */
+import path from 'node:path';
+import type { Config } from '../config';
+import { EMBEDDED_DATABASE, embeddedPostgresUrl, runningEmbeddedPostgresPort, startEmbeddedPostgres } from './embedded-postgres';
+import { openDatabase, type Orm } from './orm';
+
+export class DatabaseUnavailableError extends Error {
+  override name = 'DatabaseUnavailableError';
+}
+
+/** Runs `work` on the database, then closes the connection (and stops PostgreSQL if we started it). */
+export async function withCommandDatabase<T>(config: Config, log: (line: string) => void, work: (orm: Orm) => Promise<T>): Promise<T> {
+  const stops: Array<() => Promise<void>> = [];
+  const cleanUp = async () => {
+    for (const stop of stops.splice(0).reverse()) await stop();
+  };
+  // Ctrl-C during the command: still close what we opened, PostgreSQL last.
+  const onSignal = () => void cleanUp().finally(() => process.exit(130));
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    let url = config.databaseUrl;
+    if (!url) {
+      const dataDir = path.join(config.dataDir, 'postgres');
+      const runningPort = runningEmbeddedPostgresPort(dataDir);
+      if (runningPort) {
+        log(`using the embedded PostgreSQL of npm start (${dataDir}, port ${runningPort})`);
+        url = embeddedPostgresUrl(runningPort, EMBEDDED_DATABASE);
+      } else {
+        log(`starting the embedded PostgreSQL (${dataDir}, port ${config.embeddedPostgresPort}) for this command`);
+        const pg = await startEmbeddedPostgres({ dataDir, port: config.embeddedPostgresPort, database: EMBEDDED_DATABASE }).catch((err) => {
+          throw new DatabaseUnavailableError(`cannot start the embedded PostgreSQL in ${dataDir}: ${messageOf(err)}`);
+        });
+        stops.push(() => pg.stop());
+        url = pg.url;
+      }
+    }
+    const orm = await openDatabase(url).catch((err) => {
+      throw new DatabaseUnavailableError(`cannot connect to the database at ${withoutCredentials(url)}: ${messageOf(err)}`);
+    });
+    stops.push(() => orm.close());
+    return await work(orm);
+  } finally {
+    process.removeListener('SIGINT', onSignal);
+    process.removeListener('SIGTERM', onSignal);
+    await cleanUp();
+  }
+}
+
+/** host:port/database, without user and password, for messages. */
+export function withoutCredentials(url: string): string {
+  try {
+    const parsed = new URL(url);
+    return `${parsed.host}${parsed.pathname}`;
+  } catch {
+    return 'DATABASE_URL';
+  }
+}
+
+function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
