@@ -40,7 +40,8 @@ export function parseLabConfig(source: string, options: { env?: NodeJS.ProcessEn
   }
   const parsed = labConfigSchema.safeParse(raw);
   if (!parsed.success) {
-    throw new LabConfigError(parsed.error.issues.flatMap((issue) => problemsOf(issue, doc, lineCounter)), file);
+    const problems = parsed.error.issues.flatMap((issue) => problemsOf(issue, doc, lineCounter));
+    throw new LabConfigError(problems.sort((a, b) => (a.line ?? 0) - (b.line ?? 0)), file);
   }
   return { config: parsed.data, file, lineOf };
 }
@@ -57,7 +58,9 @@ function problemsOf(issue: ZodIssue, doc: Document, lineCounter: LineCounter): C
     // The key is absent: point at the mapping that should hold it.
     return [{ line: locate(doc, lineCounter, issue.path), path: formatPath(issue.path), message: 'is required' }];
   }
-  const message = issue.code === 'invalid_type' ? `expected ${inYaml(issue.expected)}, found ${inYaml(issue.received)}` : issue.message;
+  // Zod's own type messages ("Expected string, received number") are put in YAML's words; ours are kept.
+  const zodsOwn = issue.code === 'invalid_type' && issue.message.startsWith('Expected ');
+  const message = zodsOwn ? `expected ${inYaml(issue.expected)}, found ${inYaml(issue.received)}` : issue.message;
   return [{ line: locate(doc, lineCounter, issue.path), path: formatPath(issue.path) || undefined, message }];
 }
 
