@@ -4,6 +4,7 @@
  * Plain classes with EntitySchema definitions (no decorators, no reflection).
  */
 import { Collection, EntitySchema, OptionalProps } from '@mikro-orm/core';
+import { SentEmailSchema } from './sent-email';
 
 export class Study {
   id!: string; // e.g. SPN01
@@ -271,4 +272,5 @@ export const entities = [
   RedcapConfigSchema,
   RedcapRecordSchema,
   SessionRedcapSchema,
+  SentEmailSchema,
 ];

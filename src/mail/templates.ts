@@ -1,0 +1,96 @@
+/**
+ * The monitors' messages to the admins. Pure code: each takes the facts about a session and returns
+ * the subject and plain-text body. Subjects name the study and the session:
+ * `[SPN01] No scan data received for SPN01_CMH_0001_01_01`.
+ */
+export interface SessionFacts {
+  sessionId: string;
+  studyId: string;
+  studyName?: string;
+  siteId: string;
+  /** ISO date of the scan, when known. */
+  date?: string | null;
+  redcap?: {
+    /** Our id of the record: GET /redcap_redirect/<recordId> redirects to it. */
+    recordId: number;
+    /** The record as REDCap names it. */
+    record: string;
+    /** The record's data entry page on the REDCap server. */
+    url: string;
+  } | null;
+}
+
+export interface MailContent {
+  subject: string;
+  text: string;
+}
+
+const UNITS: Array<[string, number]> = [
+  ['day', 86_400_000],
+  ['hour', 3_600_000],
+  ['minute', 60_000],
+  ['second', 1_000],
+];
+
+/** Exact and readable: "2 days", "36 hours", "90 seconds", "1 hour". */
+export function describeDuration(millis: number): string {
+  for (const [unit, size] of UNITS) {
+    if (millis >= size && millis % size === 0) {
+      const count = millis / size;
+      return `${count} ${unit}${count === 1 ? '' : 's'}`;
+    }
+  }
+  return millis >= 1_000 ? `${(millis / 1_000).toFixed(1)} seconds` : `${millis} ms`;
+}
+
+function sessionLines(facts: SessionFacts): string[] {
+  const lines = [
+    `Session: ${facts.sessionId}`,
+    `Study:   ${facts.studyId}${facts.studyName ? ` (${facts.studyName})` : ''}`,
+    `Site:    ${facts.siteId}`,
+    `Scanned: ${facts.date ?? 'date not recorded'}`,
+  ];
+  if (facts.redcap) {
+    lines.push(
+      `REDCap record ${facts.redcap.record}: ${facts.redcap.url}`,
+      `  (or GET /redcap_redirect/${facts.redcap.recordId} on this service)`,
+    );
+  } else {
+    lines.push('REDCap record: none linked');
+  }
+  return lines;
+}
+
+const footer = (sessionId: string) => [
+  '',
+  '-- ',
+  'Sent once by redcap-scan-monitor. The monitors of this session are in the Temporal Web UI:',
+  `filter with SessionId="${sessionId}".`,
+];
+
+export function noScansEmail(facts: SessionFacts, waitedMs: number): MailContent {
+  return {
+    subject: `[${facts.studyId}] No scan data received for ${facts.sessionId}`,
+    text: [
+      `REDCap says ${facts.sessionId} was scanned, but after waiting ${describeDuration(waitedMs)} no scan data has arrived for it.`,
+      'Please check that the data was sent from the scanner, or mark the session as having no data.',
+      '',
+      ...sessionLines(facts),
+      ...footer(facts.sessionId),
+    ].join('\n'),
+  };
+}
+
+export function downloadGaveUpEmail(facts: SessionFacts, details: { windowMs: number; endTime: string; attempts: number }): MailContent {
+  return {
+    subject: `[${facts.studyId}] Scan download gave up for ${facts.sessionId}`,
+    text: [
+      `The download job for ${facts.sessionId} was submitted ${details.attempts} time${details.attempts === 1 ? '' : 's'} ` +
+        `over ${describeDuration(details.windowMs)} (until ${details.endTime}), and no scan data has arrived.`,
+      'Please fetch the data by hand, or check the download job and its log.',
+      '',
+      ...sessionLines(facts),
+      ...footer(facts.sessionId),
+    ].join('\n'),
+  };
+}

@@ -1,0 +1,144 @@
+/**
+ * emailAdmins on a real database and a real SMTP server: one email per key, however often it is called,
+ * retried, or raced; a failed send is retried; nobody to email is a clear, permanent failure.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { ApplicationFailure } from '@temporalio/common';
+import { createMailActivities } from '../../activities/mail';
+import type { ActivityDeps } from '../../activities/deps';
+import { loadConfig } from '../../src/config';
+import { SentEmail } from '../../src/db/sent-email';
+import type { Orm } from '../../src/db/orm';
+import { logger } from '../../src/logger';
+import { createMailer } from '../../src/mail/transport';
+import { emailsSentTotal } from '../../src/metrics';
+import { createTestDatabase } from '../support/db';
+import { seedLab } from '../support/lab';
+import { connectDevServer } from '../support/temporal';
+import { startSmtpServer, type TestSmtpServer } from '../support/smtp';
+
+let orm: Orm;
+let smtp: TestSmtpServer;
+let temporal: Awaited<ReturnType<typeof connectDevServer>>;
+let deps: ActivityDeps;
+
+beforeAll(async () => {
+  ({ orm } = await createTestDatabase());
+  await seedLab(orm, { admins: ['ada@example.org', 'bo@example.org'] });
+  smtp = await startSmtpServer();
+  temporal = await connectDevServer();
+  const config = loadConfig({ SMTP_URL: smtp.url, MAIL_FROM: 'monitor@lab.example.org' });
+  deps = { config, orm, logger: logger.child({ test: 'admin-email' }, { level: 'warn' }), temporal: temporal.client, mailer: createMailer(config) };
+});
+
+afterAll(async () => {
+  deps.mailer.close();
+  await temporal.close();
+  await smtp.close();
+  await orm.close();
+});
+
+beforeEach(() => {
+  smtp.messages.length = 0;
+});
+
+const email = (key: string) => ({ key, subject: `[SPN01] Test ${key}`, text: 'Hello admins', sessionId: 'SPN01_CMH_0001_01_01' });
+
+async function metric(kind: string): Promise<number> {
+  const values = (await emailsSentTotal.get()).values;
+  return values.find((v) => v.labels.kind === kind)?.value ?? 0;
+}
+
+test('sends to every admin with an email, once per key', async () => {
+  const { emailAdmins } = createMailActivities(deps);
+  const before = await metric('no-scans');
+  const first = await emailAdmins(email('wf-1:run-1:no-scans'));
+  expect(first).toEqual({ sent: true, recipients: ['ada@example.org', 'bo@example.org'] });
+  const again = await emailAdmins(email('wf-1:run-1:no-scans'));
+  expect(again).toEqual({ sent: false, recipients: ['ada@example.org', 'bo@example.org'] });
+
+  expect(smtp.messages).toHaveLength(1);
+  expect(smtp.messages[0]).toMatchObject({ from: 'monitor@lab.example.org', to: ['ada@example.org', 'bo@example.org'], subject: '[SPN01] Test wf-1:run-1:no-scans' });
+  expect(smtp.messages[0].text).toContain('Hello admins');
+  const row = await orm.em.fork().findOneOrFail(SentEmail, { key: 'wf-1:run-1:no-scans' });
+  expect(row).toMatchObject({ status: 'sent', kind: 'no-scans', sessionId: 'SPN01_CMH_0001_01_01', attempts: 1 });
+  expect(row.sentAt).toBeInstanceOf(Date);
+  expect(row.messageId).toBeTruthy();
+  expect((await metric('no-scans')) - before).toBe(1);
+});
+
+test('explicit recipients replace the admins', async () => {
+  const { emailAdmins } = createMailActivities(deps);
+  const result = await emailAdmins({ ...email('wf-2:run-1:no-scans'), recipients: ['lab@example.org', ' lab@example.org '] });
+  expect(result).toEqual({ sent: true, recipients: ['lab@example.org'] });
+  expect(smtp.messages.map((m) => m.to)).toEqual([['lab@example.org']]);
+});
+
+test('a send the SMTP server refuses releases the claim, and the retry sends it (once)', async () => {
+  const { emailAdmins } = createMailActivities(deps);
+  smtp.rejectNext(1);
+  await expect(emailAdmins(email('wf-3:run-1:no-scans'))).rejects.toThrow(/Try again later/);
+  const failed = await orm.em.fork().findOneOrFail(SentEmail, { key: 'wf-3:run-1:no-scans' });
+  expect(failed.status).toBe('failed');
+  expect(failed.error).toMatch(/Try again later/);
+  expect(smtp.messages).toHaveLength(0);
+
+  expect(await emailAdmins(email('wf-3:run-1:no-scans'))).toMatchObject({ sent: true });
+  expect(await emailAdmins(email('wf-3:run-1:no-scans'))).toMatchObject({ sent: false });
+  expect(smtp.messages).toHaveLength(1);
+  const row = await orm.em.fork().findOneOrFail(SentEmail, { key: 'wf-3:run-1:no-scans' });
+  expect(row).toMatchObject({ status: 'sent', attempts: 2, error: null });
+});
+
+test('a claim left by a sender that died mid-send is not sent again', async () => {
+  const em = orm.em.fork();
+  em.create(SentEmail, { key: 'wf-4:run-1:no-scans', kind: 'no-scans', subject: 's', recipients: 'ada@example.org', status: 'sending' });
+  await em.flush();
+  const { emailAdmins } = createMailActivities(deps);
+  expect(await emailAdmins(email('wf-4:run-1:no-scans'))).toEqual({ sent: false, recipients: ['ada@example.org'] });
+  expect(smtp.messages).toHaveLength(0);
+});
+
+test('ten concurrent calls with one key send one email', async () => {
+  const { emailAdmins } = createMailActivities(deps);
+  const results = await Promise.all(Array.from({ length: 10 }, () => emailAdmins(email('wf-5:run-1:no-scans'))));
+  expect(results.filter((r) => r.sent)).toHaveLength(1);
+  expect(smtp.messages).toHaveLength(1);
+});
+
+test('no admin with an email address: a permanent failure that names the session', async () => {
+  const { orm: empty } = await createTestDatabase();
+  try {
+    await seedLab(empty, { admins: [] });
+    const { emailAdmins } = createMailActivities({ ...deps, orm: empty });
+    const failure = await emailAdmins(email('wf-6:run-1:no-scans')).catch((err: unknown) => err);
+    expect(failure).toBeInstanceOf(ApplicationFailure);
+    expect(failure).toMatchObject({ type: 'NoRecipients', nonRetryable: true });
+    expect((failure as Error).message).toMatch(/SPN01_CMH_0001_01_01/);
+    expect((failure as Error).message).toMatch(/admin/);
+    expect(await empty.em.fork().count(SentEmail)).toBe(0);
+  } finally {
+    await empty.close();
+  }
+});
+
+test('without SMTP_URL each message is an .eml file under DATA_DIR/outbox', async () => {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'outbox-'));
+  const mailer = createMailer(loadConfig({ DATA_DIR: dataDir }));
+  const { emailAdmins } = createMailActivities({ ...deps, mailer });
+  expect(await emailAdmins(email('wf-7:run-1:no-scans'))).toMatchObject({ sent: true });
+  const files = fs.readdirSync(path.join(dataDir, 'outbox'));
+  expect(files).toHaveLength(1);
+  expect(files[0]).toMatch(/\.eml$/);
+  const eml = fs.readFileSync(path.join(dataDir, 'outbox', files[0]), 'utf8');
+  expect(eml).toMatch(/^Subject: \[SPN01\] Test wf-7:run-1:no-scans$/m);
+  expect(eml).toMatch(/^To: ada@example.org, bo@example.org$/m);
+  mailer.close();
+});
+
+test('the checked-in migration creates the sent_email table the entity describes', async () => {
+  const diff = await orm.schema.getUpdateSchemaSQL({ wrap: false });
+  expect(diff).not.toMatch(/sent_email/);
+});

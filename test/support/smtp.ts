@@ -1,0 +1,70 @@
+/** A real SMTP server (the smtp-server package) on 127.0.0.1 that keeps every message it accepts. */
+import type { AddressInfo } from 'node:net';
+import { SMTPServer } from 'smtp-server';
+
+export interface ReceivedMail {
+  from: string;
+  to: string[];
+  subject: string;
+  text: string;
+  raw: string;
+}
+
+export interface TestSmtpServer {
+  url: string;
+  messages: ReceivedMail[];
+  /** Reject the next `count` messages with a 451 (a temporary failure, as a busy server does). */
+  rejectNext(count: number): void;
+  close(): Promise<void>;
+}
+
+function parse(raw: string, from: string, to: string[]): ReceivedMail {
+  const split = raw.indexOf('\r\n\r\n') >= 0 ? raw.indexOf('\r\n\r\n') : raw.indexOf('\n\n');
+  const head = raw.slice(0, split).replace(/\r?\n[ \t]+/g, ' ');
+  const subject = /^subject:\s*(.*)$/im.exec(head)?.[1]?.trim() ?? '';
+  let body = raw.slice(split).trim();
+  if (/content-transfer-encoding:\s*quoted-printable/i.test(head)) {
+    body = body.replace(/=\r?\n/g, '').replace(/=([0-9A-F]{2})/g, (_m, hex: string) => String.fromCharCode(parseInt(hex, 16)));
+  }
+  return { from, to, subject, text: body.replace(/\r\n/g, '\n'), raw };
+}
+
+export async function startSmtpServer(): Promise<TestSmtpServer> {
+  const messages: ReceivedMail[] = [];
+  let rejections = 0;
+  const server = new SMTPServer({
+    authOptional: true,
+    disabledCommands: ['STARTTLS', 'AUTH'],
+    logger: false,
+    onData(stream, session, callback) {
+      const chunks: Buffer[] = [];
+      stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+      stream.on('end', () => {
+        if (rejections > 0) {
+          rejections--;
+          const err = new Error('Try again later') as Error & { responseCode: number };
+          err.responseCode = 451;
+          callback(err);
+          return;
+        }
+        const envelope = session.envelope;
+        const from = envelope.mailFrom ? envelope.mailFrom.address : '';
+        messages.push(parse(Buffer.concat(chunks).toString('utf8'), from, envelope.rcptTo.map((r) => r.address)));
+        callback();
+      });
+    },
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+  const { port } = server.server.address() as AddressInfo;
+  return {
+    url: `smtp://127.0.0.1:${port}`,
+    messages,
+    rejectNext: (count) => {
+      rejections = count;
+    },
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
