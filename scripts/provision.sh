@@ -2,8 +2,9 @@
 # Provisions the Temporal servers this project runs, without the SDK's own downloads:
 #   temporal-cli   the Temporal CLI dev server (go install; embeds SQLite and the Web UI)
 #   test-server    Temporal's time-skipping test server (Java, from Maven Central) and a wrapper to run it
+#   docker-compose Docker Compose (go build), to check docker-compose.yml; skipped when `docker compose` works
 # Builds are cached under ${XDG_CACHE_HOME:-$HOME/.cache}/redcap-scan-monitor, so a second run is instant.
-# Usage: scripts/provision.sh [temporal-cli] [test-server]   (no argument: both)
+# Usage: scripts/provision.sh [temporal-cli] [test-server] [docker-compose]   (no argument: all three)
 # With PROVISION_OPTIONAL=1 a missing toolchain is a warning, not an error (npm start then lets the SDK download).
 set -euo pipefail
 
@@ -13,6 +14,8 @@ cli_version="1.5.1"
 cli_dir="$cache/temporal-cli-$cli_version"
 test_server_version="$(sed -n 's:.*<version>\(1\.[0-9.]*\)</version>.*:\1:p' "$here/test-server/pom.xml" | head -n1)"
 test_server_dir="$cache/temporal-test-server-$test_server_version"
+compose_version="5.6.0" # keep in step with test/support/compose.ts
+compose_dir="$cache/docker-compose-$compose_version"
 
 say() { echo "provision: $*" >&2; }
 need() {
@@ -71,12 +74,39 @@ build_class_data_archive() {
   [ -s "$test_server_dir/classes.jsa" ] || { rm -f "$test_server_dir/classes.jsa"; say "(no class-data archive; the test server starts a little slower)"; }
 }
 
+provision_docker_compose() {
+  if docker compose version >/dev/null 2>&1; then say "docker compose: $(docker compose version --short) (docker CLI plugin)"; return; fi
+  if [ ! -x "$compose_dir/docker-compose" ]; then
+    need go "build Docker Compose, which checks docker-compose.yml" golang-go
+    say "building Docker Compose v$compose_version with go build (a minute or two, once) ..."
+    # Not `go install`: the module's go.mod has exclude directives, which go install refuses.
+    local src work
+    src="$(go mod download -json "github.com/docker/compose/v5@v$compose_version" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
+    [ -d "$src" ] || { say "ERROR: could not download github.com/docker/compose/v5@v$compose_version"; exit 1; }
+    work="$(mktemp -d)"
+    cp -R "$src/." "$work" && chmod -R u+w "$work"
+    mkdir -p "$compose_dir"
+    (cd "$work" && go build -trimpath -o "$compose_dir/docker-compose.tmp" \
+      -ldflags "-s -w -X github.com/docker/compose/v5/internal.Version=v$compose_version" ./cmd)
+    mv "$compose_dir/docker-compose.tmp" "$compose_dir/docker-compose"
+    rm -rf "$work"
+  fi
+  say "docker compose: $compose_dir/docker-compose"
+  # Where a docker CLI is installed without Compose, make `docker compose` work too.
+  if command -v docker >/dev/null 2>&1; then
+    local plugins="${DOCKER_CONFIG:-$HOME/.docker}/cli-plugins"
+    mkdir -p "$plugins" && ln -sf "$compose_dir/docker-compose" "$plugins/docker-compose"
+    say "docker compose: linked as a docker CLI plugin in $plugins"
+  fi
+}
+
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(temporal-cli test-server)
+[ ${#targets[@]} -gt 0 ] || targets=(temporal-cli test-server docker-compose)
 for target in "${targets[@]}"; do
   case "$target" in
     temporal-cli) provision_temporal_cli ;;
     test-server) provision_test_server ;;
-    *) say "unknown target '$target' (expected temporal-cli or test-server)"; exit 2 ;;
+    docker-compose) provision_docker_compose ;;
+    *) say "unknown target '$target' (expected temporal-cli, test-server or docker-compose)"; exit 2 ;;
   esac
 done
