@@ -21,6 +21,10 @@ RUN npx tsc -p tsconfig.json \
  && npm prune --omit=dev --no-audit --no-fund
 
 FROM ${NODE_IMAGE}
+# curl: the job scripts (scripts/jobs) register scans with the API through it.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ca-certificates curl \
+ && rm -rf /var/lib/apt/lists/*
 ENV NODE_ENV=production \
     DATA_DIR=/app/data \
     SUBMIT_SCRIPTS=/app/scripts/jobs

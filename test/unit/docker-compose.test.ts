@@ -97,6 +97,8 @@ describe('the stack', () => {
       });
     }
     expect(services.migrate.command).toEqual(['node', 'dist/src/cli.js', 'migrate']);
+    // the job scripts register scans with the API (scripts/jobs/download.sh)
+    expect(services.worker.environment).toMatchObject({ SCAN_MONITOR_URL: 'http://api:3000', SUBMIT_SCRIPTS: '/jobs' });
   });
 
   test('mounts setup files that exist', () => {
