@@ -1,2 +1,3 @@
 /** Every workflow the worker runs. Nothing here imports Node built-ins, the DB or the network. */
-export {};
+export { ScanDownloadWorkflow } from './scan-download';
+export { ScanImportWorkflow } from './scan-import';

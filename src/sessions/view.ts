@@ -1,0 +1,85 @@
+/**
+ * What there is to know about one session, read from the database: its study and site, date, scans and
+ * REDCap record (with the link to it). Serves GET /sessions/:id and the monitors' emails.
+ */
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { redcapRecordUrl } from '../redcap/record-url';
+import type { SessionFacts } from '../mail/templates';
+import { findSession, findStudySite } from './domain';
+import { parseSessionId } from './ids';
+
+export interface SessionView {
+  sessionId: string;
+  study: { id: string; name: string; code: string };
+  site: string;
+  date: string | null;
+  isPhantom: boolean;
+  scans: Array<{ name: string; series: number; tag: string; description: string | null; createdAt: string }>;
+  redcapRecord: {
+    id: number;
+    record: string;
+    event: string | null;
+    entryDate: string;
+    comment: string;
+    user: string | null;
+    /** The data entry page on the REDCap server. */
+    url: string;
+    /** The same through this service (bearer token). */
+    redirect: string;
+  } | null;
+  /** Set when the session is marked as never getting scan data. */
+  noScansExpected: { comment: string; user: string | null } | null;
+  downloadScript: string | null;
+  postDownloadScript: string | null;
+}
+
+/** Throws NotFoundError (404) for an unknown session, BadRequestError for an id that fits no convention. */
+export async function viewSession(em: EntityManager, rawId: string): Promise<SessionView> {
+  const session = await findSession(em, rawId);
+  const studySite = await findStudySite(em, parseSessionId(session.id));
+  const record = session.redcap?.record ?? null;
+  return {
+    sessionId: session.id,
+    study: { id: studySite.study.id, name: studySite.study.name, code: studySite.code },
+    site: studySite.site.id,
+    date: session.date ?? null,
+    isPhantom: session.timepoint.isPhantom,
+    scans: session.scans
+      .getItems()
+      .map((scan) => ({
+        name: scan.name,
+        series: scan.series,
+        tag: scan.tag,
+        description: scan.description ?? null,
+        createdAt: new Date(scan.createdAt).toISOString(),
+      }))
+      .sort((a, b) => a.series - b.series || a.name.localeCompare(b.name)),
+    redcapRecord: record
+      ? {
+          id: record.id,
+          record: record.record,
+          event: record.eventName || null,
+          entryDate: record.entryDate,
+          comment: record.comment,
+          user: record.user ?? null,
+          url: redcapRecordUrl({ config: record.config, record: record.record, eventId: record.eventId }),
+          redirect: `/redcap_redirect/${record.id}`,
+        }
+      : null,
+    noScansExpected: session.empty ? { comment: session.empty.comment, user: session.empty.user ?? null } : null,
+    downloadScript: studySite.downloadScript ?? null,
+    postDownloadScript: studySite.postDownloadScript ?? null,
+  };
+}
+
+/** The facts an email names. */
+export function sessionFacts(view: SessionView): SessionFacts {
+  return {
+    sessionId: view.sessionId,
+    studyId: view.study.id,
+    studyName: view.study.name,
+    siteId: view.site,
+    date: view.date,
+    redcap: view.redcapRecord ? { recordId: view.redcapRecord.id, record: view.redcapRecord.record, url: view.redcapRecord.url } : null,
+  };
+}

@@ -1,0 +1,172 @@
+/**
+ * ScanDownloadWorkflow on Temporal's time-skipping test server, with the real default durations: download
+ * attempts with backoff from 1 hour doubling to 6 hours until an end time 2 days after the start, the
+ * gave-up email, cancel and scansArrived. Real activities submit real job scripts (bash), on a real database.
+ */
+import { WorkflowFailedError } from '@temporalio/client';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { StudySite } from '../../src/db/entities';
+import { startScanMonitors } from '../../src/temporal/monitors';
+import { cancelSignal, scansArrivedSignal, statusQuery, type ScanDownloadResult } from '../../workflows/definitions';
+import { addScan, seedSession } from '../support/lab';
+import { quietTemporalLogs, startMonitorHarness, type MonitorHarness } from '../support/monitors';
+import { eventually } from '../support/processes';
+import { createTimeSkippingEnv } from '../support/temporal';
+
+const HOUR = 3_600_000;
+let env: TestWorkflowEnvironment;
+let lab: MonitorHarness;
+let serial = 0;
+
+beforeAll(async () => {
+  quietTemporalLogs();
+  env = await createTimeSkippingEnv();
+  lab = await startMonitorHarness({ client: env.client, nativeConnection: env.nativeConnection });
+});
+
+afterAll(async () => {
+  await lab?.close();
+  await env?.teardown();
+});
+
+beforeEach(() => {
+  lab.smtp.messages.length = 0;
+});
+
+async function startDownload(options: { site?: string; endTime?: string } = {}) {
+  serial += 1;
+  const site = options.site ?? 'CMH';
+  const sessionId = `SPN01_${site}_${String(serial).padStart(4, '0')}_01_01`;
+  await seedSession(lab.orm, sessionId);
+  const started = await startScanMonitors(
+    env.client,
+    lab.config,
+    { sessionId, studyId: 'SPN01', siteId: site, downloadScript: 'download.sh' },
+    { downloadEndTime: options.endTime },
+  );
+  const { workflowId, runId } = started.scanDownload!;
+  // The import monitor of the same session is not under test here. Cancelled, not terminated: terminating a
+  // workflow whose activity is in flight leaves the test server's time-skipping lock held. Not awaited
+  // either: awaiting a result lets time run, and the download monitor would make attempts meanwhile.
+  await env.client.workflow.getHandle(started.scanImport.workflowId).signal(cancelSignal, { reason: 'not under test' });
+  return { sessionId, handle: env.client.workflow.getHandle(workflowId, runId) };
+}
+
+/** Waits (with time standing still) until the download job was submitted `count` times. */
+async function submitted(sessionId: string, count: number): Promise<void> {
+  await eventually(() => lab.jobRuns('download', sessionId) >= count, `${count} download submissions for ${sessionId}`);
+}
+
+test('scans already there: no download job, the post-download job runs, downloaded', async () => {
+  serial += 1;
+  const sessionId = `SPN01_CMH_${String(serial).padStart(4, '0')}_01_01`;
+  await seedSession(lab.orm, sessionId);
+  await addScan(lab.orm, sessionId);
+  const started = await startScanMonitors(env.client, lab.config, { sessionId, studyId: 'SPN01', siteId: 'CMH', downloadScript: 'download.sh' });
+  const handle = env.client.workflow.getHandle(started.scanDownload!.workflowId);
+  expect(await handle.result()).toEqual<ScanDownloadResult>({ outcome: 'downloaded', attempts: 1 });
+  expect(lab.jobRuns('download', sessionId)).toBe(0);
+  expect(lab.jobRuns('post_download', sessionId)).toBe(1);
+  expect(lab.smtp.messages).toHaveLength(0);
+});
+
+test('no scans for 2 days: attempts at 0, 1, 3, 7, 13, 19, 25, 31, 37, 43 hours, then gave-up and one email', async () => {
+  const { sessionId, handle } = await startDownload();
+  const startedAt = (await handle.describe()).startTime.getTime();
+  await eventually(async () => (await handle.query(statusQuery)).state === 'downloading', 'the monitor to download');
+  const window = Date.parse((await handle.query(statusQuery)).endTime!) - startedAt;
+  expect(window).toBeGreaterThanOrEqual(48 * HOUR);
+  expect(window).toBeLessThan(48 * HOUR + 60_000);
+
+  expect(await handle.result()).toEqual<ScanDownloadResult>({ outcome: 'gave-up', attempts: 10 });
+  expect(lab.jobRuns('download', sessionId)).toBe(10);
+  expect(lab.jobRuns('post_download', sessionId)).toBe(0);
+
+  // The schedule of attempts, on the workflow's clock: the activity's retry policy, not a loop of ours.
+  const history = await handle.fetchHistory();
+  const scheduled = history.events!.filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'downloadScans');
+  expect(scheduled).toHaveLength(1);
+  const retry = scheduled[0].activityTaskScheduledEventAttributes!.retryPolicy!;
+  expect(Number(retry.initialInterval!.seconds)).toBe(3600);
+  expect(Number(retry.maximumInterval!.seconds)).toBe(6 * 3600);
+  expect(retry.backoffCoefficient).toBe(2);
+  expect(retry.nonRetryableErrorTypes).toEqual(expect.arrayContaining(['SessionNotFound', 'JobScriptMissing']));
+  expect(Number(scheduled[0].activityTaskScheduledEventAttributes!.scheduleToCloseTimeout!.seconds)).toBe(48 * 3600);
+
+  expect(lab.smtp.messages).toHaveLength(1);
+  const [mail] = lab.smtp.messages;
+  expect(mail.subject).toBe(`[SPN01] Scan download gave up for ${sessionId}`);
+  expect(mail.to).toEqual(['ada@example.org']);
+  expect(mail.text).toContain('submitted 10 times over 2 days');
+  expect(mail.text).toContain('https://redcap.example.org/redcap_v14.5.2/DataEntry/index.php?pid=1234');
+});
+
+test('an explicit end time 3 hours away: attempts at 0 and 1 hour, then gave-up', async () => {
+  const endTime = new Date((await env.currentTimeMs()) + 3 * HOUR).toISOString();
+  const { sessionId, handle } = await startDownload({ endTime });
+  expect(await handle.result()).toEqual({ outcome: 'gave-up', attempts: 2 });
+  expect(lab.jobRuns('download', sessionId)).toBe(2);
+  expect(lab.smtp.messages).toHaveLength(1);
+});
+
+test('scans that land between attempts are found at the next attempt: downloaded', async () => {
+  const { sessionId, handle } = await startDownload();
+  await submitted(sessionId, 1);
+  await addScan(lab.orm, sessionId);
+  expect(await handle.result()).toEqual({ outcome: 'downloaded', attempts: 2 });
+  expect(lab.jobRuns('download', sessionId)).toBe(1);
+  expect(lab.jobRuns('post_download', sessionId)).toBe(1);
+  expect(lab.smtp.messages).toHaveLength(0);
+});
+
+test('scansArrived cancels the pending attempt and checks again at once', async () => {
+  const { sessionId, handle } = await startDownload();
+  await submitted(sessionId, 1);
+  await addScan(lab.orm, sessionId);
+  await handle.signal(scansArrivedSignal);
+  // Time does not move here: only the signal can have ended the 1-hour backoff.
+  await eventually(async () => (await handle.query(statusQuery)).state === 'done', 'the monitor to finish');
+  expect(await handle.result()).toEqual({ outcome: 'downloaded', attempts: 1 });
+  expect(lab.jobRuns('post_download', sessionId)).toBe(1);
+});
+
+test('scansArrived without scans submits again now and keeps going; cancel then ends it', async () => {
+  const { sessionId, handle } = await startDownload();
+  await submitted(sessionId, 1);
+  await handle.signal(scansArrivedSignal);
+  await submitted(sessionId, 2);
+  await handle.signal(cancelSignal, { reason: 'data fetched by hand' });
+  expect(await handle.result()).toEqual({ outcome: 'cancelled', attempts: 0, cancelReason: 'data fetched by hand' });
+  expect(lab.jobRuns('download', sessionId)).toBe(2);
+  expect(lab.jobRuns('post_download', sessionId)).toBe(0);
+  expect(lab.smtp.messages).toHaveLength(0);
+});
+
+test('a failing submission keeps its exit status and stderr and is retried', async () => {
+  const { sessionId, handle } = await startDownload();
+  lab.failJob('download', sessionId, 'sbatch: error: QOSMaxSubmitJobPerUserLimit');
+  await submitted(sessionId, 1);
+  let lastFailure = '';
+  await eventually(async () => {
+    const pending = (await handle.describe()).raw.pendingActivities ?? [];
+    lastFailure = pending[0]?.lastFailure?.message ?? '';
+    return lastFailure !== '';
+  }, 'the pending attempt to show its failure');
+  expect(lastFailure).toContain('exit 3');
+  expect(lastFailure).toContain('sbatch: error: QOSMaxSubmitJobPerUserLimit');
+  lab.failJob('download', sessionId, undefined);
+  await addScan(lab.orm, sessionId);
+  expect(await handle.result()).toEqual({ outcome: 'downloaded', attempts: 2 });
+});
+
+test('a download script missing from SUBMIT_SCRIPTS fails the monitor at once (not retried)', async () => {
+  await lab.orm.em.fork().nativeUpdate(StudySite, { site: 'ZHH' }, { downloadScript: 'fetch_zhh.sh' });
+  const { sessionId, handle } = await startDownload({ site: 'ZHH' });
+  const failure = await handle.result().catch((err: unknown) => err);
+  expect(failure).toBeInstanceOf(WorkflowFailedError);
+  const cause = (failure as WorkflowFailedError).cause?.cause as Error & { type?: string };
+  expect(cause.type).toBe('JobScriptMissing');
+  expect(cause.message).toContain('fetch_zhh.sh');
+  expect(lab.jobRuns('download', sessionId)).toBe(0);
+  expect(lab.smtp.messages).toHaveLength(0);
+});

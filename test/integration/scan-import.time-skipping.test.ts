@@ -1,0 +1,163 @@
+/**
+ * ScanImportWorkflow on Temporal's time-skipping test server, with the real default durations (a 2-day
+ * wait), real activities, a real database and a real SMTP server.
+ */
+import { WorkflowFailedError } from '@temporalio/client';
+import { ActivityFailure, ApplicationFailure } from '@temporalio/common';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { Session, User } from '../../src/db/entities';
+import { SentEmail } from '../../src/db/sent-email';
+import { startScanMonitors } from '../../src/temporal/monitors';
+import { cancelSignal, scansArrivedSignal, statusQuery, type ScanImportResult } from '../../workflows/definitions';
+import { addScan, seedSession } from '../support/lab';
+import { quietTemporalLogs, startMonitorHarness, type MonitorHarness } from '../support/monitors';
+import { eventually } from '../support/processes';
+import { createTimeSkippingEnv } from '../support/temporal';
+
+const DAY = 86_400_000;
+let env: TestWorkflowEnvironment;
+let lab: MonitorHarness;
+let serial = 0;
+
+beforeAll(async () => {
+  quietTemporalLogs();
+  env = await createTimeSkippingEnv();
+  lab = await startMonitorHarness({ client: env.client, nativeConnection: env.nativeConnection });
+});
+
+afterAll(async () => {
+  await lab?.close();
+  await env?.teardown();
+});
+
+beforeEach(() => {
+  lab.smtp.messages.length = 0;
+});
+
+/** A fresh session at CMH logged in REDCap, without scans. */
+async function newSession(options: { record?: boolean } = {}) {
+  serial += 1;
+  const sessionId = `SPN01_CMH_${String(serial).padStart(4, '0')}_01_01`;
+  const { recordId } = await seedSession(lab.orm, sessionId, options);
+  return { sessionId, recordId };
+}
+
+async function startImport(sessionId: string, recipients?: string[]) {
+  const started = await startScanMonitors(env.client, lab.config, { sessionId, studyId: 'SPN01', siteId: 'CMH' }, { recipients });
+  const handle = env.client.workflow.getHandle(started.scanImport.workflowId, started.scanImport.runId);
+  return Object.assign(handle, { runId: started.scanImport.runId });
+}
+
+async function waitingUntil(handle: Awaited<ReturnType<typeof startImport>>): Promise<number> {
+  let nextCheckAt: string | undefined;
+  await eventually(async () => {
+    const status = await handle.query(statusQuery);
+    nextCheckAt = status.state === 'waiting' ? status.nextCheckAt : undefined;
+    return nextCheckAt !== undefined;
+  }, 'the monitor to wait');
+  return Date.parse(nextCheckAt!);
+}
+
+test('a session that already has scans ends scans-present without waiting or email', async () => {
+  const { sessionId } = await newSession();
+  await addScan(lab.orm, sessionId);
+  const handle = await startImport(sessionId);
+  expect(await handle.result()).toEqual({ outcome: 'scans-present' });
+  expect(await handle.query(statusQuery)).toMatchObject({ state: 'done', outcome: 'scans-present' });
+  expect(lab.smtp.messages).toHaveLength(0);
+});
+
+test('no scans after 2 days: one email to the admins naming the study, the session, the wait and the record', async () => {
+  const { sessionId, recordId } = await newSession();
+  const handle = await startImport(sessionId);
+  const started = (await handle.describe()).startTime.getTime();
+  const checkAt = await waitingUntil(handle);
+  expect(checkAt - started).toBeGreaterThanOrEqual(2 * DAY);
+  expect(checkAt - started).toBeLessThan(2 * DAY + 60_000);
+
+  expect(await handle.result()).toEqual<ScanImportResult>({ outcome: 'email-sent' });
+  expect(lab.smtp.messages).toHaveLength(1);
+  const [mail] = lab.smtp.messages;
+  expect(mail.subject).toBe(`[SPN01] No scan data received for ${sessionId}`);
+  expect(mail.to).toEqual(['ada@example.org']);
+  expect(mail.text).toContain('after waiting 2 days');
+  expect(mail.text).toContain('https://redcap.example.org/redcap_v14.5.2/DataEntry/index.php?pid=1234&id=');
+  expect(mail.text).toContain(`/redcap_redirect/${recordId}`);
+  const ledger = await lab.orm.em.fork().find(SentEmail, { sessionId });
+  expect(ledger).toEqual([expect.objectContaining({ status: 'sent', kind: 'no-scans', key: `${handle.workflowId}:${handle.runId}:no-scans` })]);
+});
+
+test('the email goes to the recipients the workflow was given', async () => {
+  const { sessionId } = await newSession();
+  const handle = await startImport(sessionId, ['pi@example.org']);
+  expect(await handle.result()).toEqual({ outcome: 'email-sent' });
+  expect(lab.smtp.messages.map((m) => m.to)).toEqual([['pi@example.org']]);
+});
+
+test('scansArrived with the scans stored ends it scans-present, without email', async () => {
+  const { sessionId } = await newSession();
+  const handle = await startImport(sessionId);
+  await waitingUntil(handle);
+  await addScan(lab.orm, sessionId);
+  await handle.signal(scansArrivedSignal);
+  expect(await handle.result()).toEqual({ outcome: 'scans-present' });
+  expect(lab.smtp.messages).toHaveLength(0);
+});
+
+test('scansArrived with no scans in the database keeps waiting, then emails after the 2 days', async () => {
+  const { sessionId } = await newSession();
+  const handle = await startImport(sessionId);
+  const checkAt = await waitingUntil(handle);
+  await handle.signal(scansArrivedSignal);
+  await eventually(async () => (await handle.query(statusQuery)).state === 'waiting', 'the monitor to wait again');
+  expect(Date.parse((await handle.query(statusQuery)).nextCheckAt!)).toBe(checkAt);
+  expect(await handle.result()).toEqual({ outcome: 'email-sent' });
+  expect(lab.smtp.messages).toHaveLength(1);
+});
+
+test('cancel ends it cancelled, with the reason, and no email', async () => {
+  const { sessionId } = await newSession();
+  const handle = await startImport(sessionId);
+  await waitingUntil(handle);
+  await handle.signal(cancelSignal, { reason: 'participant withdrew' });
+  expect(await handle.result()).toEqual({ outcome: 'cancelled', cancelReason: 'participant withdrew' });
+  expect(await handle.query(statusQuery)).toMatchObject({ state: 'done', outcome: 'cancelled', cancelReason: 'participant withdrew' });
+  expect(lab.smtp.messages).toHaveLength(0);
+});
+
+test('a session deleted during the wait fails the monitor with a clear, non-retryable error', async () => {
+  const { sessionId } = await newSession();
+  const handle = await startImport(sessionId);
+  await waitingUntil(handle);
+  await lab.orm.em.fork().nativeDelete(Session, { id: sessionId });
+  const failure = await handle.result().catch((err: unknown) => err);
+  expect(failure).toBeInstanceOf(WorkflowFailedError);
+  const cause = (failure as WorkflowFailedError).cause;
+  expect(cause).toBeInstanceOf(ActivityFailure);
+  expect(cause?.cause).toBeInstanceOf(ApplicationFailure);
+  expect(cause?.cause).toMatchObject({ type: 'SessionNotFound', nonRetryable: true });
+  expect((cause?.cause as Error).message).toContain(`Session ${sessionId} is no longer in the database`);
+  expect(lab.smtp.messages).toHaveLength(0);
+});
+
+test('no admin with an email: the monitor fails with a message naming the session', async () => {
+  const { sessionId } = await newSession();
+  const em = lab.orm.em.fork();
+  await em.nativeUpdate(User, { admin: true }, { admin: false });
+  try {
+    const handle = await startImport(sessionId);
+    const failure = await handle.result().catch((err: unknown) => err);
+    expect(failure).toBeInstanceOf(WorkflowFailedError);
+    expect((failure as WorkflowFailedError).cause?.cause).toMatchObject({ type: 'NoRecipients', nonRetryable: true });
+    expect(((failure as WorkflowFailedError).cause?.cause as Error).message).toContain(`session ${sessionId}`);
+  } finally {
+    await em.nativeUpdate(User, { email: 'ada@example.org' }, { admin: true });
+  }
+  expect(lab.smtp.messages).toHaveLength(0);
+});
+
+test('a session with no REDCap record is not missing scans: scans-present at once', async () => {
+  const { sessionId } = await newSession({ record: false });
+  const handle = await startImport(sessionId);
+  expect(await handle.result()).toEqual({ outcome: 'scans-present' });
+});
