@@ -1,8 +1,119 @@
-/** Admin routes on sessions: read one, register a scan, cancel its monitors. */
+/** Admin routes on sessions: read one, register a scan, cancel its monitors. All need the bearer token. */
 import Router from '@koa/router';
+import { bodyParser } from '@koa/bodyparser';
+import { RequestContext, UniqueConstraintViolationException } from '@mikro-orm/core';
+import type { EntityManager } from '@mikro-orm/postgresql';
+import type { Context } from 'koa';
+import { z } from 'zod';
+import { cancelSignal, scansArrivedSignal } from '../../workflows/definitions';
 import type { AppDeps } from '../app';
+import { requireBearer } from '../auth';
+import { Scan } from '../db/entities';
+import { BadRequestError, ConflictError, DomainError, UnavailableError } from '../errors';
+import { logger as defaultLogger } from '../logger';
+import { describeSessionMonitors, signalSessionMonitors, type SignalReport } from '../temporal/session-monitors';
+import { findSession } from './domain';
+import { viewSession } from './view';
 
-export function sessionsRouter(_deps: AppDeps): Router {
+const BODY_LIMIT = '100kb';
+
+const scanBody = z
+  .object({
+    name: z.string().trim().min(1).max(255),
+    series: z.number().int().min(0),
+    tag: z.string().trim().min(1).max(64),
+    description: z.string().max(10_000).nullish(),
+  })
+  .strict();
+
+const cancelBody = z.object({ reason: z.string().trim().max(1_000).optional() }).strict();
+
+class PayloadTooLargeError extends DomainError {
+  override readonly status = 413;
+}
+
+/** The JSON body, validated: a problem is a 400 that names each field. */
+function parse<T>(schema: z.ZodType<T>, body: unknown): T {
+  const result = schema.safeParse(body ?? {});
+  if (result.success) return result.data;
+  const problems = result.error.issues.map((issue) => `${issue.path.join('.') || 'body'}: ${issue.message}`);
+  throw new BadRequestError(`Invalid body: ${problems.join('; ')}`, { problems });
+}
+
+export function sessionsRouter(deps: AppDeps): Router {
+  const log = (deps.logger ?? defaultLogger).child({ component: 'sessions' });
   const router = new Router();
+  const auth = requireBearer(deps.config.apiToken);
+  const parseJson = bodyParser({ enableTypes: ['json'], jsonLimit: BODY_LIMIT });
+  const json = async (ctx: Context, next: () => Promise<unknown>) => {
+    try {
+      await parseJson(ctx, async () => undefined);
+    } catch (err) {
+      if ((err as { status?: number }).status === 413) throw new PayloadTooLargeError(`Body over ${BODY_LIMIT.replace('kb', ' kB')}`);
+      throw err;
+    }
+    await next();
+  };
+  const em = (): EntityManager => (RequestContext.getEntityManager() ?? deps.orm.em.fork()) as EntityManager;
+
+  router.get('/sessions/:sessionId', auth, async (ctx) => {
+    const view = await viewSession(em(), ctx.params.sessionId);
+    const monitors = await describeSessionMonitors(deps.temporal, view.sessionId);
+    ctx.body = { ...view, monitors };
+  });
+
+  router.post('/sessions/:sessionId/scans', auth, json, async (ctx) => {
+    const body = parse(scanBody, ctx.request.body);
+    const manager = em();
+    const session = await findSession(manager, ctx.params.sessionId);
+    let created = false;
+    let scan = await manager.findOne(Scan, { name: body.name }, { populate: ['session'] });
+    if (!scan) {
+      try {
+        scan = manager.create(Scan, { session, name: body.name, series: body.series, tag: body.tag, description: body.description ?? null });
+        await manager.flush();
+        created = true;
+      } catch (err) {
+        if (!(err instanceof UniqueConstraintViolationException)) throw err;
+        manager.clear();
+        scan = await manager.findOneOrFail(Scan, { name: body.name }, { populate: ['session'] });
+      }
+    }
+    if (scan.session.id !== session.id) {
+      throw new ConflictError(`Scan ${body.name} is already registered for session ${scan.session.id}`, { scan: body.name, sessionId: scan.session.id });
+    }
+    const same = scan.series === body.series && scan.tag === body.tag && (scan.description ?? null) === (body.description ?? null);
+    if (!created && !same) {
+      throw new ConflictError(`Scan ${body.name} is already registered for ${session.id} with other details (series ${scan.series}, tag ${scan.tag})`, {
+        scan: body.name,
+      });
+    }
+
+    // The monitors also find the scan at their next check; the signal only makes them look now.
+    let monitors: SignalReport | { error: string };
+    try {
+      monitors = await signalSessionMonitors(deps.temporal, session.id, (handle) => handle.signal(scansArrivedSignal));
+    } catch (err) {
+      if (!(err instanceof UnavailableError)) throw err;
+      log.warn({ err, sessionId: session.id }, 'scan stored, but the monitors could not be signalled');
+      monitors = { error: `${err.message}. The scan is stored; the monitors find it at their next check.` };
+    }
+    ctx.status = created ? 201 : 200;
+    ctx.body = {
+      sessionId: session.id,
+      created,
+      scan: { name: scan.name, series: scan.series, tag: scan.tag, description: scan.description ?? null },
+      monitors,
+    };
+  });
+
+  router.post('/sessions/:sessionId/monitors/cancel', auth, json, async (ctx) => {
+    const { reason } = parse(cancelBody, ctx.request.body);
+    const session = await findSession(em(), ctx.params.sessionId);
+    const report = await signalSessionMonitors(deps.temporal, session.id, (handle) => handle.signal(cancelSignal, reason ? { reason } : {}));
+    log.info({ sessionId: session.id, reason, signalled: report.signalled.map((m) => m.workflowId) }, 'monitors cancelled');
+    ctx.body = { sessionId: session.id, ...(reason ? { reason } : {}), ...report };
+  });
+
   return router;
 }
