@@ -1,0 +1,91 @@
+/**
+ * `npm run bench`: prints figures, never fails on speed. Everything runs on loopback against servers of its
+ * own (embedded PostgreSQL, Temporal dev server in memory), the API and the worker as child processes.
+ *   npm run bench -- [--duration 10] [--fleet 10000] [--only intake|fleet]
+ */
+import os from 'node:os';
+import { Command } from 'commander';
+import { Connection, Client } from '@temporalio/client';
+import { loadConfig } from '../src/config';
+import { RedcapConfig } from '../src/db/entities';
+import { migrate, openDatabase } from '../src/db/orm';
+import { applyLabConfig, parseLabConfig } from '../src/lab-config';
+import { freePort } from '../test/support/ports';
+import { eventually, startServiceProcess } from '../test/support/processes';
+import { benchFleet } from './fleet';
+import { benchIntake } from './intake';
+import { startBenchServices } from './services';
+
+const LAB = `
+studies:
+  - id: SPN01
+    name: Social Processes Network
+    sites:
+      - site: CMH
+        usesRedcap: true
+users:
+  - name: Ada Admin
+    email: ada@example.org
+    admin: true
+redcap:
+  - url: https://redcap.example.org/
+    project: 1234
+    instrument: mri_scan_log
+    version: 14.5.2
+    token: bench-token-not-used
+    fields: { session: session_id, date: scan_date, comment: comments, completed: mri_scan_log_complete, completedValue: "2" }
+`;
+
+async function main(): Promise<void> {
+  const options = new Command()
+    .option('--duration <seconds>', 'seconds per intake level', '10')
+    .option('--fleet <count>', 'ScanImportWorkflows in the fleet', '10000')
+    .option('--only <part>', 'intake or fleet')
+    .parse()
+    .opts<{ duration: string; fleet: string; only?: string }>();
+  console.log(`bench: ${os.cpus().length} cores, ${os.cpus()[0]?.model}, node ${process.version}, ${new Date().toISOString()}`);
+
+  const services = await startBenchServices();
+  const children: Array<{ stop(): Promise<void> }> = [];
+  try {
+    const env = {
+      DATABASE_URL: services.databaseUrl,
+      TEMPORAL_ADDRESS: services.temporalAddress,
+      DATA_DIR: services.workDir,
+      LOG_LEVEL: 'warn',
+    };
+    const orm = await openDatabase(services.databaseUrl);
+    await migrate(orm);
+    await applyLabConfig(orm.em.fork(), parseLabConfig(LAB).config);
+    const redcapConfigId = (await orm.em.fork().findOneOrFail(RedcapConfig, { project: 1234 })).id;
+    const client = new Client({ connection: await Connection.connect({ address: services.temporalAddress }) });
+
+    if (options.only !== 'fleet') {
+      // No worker polls this queue: the figure is the API's own work (parse, look up, start), not the intake's.
+      const port = await freePort();
+      const api = startServiceProcess('api', { ...env, PORT: String(port), TEMPORAL_TASK_QUEUE: 'bench-intake' });
+      children.push(api);
+      await eventually(() => fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.ok, () => false), 'the API to be ready');
+      await benchIntake({ apiUrl: `http://127.0.0.1:${port}`, client, taskQueue: 'bench-intake', durationSeconds: Number(options.duration), levels: [1, 16, 64] });
+      await api.stop();
+    }
+
+    if (options.only !== 'intake') {
+      const worker = startServiceProcess('worker', { ...env, LOG_LEVEL: 'info', TEMPORAL_TASK_QUEUE: 'bench-fleet' });
+      children.push(worker);
+      await eventually(() => worker.output().includes('worker running'), 'the worker to start', 120_000);
+      const config = loadConfig({ ...env, TEMPORAL_TASK_QUEUE: 'bench-fleet' });
+      await benchFleet({ orm, client, config, workerPid: worker.child.pid!, count: Number(options.fleet), redcapConfigId });
+    }
+    await client.connection.close();
+    await orm.close();
+  } finally {
+    for (const child of children) await child.stop();
+    await services.stop();
+  }
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
