@@ -61,6 +61,8 @@ export function quietTemporalLogs(): void {
 
 export interface MonitorHarness {
   orm: Orm;
+  /** The test database, for worker processes. */
+  databaseUrl: string;
   smtp: TestSmtpServer;
   config: Config;
   deps: ActivityDeps;
@@ -79,7 +81,7 @@ export async function startMonitorHarness(
   options: { env?: Record<string, string>; lab?: LabOptions } = {},
 ): Promise<MonitorHarness> {
   await registerOurSearchAttributes(server.client);
-  const { orm } = await createTestDatabase();
+  const { orm, url: databaseUrl } = await createTestDatabase();
   await seedLab(orm, options.lab);
   const smtp = await startSmtpServer();
   const jobsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'jobs-'));
@@ -102,6 +104,7 @@ export async function startMonitorHarness(
   let running: Promise<void> | undefined;
   const harness: MonitorHarness = {
     orm,
+    databaseUrl,
     smtp,
     config,
     deps,
