@@ -43,7 +43,7 @@ export function jobScriptPath(settings: SubmitSettings, script: string): string 
   return file;
 }
 
-export function submitJob(
+export async function submitJob(
   settings: SubmitSettings,
   script: string,
   args: { study: string; session: string },
