@@ -1,3 +1,4 @@
 /** Every workflow the worker runs. Nothing here imports Node built-ins, the DB or the network. */
+export { RedcapIntakeWorkflow } from './intake';
 export { ScanDownloadWorkflow } from './scan-download';
 export { ScanImportWorkflow } from './scan-import';

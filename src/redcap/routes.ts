@@ -1,8 +1,168 @@
 /** Routes REDCap and its users call: the Data Entry Trigger and the redirect to a record. */
 import Router from '@koa/router';
+import { bodyParser } from '@koa/bodyparser';
+import { RequestContext } from '@mikro-orm/core';
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
+import type { Middleware } from 'koa';
+import type { RedcapIntakeInput, RedcapIntakeWorkflow } from '../../workflows/intake';
 import type { AppDeps } from '../app';
+import { requireBearer, secretsEqual } from '../auth';
+import { RedcapConfig, RedcapRecord } from '../db/entities';
+import { DomainError, ForbiddenError, NotFoundError, UnavailableError } from '../errors';
+import { logger as defaultLogger } from '../logger';
+import { triggersTotal } from '../metrics';
+import { redcapIntakeWorkflowId } from '../temporal/workflow-ids';
+import { flattenFields, incompleteReason, parseDataEntryTrigger } from './det';
+import { redcapRecordUrl } from './record-url';
 
-export function redcapRouter(_deps: AppDeps): Router {
+/** The largest DET body we read; REDCap's are a few hundred bytes. */
+export const DET_BODY_LIMIT = '100kb';
+/** Bounds on what a trigger waits for: a dead database or Temporal is a 503, never a hung request. */
+const DATABASE_TIMEOUT_MS = 10_000;
+const TEMPORAL_TIMEOUT_MS = 10_000;
+
+class PayloadTooLargeError extends DomainError {
+  override readonly status = 413;
+}
+
+export function redcapRouter(deps: AppDeps): Router {
+  const log = (deps.logger ?? defaultLogger).child({ component: 'redcap' });
   const router = new Router();
+  const parseBody = bodyParser({ enableTypes: ['form', 'json'], formLimit: DET_BODY_LIMIT, jsonLimit: DET_BODY_LIMIT });
+
+  /** Counts every trigger and its outcome (redcap_triggers_total). */
+  const countOutcome: Middleware = async (ctx, next) => {
+    triggersTotal.inc({ outcome: 'received' });
+    try {
+      await next();
+      const status = (ctx.body as { status?: string } | undefined)?.status;
+      triggersTotal.inc({ outcome: status === 'accepted' ? 'accepted' : status === 'ignored' ? 'ignored' : 'failed' });
+    } catch (err) {
+      triggersTotal.inc({ outcome: errorStatus(err) >= 500 ? 'failed' : 'rejected' });
+      throw err;
+    }
+  };
+
+  /** DET_SECRET, when set, must come as ?secret= (REDCap cannot send headers). Checked before the body is read. */
+  const checkSecret: Middleware = async (ctx, next) => {
+    const expected = deps.config.detSecret;
+    if (expected) {
+      const given = ctx.query.secret;
+      if (typeof given !== 'string' || !secretsEqual(given, expected)) {
+        throw new ForbiddenError('Missing or wrong ?secret= on the Data Entry Trigger URL (DET_SECRET is set)');
+      }
+    }
+    await next();
+  };
+
+  const readBody: Middleware = async (ctx, next) => {
+    try {
+      await parseBody(ctx, async () => undefined);
+    } catch (err) {
+      if ((err as { status?: number }).status === 413) {
+        throw new PayloadTooLargeError(`Body over ${DET_BODY_LIMIT.replace('kb', ' kB')}; a REDCap Data Entry Trigger is a few hundred bytes`);
+      }
+      throw err;
+    }
+    await next();
+  };
+
+  router.post('/redcap', countOutcome, checkSecret, readBody, async (ctx) => {
+    // Forms are read flat from the raw body (no nesting of keys like a[b]); JSON bodies are accepted too.
+    const fields = ctx.request.is('application/x-www-form-urlencoded')
+      ? Object.fromEntries(new URLSearchParams(ctx.request.rawBody ?? ''))
+      : flattenFields(ctx.request.body);
+    const trigger = parseDataEntryTrigger(fields);
+    const where = { redcapUrl: trigger.redcapUrl, project: trigger.projectId, instrument: trigger.instrument, record: trigger.record, eventName: trigger.eventName };
+
+    const em = RequestContext.getEntityManager() ?? deps.orm.em.fork();
+    const config = await bounded('database', 'look up the REDCap config', DATABASE_TIMEOUT_MS, () =>
+      em.findOne(RedcapConfig, {
+        url: { $in: [trigger.redcapUrl, trigger.redcapUrl.replace(/\/$/, '')] },
+        project: trigger.projectId,
+        instrument: trigger.instrument,
+      }),
+    );
+    if (!config) {
+      const reason = `No REDCap config for project ${trigger.projectId}, instrument ${trigger.instrument} at ${trigger.redcapUrl}`;
+      log.info(where, `trigger ignored: ${reason}`);
+      ctx.body = { status: 'ignored', reason };
+      return;
+    }
+    const incomplete = incompleteReason(trigger, config);
+    if (incomplete) {
+      log.info(where, `trigger ignored: ${incomplete}`);
+      ctx.body = { status: 'ignored', reason: incomplete };
+      return;
+    }
+
+    const workflowId = redcapIntakeWorkflowId(config.id, trigger.record, trigger.eventName);
+    const input: RedcapIntakeInput = { configId: config.id, record: trigger.record, eventName: trigger.eventName ?? null };
+    try {
+      await bounded('temporal', 'start the intake workflow', TEMPORAL_TIMEOUT_MS, () =>
+        // The gRPC deadline ends the call (and its retries) before the outer bound gives up on it.
+        deps.temporal.connection.withDeadline(Date.now() + TEMPORAL_TIMEOUT_MS - 2_000, () =>
+          deps.temporal.workflow.start<typeof RedcapIntakeWorkflow>('RedcapIntakeWorkflow', {
+            taskQueue: deps.config.taskQueue,
+            workflowId,
+            args: [input],
+            // A trigger for a running intake joins it; a finished intake is not run again, a failed one is.
+            workflowIdConflictPolicy: 'USE_EXISTING',
+            workflowIdReusePolicy: 'ALLOW_DUPLICATE_FAILED_ONLY',
+            memo: { redcapUrl: config.url, project: config.project, instrument: config.instrument, record: trigger.record, eventName: trigger.eventName ?? '' },
+            staticSummary: `REDCap intake of record ${trigger.record}${trigger.eventName ? ` (${trigger.eventName})` : ''}, project ${config.project} ${config.instrument}`,
+          }),
+        ),
+      );
+    } catch (err) {
+      // The record's intake already completed: nothing to start, same answer.
+      if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+    }
+    log.info({ ...where, workflowId }, 'trigger accepted');
+    ctx.status = 202;
+    ctx.body = { status: 'accepted', workflowId };
+  });
+
+  router.get('/redcap_redirect/:recordId', requireBearer(deps.config.apiToken), async (ctx) => {
+    const { recordId } = ctx.params;
+    const id = /^\d{1,9}$/.test(recordId) ? Number(recordId) : undefined;
+    const em = RequestContext.getEntityManager() ?? deps.orm.em.fork();
+    const record = id
+      ? await bounded('database', 'look up the REDCap record', DATABASE_TIMEOUT_MS, () => em.findOne(RedcapRecord, id, { populate: ['config'] }))
+      : null;
+    if (!record) throw new NotFoundError(`No REDCap record ${recordId} (the id is ours, as shown by GET /sessions/:sessionId)`, { recordId });
+    ctx.redirect(redcapRecordUrl({ config: record.config, record: record.record, eventId: record.eventId }));
+  });
+
   return router;
+}
+
+/** The status the app's error middleware will answer with (errorResponse in app.ts). */
+function errorStatus(err: unknown): number {
+  if (err instanceof DomainError) return err.status;
+  const status = (err as { status?: unknown })?.status;
+  return typeof status === 'number' && status >= 400 && status < 500 ? status : 500;
+}
+
+/**
+ * Runs a call to the database or Temporal with a time bound. A failure or a timeout is a 503 naming the service;
+ * domain errors pass through; a Temporal "already started" passes through for the caller.
+ */
+async function bounded<T>(service: 'database' | 'temporal', what: string, timeoutMs: number, call: () => Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const pending = call();
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs / 1000} s`)), timeoutMs);
+  });
+  pending.catch(() => undefined); // a late failure after the timeout is not an unhandled rejection
+  try {
+    return await Promise.race([pending, timeout]);
+  } catch (err) {
+    if (err instanceof DomainError || err instanceof WorkflowExecutionAlreadyStartedError) throw err;
+    const name = service === 'database' ? 'Database' : 'Temporal';
+    const cause = (err as Error).cause instanceof Error ? `: ${((err as Error).cause as Error).message}` : '';
+    throw new UnavailableError(`${name} unavailable: could not ${what} (${(err as Error).message}${cause})`, { unavailable: service });
+  } finally {
+    clearTimeout(timer);
+  }
 }

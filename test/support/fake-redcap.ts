@@ -44,7 +44,7 @@ export class FakeRedcap {
   /** What was asked, in order. */
   readonly calls: FakeCall[] = [];
   private readonly projects = new Map<string, FakeProject>();
-  private failures: { remaining: number; status: number } = { remaining: 0, status: 503 };
+  private failures: { remaining: number; status: number; content?: string } = { remaining: 0, status: 503 };
   private delayMs = 0;
   private forbidden = false;
 
@@ -70,9 +70,9 @@ export class FakeRedcap {
     return this;
   }
 
-  /** The next `count` API calls answer `status` (default 503) with an HTML error page. */
-  failNext(count: number, status = 503): this {
-    this.failures = { remaining: count, status };
+  /** The next `count` API calls (of one `content` only, if given) answer `status` (default 503) with an HTML error page. */
+  failNext(count: number, status = 503, content?: string): this {
+    this.failures = { remaining: count, status, content };
     return this;
   }
 
@@ -125,8 +125,9 @@ export class FakeRedcap {
       else send();
     };
 
-    if (req.method !== 'POST' || req.url !== '/api/') return answer(404, '<html><body>Not Found</body></html>', 'text/html');
-    if (this.failures.remaining > 0) {
+    // The API lives at <base URL>api/, wherever the base URL is (e.g. https://host/redcap/).
+    if (req.method !== 'POST' || !req.url?.endsWith('/api/')) return answer(404, '<html><body>Not Found</body></html>', 'text/html');
+    if (this.failures.remaining > 0 && (this.failures.content === undefined || this.failures.content === call.content)) {
       this.failures.remaining -= 1;
       return answer(this.failures.status, '<html><body><h1>Service Unavailable</h1></body></html>', 'text/html');
     }

@@ -1,0 +1,110 @@
+/**
+ * RedcapIntakeWorkflow: what a REDCap Data Entry Trigger sets in motion. Reads the record back from REDCap
+ * (retried with backoff while REDCap is down, for up to a day by default), files it against its session, and starts
+ * the session's monitors. A failure that retrying cannot fix (bad session id, unknown study, REDCap refusing the
+ * token...) ends the workflow failed with that message, after one email to the admins.
+ * Deterministic: all I/O is in the activities.
+ */
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  TimeoutFailure,
+  log,
+  proxyActivities,
+  upsertMemo,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { Duration } from '@temporalio/common';
+import type { Activities } from '../activities';
+import type { FetchedRecord, FiledRecord, IntakeTrigger } from '../activities/intake';
+import type { StartedMonitors } from '../src/temporal/monitors';
+// Constants only (search attribute keys); no I/O.
+import { SessionIdAttribute, SiteIdAttribute, StudyIdAttribute } from '../src/temporal/search-attributes';
+
+export interface RedcapIntakeInput extends IntakeTrigger {
+  /** How long to keep trying to read the record from REDCap (default 1 day). */
+  fetchTimeout?: Duration;
+}
+
+export interface RedcapIntakeResult {
+  sessionId: string;
+  redcapRecordId: number;
+  sessionCreated: boolean;
+  monitors: StartedMonitors;
+}
+
+const { fileRedcapRecord, startMonitors } = proxyActivities<Activities>({
+  startToCloseTimeout: '1 minute',
+  scheduleToCloseTimeout: '1 day',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '5 minutes' },
+});
+
+const { emailAdmins } = proxyActivities<Activities>({
+  startToCloseTimeout: '1 minute',
+  scheduleToCloseTimeout: '1 hour',
+  retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumInterval: '5 minutes' },
+});
+
+export async function RedcapIntakeWorkflow(input: RedcapIntakeInput): Promise<RedcapIntakeResult> {
+  const trigger: IntakeTrigger = { configId: input.configId, record: input.record, eventName: input.eventName ?? null };
+  const fetchTimeout = input.fetchTimeout ?? '1 day';
+  const { fetchRedcapRecord } = proxyActivities<Activities>({
+    startToCloseTimeout: '2 minutes',
+    scheduleToCloseTimeout: fetchTimeout,
+    retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '10 minutes' },
+  });
+
+  try {
+    const fetched: FetchedRecord = await fetchRedcapRecord(trigger);
+    const filed: FiledRecord = await fileRedcapRecord(trigger, fetched);
+    upsertSearchAttributes([
+      { key: SessionIdAttribute, value: filed.sessionId },
+      { key: StudyIdAttribute, value: filed.studyId },
+      { key: SiteIdAttribute, value: filed.siteId },
+    ]);
+    upsertMemo({ sessionId: filed.sessionId, redcapRecordId: filed.redcapRecordId });
+    const { redcapRecordId, sessionCreated, ...target } = filed;
+    const monitors = await startMonitors(target);
+    return { sessionId: filed.sessionId, redcapRecordId, sessionCreated, monitors };
+  } catch (err) {
+    if (!(err instanceof ActivityFailure)) throw err;
+    const { message, type } = describeFailure(err, fetchTimeout);
+    await notifyAdmins(trigger, message, type);
+    throw ApplicationFailure.create({ message, type, nonRetryable: true });
+  }
+}
+
+/** The message and type the workflow fails with: the activity's own, or what gave up. */
+function describeFailure(err: ActivityFailure, fetchTimeout: Duration): { message: string; type: string } {
+  const cause = err.cause;
+  if (cause instanceof ApplicationFailure) return { message: cause.message, type: cause.type ?? 'IntakeFailed' };
+  if (cause instanceof TimeoutFailure) {
+    const last = cause.cause?.message;
+    const what = err.activityType === 'fetchRedcapRecord' ? `Gave up reading the REDCap record after ${String(fetchTimeout)}` : `${err.activityType} timed out`;
+    return { message: last ? `${what}; last error: ${last}` : what, type: 'IntakeTimedOut' };
+  }
+  return { message: cause?.message ?? err.message, type: 'IntakeFailed' };
+}
+
+/** One email per failed run; a failure to email is logged and does not hide the intake's own failure. */
+async function notifyAdmins(trigger: IntakeTrigger, message: string, type: string): Promise<void> {
+  const { workflowId, runId } = workflowInfo();
+  const record = `${trigger.record}${trigger.eventName ? ` (event ${trigger.eventName})` : ''}`;
+  try {
+    await emailAdmins({
+      key: `${workflowId}:${runId}:intake-failed`,
+      subject: `REDCap record ${record} could not be filed`,
+      text: [
+        `The REDCap Data Entry Trigger for record ${record} (REDCap config ${trigger.configId}) could not be filed:`,
+        '',
+        `  ${message}`,
+        '',
+        `Temporal workflow ${workflowId} (run ${runId}) failed with ${type}; no monitors were started for this record.`,
+        'Fix the record (or the lab config) and save the form in REDCap again: the new trigger starts a new intake.',
+      ].join('\n'),
+    });
+  } catch (err) {
+    log.warn('could not email the admins about a failed intake', { workflowId, error: (err as Error).message });
+  }
+}
