@@ -16,7 +16,12 @@ export interface ServiceProcess {
 }
 
 export function startServiceProcess(entry: 'worker' | 'api', env: Record<string, string>): ServiceProcess {
-  const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', path.join(root, 'src', `${entry}.ts`)], {
+  return startTsProcess(path.join(root, 'src', `${entry}.ts`), [], env);
+}
+
+/** Any TypeScript entry of the project as a child process (through ts-node, as `npm run …` does). */
+export function startTsProcess(file: string, args: string[], env: Record<string, string> = {}): ServiceProcess {
+  const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', file, ...args], {
     cwd: root,
     env: { ...process.env, LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

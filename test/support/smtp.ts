@@ -29,7 +29,8 @@ function parse(raw: string, from: string, to: string[]): ReceivedMail {
   return { from, to, subject, text: body.replace(/\r\n/g, '\n'), raw };
 }
 
-export async function startSmtpServer(): Promise<TestSmtpServer> {
+/** `port` 0 (default) picks a free one; a fixed port lets a test bring a server back where it was. */
+export async function startSmtpServer(options: { port?: number } = {}): Promise<TestSmtpServer> {
   const messages: ReceivedMail[] = [];
   let rejections = 0;
   const server = new SMTPServer({
@@ -56,7 +57,7 @@ export async function startSmtpServer(): Promise<TestSmtpServer> {
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
+    server.listen(options.port ?? 0, '127.0.0.1', () => resolve());
   });
   const { port } = server.server.address() as AddressInfo;
   return {

@@ -1,0 +1,239 @@
+/**
+ * A whole deployment on loopback whose parts a fault test can break and bring back: its own PostgreSQL
+ * (data kept across a restart), its own Temporal dev server (SQLite file kept across a restart), a fake REDCap,
+ * a real SMTP server (restartable on the same port), and the service as ops run it: `npm run api` and
+ * `npm run worker` as child processes that can be SIGKILLed.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import { migrate, openDatabase, type Orm } from '../../src/db/orm';
+import { applyLabConfig, parseLabConfig } from '../../src/lab-config';
+import { startDevServer, type DevServer } from '../../src/temporal/dev-server';
+import { FakeRedcap } from '../support/fake-redcap';
+import { freePort } from '../support/ports';
+import { eventually, startServiceProcess, startTsProcess, type ServiceProcess } from '../support/processes';
+import { startSmtpServer, type ReceivedMail, type TestSmtpServer } from '../support/smtp';
+
+const REDCAP_TOKEN = 'FA17FA17FA17FA17FA17FA17FA17FA17';
+const API_TOKEN = 'fault-lab-api-token';
+
+export interface FaultLabOptions {
+  /** SCAN_CHECK_DELAY of the monitors (short, so the email comes within the test). */
+  scanCheckDelay: string;
+}
+
+export class FaultLab {
+  private pg?: ServiceProcess;
+  private devServer?: DevServer;
+  private smtp?: TestSmtpServer;
+  private readonly earlierMail: ReceivedMail[] = [];
+  worker?: ServiceProcess;
+  api?: ServiceProcess;
+  orm!: Orm;
+  client!: Client;
+  redcap!: FakeRedcap;
+  /** The REDCap project's records (the fake server answers from this list). */
+  private readonly redcapRows: Array<Record<string, string>> = [];
+  private apiPort = 0;
+
+  private constructor(
+    readonly workDir: string,
+    private readonly ports: { postgres: number; temporal: number; smtp: number },
+    private readonly options: FaultLabOptions,
+  ) {}
+
+  static async start(options: FaultLabOptions): Promise<FaultLab> {
+    const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'redcap-scan-monitor-faults-'));
+    fs.chmodSync(workDir, 0o755); // PostgreSQL may run as its own user (when we are root)
+    const lab = new FaultLab(workDir, { postgres: await freePort(), temporal: await freePort(), smtp: await freePort() }, options);
+    await lab.startPostgres();
+    await lab.startTemporal();
+    await lab.startSmtp();
+    lab.redcap = await FakeRedcap.start();
+    lab.redcap.addProject({ token: REDCAP_TOKEN, records: lab.redcapRows });
+    lab.orm = await openDatabase(lab.databaseUrl);
+    await migrate(lab.orm);
+    await applyLabConfig(lab.orm.em.fork(), parseLabConfig(lab.labConfig()).config);
+    lab.client = new Client({ connection: await Connection.connect({ address: lab.temporalAddress }) });
+    return lab;
+  }
+
+  get databaseUrl(): string {
+    return `postgresql://postgres:postgres@127.0.0.1:${this.ports.postgres}/faults`;
+  }
+
+  get temporalAddress(): string {
+    return `127.0.0.1:${this.ports.temporal}`;
+  }
+
+  /** The environment of `npm run api` and `npm run worker`. */
+  get env(): Record<string, string> {
+    return {
+      DATABASE_URL: this.databaseUrl,
+      TEMPORAL_ADDRESS: this.temporalAddress,
+      TEMPORAL_TASK_QUEUE: 'faults',
+      SMTP_URL: `smtp://127.0.0.1:${this.ports.smtp}`,
+      SCAN_CHECK_DELAY: this.options.scanCheckDelay,
+      API_TOKEN,
+      DATA_DIR: this.workDir,
+      LOG_LEVEL: 'info',
+    };
+  }
+
+  private labConfig(): string {
+    return `
+studies:
+  - id: SPN01
+    name: Social Processes Network
+    sites:
+      - site: CMH
+        usesRedcap: true
+users:
+  - name: Ada Admin
+    email: ada@example.org
+    admin: true
+redcap:
+  - url: ${this.redcap.url}
+    project: 1234
+    instrument: mri_scan_log
+    version: 14.5.2
+    token: ${REDCAP_TOKEN}
+    fields: { session: session_id, date: scan_date, comment: comments, user: ra_id, completed: mri_scan_log_complete, completedValue: "2" }
+`;
+  }
+
+  // --- the parts, each breakable -------------------------------------------------------------------------
+
+  async startPostgres(): Promise<void> {
+    const pg = startTsProcess(path.join(__dirname, '..', 'support', 'postgres-process.ts'), [
+      path.join(this.workDir, 'postgres'),
+      String(this.ports.postgres),
+      'faults',
+    ]);
+    this.pg = pg;
+    await eventually(() => pg.output().includes('ready '), `PostgreSQL to start:\n${pg.output()}`, 60_000);
+  }
+
+  async stopPostgres(): Promise<void> {
+    await this.pg?.stop();
+    this.pg = undefined;
+  }
+
+  async startTemporal(): Promise<void> {
+    this.devServer = await startDevServer({ port: this.ports.temporal, dbFilename: path.join(this.workDir, 'temporal.sqlite'), stdio: 'ignore' });
+  }
+
+  async stopTemporal(): Promise<void> {
+    await this.devServer?.stop();
+    this.devServer = undefined;
+  }
+
+  async startSmtp(): Promise<void> {
+    this.smtp = await startSmtpServer({ port: this.ports.smtp });
+  }
+
+  async stopSmtp(): Promise<void> {
+    if (!this.smtp) return;
+    this.earlierMail.push(...this.smtp.messages);
+    await this.smtp.close();
+    this.smtp = undefined;
+  }
+
+  async startWorker(): Promise<void> {
+    const worker = startServiceProcess('worker', this.env);
+    this.worker = worker;
+    await eventually(() => worker.output().includes('worker running'), `the worker to start:\n${worker.output()}`, 120_000);
+  }
+
+  /** A crash: SIGKILL, no graceful shutdown. */
+  async killWorker(): Promise<void> {
+    await this.worker?.stop('SIGKILL');
+    this.worker = undefined;
+  }
+
+  async startApi(): Promise<void> {
+    this.apiPort = await freePort();
+    const api = startServiceProcess('api', { ...this.env, PORT: String(this.apiPort) });
+    this.api = api;
+    await eventually(() => fetch(`http://127.0.0.1:${this.apiPort}/healthz`).then((r) => r.ok, () => false), `the API to start:\n${api.output()}`);
+  }
+
+  // --- traffic and what came of it -----------------------------------------------------------------------
+
+  /** Session id of the n-th participant of this lab. */
+  static sessionId(n: number): string {
+    return `SPN01_CMH_${String(n).padStart(4, '0')}_01_01`;
+  }
+
+  /** REDCap gets a completed scan log for participant n (record n); the DET is sent to the API. */
+  async logScan(n: number): Promise<{ status: number; body: { status?: string; workflowId?: string } }> {
+    const record = String(n);
+    this.redcapRows.push({
+      record_id: record,
+      session_id: FaultLab.sessionId(n),
+      scan_date: '2026-11-20',
+      comments: `scan of participant ${n}`,
+      ra_id: '42',
+      mri_scan_log_complete: '2',
+    });
+    const response = await fetch(`http://127.0.0.1:${this.apiPort}/redcap`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({
+        redcap_url: this.redcap.url,
+        project_url: `${this.redcap.url}redcap_v14.5.2/index.php?pid=1234`,
+        project_id: '1234',
+        username: 'ra',
+        record,
+        instrument: 'mri_scan_log',
+        mri_scan_log_complete: '2',
+      }),
+    });
+    return { status: response.status, body: (await response.json()) as { status?: string; workflowId?: string } };
+  }
+
+  /** Rows per table that the intake writes, read straight from PostgreSQL. */
+  async filed(): Promise<{ records: number; sessions: number; links: number; duplicateRecords: number }> {
+    const [row] = await this.orm.em.getConnection().execute<Array<Record<string, string>>>(`
+      select (select count(*) from redcap_record) as records,
+             (select count(*) from session) as sessions,
+             (select count(*) from session_redcap where record_id is not null) as links,
+             (select count(*) from (select record from redcap_record group by record having count(*) > 1) d) as duplicate_records`);
+    return { records: Number(row.records), sessions: Number(row.sessions), links: Number(row.links), duplicateRecords: Number(row.duplicate_records) };
+  }
+
+  /** Every email the SMTP server accepted, over all its lives. */
+  mail(): ReceivedMail[] {
+    return [...this.earlierMail, ...(this.smtp?.messages ?? [])];
+  }
+
+  /** Emails naming each session, by session id. */
+  emailsPerSession(count: number): number[] {
+    const mail = this.mail();
+    return Array.from({ length: count }, (_, i) => mail.filter((m) => m.subject.includes(FaultLab.sessionId(i + 1))).length);
+  }
+
+  /** Workflows of a type in the lab's namespace (any state). */
+  async workflows(type: string, status?: 'Running' | 'Completed' | 'Failed'): Promise<number> {
+    const query = `WorkflowType="${type}"${status ? ` AND ExecutionStatus="${status}"` : ''}`;
+    return (await this.client.workflow.count(query)).count;
+  }
+
+  async waitFor(check: () => Promise<boolean> | boolean, what: string, timeoutMs = 120_000): Promise<void> {
+    await eventually(check, `${what}\n--- worker output ---\n${this.worker?.output().slice(-4000) ?? '(no worker)'}`, timeoutMs, 500);
+  }
+
+  async close(): Promise<void> {
+    await this.api?.stop();
+    await this.worker?.stop();
+    await this.client?.connection.close().catch(() => undefined);
+    await this.orm?.close().catch(() => undefined);
+    await this.redcap?.close();
+    await this.stopSmtp();
+    await this.stopTemporal();
+    await this.stopPostgres();
+    fs.rmSync(this.workDir, { recursive: true, force: true });
+  }
+}
