@@ -75,15 +75,19 @@ export async function RedcapIntakeWorkflow(input: RedcapIntakeInput): Promise<Re
   }
 }
 
-/** The message and type the workflow fails with: the activity's own, or what gave up. */
+/** The message and type the workflow fails with: the activity's own, or what gave up and the last error. */
 function describeFailure(err: ActivityFailure, fetchTimeout: Duration): { message: string; type: string } {
   const cause = err.cause;
-  if (cause instanceof ApplicationFailure) return { message: cause.message, type: cause.type ?? 'IntakeFailed' };
-  if (cause instanceof TimeoutFailure) {
-    const last = cause.cause?.message;
-    const what = err.activityType === 'fetchRedcapRecord' ? `Gave up reading the REDCap record after ${String(fetchTimeout)}` : `${err.activityType} timed out`;
+  const gaveUp = err.retryState === 'TIMEOUT' || err.retryState === 'MAXIMUM_ATTEMPTS_REACHED' || cause instanceof TimeoutFailure;
+  if (gaveUp) {
+    const last = cause instanceof TimeoutFailure ? cause.cause?.message : cause?.message;
+    const what =
+      err.activityType === 'fetchRedcapRecord'
+        ? `Gave up reading the REDCap record after ${String(fetchTimeout)}`
+        : `Gave up on ${err.activityType} after retrying`;
     return { message: last ? `${what}; last error: ${last}` : what, type: 'IntakeTimedOut' };
   }
+  if (cause instanceof ApplicationFailure) return { message: cause.message, type: cause.type ?? 'IntakeFailed' };
   return { message: cause?.message ?? err.message, type: 'IntakeFailed' };
 }
 

@@ -19,7 +19,12 @@ import { redcapRecordUrl } from './record-url';
 export const DET_BODY_LIMIT = '100kb';
 /** Bounds on what a trigger waits for: a dead database or Temporal is a 503, never a hung request. */
 const DATABASE_TIMEOUT_MS = 10_000;
-const TEMPORAL_TIMEOUT_MS = 10_000;
+/**
+ * The gRPC deadline of the start call. The SDK retries UNAVAILABLE with backoff (at most 6 s between tries), so
+ * the call settles by TEMPORAL_DEADLINE_MS + 6 s; the outer bound is only a safety net behind that.
+ */
+const TEMPORAL_DEADLINE_MS = 5_000;
+const TEMPORAL_TIMEOUT_MS = TEMPORAL_DEADLINE_MS + 7_000;
 
 class PayloadTooLargeError extends DomainError {
   override readonly status = 413;
@@ -101,7 +106,7 @@ export function redcapRouter(deps: AppDeps): Router {
     try {
       await bounded('temporal', 'start the intake workflow', TEMPORAL_TIMEOUT_MS, () =>
         // The gRPC deadline ends the call (and its retries) before the outer bound gives up on it.
-        deps.temporal.connection.withDeadline(Date.now() + TEMPORAL_TIMEOUT_MS - 2_000, () =>
+        deps.temporal.connection.withDeadline(Date.now() + TEMPORAL_DEADLINE_MS, () =>
           deps.temporal.workflow.start<typeof RedcapIntakeWorkflow>('RedcapIntakeWorkflow', {
             taskQueue: deps.config.taskQueue,
             workflowId,

@@ -367,6 +367,22 @@ describe('failed intakes: the workflow fails with the reason, the admins get one
     expect(mailsAbout('record 24')).toHaveLength(1);
   });
 
+  test('REDCap down for longer than the fetch timeout (an input; 1 day by default): the intake gives up', async () => {
+    fake.failNext(10_000, 503);
+    const workflowId = `redcap-intake-test:${RUN}:give-up`;
+    await temporal.client.workflow.start('RedcapIntakeWorkflow', {
+      taskQueue: config.taskQueue,
+      workflowId,
+      args: [{ configId: classicConfig.id, record: '21', eventName: null, fetchTimeout: '4 seconds' }],
+    });
+    const failure = await intakeFailure(workflowId);
+    expect(failure.type).toBe('IntakeTimedOut');
+    expect(failure.message).toMatch(/^Gave up reading the REDCap record after 4 seconds; last error: .*record 21.*answered 503/);
+    const mails = smtp.messages.filter((mail) => mail.text.includes(workflowId));
+    expect(mails).toHaveLength(1);
+    expect(mails[0].subject).toBe('REDCap record 21 could not be filed');
+  });
+
   test('a record REDCap does not have', async () => {
     const res = await post(det('det-classic-complete.form', { record: '404' })).expect(202);
     const failure = await intakeFailure(res.body.workflowId);
