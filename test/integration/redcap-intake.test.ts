@@ -512,3 +512,10 @@ describe('GET /redcap_redirect/:recordId', () => {
     }
   });
 });
+
+test('no REDCap token in any log line of the API or the worker', () => {
+  expect(logLines.length).toBeGreaterThan(0);
+  for (const token of [CLASSIC_TOKEN, LONG_TOKEN, WRONG_TOKEN]) {
+    expect(logLines.filter((line) => line.includes(token))).toEqual([]);
+  }
+});
