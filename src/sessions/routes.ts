@@ -11,6 +11,7 @@ import { requireBearer } from '../auth';
 import { Scan } from '../db/entities';
 import { BadRequestError, ConflictError, DomainError, UnavailableError } from '../errors';
 import { logger as defaultLogger } from '../logger';
+import { refineStorable } from '../text';
 import { describeSessionMonitors, signalSessionMonitors, type SignalReport } from '../temporal/session-monitors';
 import { findSession } from './domain';
 import { viewSession } from './view';
@@ -19,10 +20,10 @@ const BODY_LIMIT = '100kb';
 
 const scanBody = z
   .object({
-    name: z.string().trim().min(1).max(255),
-    series: z.number().int().min(0),
-    tag: z.string().trim().min(1).max(64),
-    description: z.string().max(10_000).nullish(),
+    name: z.string().trim().min(1).max(255).superRefine(refineStorable),
+    series: z.number().int().min(0).max(2_147_483_647), // a PostgreSQL integer
+    tag: z.string().trim().min(1).max(64).superRefine(refineStorable),
+    description: z.string().max(10_000).superRefine(refineStorable).nullish(),
   })
   .strict();
 
