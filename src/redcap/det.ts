@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { BadRequestError } from '../errors';
+import { refineStorable } from '../text';
 
 export const REQUIRED_DET_KEYS = ['record', 'project_id', 'redcap_url', 'instrument', 'project_url'] as const;
 
@@ -22,16 +23,30 @@ export interface DataEntryTrigger {
   fields: Record<string, string>;
 }
 
-const text = z.string().trim().min(1);
+/** No NUL and no lone surrogates: text PostgreSQL and Temporal store exactly as sent. */
+const STORABLE = (value: string) =>
+  !value.includes('\u0000') && !/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/.test(value);
+const storable = (schema: z.ZodString) => schema.refine(STORABLE, 'contains a NUL or an unpaired surrogate');
+const text = (max: number) => storable(z.string().trim().min(1).max(max));
+
+/** REDCap project ids are PostgreSQL integers here. */
+const MAX_PROJECT_ID = 2_147_483_647;
 
 const schema = z.object({
-  record: text.max(200),
-  project_id: z.string().trim().regex(/^\d+$/, 'must be a whole number').transform(Number),
-  redcap_url: text.url().refine((value) => /^https?:\/\//i.test(value), 'must be an http(s) URL').transform(normalizeRedcapUrl),
-  instrument: text.max(200),
-  project_url: text,
-  redcap_event_name: z.string().trim().optional(),
-  username: z.string().trim().optional(),
+  record: text(200),
+  project_id: z
+    .string()
+    .trim()
+    .regex(/^\d+$/, 'must be a whole number')
+    .refine((value) => value.replace(/^0+(?=\d)/, '').length <= 10 && Number(value) <= MAX_PROJECT_ID, `must be at most ${MAX_PROJECT_ID}`)
+    .transform(Number),
+  redcap_url: storable(z.string().trim().min(1).max(2000).url())
+    .refine((value) => /^https?:\/\//i.test(value), 'must be an http(s) URL')
+    .transform(normalizeRedcapUrl),
+  instrument: text(200),
+  project_url: text(2000),
+  redcap_event_name: storable(z.string().trim().max(100)).optional(),
+  username: storable(z.string().trim().max(255)).optional(),
 });
 
 /** The form of REDCap URLs we store and compare: no surrounding space, exactly one trailing slash. */
@@ -41,14 +56,13 @@ export function normalizeRedcapUrl(url: string): string {
 
 /** Turns a parsed body (form or JSON) into flat string fields; nested values and arrays are dropped. */
 export function flattenFields(body: unknown): Record<string, string> {
-  const fields: Record<string, string> = {};
-  if (body && typeof body === 'object' && !Array.isArray(body)) {
-    for (const [key, value] of Object.entries(body as Record<string, unknown>)) {
-      if (typeof value === 'string') fields[key] = value;
-      else if (typeof value === 'number' || typeof value === 'boolean') fields[key] = String(value);
-    }
-  }
-  return fields;
+  if (!body || typeof body !== 'object' || Array.isArray(body)) return {};
+  // Object.fromEntries defines own properties: a key like __proto__ stays a plain field.
+  return Object.fromEntries(
+    Object.entries(body as Record<string, unknown>)
+      .filter(([, value]) => typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean')
+      .map(([key, value]) => [key, String(value)]),
+  );
 }
 
 /**
@@ -95,7 +109,8 @@ export function incompleteReason(
     return `the form has no ${config.completedField} field (expected "${config.completedValue}")`;
   }
   if (value.trim() !== config.completedValue) {
-    return `${config.completedField} is "${value}", not "${config.completedValue}" (the form is not complete)`;
+    const shown = value.length > 40 ? `${value.slice(0, 40)}…` : value;
+    return `${config.completedField} is "${shown}", not "${config.completedValue}" (the form is not complete)`;
   }
   return undefined;
 }

@@ -429,6 +429,32 @@ describe('triggers that start nothing', () => {
     expect(empty.body.keysFound).toEqual([]);
   });
 
+  test('bodies that are no DET: a 4xx JSON answer, never a 5xx', async () => {
+    const form = new URLSearchParams(det('det-classic-complete.form')).toString();
+    const cases: Array<{ type?: string; encoding?: string; body: string; status: number }> = [
+      { type: 'application/x-www-form-urlencoded', encoding: 'gzip', body: form, status: 400 },
+      { type: 'application/x-www-form-urlencoded', encoding: 'x-unknown', body: form, status: 415 },
+      // An unknown charset is read as UTF-8 (what REDCap sends).
+      { type: 'application/x-www-form-urlencoded; charset=x-bogus', body: new URLSearchParams(det('det-classic-incomplete.form')).toString(), status: 200 },
+      { type: 'application/json', body: '{"record": ', status: 400 },
+      { type: 'multipart/form-data; boundary=XyZ', body: '--XyZ\r\nContent-Disposition: form-data; name="record"\r\n\r\n17\r\n--XyZ--\r\n', status: 400 },
+      { type: 'text/plain', body: form, status: 400 },
+    ];
+    for (const { type, encoding, body, status } of cases) {
+      let req = request(app).post('/redcap');
+      if (type) req = req.set('Content-Type', type);
+      if (encoding) req = req.set('Content-Encoding', encoding);
+      const res = await req.send(body);
+      expect({ type, encoding, status: res.status }).toEqual({ type, encoding, status });
+      expect(res.body).toEqual(status === 200 ? expect.objectContaining({ status: 'ignored' }) : expect.objectContaining({ error: expect.any(String) }));
+    }
+    // NUL cannot be stored or looked up: a 400 naming the field, not "database unavailable".
+    const nul = await post(det('det-classic-complete.form', { record: '17\u0000' })).expect(400);
+    expect(nul.body.error).toMatch(/record contains a NUL/);
+    const huge = await post(det('det-classic-complete.form', { project_id: '9'.repeat(40) })).expect(400);
+    expect(huge.body.error).toMatch(/project_id must be at most 2147483647/);
+  });
+
   test('a body over 100 kB: 413', async () => {
     const res = await post({ ...det('det-classic-complete.form'), notes: 'x'.repeat(101 * 1024) }).expect(413);
     expect(res.body.error).toMatch(/over 100 kB/);

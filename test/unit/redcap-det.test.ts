@@ -1,6 +1,6 @@
 /** Parsing REDCap Data Entry Triggers (pure code), on the fixtures REDCap sends. */
 import { BadRequestError } from '../../src/errors';
-import { incompleteReason, normalizeRedcapUrl, parseDataEntryTrigger } from '../../src/redcap/det';
+import { flattenFields, incompleteReason, normalizeRedcapUrl, parseDataEntryTrigger } from '../../src/redcap/det';
 import { detFixtureFields } from '../support/fake-redcap';
 
 const config = { completedField: 'mri_scan_log_complete', completedValue: '2' };
@@ -64,4 +64,32 @@ test('REDCap URLs are compared with exactly one trailing slash', () => {
   expect(normalizeRedcapUrl(' https://redcap.example.org/redcap// ')).toBe('https://redcap.example.org/redcap/');
   const trigger = parseDataEntryTrigger({ ...detFixtureFields('det-classic-complete.form'), redcap_url: 'https://redcap.example.org' });
   expect(trigger.redcapUrl).toBe('https://redcap.example.org/');
+});
+
+test('text that cannot be stored as sent (NUL, unpaired surrogates) is a 400 naming the key', () => {
+  for (const key of ['record', 'instrument', 'redcap_url', 'project_url', 'redcap_event_name', 'username']) {
+    const fields = detFixtureFields('det-classic-complete.form');
+    expect(() => parseDataEntryTrigger({ ...fields, [key]: `${fields[key] ?? 'x'}\u0000` })).toThrow(new RegExp(`${key} contains a NUL`));
+  }
+  expect(() => parseDataEntryTrigger({ ...detFixtureFields('det-classic-complete.form'), record: 'a\ud800' })).toThrow(/record contains/);
+  // A paired surrogate (an emoji) is fine.
+  expect(parseDataEntryTrigger({ ...detFixtureFields('det-classic-complete.form'), record: '😀' }).record).toBe('😀');
+});
+
+test('sizes: record up to 200, event name up to 100, project id up to a PostgreSQL integer', () => {
+  const fields = detFixtureFields('det-longitudinal.form');
+  expect(parseDataEntryTrigger({ ...fields, record: 'r'.repeat(200) }).record).toHaveLength(200);
+  expect(() => parseDataEntryTrigger({ ...fields, record: 'r'.repeat(201) })).toThrow(/record/);
+  expect(() => parseDataEntryTrigger({ ...fields, redcap_event_name: 'e'.repeat(101) })).toThrow(/redcap_event_name/);
+  expect(parseDataEntryTrigger({ ...fields, project_id: '0000000000000002001' }).projectId).toBe(2001);
+  expect(parseDataEntryTrigger({ ...fields, project_id: '2147483647' }).projectId).toBe(2147483647);
+  for (const id of ['2147483648', '9'.repeat(400)]) expect(() => parseDataEntryTrigger({ ...fields, project_id: id })).toThrow(/project_id must be at most/);
+});
+
+test('JSON bodies are flattened to string fields; nested values are dropped; __proto__ is a plain key', () => {
+  const fields = flattenFields(JSON.parse('{"record": 17, "ok": true, "nested": {"a": 1}, "list": [1], "__proto__": "x", "none": null}'));
+  expect(fields).toEqual({ record: '17', ok: 'true', ['__proto__']: 'x' });
+  expect(Object.getPrototypeOf(fields)).toBe(Object.prototype);
+  expect(flattenFields([1, 2])).toEqual({});
+  expect(flattenFields('text')).toEqual({});
 });
