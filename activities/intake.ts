@@ -9,6 +9,7 @@ import { readScanEntry, type ScanEntry } from '../src/redcap/record';
 import { attachRedcapRecord, findOrCreateSession } from '../src/sessions/domain';
 import { startScanMonitors, type MonitorTarget, type StartedMonitors } from '../src/temporal/monitors';
 import type { ActivityDeps } from './deps';
+import { whileHeartbeating } from './heartbeat';
 
 /** What a Data Entry Trigger names: a record of one REDCap config (and its event in longitudinal projects). */
 export interface IntakeTrigger {
@@ -34,38 +35,43 @@ export function createIntakeActivities(deps: ActivityDeps) {
   const redcap = new RedcapClient();
   const log = deps.logger.child({ component: 'intake' });
 
+  /** Export Records for the trigger's record (and event), read through the config's field names. */
+  async function fetchRecord(trigger: IntakeTrigger): Promise<FetchedRecord> {
+    const em = deps.orm.em.fork() as EntityManager;
+    const config = await em.findOne(RedcapConfig, trigger.configId);
+    if (!config) {
+      throw ApplicationFailure.nonRetryable(`REDCap config ${trigger.configId} no longer exists`, 'RedcapConfigMissing');
+    }
+    const endpoint = { url: config.url, project: config.project, token: config.token };
+    const where = { configId: config.id, project: config.project, record: trigger.record, eventName: trigger.eventName ?? null };
+    try {
+      const row = await redcap.exportRecord(endpoint, trigger.record, trigger.eventName);
+      const entry = readScanEntry(row, config, trigger.record);
+      const eventName = trigger.eventName || row.redcap_event_name || '';
+      let eventId: number | null = null;
+      if (eventName) {
+        try {
+          eventId = (await redcap.exportEvents(endpoint)).get(eventName) ?? null;
+          if (eventId === null) log.warn(where, `REDCap Export Events has no event_id for ${eventName}; the record link will have no event_id`);
+        } catch (err) {
+          log.warn({ ...where, reason: (err as Error).message }, 'REDCap Export Events failed; the record link will have no event_id');
+        }
+      }
+      log.info({ ...where, sessionName: entry.sessionName, eventId }, 'REDCap record read');
+      return { ...entry, eventName, eventId };
+    } catch (err) {
+      if (err instanceof RedcapError) {
+        log.warn({ ...where, type: err.type, retryable: err.retryable }, err.message);
+        throw ApplicationFailure.create({ message: err.message, type: err.type, nonRetryable: !err.retryable, details: [err.details] });
+      }
+      throw err;
+    }
+  }
+
   return {
-    /** Export Records for the trigger's record (and event), read through the config's field names. */
-    async fetchRedcapRecord(trigger: IntakeTrigger): Promise<FetchedRecord> {
-      const em = deps.orm.em.fork() as EntityManager;
-      const config = await em.findOne(RedcapConfig, trigger.configId);
-      if (!config) {
-        throw ApplicationFailure.nonRetryable(`REDCap config ${trigger.configId} no longer exists`, 'RedcapConfigMissing');
-      }
-      const endpoint = { url: config.url, project: config.project, token: config.token };
-      const where = { configId: config.id, project: config.project, record: trigger.record, eventName: trigger.eventName ?? null };
-      try {
-        const row = await redcap.exportRecord(endpoint, trigger.record, trigger.eventName);
-        const entry = readScanEntry(row, config, trigger.record);
-        const eventName = trigger.eventName || row.redcap_event_name || '';
-        let eventId: number | null = null;
-        if (eventName) {
-          try {
-            eventId = (await redcap.exportEvents(endpoint)).get(eventName) ?? null;
-            if (eventId === null) log.warn(where, `REDCap Export Events has no event_id for ${eventName}; the record link will have no event_id`);
-          } catch (err) {
-            log.warn({ ...where, reason: (err as Error).message }, 'REDCap Export Events failed; the record link will have no event_id');
-          }
-        }
-        log.info({ ...where, sessionName: entry.sessionName, eventId }, 'REDCap record read');
-        return { ...entry, eventName, eventId };
-      } catch (err) {
-        if (err instanceof RedcapError) {
-          log.warn({ ...where, type: err.type, retryable: err.retryable }, err.message);
-          throw ApplicationFailure.create({ message: err.message, type: err.type, nonRetryable: !err.retryable, details: [err.details] });
-        }
-        throw err;
-      }
+    /** Export Records for the trigger's record (and event); heartbeats so a dead worker is noticed in seconds. */
+    fetchRedcapRecord(trigger: IntakeTrigger): Promise<FetchedRecord> {
+      return whileHeartbeating(() => fetchRecord(trigger));
     },
 
     /** Finds or creates the timepoint and session, stores the RedcapRecord once, and links it to the session. */

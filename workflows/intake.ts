@@ -51,6 +51,7 @@ export async function RedcapIntakeWorkflow(input: RedcapIntakeInput): Promise<Re
   const fetchTimeout = input.fetchTimeout ?? '1 day';
   const { fetchRedcapRecord } = proxyActivities<Activities>({
     startToCloseTimeout: '2 minutes',
+    heartbeatTimeout: '10 seconds',
     scheduleToCloseTimeout: fetchTimeout,
     retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '10 minutes' },
   });

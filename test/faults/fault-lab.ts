@@ -160,6 +160,10 @@ redcap:
     await eventually(() => fetch(`http://127.0.0.1:${this.apiPort}/healthz`).then((r) => r.ok, () => false), `the API to start:\n${api.output()}`);
   }
 
+  get apiUrl(): string {
+    return `http://127.0.0.1:${this.apiPort}`;
+  }
+
   // --- traffic and what came of it -----------------------------------------------------------------------
 
   /** Session id of the n-th participant of this lab. */
@@ -167,18 +171,11 @@ redcap:
     return `SPN01_CMH_${String(n).padStart(4, '0')}_01_01`;
   }
 
-  /** REDCap gets a completed scan log for participant n (record n); the DET is sent to the API. */
+  /** REDCap has (or gets) a completed scan log for participant n (record n), and sends the DET to the API. */
   async logScan(n: number): Promise<{ status: number; body: { status?: string; workflowId?: string } }> {
     const record = String(n);
-    this.redcapRows.push({
-      record_id: record,
-      session_id: FaultLab.sessionId(n),
-      scan_date: '2026-11-20',
-      comments: `scan of participant ${n}`,
-      ra_id: '42',
-      mri_scan_log_complete: '2',
-    });
-    const response = await fetch(`http://127.0.0.1:${this.apiPort}/redcap`, {
+    if (!this.redcapRows.some((row) => row.record_id === record)) this.addRedcapRow(n);
+    const response = await fetch(`${this.apiUrl}/redcap`, {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
       body: new URLSearchParams({
@@ -192,6 +189,17 @@ redcap:
       }),
     });
     return { status: response.status, body: (await response.json()) as { status?: string; workflowId?: string } };
+  }
+
+  private addRedcapRow(n: number): void {
+    this.redcapRows.push({
+      record_id: String(n),
+      session_id: FaultLab.sessionId(n),
+      scan_date: '2026-11-20',
+      comments: `scan of participant ${n}`,
+      ra_id: '42',
+      mri_scan_log_complete: '2',
+    });
   }
 
   /** Rows per table that the intake writes, read straight from PostgreSQL. */
@@ -222,7 +230,7 @@ redcap:
   }
 
   async waitFor(check: () => Promise<boolean> | boolean, what: string, timeoutMs = 120_000): Promise<void> {
-    await eventually(check, `${what}\n--- worker output ---\n${this.worker?.output().slice(-4000) ?? '(no worker)'}`, timeoutMs, 500);
+    await eventually(check, () => `${what}\n--- worker output ---\n${this.worker?.output().slice(-4000) ?? '(no worker)'}`, timeoutMs, 500);
   }
 
   async close(): Promise<void> {

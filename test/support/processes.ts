@@ -43,12 +43,17 @@ export function startTsProcess(file: string, args: string[], env: Record<string,
   };
 }
 
-/** Waits until `check` is true, polling; throws with `what` after `timeoutMs`. */
-export async function eventually(check: () => Promise<boolean> | boolean, what: string, timeoutMs = 60_000, everyMs = 200): Promise<void> {
+/** Waits until `check` is true, polling; throws with `what` (read at the timeout, if a function) after `timeoutMs`. */
+export async function eventually(
+  check: () => Promise<boolean> | boolean,
+  what: string | (() => string),
+  timeoutMs = 60_000,
+  everyMs = 200,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (await check()) return;
-    if (Date.now() > deadline) throw new Error(`Timed out after ${timeoutMs / 1000}s waiting for ${what}`);
+    if (Date.now() > deadline) throw new Error(`Timed out after ${timeoutMs / 1000}s waiting for ${typeof what === 'string' ? what : what()}`);
     await new Promise((resolve) => setTimeout(resolve, everyMs));
   }
 }
