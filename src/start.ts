@@ -6,7 +6,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { NativeConnection, Runtime } from '@temporalio/worker';
+import { NativeConnection } from '@temporalio/worker';
 import { createActivityDeps } from './activity-deps';
 import { closeServer, listen } from './api';
 import { loadConfig } from './config';
@@ -15,6 +15,7 @@ import { migrate, openDatabase } from './db/orm';
 import { logger } from './logger';
 import { connectTemporal, registerSearchAttributes } from './temporal/client';
 import { startDevServer } from './temporal/dev-server';
+import { installTemporalRuntime } from './temporal/runtime';
 import { createWorker } from './worker';
 
 const DEV_SERVER_PORT = 7233;
@@ -22,7 +23,7 @@ const DEV_SERVER_PORT = 7233;
 async function main(): Promise<void> {
   const config = loadConfig();
   // We stop the worker ourselves, in order with everything else, rather than on the SDK's own signal handlers.
-  Runtime.install({ shutdownSignals: [] });
+  installTemporalRuntime(logger, { shutdownSignals: [] });
   fs.mkdirSync(config.dataDir, { recursive: true });
   const cleanups: Array<[string, () => Promise<unknown>]> = [];
   let stopping: Promise<void> | undefined;

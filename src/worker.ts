@@ -9,6 +9,7 @@ import { loadConfig, requireServices, type Config } from './config';
 import { openDatabase } from './db/orm';
 import { logger } from './logger';
 import { connectTemporal } from './temporal/client';
+import { installTemporalRuntime } from './temporal/runtime';
 import { workflowSource } from './temporal/workflow-bundle';
 
 export async function createWorker(options: {
@@ -31,6 +32,7 @@ export async function createWorker(options: {
 
 async function main(): Promise<void> {
   const config = requireServices(loadConfig());
+  installTemporalRuntime(logger); // the SDK's default shutdown signals: SIGINT, SIGTERM…
   const orm = await openDatabase(config.databaseUrl);
   const connection = await NativeConnection.connect({ address: config.temporalAddress });
   const temporal = await connectTemporal({ address: config.temporalAddress, namespace: config.temporalNamespace });

@@ -54,14 +54,14 @@ export class FakeRedcap {
     readonly url: string,
   ) {}
 
-  static async start(): Promise<FakeRedcap> {
+  /** `port` 0 (default) picks a free one. */
+  static async start(port = 0): Promise<FakeRedcap> {
     let fake: FakeRedcap | undefined;
     const server = http.createServer((req, res) => {
       void fake!.handle(req, res);
     });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const { port } = server.address() as AddressInfo;
-    fake = new FakeRedcap(server, `http://127.0.0.1:${port}/`);
+    await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+    fake = new FakeRedcap(server, `http://127.0.0.1:${(server.address() as AddressInfo).port}/`);
     return fake;
   }
 
