@@ -9,32 +9,12 @@ import { Connection, Client } from '@temporalio/client';
 import { loadConfig } from '../src/config';
 import { RedcapConfig } from '../src/db/entities';
 import { migrate, openDatabase } from '../src/db/orm';
-import { applyLabConfig, parseLabConfig } from '../src/lab-config';
+import { applySmallLab } from '../test/support/lab-config';
 import { freePort } from '../test/support/ports';
 import { eventually, startServiceProcess } from '../test/support/processes';
 import { benchFleet } from './fleet';
 import { benchIntake } from './intake';
 import { startBenchServices } from './services';
-
-const LAB = `
-studies:
-  - id: SPN01
-    name: Social Processes Network
-    sites:
-      - site: CMH
-        usesRedcap: true
-users:
-  - name: Ada Admin
-    email: ada@example.org
-    admin: true
-redcap:
-  - url: https://redcap.example.org/
-    project: 1234
-    instrument: mri_scan_log
-    version: 14.5.2
-    token: bench-token-not-used
-    fields: { session: session_id, date: scan_date, comment: comments, completed: mri_scan_log_complete, completedValue: "2" }
-`;
 
 async function main(): Promise<void> {
   const options = new Command()
@@ -56,7 +36,8 @@ async function main(): Promise<void> {
     };
     const orm = await openDatabase(services.databaseUrl);
     await migrate(orm);
-    await applyLabConfig(orm.em.fork(), parseLabConfig(LAB).config);
+    // The REDCap URL is never called: no worker polls the intake queue in the bench.
+    await applySmallLab(orm.em.fork(), 'https://redcap.example.org/', 'bench-token-not-used');
     const redcapConfigId = (await orm.em.fork().findOneOrFail(RedcapConfig, { project: 1234 })).id;
     const client = new Client({ connection: await Connection.connect({ address: services.temporalAddress }) });
 

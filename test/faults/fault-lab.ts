@@ -9,9 +9,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { migrate, openDatabase, type Orm } from '../../src/db/orm';
-import { applyLabConfig, parseLabConfig } from '../../src/lab-config';
 import { startDevServer, type DevServer } from '../../src/temporal/dev-server';
 import { FakeRedcap } from '../support/fake-redcap';
+import { applySmallLab } from '../support/lab-config';
 import { freePort } from '../support/ports';
 import { eventually, startServiceProcess, startTsProcess, type ServiceProcess } from '../support/processes';
 import { startSmtpServer, type ReceivedMail, type TestSmtpServer } from '../support/smtp';
@@ -55,7 +55,7 @@ export class FaultLab {
     lab.redcap.addProject({ token: REDCAP_TOKEN, records: lab.redcapRows });
     lab.orm = await openDatabase(lab.databaseUrl);
     await migrate(lab.orm);
-    await applyLabConfig(lab.orm.em.fork(), parseLabConfig(lab.labConfig()).config);
+    await applySmallLab(lab.orm.em.fork(), lab.redcap.url, REDCAP_TOKEN);
     lab.client = new Client({ connection: await Connection.connect({ address: lab.temporalAddress }) });
     return lab;
   }
@@ -80,28 +80,6 @@ export class FaultLab {
       DATA_DIR: this.workDir,
       LOG_LEVEL: 'info',
     };
-  }
-
-  private labConfig(): string {
-    return `
-studies:
-  - id: SPN01
-    name: Social Processes Network
-    sites:
-      - site: CMH
-        usesRedcap: true
-users:
-  - name: Ada Admin
-    email: ada@example.org
-    admin: true
-redcap:
-  - url: ${this.redcap.url}
-    project: 1234
-    instrument: mri_scan_log
-    version: 14.5.2
-    token: ${REDCAP_TOKEN}
-    fields: { session: session_id, date: scan_date, comment: comments, user: ra_id, completed: mri_scan_log_complete, completedValue: "2" }
-`;
   }
 
   // --- the parts, each breakable -------------------------------------------------------------------------

@@ -1,0 +1,32 @@
+/**
+ * The smallest lab as a config file (the `config apply` format): SPN01 at CMH without job scripts, one admin,
+ * REDCap project 1234 (instrument mri_scan_log) at `redcapUrl`. Applied through the real lab-config code.
+ */
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { applyLabConfig, parseLabConfig } from '../../src/lab-config';
+
+export function smallLabConfig(redcapUrl: string, token: string): string {
+  return `
+studies:
+  - id: SPN01
+    name: Social Processes Network
+    sites:
+      - site: CMH
+        usesRedcap: true
+users:
+  - name: Ada Admin
+    email: ada@example.org
+    admin: true
+redcap:
+  - url: ${redcapUrl}
+    project: 1234
+    instrument: mri_scan_log
+    version: 14.5.2
+    token: ${token}
+    fields: { session: session_id, date: scan_date, comment: comments, user: ra_id, completed: mri_scan_log_complete, completedValue: "2" }
+`;
+}
+
+export async function applySmallLab(em: EntityManager, redcapUrl: string, token: string): Promise<void> {
+  await applyLabConfig(em, parseLabConfig(smallLabConfig(redcapUrl, token)).config);
+}
