@@ -1,4 +1,5 @@
 /** A REDCap row read through a config's field names: what we file against a session. Pure code. */
+import { unstorableReason } from '../text';
 import { RedcapError, type RedcapRow } from './client';
 
 export interface RecordFields {
@@ -19,7 +20,8 @@ export interface ScanEntry {
 
 /** Reads the configured fields; a field missing from the row, or an empty session or date, names the record and the field. */
 export function readScanEntry(row: RedcapRow, fields: RecordFields, record: string): ScanEntry {
-  const read = (field: string, role: string, required: boolean): string => {
+  /** The value exactly as REDCap sent it (stored as is, never trimmed); `maxLength` in characters, as its column counts. */
+  const read = (field: string, role: string, required: boolean, maxLength?: number): string => {
     if (!(field in row)) {
       throw new RedcapError(
         `REDCap record ${record} has no field "${field}" (the ${role} field of its REDCap config); check the field names in the config`,
@@ -28,9 +30,16 @@ export function readScanEntry(row: RedcapRow, fields: RecordFields, record: stri
         { record, field },
       );
     }
-    const value = row[field].trim();
-    if (required && value === '') {
+    const value = row[field];
+    if (required && value.trim() === '') {
       throw new RedcapError(`REDCap record ${record} has an empty "${field}" (the ${role}); fill it in REDCap and save the form again`, 'RedcapFieldMissing', false, {
+        record,
+        field,
+      });
+    }
+    const problem = unstorableReason(value) ?? (maxLength !== undefined && [...value].length > maxLength ? `must be at most ${maxLength} characters` : undefined);
+    if (problem) {
+      throw new RedcapError(`REDCap record ${record} field "${field}" (the ${role}) ${problem}; correct it in REDCap and save the form again`, 'RedcapFieldInvalid', false, {
         record,
         field,
       });
@@ -38,8 +47,8 @@ export function readScanEntry(row: RedcapRow, fields: RecordFields, record: stri
     return value;
   };
 
-  const sessionName = read(fields.sessionField, 'session id', true);
-  const rawDate = read(fields.dateField, 'scan date', true);
+  const sessionName = read(fields.sessionField, 'session id', true, 255);
+  const rawDate = read(fields.dateField, 'scan date', true).trim();
   const date = /^(\d{4}-\d{2}-\d{2})(?:[ T].*)?$/.exec(rawDate)?.[1];
   if (!date || Number.isNaN(Date.parse(`${date}T00:00:00Z`))) {
     throw new RedcapError(`REDCap record ${record} has "${rawDate}" in "${fields.dateField}", which is not a date (YYYY-MM-DD)`, 'RedcapFieldInvalid', false, {
@@ -48,6 +57,7 @@ export function readScanEntry(row: RedcapRow, fields: RecordFields, record: stri
     });
   }
   const comment = read(fields.commentField, 'comment', false);
-  const user = fields.userField ? read(fields.userField, 'user', false) || null : null;
+  const userValue = fields.userField ? read(fields.userField, 'user', false, 255) : '';
+  const user = userValue.trim() === '' ? null : userValue;
   return { sessionName, entryDate: date, comment, user };
 }

@@ -30,6 +30,12 @@ const KCNI = new RegExp(`^(${PART})_(${PART})_(${PART})_(${PART})_SE(\\d{1,2})_M
 
 const twoDigits = (num: number) => String(num).padStart(2, '0');
 
+/** The longest timepoint id the database holds (the session id adds _NN). */
+const MAX_TIMEPOINT_ID = 64;
+function checkLength(raw: string, timepointId: string): void {
+  if (timepointId.length > MAX_TIMEPOINT_ID) invalid(raw, `it is too long (at most ${MAX_TIMEPOINT_ID} characters before the session number)`);
+}
+
 function invalid(raw: string, why: string): never {
   throw new InvalidSessionIdError(`Invalid session id "${raw}": ${why}`, { sessionId: raw });
 }
@@ -43,6 +49,7 @@ export function parseSessionId(raw: string): SessionName {
     const [, study, site, kind, session] = phantom;
     if (session !== undefined && Number(session) !== 1) invalid(raw, 'phantoms have no repeat sessions');
     const timepointId = `${study}_${site}_PHA_${kind}`;
+    checkLength(raw, timepointId);
     return { study, site, subject: `PHA_${kind}`, timepointId, num: 1, isPhantom: true, sessionId: `${timepointId}_01` };
   }
 
@@ -54,6 +61,7 @@ export function parseSessionId(raw: string): SessionName {
     const num = session === undefined ? 1 : Number(session);
     if (num < 1) invalid(raw, 'session numbers start at 01');
     const timepointId = `${study}_${site}_${subject}_${timepoint}`;
+    checkLength(raw, timepointId);
     return { study, site, subject, timepointId, num, isPhantom: false, sessionId: `${timepointId}_${twoDigits(num)}` };
   }
 
