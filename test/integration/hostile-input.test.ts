@@ -6,6 +6,7 @@
  */
 import { randomInt, randomUUID } from 'node:crypto';
 import http from 'node:http';
+import net, { type AddressInfo } from 'node:net';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -473,6 +474,47 @@ describe('DET_SECRET', () => {
       ),
       { numRuns: 60 },
     );
+  });
+});
+
+describe('broken HTTP', () => {
+  /** Writes raw bytes on a socket and returns whatever comes back before the server closes it (or 2 s pass). */
+  function rawExchange(chunks: string[], endEarly: boolean): Promise<string> {
+    const { port } = server.address() as AddressInfo;
+    return new Promise((resolve) => {
+      const socket = net.connect(port, '127.0.0.1');
+      let answer = '';
+      const done = () => resolve(answer);
+      socket.setTimeout(2_000, () => socket.destroy());
+      socket.on('data', (data) => (answer += data.toString('latin1')));
+      socket.on('error', done);
+      socket.on('close', done);
+      socket.on('connect', () => {
+        for (const chunk of chunks) socket.write(chunk);
+        if (endEarly) socket.end();
+      });
+    });
+  }
+
+  test('lying lengths, bad chunks, garbage request lines and hung-up clients: 4xx or a closed socket, never a 5xx', async () => {
+    const head = (extra: string) => `POST /redcap HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n${extra}\r\n`;
+    const cases: Array<[string[], boolean]> = [
+      [[head('Content-Length: 1000\r\n'), 'record=1'], true], // shorter than announced, then hang up
+      [[head('Content-Length: 5\r\n'), 'record=1&project_id=1234'], false], // longer than announced
+      [[head('Transfer-Encoding: chunked\r\n'), 'zz\r\nrecord=1\r\n0\r\n\r\n'], false], // bad chunk size
+      [[head('Transfer-Encoding: chunked\r\nContent-Length: 3\r\n'), '3\r\nabc\r\n0\r\n\r\n'], false], // both (smuggling)
+      [[head(`Content-Length: ${LIMIT * 10}\r\n`), 'x'.repeat(1000)], true], // announces 1 MB
+      [['GARBAGE\r\n\r\n'], false],
+      [['POST /redcap HTTP/1.1\r\nHost: x\r\nX: ' + 'y'.repeat(20_000) + '\r\n\r\n'], false], // huge header
+      [['POST /redcap HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n'], false],
+      [['POST /redcap?secret=%ZZ HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n'], false],
+      [['GET /sessions/%E0%A4%A HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \xff\xfe\r\n\r\n'], false],
+    ];
+    for (const [chunks, endEarly] of cases) {
+      const answer = await rawExchange(chunks, endEarly);
+      const status = /^HTTP\/1\.1 (\d{3})/.exec(answer)?.[1];
+      if (status !== undefined) expect(Number(status)).toBeLessThan(500);
+    }
   });
 });
 
