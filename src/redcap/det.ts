@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { BadRequestError } from '../errors';
-import { refineStorable } from '../text';
+import { unstorableReason } from '../text';
 
 export const REQUIRED_DET_KEYS = ['record', 'project_id', 'redcap_url', 'instrument', 'project_url'] as const;
 
@@ -24,8 +24,7 @@ export interface DataEntryTrigger {
 }
 
 /** No NUL and no lone surrogates: text PostgreSQL and Temporal store exactly as sent. */
-const STORABLE = (value: string) =>
-  !value.includes('\u0000') && !/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/.test(value);
+const STORABLE = (value: string) => unstorableReason(value) === undefined;
 const storable = (schema: z.ZodString) => schema.refine(STORABLE, 'contains a NUL or an unpaired surrogate');
 const text = (max: number) => storable(z.string().trim().min(1).max(max));
 
