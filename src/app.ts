@@ -7,7 +7,7 @@ import type { Client } from '@temporalio/client';
 import { RequestContext } from '@mikro-orm/core';
 import type { Config } from './config';
 import { databaseAnswers, type Orm } from './db/orm';
-import { DomainError } from './errors';
+import { errorResponse } from './errors';
 import { logger as defaultLogger, type Logger } from './logger';
 import { metricsRegistry } from './metrics';
 import { redcapRouter } from './redcap/routes';
@@ -66,26 +66,4 @@ export function createApp(deps: AppDeps): Koa {
     app.use(routes.routes()).use(routes.allowedMethods());
   }
   return app;
-}
-
-/** Maps any thrown value to the JSON the API answers with. */
-export function errorResponse(err: unknown): { status: number; body: Record<string, unknown> } {
-  if (err instanceof DomainError) {
-    return { status: err.status, body: { error: err.message, ...err.details } };
-  }
-  if (isDecompressionError(err)) {
-    return { status: 400, body: { error: 'The body could not be decompressed: it does not match its Content-Encoding' } };
-  }
-  const httpError = err as { status?: number; expose?: boolean; message?: string; type?: string };
-  if (typeof httpError?.status === 'number' && httpError.status >= 400 && httpError.status < 500) {
-    // Errors from Koa middleware such as the body parser (413 too large, 400 malformed, 415 ...).
-    return { status: httpError.status, body: { error: httpError.expose && httpError.message ? httpError.message : 'Bad request' } };
-  }
-  return { status: 500, body: { error: 'Internal error; the details are in the service log' } };
-}
-
-/** zlib (gzip, deflate) and brotli errors from a body that does not match its Content-Encoding. */
-function isDecompressionError(err: unknown): boolean {
-  const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && /^(Z_|ERR__ERROR_)/.test(code);
 }

@@ -8,8 +8,8 @@ import type { RedcapIntakeInput, RedcapIntakeWorkflow } from '../../workflows/in
 import type { AppDeps } from '../app';
 import { requireBearer, secretsEqual } from '../auth';
 import { RedcapConfig, RedcapRecord } from '../db/entities';
-import { DomainError, ForbiddenError, NotFoundError, UnavailableError } from '../errors';
-import { logger as defaultLogger } from '../logger';
+import { DomainError, ForbiddenError, NotFoundError, UnavailableError, errorResponse } from '../errors';
+import { logger as defaultLogger, type Logger } from '../logger';
 import { triggersTotal } from '../metrics';
 import { redcapIntakeWorkflowId } from '../temporal/workflow-ids';
 import { flattenFields, incompleteReason, parseDataEntryTrigger } from './det';
@@ -43,7 +43,7 @@ export function redcapRouter(deps: AppDeps): Router {
       const status = (ctx.body as { status?: string } | undefined)?.status;
       triggersTotal.inc({ outcome: status === 'accepted' ? 'accepted' : status === 'ignored' ? 'ignored' : 'failed' });
     } catch (err) {
-      triggersTotal.inc({ outcome: errorStatus(err) >= 500 ? 'failed' : 'rejected' });
+      triggersTotal.inc({ outcome: errorResponse(err).status >= 500 ? 'failed' : 'rejected' });
       throw err;
     }
   };
@@ -81,7 +81,7 @@ export function redcapRouter(deps: AppDeps): Router {
     const where = { redcapUrl: trigger.redcapUrl, project: trigger.projectId, instrument: trigger.instrument, record: trigger.record, eventName: trigger.eventName };
 
     const em = RequestContext.getEntityManager() ?? deps.orm.em.fork();
-    const config = await bounded('database', 'look up the REDCap config', DATABASE_TIMEOUT_MS, () =>
+    const config = await bounded(log, 'database', 'look up the REDCap config', DATABASE_TIMEOUT_MS, () =>
       em.findOne(RedcapConfig, {
         url: { $in: [trigger.redcapUrl, trigger.redcapUrl.replace(/\/$/, '')] },
         project: trigger.projectId,
@@ -104,7 +104,7 @@ export function redcapRouter(deps: AppDeps): Router {
     const workflowId = redcapIntakeWorkflowId(config.id, trigger.record, trigger.eventName);
     const input: RedcapIntakeInput = { configId: config.id, record: trigger.record, eventName: trigger.eventName ?? null };
     try {
-      await bounded('temporal', 'start the intake workflow', TEMPORAL_TIMEOUT_MS, () =>
+      await bounded(log, 'temporal', 'start the intake workflow', TEMPORAL_TIMEOUT_MS, () =>
         // The gRPC deadline ends the call (and its retries) before the outer bound gives up on it.
         deps.temporal.connection.withDeadline(Date.now() + TEMPORAL_DEADLINE_MS, () =>
           deps.temporal.workflow.start<typeof RedcapIntakeWorkflow>('RedcapIntakeWorkflow', {
@@ -133,7 +133,7 @@ export function redcapRouter(deps: AppDeps): Router {
     const id = /^\d{1,9}$/.test(recordId) ? Number(recordId) : undefined;
     const em = RequestContext.getEntityManager() ?? deps.orm.em.fork();
     const record = id
-      ? await bounded('database', 'look up the REDCap record', DATABASE_TIMEOUT_MS, () => em.findOne(RedcapRecord, id, { populate: ['config'] }))
+      ? await bounded(log, 'database', 'look up the REDCap record', DATABASE_TIMEOUT_MS, () => em.findOne(RedcapRecord, id, { populate: ['config'] }))
       : null;
     if (!record) throw new NotFoundError(`No REDCap record ${recordId} (the id is ours, as shown by GET /sessions/:sessionId)`, { recordId });
     ctx.redirect(redcapRecordUrl({ config: record.config, record: record.record, eventId: record.eventId }));
@@ -142,32 +142,35 @@ export function redcapRouter(deps: AppDeps): Router {
   return router;
 }
 
-/** The status the app's error middleware will answer with (errorResponse in app.ts). */
-function errorStatus(err: unknown): number {
-  if (err instanceof DomainError) return err.status;
-  const status = (err as { status?: unknown })?.status;
-  return typeof status === 'number' && status >= 400 && status < 500 ? status : 500;
-}
-
 /**
  * Runs a call to the database or Temporal with a time bound. A failure or a timeout is a 503 naming the service;
  * domain errors pass through; a Temporal "already started" passes through for the caller.
  */
-async function bounded<T>(service: 'database' | 'temporal', what: string, timeoutMs: number, call: () => Promise<T>): Promise<T> {
+async function bounded<T>(
+  log: Logger,
+  service: 'database' | 'temporal',
+  what: string,
+  timeoutMs: number,
+  call: () => Promise<T>,
+): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const pending = call();
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs / 1000} s`)), timeoutMs);
+    timer = setTimeout(() => reject(new TimeoutError(`no answer within ${timeoutMs / 1000} s`)), timeoutMs);
   });
   pending.catch(() => undefined); // a late failure after the timeout is not an unhandled rejection
   try {
     return await Promise.race([pending, timeout]);
   } catch (err) {
     if (err instanceof DomainError || err instanceof WorkflowExecutionAlreadyStartedError) throw err;
+    // The driver's message can hold the SQL and its values: it goes to the log, the caller gets the gist.
+    log.error({ err, service }, `could not ${what}`);
     const name = service === 'database' ? 'Database' : 'Temporal';
-    const cause = (err as Error).cause instanceof Error ? `: ${((err as Error).cause as Error).message}` : '';
-    throw new UnavailableError(`${name} unavailable: could not ${what} (${(err as Error).message}${cause})`, { unavailable: service });
+    const reason = err instanceof TimeoutError ? err.message : (err as { code?: unknown }).code ?? 'error; the details are in the service log';
+    throw new UnavailableError(`${name} unavailable: could not ${what} (${String(reason)})`, { unavailable: service });
   } finally {
     clearTimeout(timer);
   }
 }
+
+class TimeoutError extends Error {}
