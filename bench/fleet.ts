@@ -61,18 +61,28 @@ export async function benchFleet(options: {
       ` (p50 ${fmt(percentile(startLatencies, 50))} ms, p99 ${fmt(percentile(startLatencies, 99))} ms, ${concurrency} at once)`,
   );
 
-  // Settled: the worker has run every monitor's first check and each is waiting out its 2 days.
+  // Settled: the worker has run every monitor's first check and each is waiting out its 2 days. Tasks are not
+  // served in start order, so every monitor is asked (and asked again until it is waiting).
   const waiting = `WorkflowType="ScanImportWorkflow" AND ExecutionStatus="Running"`;
   const settleStarted = performance.now();
-  for (;;) {
-    const last = client.workflow.getHandle(scanImportWorkflowId(sessionId(count - 1)));
-    const state = await last.query('status').then((s) => (s as { state: string }).state, () => 'not yet');
-    if (state === 'waiting') break;
-    await new Promise((resolve) => setTimeout(resolve, 250));
+  const stateOf = (i: number) =>
+    client.workflow
+      .getHandle(scanImportWorkflowId(sessionId(i)))
+      .query<{ state: string }>('status')
+      .then((status) => status.state, () => 'not yet');
+  while ((await stateOf(count - 1)) !== 'waiting') await new Promise((resolve) => setTimeout(resolve, 500));
+  let unsettled = Array.from({ length: count }, (_, i) => i);
+  while (unsettled.length > 0) {
+    const states = new Map<number, string>();
+    await runPool(unsettled.length, concurrency, async (k) => {
+      states.set(unsettled[k], await stateOf(unsettled[k]));
+    });
+    unsettled = unsettled.filter((i) => states.get(i) !== 'waiting');
+    if (unsettled.length > 0) await new Promise((resolve) => setTimeout(resolve, 1_000));
   }
   const settledRss = rssMiB(options.workerPid);
   console.log(
-    `fleet: all ${(await client.workflow.count(waiting)).count} monitors waiting ${fmt((performance.now() - settleStarted) / 1000)} s after the last start;` +
+    `fleet: all ${(await client.workflow.count(waiting)).count} monitors waiting ${fmt((performance.now() - settleStarted) / 1000)} s after the last start (their first check done);` +
       ` worker RSS ${fmt(settledRss.rss, 0)} MiB (peak ${fmt(settledRss.peak, 0)} MiB)`,
   );
 
