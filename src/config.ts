@@ -58,6 +58,8 @@ const schema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   EMBEDDED_POSTGRES_PORT: z.coerce.number().int().min(1).max(65535).default(54329),
   TEMPORAL_UI_PORT: z.coerce.number().int().min(1).max(65535).default(8233),
+  /** `npm run worker` serves GET /metrics on this port (emails sent are counted in the worker); unset: none. */
+  WORKER_METRICS_PORT: z.coerce.number().int().min(1).max(65535).optional(),
 });
 
 export interface Config {
@@ -75,6 +77,7 @@ export interface Config {
   apiToken?: string;
   submit: { command: string; options: string[]; scriptsDir: string };
   durations: { scanCheckDelayMs: number; downloadWindowMs: number; downloadRetryInitialMs: number; downloadRetryMaxMs: number };
+  workerMetricsPort?: number;
   logLevel: string;
   embeddedPostgresPort: number;
   temporalUiPort: number;
@@ -119,6 +122,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: e.LOG_LEVEL,
     embeddedPostgresPort: e.EMBEDDED_POSTGRES_PORT,
     temporalUiPort: e.TEMPORAL_UI_PORT,
+    workerMetricsPort: e.WORKER_METRICS_PORT,
   };
 }
 

@@ -1,4 +1,5 @@
 /** Prometheus metrics (GET /metrics): what came in through the DET and what the monitors sent. */
+import http from 'node:http';
 import { Counter, Registry, collectDefaultMetrics } from 'prom-client';
 
 export const metricsRegistry = new Registry();
@@ -19,3 +20,21 @@ export const emailsSentTotal = new Counter({
   labelNames: ['kind'] as const,
   registers: [metricsRegistry],
 });
+
+/** GET /metrics on its own port, for the worker process (the API serves it through its router). */
+export function serveMetrics(port: number): Promise<http.Server> {
+  const server = http.createServer((req, res) => {
+    if (req.method !== 'GET' || req.url !== '/metrics') {
+      res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ error: `No route for ${req.method} ${req.url}` }));
+      return;
+    }
+    metricsRegistry.metrics().then(
+      (text) => res.writeHead(200, { 'content-type': metricsRegistry.contentType }).end(text),
+      () => res.writeHead(500, { 'content-type': 'application/json' }).end(JSON.stringify({ error: 'Metrics unavailable' })),
+    );
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, () => resolve(server));
+  });
+}

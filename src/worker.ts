@@ -8,6 +8,7 @@ import { createActivityDeps } from './activity-deps';
 import { loadConfig, requireServices, type Config } from './config';
 import { openDatabase } from './db/orm';
 import { logger } from './logger';
+import { serveMetrics } from './metrics';
 import { connectTemporal } from './temporal/client';
 import { installTemporalRuntime } from './temporal/runtime';
 import { workflowSource } from './temporal/workflow-bundle';
@@ -37,9 +38,11 @@ async function main(): Promise<void> {
   const connection = await NativeConnection.connect({ address: config.temporalAddress });
   const temporal = await connectTemporal({ address: config.temporalAddress, namespace: config.temporalNamespace });
   const worker = await createWorker({ config, connection, deps: createActivityDeps(config, orm, temporal) });
-  logger.info({ taskQueue: config.taskQueue, namespace: config.temporalNamespace }, 'worker running');
+  const metrics = config.workerMetricsPort ? await serveMetrics(config.workerMetricsPort) : undefined;
+  logger.info({ taskQueue: config.taskQueue, namespace: config.temporalNamespace, metricsPort: config.workerMetricsPort }, 'worker running');
   // The SDK's runtime shuts the worker down gracefully on SIGINT and SIGTERM.
   await worker.run();
+  metrics?.close();
   await connection.close();
   await temporal.connection.close();
   await orm.close();

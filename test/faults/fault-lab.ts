@@ -40,14 +40,15 @@ export class FaultLab {
 
   private constructor(
     readonly workDir: string,
-    private readonly ports: { postgres: number; temporal: number; smtp: number },
+    private readonly ports: { postgres: number; temporal: number; smtp: number; workerMetrics: number },
     private readonly options: FaultLabOptions,
   ) {}
 
   static async start(options: FaultLabOptions): Promise<FaultLab> {
     const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'redcap-scan-monitor-faults-'));
     fs.chmodSync(workDir, 0o755); // PostgreSQL may run as its own user (when we are root)
-    const lab = new FaultLab(workDir, { postgres: await freePort(), temporal: await freePort(), smtp: await freePort() }, options);
+    const ports = { postgres: await freePort(), temporal: await freePort(), smtp: await freePort(), workerMetrics: await freePort() };
+    const lab = new FaultLab(workDir, ports, options);
     await lab.startPostgres();
     await lab.startTemporal();
     await lab.startSmtp();
@@ -79,6 +80,7 @@ export class FaultLab {
       API_TOKEN,
       DATA_DIR: this.workDir,
       LOG_LEVEL: 'info',
+      WORKER_METRICS_PORT: String(this.ports.workerMetrics),
     };
   }
 
@@ -199,6 +201,13 @@ export class FaultLab {
   emailsPerSession(count: number): number[] {
     const mail = this.mail();
     return Array.from({ length: count }, (_, i) => mail.filter((m) => m.subject.includes(FaultLab.sessionId(i + 1))).length);
+  }
+
+  /** A sample of the worker's GET /metrics, e.g. `emails_sent_total{kind="no-scans"}`; 0 when absent. */
+  async workerMetric(sample: string): Promise<number> {
+    const text = await (await fetch(`http://127.0.0.1:${this.ports.workerMetrics}/metrics`)).text();
+    const line = text.split('\n').find((l) => l.startsWith(`${sample} `));
+    return line ? Number(line.slice(sample.length + 1)) : 0;
   }
 
   /** Workflows of a type in the lab's namespace (any state). */
