@@ -5,6 +5,9 @@
  */
 import { z } from 'zod';
 import { formatPath } from './problems';
+import { normalizeRedcapUrl } from '../redcap/url';
+
+export { normalizeRedcapUrl };
 
 /** Study ids, study codes and sites are parts of session ids: letters and digits, stored upper case. */
 const sessionIdPart = (what: string) =>
@@ -26,15 +29,6 @@ const scriptName = z
   .refine((value) => !value.startsWith('/') && !value.split('/').includes('..'), {
     message: 'script must be a path inside SUBMIT_SCRIPTS (no leading "/", no "..")',
   });
-
-/** The REDCap base URL as the DET sends it (`redcap_url`): http(s), normalized to end with '/'. */
-export function normalizeRedcapUrl(value: string): string {
-  const url = new URL(value.trim());
-  url.hash = '';
-  url.search = '';
-  const href = url.href;
-  return href.endsWith('/') ? href : `${href}/`;
-}
 
 const redcapUrl = z
   .string()

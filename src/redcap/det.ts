@@ -6,6 +6,9 @@
 import { z } from 'zod';
 import { BadRequestError } from '../errors';
 import { unstorableReason } from '../text';
+import { normalizeRedcapUrl } from './url';
+
+export { normalizeRedcapUrl };
 
 export const REQUIRED_DET_KEYS = ['record', 'project_id', 'redcap_url', 'instrument', 'project_url'] as const;
 
@@ -47,11 +50,6 @@ const schema = z.object({
   redcap_event_name: storable(z.string().trim().max(100)).optional(),
   username: storable(z.string().trim().max(255)).optional(),
 });
-
-/** The form of REDCap URLs we store and compare: no surrounding space, exactly one trailing slash. */
-export function normalizeRedcapUrl(url: string): string {
-  return `${url.trim().replace(/\/+$/, '')}/`;
-}
 
 /** Turns a parsed body (form or JSON) into flat string fields; nested values and arrays are dropped. */
 export function flattenFields(body: unknown): Record<string, string> {

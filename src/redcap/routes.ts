@@ -83,7 +83,7 @@ export function redcapRouter(deps: AppDeps): Router {
     const em = RequestContext.getEntityManager() ?? deps.orm.em.fork();
     const config = await bounded(log, 'database', 'look up the REDCap config', DATABASE_TIMEOUT_MS, () =>
       em.findOne(RedcapConfig, {
-        url: { $in: [trigger.redcapUrl, trigger.redcapUrl.replace(/\/$/, '')] },
+        url: trigger.redcapUrl,
         project: trigger.projectId,
         instrument: trigger.instrument,
       }),
