@@ -13,6 +13,7 @@ import { User } from '../src/db/entities';
 import { SentEmail } from '../src/db/sent-email';
 import { emailsSentTotal } from '../src/metrics';
 import { PermanentError } from '../workflows/definitions';
+import type { Logger } from '../src/logger';
 import type { ActivityDeps } from './deps';
 
 export interface AdminEmail {
@@ -54,12 +55,36 @@ export function createMailActivities(deps: ActivityDeps) {
     return addresses;
   }
 
+  /**
+   * Marks a send that is known to have failed, so that the retry sends it. Tried a few times: a claim left at
+   * 'sending' is never sent again (that is what a worker dying mid-send leaves, when the mail may have gone).
+   */
+  async function releaseClaim(em: ReturnType<typeof deps.orm.em.fork>, key: string, reason: string, log: Logger): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await em.nativeUpdate(SentEmail, { key }, { status: 'failed', error: reason.slice(0, 2_000) });
+        return;
+      } catch (err) {
+        if (attempt >= 5) {
+          log.error({ err }, `admin email ${key} failed and its claim could not be released: it will not be retried; send it by hand`);
+          return;
+        }
+        await new Promise((resolve) => setTimeout(resolve, 1_000 * attempt));
+      }
+    }
+  }
+
   return {
     async emailAdmins(email: AdminEmail): Promise<{ sent: boolean; recipients: string[] }> {
       const kind = email.kind ?? email.key.split(':').pop() ?? 'admin';
       const log = deps.logger.child({ emailKey: email.key, kind, sessionId: email.sessionId });
-      const recipients = await recipientsFor(email);
       const em = deps.orm.em.fork();
+      const done = await em.findOne(SentEmail, { key: email.key, status: 'sent' });
+      if (done) {
+        log.info('admin email for this key already sent; not sending again');
+        return { sent: false, recipients: done.recipients.split(', ') };
+      }
+      const recipients = await recipientsFor(email);
 
       // Claim the key: a new row, or a row whose last send failed.
       let claimed = false;
@@ -93,7 +118,7 @@ export function createMailActivities(deps: ActivityDeps) {
         ({ messageId } = await deps.mailer.send({ to: recipients, subject: email.subject, text: email.text }));
       } catch (err) {
         const reason = err instanceof Error ? err.message : String(err);
-        await em.nativeUpdate(SentEmail, { key: email.key }, { status: 'failed', error: reason.slice(0, 2_000) });
+        await releaseClaim(em, email.key, reason, log);
         log.warn({ err, via: deps.mailer.description }, 'sending admin email failed; the activity retries');
         throw err;
       }
