@@ -8,6 +8,7 @@ import { missingScans } from '../src/sessions/domain';
 import { sessionFacts, viewSession, type SessionView } from '../src/sessions/view';
 import { PermanentError, type MonitorEmailKind } from '../workflows/definitions';
 import type { ActivityDeps } from './deps';
+import { whileHeartbeating } from './heartbeat';
 import type { AdminEmail } from './mail';
 
 export interface MonitorEmailRequest {
@@ -48,17 +49,14 @@ async function readSession(em: EntityManager, sessionId: string): Promise<Sessio
 export function createMonitorActivities(deps: ActivityDeps) {
   /** Runs a job script, heartbeating, killed when the activity is cancelled. Permanent problems are non-retryable. */
   async function runJob(script: string, view: SessionView): Promise<JobResult> {
-    const ctx = Context.current();
-    const beat = setInterval(() => ctx.heartbeat(), HEARTBEAT_MS);
+    const signal = Context.current().cancellationSignal;
     try {
-      return await submitJob(deps.config.submit, script, { study: view.study.id, session: view.sessionId }, { signal: ctx.cancellationSignal });
+      return await whileHeartbeating(() => submitJob(deps.config.submit, script, { study: view.study.id, session: view.sessionId }, { signal }), HEARTBEAT_MS);
     } catch (err) {
       if (err instanceof JobScriptMissingError || err instanceof SubmitCommandMissingError) {
         throw ApplicationFailure.create({ type: err.name, nonRetryable: true, message: err.message, details: [{ script }] });
       }
       throw err;
-    } finally {
-      clearInterval(beat);
     }
   }
 

@@ -24,6 +24,15 @@ study="${1:?usage: download.sh <study> <session>}"
 session="${2:?usage: download.sh <study> <session>}"
 echo "download.sh: fetching ${session} of study ${study}"
 
+# json_text TEXT: TEXT escaped for a JSON string (backslashes, quotes, tabs and newlines).
+json_text() {
+  local s=${1//\\/\\\\}
+  s=${s//\"/\\\"}
+  s=${s//$'\t'/\\t}
+  s=${s//$'\n'/\\n}
+  printf '%s' "$s"
+}
+
 # register_scan NAME SERIES TAG [DESCRIPTION]: POST /sessions/<session>/scans
 register_scan() {
   if [ -z "${SCAN_MONITOR_URL:-}" ]; then
@@ -31,7 +40,7 @@ register_scan() {
     return 0
   fi
   local body
-  body=$(printf '{"name":"%s","series":%d,"tag":"%s","description":"%s"}' "$1" "$2" "$3" "${4:-}")
+  body=$(printf '{"name":"%s","series":%d,"tag":"%s","description":"%s"}' "$(json_text "$1")" "$2" "$(json_text "$3")" "$(json_text "${4:-}")")
   curl -fsS -X POST "${SCAN_MONITOR_URL%/}/sessions/${session}/scans" \
     -H "Authorization: Bearer ${API_TOKEN:?API_TOKEN must be set to register scans}" \
     -H 'Content-Type: application/json' \

@@ -43,6 +43,16 @@ export function jobScriptPath(settings: SubmitSettings, script: string): string 
   return file;
 }
 
+/**
+ * The environment a job gets: the worker's, without the service's own secrets (database, SMTP, DET secret,
+ * REDCap tokens), which a job has no use for and `sbatch` would carry to the cluster. API_TOKEN stays: the
+ * job registers scans with it (POST /sessions/:id/scans).
+ */
+export function jobEnvironment(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const secret = (name: string) => ['DATABASE_URL', 'SMTP_URL', 'DET_SECRET'].includes(name) || (/TOKEN/.test(name) && name !== 'API_TOKEN');
+  return Object.fromEntries(Object.entries(env).filter(([name]) => !secret(name)));
+}
+
 export async function submitJob(
   settings: SubmitSettings,
   script: string,
@@ -55,7 +65,7 @@ export async function submitJob(
   return new Promise((resolve, reject) => {
     const child = spawn(settings.command, argv, {
       cwd: path.dirname(file),
-      env: { ...process.env, ...options.env },
+      env: { ...jobEnvironment(process.env), ...options.env },
       stdio: ['ignore', 'pipe', 'pipe'],
       signal: options.signal,
       killSignal: 'SIGTERM',
