@@ -36,13 +36,13 @@ export interface MonitorView extends Partial<MonitorStatus> {
   queryError?: string;
 }
 
-function unavailable(err: unknown, what: string): never {
-  throw new UnavailableError(`Temporal did not answer while ${what}; try again when it is back`, {
-    cause: err instanceof Error ? err.message : String(err),
-  });
-}
-
 const isUnavailable = (err: unknown) => isGrpcServiceError(err) || (err instanceof Error && /deadline|unavailable|connect/i.test(err.message));
+
+/** Temporal not answering is a 503 (the gist only: the raw message stays out of the answer); anything else is a bug. */
+function unavailable(err: unknown, what: string): never {
+  if (!isUnavailable(err)) throw err;
+  throw new UnavailableError(`Temporal did not answer while ${what}; try again when it is back`, { unavailable: 'temporal' });
+}
 
 function iso(value: unknown): string | undefined {
   if (!value) return undefined;
