@@ -41,8 +41,15 @@ async function main(): Promise<void> {
     await temporal.connection.close();
     await orm.close();
   };
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
+  const stopOn = (signal: NodeJS.Signals) =>
+    process.once(signal, () => {
+      stop().catch((err) => {
+        logger.error({ err }, 'API did not stop cleanly');
+        process.exitCode = 1;
+      });
+    });
+  stopOn('SIGINT');
+  stopOn('SIGTERM');
 }
 
 if (require.main === module) {

@@ -80,7 +80,9 @@ async function main(): Promise<void> {
 
     const connection = await NativeConnection.connect({ address: temporalAddress });
     cleanups.push(['worker connection', () => connection.close()]);
-    const worker = await createWorker({ config, connection, deps: createActivityDeps(config, orm, temporal) });
+    const deps = createActivityDeps(config, orm, temporal);
+    cleanups.push(['mail transport', async () => deps.mailer.close()]);
+    const worker = await createWorker({ config, connection, deps });
     const workerDone = worker.run();
     cleanups.push([
       'worker',

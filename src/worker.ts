@@ -37,12 +37,14 @@ async function main(): Promise<void> {
   const orm = await openDatabase(config.databaseUrl);
   const connection = await NativeConnection.connect({ address: config.temporalAddress });
   const temporal = await connectTemporal({ address: config.temporalAddress, namespace: config.temporalNamespace });
-  const worker = await createWorker({ config, connection, deps: createActivityDeps(config, orm, temporal) });
+  const deps = createActivityDeps(config, orm, temporal);
+  const worker = await createWorker({ config, connection, deps });
   const metrics = config.workerMetricsPort ? await serveMetrics(config.workerMetricsPort) : undefined;
   logger.info({ taskQueue: config.taskQueue, namespace: config.temporalNamespace, metricsPort: config.workerMetricsPort }, 'worker running');
   // The SDK's runtime shuts the worker down gracefully on SIGINT and SIGTERM.
   await worker.run();
   metrics?.close();
+  deps.mailer.close();
   await connection.close();
   await temporal.connection.close();
   await orm.close();
