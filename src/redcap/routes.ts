@@ -1,12 +1,12 @@
 /** Routes REDCap and its users call: the Data Entry Trigger and the redirect to a record. */
 import Router from '@koa/router';
-import { bodyParser } from '@koa/bodyparser';
 import { RequestContext } from '@mikro-orm/core';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import type { Middleware } from 'koa';
 import type { RedcapIntakeInput, RedcapIntakeWorkflow } from '../../workflows/intake';
 import type { AppDeps } from '../app';
 import { requireBearer, secretsEqual } from '../auth';
+import { limitedBody } from '../body';
 import { RedcapConfig, RedcapRecord } from '../db/entities';
 import { DomainError, ForbiddenError, NotFoundError, UnavailableError, errorResponse } from '../errors';
 import { logger as defaultLogger, type Logger } from '../logger';
@@ -26,14 +26,9 @@ const DATABASE_TIMEOUT_MS = 10_000;
 const TEMPORAL_DEADLINE_MS = 5_000;
 const TEMPORAL_TIMEOUT_MS = TEMPORAL_DEADLINE_MS + 7_000;
 
-class PayloadTooLargeError extends DomainError {
-  override readonly status = 413;
-}
-
 export function redcapRouter(deps: AppDeps): Router {
   const log = (deps.logger ?? defaultLogger).child({ component: 'redcap' });
   const router = new Router();
-  const parseBody = bodyParser({ enableTypes: ['form', 'json'], formLimit: DET_BODY_LIMIT, jsonLimit: DET_BODY_LIMIT });
 
   /** Counts every trigger and its outcome (redcap_triggers_total). */
   const countOutcome: Middleware = async (ctx, next) => {
@@ -60,17 +55,7 @@ export function redcapRouter(deps: AppDeps): Router {
     await next();
   };
 
-  const readBody: Middleware = async (ctx, next) => {
-    try {
-      await parseBody(ctx, async () => undefined);
-    } catch (err) {
-      if ((err as { status?: number }).status === 413) {
-        throw new PayloadTooLargeError(`Body over ${DET_BODY_LIMIT.replace('kb', ' kB')}; a REDCap Data Entry Trigger is a few hundred bytes`);
-      }
-      throw err;
-    }
-    await next();
-  };
+  const readBody = limitedBody(['form', 'json'], DET_BODY_LIMIT, '; a REDCap Data Entry Trigger is a few hundred bytes');
 
   router.post('/redcap', countOutcome, checkSecret, readBody, async (ctx) => {
     // Forms are read flat from the raw body (no nesting of keys like a[b]); JSON bodies are accepted too.

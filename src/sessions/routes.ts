@@ -1,15 +1,14 @@
 /** Admin routes on sessions: read one, register a scan, cancel its monitors. All need the bearer token. */
 import Router from '@koa/router';
-import { bodyParser } from '@koa/bodyparser';
 import { RequestContext, UniqueConstraintViolationException } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
-import type { Context } from 'koa';
 import { z } from 'zod';
 import { cancelSignal, scansArrivedSignal } from '../../workflows/definitions';
 import type { AppDeps } from '../app';
 import { requireBearer } from '../auth';
+import { limitedBody } from '../body';
 import { Scan } from '../db/entities';
-import { BadRequestError, ConflictError, DomainError, UnavailableError } from '../errors';
+import { BadRequestError, ConflictError, UnavailableError } from '../errors';
 import { logger as defaultLogger } from '../logger';
 import { refineStorable } from '../text';
 import { describeSessionMonitors, signalSessionMonitors, type SignalReport } from '../temporal/session-monitors';
@@ -29,10 +28,6 @@ const scanBody = z
 
 const cancelBody = z.object({ reason: z.string().trim().max(1_000).optional() }).strict();
 
-class PayloadTooLargeError extends DomainError {
-  override readonly status = 413;
-}
-
 /** The JSON body, validated: a problem is a 400 that names each field. */
 function parse<T>(schema: z.ZodType<T>, body: unknown): T {
   const result = schema.safeParse(body ?? {});
@@ -45,16 +40,7 @@ export function sessionsRouter(deps: AppDeps): Router {
   const log = (deps.logger ?? defaultLogger).child({ component: 'sessions' });
   const router = new Router();
   const auth = requireBearer(deps.config.apiToken);
-  const parseJson = bodyParser({ enableTypes: ['json'], jsonLimit: BODY_LIMIT });
-  const json = async (ctx: Context, next: () => Promise<unknown>) => {
-    try {
-      await parseJson(ctx, async () => undefined);
-    } catch (err) {
-      if ((err as { status?: number }).status === 413) throw new PayloadTooLargeError(`Body over ${BODY_LIMIT.replace('kb', ' kB')}`);
-      throw err;
-    }
-    await next();
-  };
+  const json = limitedBody(['json'], BODY_LIMIT);
   const em = (): EntityManager => (RequestContext.getEntityManager() ?? deps.orm.em.fork()) as EntityManager;
 
   router.get('/sessions/:sessionId', auth, async (ctx) => {

@@ -58,7 +58,6 @@ let worker: Worker;
 let workerRun: Promise<void>;
 let app: http.Server;
 let goodConfig: RedcapConfig;
-let revokedConfig: RedcapConfig;
 const workflows = new Set<string>();
 const em = () => orm.em.fork() as EntityManager;
 
@@ -78,7 +77,7 @@ beforeAll(async () => {
   const seed = em();
   goodConfig = await seed.findOneOrFail(RedcapConfig, { project: 1234 });
   Object.assign(goodConfig, { url: fake.url, token: REDCAP_TOKEN, userField: 'ra_id' });
-  revokedConfig = seed.create(RedcapConfig, { ...pickConfigFields(goodConfig), url: `${fake.url}revoked/`, token: REVOKED_TOKEN });
+  seed.create(RedcapConfig, { ...pickConfigFields(goodConfig), url: `${fake.url}revoked/`, token: REVOKED_TOKEN });
   await seed.flush();
 
   temporal = await connectDevServer();
