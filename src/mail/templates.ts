@@ -73,7 +73,7 @@ export function noScansEmail(facts: SessionFacts, waitedMs: number): MailContent
     subject: `[${facts.studyId}] No scan data received for ${facts.sessionId}`,
     text: [
       `REDCap says ${facts.sessionId} was scanned, but after waiting ${describeDuration(waitedMs)} no scan data has arrived for it.`,
-      'Please check that the data was sent from the scanner, or mark the session as having no data.',
+      'Please check that the data was sent from the scanner. If this session will have no data, nothing more is needed: this email is not repeated.',
       '',
       ...sessionLines(facts),
       ...footer(facts.sessionId),
