@@ -16,7 +16,7 @@ import { applyLabConfig, formatReport, LabConfigError, parseLabConfig } from './
 const out = (line: string) => process.stdout.write(`${line}\n`);
 const note = (line: string) => process.stderr.write(`${line}\n`);
 
-export function createProgram(): Command {
+function createProgram(): Command {
   const program = new Command('npm run cli --')
     .description('redcap-scan-monitor operator commands')
     .showHelpAfterError('(add --help for usage)')
@@ -64,7 +64,7 @@ export function createProgram(): Command {
 }
 
 /** What to tell the operator: one line per problem; never a stack (unless LOG_LEVEL=debug), never a secret. */
-export function describeError(err: unknown): string[] {
+function describeError(err: unknown): string[] {
   if (err instanceof LabConfigError) return err.lines();
   if (err instanceof ConfigError || err instanceof DatabaseUnavailableError) return [err.message];
   if (err instanceof DriverException) {

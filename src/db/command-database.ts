@@ -52,7 +52,7 @@ export async function withCommandDatabase<T>(config: Config, log: (line: string)
 }
 
 /** host:port/database, without user and password, for messages. */
-export function withoutCredentials(url: string): string {
+function withoutCredentials(url: string): string {
   try {
     const parsed = new URL(url);
     return `${parsed.host}${parsed.pathname}`;

@@ -31,7 +31,7 @@ export class SubmitCommandMissingError extends Error {
 const KEEP = 4_096;
 
 /** The script's path under SUBMIT_SCRIPTS; throws JobScriptMissingError naming it when it is not there. */
-export function jobScriptPath(settings: SubmitSettings, script: string): string {
+function jobScriptPath(settings: SubmitSettings, script: string): string {
   const dir = path.resolve(settings.scriptsDir);
   const file = path.resolve(dir, script);
   if (!file.startsWith(dir + path.sep)) {

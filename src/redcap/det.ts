@@ -10,7 +10,7 @@ import { normalizeRedcapUrl } from './url';
 
 export { normalizeRedcapUrl };
 
-export const REQUIRED_DET_KEYS = ['record', 'project_id', 'redcap_url', 'instrument', 'project_url'] as const;
+const REQUIRED_DET_KEYS = ['record', 'project_id', 'redcap_url', 'instrument', 'project_url'] as const;
 
 export interface DataEntryTrigger {
   record: string;

@@ -16,7 +16,7 @@ import { flattenFields, incompleteReason, parseDataEntryTrigger } from './det';
 import { redcapRecordUrl } from './record-url';
 
 /** The largest DET body we read; REDCap's are a few hundred bytes. */
-export const DET_BODY_LIMIT = '100kb';
+const DET_BODY_LIMIT = '100kb';
 /** Bounds on what a trigger waits for: a dead database or Temporal is a 503, never a hung request. */
 const DATABASE_TIMEOUT_MS = 10_000;
 /**

@@ -15,7 +15,7 @@ const levels: Record<LogLevel, 'trace' | 'debug' | 'info' | 'warn' | 'error'> = 
   ERROR: 'error',
 };
 
-export function temporalLogger(logger: Logger): TemporalLogger {
+function temporalLogger(logger: Logger): TemporalLogger {
   const log = (level: LogLevel, message: string, meta: LogMetadata = {}) => {
     const { error, ...rest } = meta as { error?: unknown } & Record<string, unknown>;
     logger[levels[level]]({ ...rest, ...(error !== undefined ? { err: error } : {}) }, message);

@@ -13,7 +13,7 @@ export type MonitorName = 'scan-import' | 'scan-download';
 /** How long a read or signal of one monitor may take before we say Temporal is not answering. */
 const TEMPORAL_TIMEOUT_MS = 5_000;
 
-export function sessionMonitorIds(sessionId: string): Array<{ monitor: MonitorName; workflowId: string }> {
+function sessionMonitorIds(sessionId: string): Array<{ monitor: MonitorName; workflowId: string }> {
   return [
     { monitor: 'scan-import', workflowId: scanImportWorkflowId(sessionId) },
     { monitor: 'scan-download', workflowId: scanDownloadWorkflowId(sessionId) },
