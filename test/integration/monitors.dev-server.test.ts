@@ -15,7 +15,7 @@ import { startScanMonitors, type MonitorTarget } from '../../src/temporal/monito
 import { SessionIdAttribute, SiteIdAttribute } from '../../src/temporal/search-attributes';
 import { cancelSignal, scansArrivedSignal, statusQuery } from '../../workflows/definitions';
 import { HISTORIES_DIR, writeHistory } from '../support/histories';
-import { addScan, seedSession } from '../support/lab';
+import { addScan, seedSession, uniqueSessionId } from '../support/lab';
 import { quietTemporalLogs, startMonitorHarness, type MonitorHarness } from '../support/monitors';
 import { eventually, startServiceProcess, type ServiceProcess } from '../support/processes';
 import { connectDevServer, devServerAddress } from '../support/temporal';
@@ -64,7 +64,7 @@ beforeEach(() => {
 
 async function newSession(site = 'ZHH'): Promise<MonitorTarget> {
   serial += 1;
-  const sessionId = `SPN01_${site}_${String(serial).padStart(4, '0')}_01_01`;
+  const sessionId = uniqueSessionId(site, serial);
   await seedSession(lab.orm, sessionId);
   return { sessionId, studyId: 'SPN01', siteId: site, downloadScript: site === 'CMH' ? 'download.sh' : null };
 }

@@ -7,7 +7,7 @@ import { createApp } from '../../src/app';
 import { Scan } from '../../src/db/entities';
 import { startScanMonitors } from '../../src/temporal/monitors';
 import { statusQuery } from '../../workflows/definitions';
-import { addScan, seedSession } from '../support/lab';
+import { addScan, seedSession, uniqueSessionId } from '../support/lab';
 import { quietTemporalLogs, startMonitorHarness, type MonitorHarness } from '../support/monitors';
 import { eventually } from '../support/processes';
 import { connectDevServer } from '../support/temporal';
@@ -38,7 +38,7 @@ afterAll(async () => {
 
 async function newSession(site = 'CMH') {
   serial += 1;
-  const sessionId = `SPN01_${site}_${String(serial).padStart(4, '0')}_01_01`;
+  const sessionId = uniqueSessionId(site, serial);
   const { recordId } = await seedSession(lab.orm, sessionId);
   return { sessionId, recordId };
 }

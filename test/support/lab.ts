@@ -1,4 +1,5 @@
 /** A small lab in a test database: SPN01 at CMH (with job scripts) and ZHH, admins, a REDCap project, sessions. */
+import { randomUUID } from 'node:crypto';
 import { RedcapConfig, RedcapRecord, Scan, Site, Study, StudySite, User } from '../../src/db/entities';
 import type { Orm } from '../../src/db/orm';
 import { attachRedcapRecord, findOrCreateSession } from '../../src/sessions/domain';
@@ -43,6 +44,15 @@ export async function seedLab(orm: Orm, options: LabOptions = {}): Promise<{ red
 }
 
 let nextRecord = 1;
+
+/**
+ * A session id of this test file's own (e.g. SPN01_CMH_3FA20001_01_01): monitor ids (scan-import:<SESSION>)
+ * are global on the suite's shared dev server, and files run side by side.
+ */
+const RUN = randomUUID().replace(/-/g, '').slice(0, 4).toUpperCase();
+export function uniqueSessionId(site: string, n: number): string {
+  return `SPN01_${site}_${RUN}${String(n).padStart(4, '0')}_01_01`;
+}
 
 /** A session logged in REDCap (so it misses its scans until one is added). */
 export async function seedSession(orm: Orm, sessionId: string, options: { record?: boolean } = {}): Promise<{ recordId: number | null }> {
