@@ -4,7 +4,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { NotFoundError } from '../src/errors';
 import { JobScriptMissingError, SubmitCommandMissingError, submitJob, type JobResult } from '../src/jobs/submit';
 import { downloadGaveUpEmail, noScansEmail } from '../src/mail/templates';
-import { missingScans } from '../src/sessions/domain';
+import { findSession, missesScans } from '../src/sessions/domain';
 import { sessionFacts, viewSession, type SessionView } from '../src/sessions/view';
 import { PermanentError, type MonitorEmailKind } from '../workflows/definitions';
 import type { ActivityDeps } from './deps';
@@ -37,14 +37,17 @@ function sessionGone(sessionId: string): ApplicationFailure {
   });
 }
 
-async function readSession(em: EntityManager, sessionId: string): Promise<SessionView> {
+/** The session read, or the permanent SessionNotFound failure when it is no longer in the database. */
+async function orSessionGone<T>(sessionId: string, read: Promise<T>): Promise<T> {
   try {
-    return await viewSession(em, sessionId);
+    return await read;
   } catch (err) {
     if (err instanceof NotFoundError) throw sessionGone(sessionId);
     throw err;
   }
 }
+
+const readSession = (em: EntityManager, sessionId: string): Promise<SessionView> => orSessionGone(sessionId, viewSession(em, sessionId));
 
 export function createMonitorActivities(deps: ActivityDeps) {
   /** Runs a job script, heartbeating, killed when the activity is cancelled. Permanent problems are non-retryable. */
@@ -63,9 +66,8 @@ export function createMonitorActivities(deps: ActivityDeps) {
   return {
     /** Whether the session still misses its scans (src/sessions/domain.ts missingScans). A session gone is permanent. */
     async checkScans(sessionId: string): Promise<{ missingScans: boolean; scans: number }> {
-      const em = deps.orm.em.fork();
-      const view = await readSession(em, sessionId);
-      return { missingScans: await missingScans(em, sessionId), scans: view.scans.length };
+      const session = await orSessionGone(sessionId, findSession(deps.orm.em.fork(), sessionId));
+      return { missingScans: missesScans(session), scans: session.scans.count() };
     },
 
     /**

@@ -89,6 +89,10 @@ export async function findSession(em: EntityManager, rawId: string): Promise<Ses
 
 /** True when the session has a REDCap record, no scans, and is not marked as never getting any. */
 export async function missingScans(em: EntityManager, sessionId: string): Promise<boolean> {
-  const session = await findSession(em, sessionId);
+  return missesScans(await findSession(em, sessionId));
+}
+
+/** The rule of missingScans, for a session already loaded by findSession. */
+export function missesScans(session: Session): boolean {
   return Boolean(session.redcap?.record) && session.scans.count() === 0 && !session.empty;
 }
