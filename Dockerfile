@@ -11,6 +11,7 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json ./
+COPY surface ./surface
 COPY src ./src
 COPY activities ./activities
 COPY workflows ./workflows

@@ -1,10 +1,11 @@
+/** What the activities need from the world, and how the worker builds it from the configuration. */
 import type { Client } from '@temporalio/client';
 import type { Config } from '../src/config';
 import type { Orm } from '../src/db/orm';
-import type { Logger } from '../src/logger';
-import type { Mailer } from '../src/mail/transport';
+import { logger as serviceLogger, type Logger } from '../src/logger';
+import { createMailer, type Mailer } from '../src/mail/transport';
 
-/** What the activities need from the world; tests hand in real ones wired to test servers. */
+/** Tests hand in real ones wired to test servers. */
 export interface ActivityDeps {
   config: Config;
   orm: Orm;
@@ -13,4 +14,9 @@ export interface ActivityDeps {
   temporal: Client;
   /** Where admin email goes: SMTP_URL, or .eml files under DATA_DIR/outbox (src/mail/transport.ts). */
   mailer: Mailer;
+}
+
+/** The worker's dependencies (`npm run worker`, `npm start`): the service logger and the configured mailer. */
+export function activityDepsFrom(config: Config, orm: Orm, temporal: Client): ActivityDeps {
+  return { config, orm, logger: serviceLogger, temporal, mailer: createMailer(config) };
 }

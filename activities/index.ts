@@ -4,7 +4,7 @@ import { createIntakeActivities } from './intake';
 import { createMailActivities } from './mail';
 import { createMonitorActivities } from './monitors';
 
-export type { ActivityDeps } from './deps';
+export { activityDepsFrom, type ActivityDeps } from './deps';
 
 export function createActivities(deps: ActivityDeps) {
   return { ...createIntakeActivities(deps), ...createMonitorActivities(deps), ...createMailActivities(deps) };

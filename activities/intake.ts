@@ -7,16 +7,10 @@ import { DomainError } from '../src/errors';
 import { RedcapClient, RedcapError } from '../src/redcap/client';
 import { readScanEntry, type ScanEntry } from '../src/redcap/record';
 import { attachRedcapRecord, findOrCreateSession } from '../src/sessions/domain';
-import { startScanMonitors, type MonitorTarget, type StartedMonitors } from '../src/temporal/monitors';
+import { startScanMonitors } from '../src/temporal/monitors';
+import type { IntakeTrigger, MonitorTarget, StartedMonitors } from '../surface';
 import type { ActivityDeps } from './deps';
 import { whileHeartbeating } from './heartbeat';
-
-/** What a Data Entry Trigger names: a record of one REDCap config (and its event in longitudinal projects). */
-export interface IntakeTrigger {
-  configId: number;
-  record: string;
-  eventName?: string | null;
-}
 
 export interface FetchedRecord extends ScanEntry {
   /** Unique event name; '' in classic projects. */

@@ -11,16 +11,18 @@ import { raw, UniqueConstraintViolationException } from '@mikro-orm/core';
 import { ApplicationFailure } from '@temporalio/common';
 import { User } from '../src/db/entities';
 import { SentEmail } from '../src/db/sent-email';
+import { intakeFailedEmail, type IntakeFailure, type MailContent } from '../src/mail/templates';
 import { emailsSentTotal } from '../src/metrics';
-import { PermanentError } from '../workflows/definitions';
+import { PermanentError } from '../surface';
 import type { Logger } from '../src/logger';
 import type { ActivityDeps } from './deps';
 
-export interface AdminEmail {
+/** An email to the admins: its text as composed (subject and text), or what a template composes it from. */
+export type AdminEmail = AdminEmailEnvelope & (MailContent | { intakeFailure: IntakeFailure });
+
+interface AdminEmailEnvelope {
   /** Idempotency key, e.g. `${workflowId}:${runId}:no-scans`: one email per key, ever. */
   key: string;
-  subject: string;
-  text: string;
   /** Explicit recipients; default: every user with admin: true and an email. */
   recipients?: string[];
   /** For the log line and the failure when nobody can be emailed. */
@@ -37,7 +39,7 @@ function unique(addresses: string[]): string[] {
 }
 
 export function createMailActivities(deps: ActivityDeps) {
-  async function recipientsFor(email: AdminEmail): Promise<string[]> {
+  async function recipientsFor(email: AdminEmailEnvelope & MailContent): Promise<string[]> {
     if (email.recipients && unique(email.recipients).length > 0) return unique(email.recipients);
     const admins = await deps.orm.em.fork().find(User, { admin: true, email: { $ne: null } }, { orderBy: { name: 'asc' } });
     const addresses = unique(admins.map((admin) => admin.email ?? ''));
@@ -75,7 +77,8 @@ export function createMailActivities(deps: ActivityDeps) {
   }
 
   return {
-    async emailAdmins(email: AdminEmail): Promise<{ sent: boolean; recipients: string[] }> {
+    async emailAdmins(request: AdminEmail): Promise<{ sent: boolean; recipients: string[] }> {
+      const email = 'intakeFailure' in request ? { ...request, ...intakeFailedEmail(request.intakeFailure) } : request;
       const kind = email.kind ?? email.key.split(':').pop() ?? 'admin';
       const log = deps.logger.child({ emailKey: email.key, kind, sessionId: email.sessionId });
       const em = deps.orm.em.fork();

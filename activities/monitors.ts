@@ -6,7 +6,7 @@ import { JobScriptMissingError, SubmitCommandMissingError, submitJob, type JobRe
 import { downloadGaveUpEmail, noScansEmail } from '../src/mail/templates';
 import { findSession, missesScans } from '../src/sessions/domain';
 import { sessionFacts, viewSession, type SessionView } from '../src/sessions/view';
-import { PermanentError, type MonitorEmailKind } from '../workflows/definitions';
+import { PermanentError, type MonitorEmailKind } from '../surface';
 import type { ActivityDeps } from './deps';
 import { whileHeartbeating } from './heartbeat';
 import type { AdminEmail } from './mail';

@@ -8,8 +8,7 @@ import type { Client } from '@temporalio/client';
 import type { Config } from '../src/config';
 import type { Orm } from '../src/db/orm';
 import { startScanMonitors } from '../src/temporal/monitors';
-import { scanImportWorkflowId } from '../src/temporal/workflow-ids';
-import { scansArrivedSignal } from '../workflows/definitions';
+import { scanImportWorkflowId, scansArrivedSignal } from '../surface';
 import { fmt, percentile, rssMiB, runPool } from './stats';
 
 const sessionId = (i: number) => `SPN01_CMH_${String(i).padStart(6, '0')}_01_01`;

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startEmbeddedPostgres } from '../src/db/embedded-postgres';
-import { startDevServer } from '../src/temporal/dev-server';
+import { startDevServer } from '../src/dev/dev-server';
 import { freePort } from '../test/support/ports';
 
 export interface BenchServices {

@@ -7,6 +7,7 @@ import { createApp } from './app';
 import { loadConfig, requireServices, type Config } from './config';
 import { openDatabase, type Orm } from './db/orm';
 import { logger } from './logger';
+import { exitOnStartupFailure } from './startup-failure';
 import { connectTemporal } from './temporal/client';
 
 /** Starts the HTTP server; resolves once it listens. */
@@ -53,8 +54,5 @@ async function main(): Promise<void> {
 }
 
 if (require.main === module) {
-  main().catch((err) => {
-    logger.fatal({ err }, err instanceof Error ? err.message : String(err));
-    process.exit(1);
-  });
+  main().catch((err) => exitOnStartupFailure('npm run api', err));
 }

@@ -8,9 +8,10 @@
 import fs from 'node:fs';
 import { Command } from 'commander';
 import { DriverException } from '@mikro-orm/core';
-import { ConfigError, loadConfig } from './config';
-import { DatabaseUnavailableError, withCommandDatabase } from './db/command-database';
+import { loadConfig } from './config';
+import { withCommandDatabase } from './db/command-database';
 import { migrate } from './db/orm';
+import { describeStartupFailure } from './startup-failure';
 import { applyLabConfig, formatReport, LabConfigError, parseLabConfig } from './lab-config';
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
@@ -66,13 +67,12 @@ function createProgram(): Command {
 /** What to tell the operator: one line per problem; never a stack (unless LOG_LEVEL=debug), never a secret. */
 function describeError(err: unknown): string[] {
   if (err instanceof LabConfigError) return err.lines();
-  if (err instanceof ConfigError || err instanceof DatabaseUnavailableError) return [err.message];
   if (err instanceof DriverException) {
     // The driver's message starts with the SQL and its values; keep PostgreSQL's own words only.
     const message = err.message.split(' - ').pop() ?? err.name;
     return [`database error: ${message}`];
   }
-  return [err instanceof Error ? err.message : String(err)];
+  return [describeStartupFailure(err)];
 }
 
 async function main(): Promise<void> {

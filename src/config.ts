@@ -2,17 +2,23 @@
  * Every environment variable the service reads, parsed and validated once.
  * A bad value stops the process at start with a message that names the variable.
  */
-import ms from 'ms';
 import path from 'node:path';
+import { msToNumber, type Duration } from '@temporalio/common';
 import { z } from 'zod';
+import { StartupError } from './startup-failure';
 
 /** A duration in the forms Temporal accepts ("2 days", "90s", "1h"), as milliseconds. */
 const duration = z
   .string()
   .trim()
   .transform((value, ctx) => {
-    const millis = /^\d+$/.test(value) ? Number(value) : ms(value as ms.StringValue);
-    if (typeof millis !== 'number' || !Number.isFinite(millis) || millis <= 0) {
+    let millis: number;
+    try {
+      millis = msToNumber(value as Duration);
+    } catch {
+      millis = NaN;
+    }
+    if (!Number.isFinite(millis) || millis <= 0) {
       ctx.addIssue({ code: z.ZodIssueCode.custom, message: `"${value}" is not a duration (try "2 days", "90s" or "1h")` });
       return z.NEVER;
     }
@@ -83,9 +89,7 @@ export interface Config {
   temporalUiPort: number;
 }
 
-export class ConfigError extends Error {
-  override name = 'ConfigError';
-}
+export class ConfigError extends StartupError {}
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const parsed = schema.safeParse(env);

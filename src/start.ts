@@ -7,14 +7,15 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { NativeConnection } from '@temporalio/worker';
-import { createActivityDeps } from './activity-deps';
+import { activityDepsFrom } from '../activities';
 import { closeServer, listen } from './api';
 import { loadConfig } from './config';
 import { EMBEDDED_DATABASE, startEmbeddedPostgres } from './db/embedded-postgres';
 import { migrate, openDatabase } from './db/orm';
 import { logger } from './logger';
 import { connectTemporal, registerSearchAttributes } from './temporal/client';
-import { startDevServer } from './temporal/dev-server';
+import { startDevServer } from './dev/dev-server';
+import { exitOnStartupFailure } from './startup-failure';
 import { installTemporalRuntime } from './temporal/runtime';
 import { createWorker } from './worker';
 
@@ -80,7 +81,7 @@ async function main(): Promise<void> {
 
     const connection = await NativeConnection.connect({ address: temporalAddress });
     cleanups.push(['worker connection', () => connection.close()]);
-    const deps = createActivityDeps(config, orm, temporal);
+    const deps = activityDepsFrom(config, orm, temporal);
     cleanups.push(['mail transport', async () => deps.mailer.close()]);
     const worker = await createWorker({ config, connection, deps });
     const workerDone = worker.run();
@@ -96,9 +97,8 @@ async function main(): Promise<void> {
     cleanups.push(['API', () => closeServer(server)]);
     logger.info({ api: `http://127.0.0.1:${config.port}`, webUi: `http://127.0.0.1:${config.temporalUiPort}` }, 'ready');
   } catch (err) {
-    logger.fatal({ err }, `npm start failed: ${err instanceof Error ? err.message : String(err)}`);
     await stop('start-up failed');
-    process.exit(1);
+    exitOnStartupFailure('npm start', err);
   }
 }
 
@@ -111,4 +111,4 @@ function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
-void main();
+main().catch((err) => exitOnStartupFailure('npm start', err));

@@ -3,11 +3,11 @@
  * Uses only what it is given (DATABASE_URL, TEMPORAL_ADDRESS, ...); starts nothing embedded.
  */
 import { NativeConnection, Worker } from '@temporalio/worker';
-import { createActivities, type ActivityDeps } from '../activities';
-import { createActivityDeps } from './activity-deps';
+import { activityDepsFrom, createActivities, type ActivityDeps } from '../activities';
 import { loadConfig, requireServices, type Config } from './config';
 import { openDatabase } from './db/orm';
 import { logger } from './logger';
+import { exitOnStartupFailure } from './startup-failure';
 import { serveMetrics } from './metrics';
 import { connectTemporal } from './temporal/client';
 import { installTemporalRuntime } from './temporal/runtime';
@@ -37,7 +37,7 @@ async function main(): Promise<void> {
   const orm = await openDatabase(config.databaseUrl);
   const connection = await NativeConnection.connect({ address: config.temporalAddress });
   const temporal = await connectTemporal({ address: config.temporalAddress, namespace: config.temporalNamespace });
-  const deps = createActivityDeps(config, orm, temporal);
+  const deps = activityDepsFrom(config, orm, temporal);
   const worker = await createWorker({ config, connection, deps });
   const metrics = config.workerMetricsPort ? await serveMetrics(config.workerMetricsPort) : undefined;
   logger.info({ taskQueue: config.taskQueue, namespace: config.temporalNamespace, metricsPort: config.workerMetricsPort }, 'worker running');
@@ -52,8 +52,5 @@ async function main(): Promise<void> {
 }
 
 if (require.main === module) {
-  main().catch((err) => {
-    logger.fatal({ err }, err instanceof Error ? err.message : String(err));
-    process.exit(1);
-  });
+  main().catch((err) => exitOnStartupFailure('npm run worker', err));
 }

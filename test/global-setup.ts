@@ -9,8 +9,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { startEmbeddedPostgres } from '../src/db/embedded-postgres';
-import { devServerExecutable } from '../src/temporal/binaries';
-import { searchAttributes } from '../src/temporal/search-attributes';
+import { devServerExecutable } from '../src/dev/binaries';
+import { searchAttributes } from '../surface';
 import { freePort } from './support/ports';
 
 export default async function globalSetup(): Promise<void> {

@@ -17,22 +17,15 @@ import {
 } from '@temporalio/workflow';
 import type { Duration } from '@temporalio/common';
 import type { Activities } from '../activities';
-import type { FetchedRecord, FiledRecord, IntakeTrigger } from '../activities/intake';
-import type { StartedMonitors } from '../src/temporal/monitors';
-// Constants only (search attribute keys); no I/O.
-import { SessionIdAttribute, SiteIdAttribute, StudyIdAttribute } from '../src/temporal/search-attributes';
-
-export interface RedcapIntakeInput extends IntakeTrigger {
-  /** How long to keep trying to read the record from REDCap (default 1 day). */
-  fetchTimeout?: Duration;
-}
-
-export interface RedcapIntakeResult {
-  sessionId: string;
-  redcapRecordId: number;
-  sessionCreated: boolean;
-  monitors: StartedMonitors;
-}
+import type { FetchedRecord, FiledRecord } from '../activities/intake';
+import {
+  SessionIdAttribute,
+  SiteIdAttribute,
+  StudyIdAttribute,
+  type IntakeTrigger,
+  type RedcapIntakeInput,
+  type RedcapIntakeResult,
+} from '../surface';
 
 const { fileRedcapRecord, startMonitors } = proxyActivities<Activities>({
   startToCloseTimeout: '1 minute',
@@ -92,22 +85,13 @@ function describeFailure(err: ActivityFailure, fetchTimeout: Duration): { messag
   return { message: cause?.message ?? err.message, type: 'IntakeFailed' };
 }
 
-/** One email per failed run; a failure to email is logged and does not hide the intake's own failure. */
+/** One email per failed run (text: src/mail/templates.ts); a failure to email is logged and does not hide the intake's own failure. */
 async function notifyAdmins(trigger: IntakeTrigger, message: string, type: string): Promise<void> {
   const { workflowId, runId } = workflowInfo();
-  const record = `${trigger.record}${trigger.eventName ? ` (event ${trigger.eventName})` : ''}`;
   try {
     await emailAdmins({
       key: `${workflowId}:${runId}:intake-failed`,
-      subject: `REDCap record ${record} could not be filed`,
-      text: [
-        `The REDCap Data Entry Trigger for record ${record} (REDCap config ${trigger.configId}) could not be filed:`,
-        '',
-        `  ${message}`,
-        '',
-        `Temporal workflow ${workflowId} (run ${runId}) failed with ${type}; no monitors were started for this record.`,
-        'Fix the record (or the lab config) and save the form in REDCap again: the new trigger starts a new intake.',
-      ].join('\n'),
+      intakeFailure: { ...trigger, message, type, workflowId, runId },
     });
   } catch (err) {
     log.warn('could not email the admins about a failed intake', { workflowId, error: (err as Error).message });

@@ -15,17 +15,8 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import {
-  cancelSignal,
-  permanentErrorTypes,
-  scansArrivedSignal,
-  statusQuery,
-  type CancelRequest,
-  type MonitorStatus,
-  type ScanDownloadInput,
-  type ScanDownloadOutcome,
-  type ScanDownloadResult,
-} from './definitions';
+import { permanentErrorTypes, scansArrivedSignal, type ScanDownloadInput, type ScanDownloadOutcome, type ScanDownloadResult } from '../surface';
+import { monitorControls } from './monitor-controls';
 
 /** Longest a single attempt (one job submission) may run; a longer download belongs in a batch queue (sbatch). */
 const ATTEMPT_TIMEOUT_MS = 60 * 60 * 1000;
@@ -58,26 +49,15 @@ export async function ScanDownloadWorkflow(input: ScanDownloadInput): Promise<Sc
   }
   const endTime = new Date(endMs).toISOString();
   let attempts = 0;
-  const status: MonitorStatus = { state: 'downloading', endTime, attempts };
-  let cancelled: CancelRequest | undefined;
   let checkAgain = false;
   let scope: CancellationScope | undefined;
-  setHandler(statusQuery, () => ({ ...status, attempts }));
-  setHandler(cancelSignal, (request) => {
-    cancelled ??= { reason: request?.reason };
-    scope?.cancel();
-  });
+  const controls = monitorControls<ScanDownloadOutcome>({ state: 'downloading', endTime, attempts }, () => scope?.cancel());
+  const { status, cancelled } = controls;
   setHandler(scansArrivedSignal, () => {
     checkAgain = true;
     if (status.state === 'downloading') scope?.cancel();
   });
-
-  const finish = (outcome: ScanDownloadOutcome): ScanDownloadResult => {
-    status.state = 'done';
-    status.outcome = outcome;
-    if (outcome === 'cancelled' && cancelled?.reason) status.cancelReason = cancelled.reason;
-    return outcome === 'cancelled' && cancelled?.reason ? { outcome, attempts, cancelReason: cancelled.reason } : { outcome, attempts };
-  };
+  const finish = (outcome: ScanDownloadOutcome): ScanDownloadResult => ({ ...controls.finish(outcome), attempts });
 
   /** Runs `fn` in a scope the signals can cancel; undefined when a signal cancelled it. */
   async function cancellable<T>(fn: () => Promise<T>): Promise<T | undefined> {
@@ -85,7 +65,7 @@ export async function ScanDownloadWorkflow(input: ScanDownloadInput): Promise<Sc
     try {
       return await scope.run(fn);
     } catch (err) {
-      if (isCancellation(err) && (cancelled || checkAgain) && !CancellationScope.current().consideredCancelled) return undefined;
+      if (isCancellation(err) && (cancelled() || checkAgain) && !CancellationScope.current().consideredCancelled) return undefined;
       throw err;
     } finally {
       scope = undefined;
@@ -94,7 +74,7 @@ export async function ScanDownloadWorkflow(input: ScanDownloadInput): Promise<Sc
 
   let downloaded = false;
   while (!downloaded) {
-    if (cancelled) return finish('cancelled');
+    if (cancelled()) return finish('cancelled');
     const remaining = endMs - Date.now();
     if (remaining <= 0) break;
     checkAgain = false;
@@ -113,23 +93,23 @@ export async function ScanDownloadWorkflow(input: ScanDownloadInput): Promise<Sc
       const result = await cancellable(() => downloadScans({ sessionId: input.sessionId }));
       if (result) {
         attempts += result.attempt;
+        status.attempts = attempts;
         downloaded = true;
       }
       // undefined: a signal cancelled the attempt; loop to end (cancel) or check again (scansArrived).
     } catch (err) {
       if (!(err instanceof ActivityFailure) || err.retryState === 'NON_RETRYABLE_FAILURE' || isCancellation(err)) throw err;
       attempts += attemptOf(err);
+      status.attempts = attempts;
       // Retries stopped because the next one would pass the end time (or the attempt ran into it): give up.
       if (err.retryState === 'TIMEOUT') break;
       throw err;
     }
   }
-  status.attempts = attempts;
-
   if (downloaded) {
     status.state = 'post-download';
     const done = await cancellable(() => runPostDownload({ sessionId: input.sessionId }));
-    if (done === undefined && cancelled) return finish('cancelled');
+    if (done === undefined && cancelled()) return finish('cancelled');
     return finish('downloaded');
   }
 

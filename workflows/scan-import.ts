@@ -5,17 +5,8 @@
  */
 import { condition, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import {
-  cancelSignal,
-  permanentErrorTypes,
-  scansArrivedSignal,
-  statusQuery,
-  type CancelRequest,
-  type MonitorStatus,
-  type ScanImportInput,
-  type ScanImportOutcome,
-  type ScanImportResult,
-} from './definitions';
+import { permanentErrorTypes, scansArrivedSignal, type ScanImportInput, type ScanImportOutcome, type ScanImportResult } from '../surface';
+import { monitorControls } from './monitor-controls';
 
 const { checkScans, composeMonitorEmail, emailAdmins } = proxyActivities<Activities>({
   startToCloseTimeout: '1 minute',
@@ -24,24 +15,11 @@ const { checkScans, composeMonitorEmail, emailAdmins } = proxyActivities<Activit
 });
 
 export async function ScanImportWorkflow(input: ScanImportInput): Promise<ScanImportResult> {
-  const status: MonitorStatus = { state: 'checking' };
-  let cancelled: CancelRequest | undefined;
+  const { status, cancelled, finish } = monitorControls<ScanImportOutcome>({ state: 'checking' });
   let scansArrived = false;
-  setHandler(statusQuery, () => status);
-  setHandler(cancelSignal, (request) => {
-    cancelled ??= { reason: request?.reason };
-  });
   setHandler(scansArrivedSignal, () => {
     scansArrived = true;
   });
-
-  const finish = (outcome: ScanImportOutcome): ScanImportResult => {
-    status.state = 'done';
-    status.outcome = outcome;
-    delete status.nextCheckAt;
-    if (outcome === 'cancelled' && cancelled?.reason) status.cancelReason = cancelled.reason;
-    return outcome === 'cancelled' && cancelled?.reason ? { outcome, cancelReason: cancelled.reason } : { outcome };
-  };
 
   if (!(await checkScans(input.sessionId)).missingScans) return finish('scans-present');
 
@@ -50,15 +28,15 @@ export async function ScanImportWorkflow(input: ScanImportInput): Promise<ScanIm
   for (;;) {
     status.state = 'waiting';
     const remaining = checkAt - Date.now();
-    if (remaining > 0) await condition(() => cancelled !== undefined || scansArrived, remaining);
-    if (cancelled) return finish('cancelled');
+    if (remaining > 0) await condition(() => cancelled() !== undefined || scansArrived, remaining);
+    if (cancelled()) return finish('cancelled');
     status.state = 'checking';
     scansArrived = false; // a signal during the check below makes the next wait end at once
     if (!(await checkScans(input.sessionId)).missingScans) return finish('scans-present');
     if (Date.now() >= checkAt) break;
     // scansArrived, but no scans in the database yet: keep waiting until the check time.
   }
-  if (cancelled) return finish('cancelled');
+  if (cancelled()) return finish('cancelled');
 
   status.state = 'emailing';
   const { workflowId, runId } = workflowInfo();

@@ -5,12 +5,9 @@
  */
 import path from 'node:path';
 import type { Config } from '../config';
-import { EMBEDDED_DATABASE, embeddedPostgresUrl, runningEmbeddedPostgresPort, startEmbeddedPostgres } from './embedded-postgres';
-import { openDatabase, type Orm } from './orm';
-
-export class DatabaseUnavailableError extends Error {
-  override name = 'DatabaseUnavailableError';
-}
+import { EMBEDDED_DATABASE, runningEmbeddedPostgresUrl, startEmbeddedPostgres } from './embedded-postgres';
+import { describeStartupFailure } from '../startup-failure';
+import { DatabaseUnavailableError, openDatabase, type Orm } from './orm';
 
 /** Runs `work` on the database, then closes the connection (and stops PostgreSQL if we started it). */
 export async function withCommandDatabase<T>(config: Config, log: (line: string) => void, work: (orm: Orm) => Promise<T>): Promise<T> {
@@ -26,22 +23,20 @@ export async function withCommandDatabase<T>(config: Config, log: (line: string)
     let url = config.databaseUrl;
     if (!url) {
       const dataDir = path.join(config.dataDir, 'postgres');
-      const runningPort = runningEmbeddedPostgresPort(dataDir);
-      if (runningPort) {
-        log(`using the embedded PostgreSQL of npm start (${dataDir}, port ${runningPort})`);
-        url = embeddedPostgresUrl(runningPort, EMBEDDED_DATABASE);
+      const running = runningEmbeddedPostgresUrl(dataDir, EMBEDDED_DATABASE);
+      if (running) {
+        log(`using the embedded PostgreSQL of npm start (${dataDir}, port ${new URL(running).port})`);
+        url = running;
       } else {
         log(`starting the embedded PostgreSQL (${dataDir}, port ${config.embeddedPostgresPort}) for this command`);
         const pg = await startEmbeddedPostgres({ dataDir, port: config.embeddedPostgresPort, database: EMBEDDED_DATABASE }).catch((err) => {
-          throw new DatabaseUnavailableError(`cannot start the embedded PostgreSQL in ${dataDir}: ${messageOf(err)}`);
+          throw new DatabaseUnavailableError(`cannot start the embedded PostgreSQL in ${dataDir}: ${describeStartupFailure(err)}`);
         });
         stops.push(() => pg.stop());
         url = pg.url;
       }
     }
-    const orm = await openDatabase(url).catch((err) => {
-      throw new DatabaseUnavailableError(`cannot connect to the database at ${withoutCredentials(url)}: ${messageOf(err)}`);
-    });
+    const orm = await openDatabase(url);
     stops.push(() => orm.close());
     return await work(orm);
   } finally {
@@ -49,18 +44,4 @@ export async function withCommandDatabase<T>(config: Config, log: (line: string)
     process.removeListener('SIGTERM', onSignal);
     await cleanUp();
   }
-}
-
-/** host:port/database, without user and password, for messages. */
-function withoutCredentials(url: string): string {
-  try {
-    const parsed = new URL(url);
-    return `${parsed.host}${parsed.pathname}`;
-  } catch {
-    return 'DATABASE_URL';
-  }
-}
-
-function messageOf(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

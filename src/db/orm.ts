@@ -1,11 +1,31 @@
 /** The one place that opens the database. */
 import { MikroORM } from '@mikro-orm/postgresql';
+import { StartupError } from '../startup-failure';
 import { ormConfig } from './mikro-orm.config';
 
 export type Orm = MikroORM;
 
+/** The database does not answer (at start, or for an operator command). */
+export class DatabaseUnavailableError extends StartupError {}
+
+/** Connects; a database that does not answer is a DatabaseUnavailableError naming where (never the password). */
 export async function openDatabase(databaseUrl: string): Promise<Orm> {
-  return MikroORM.init(ormConfig(databaseUrl));
+  try {
+    return await MikroORM.init(ormConfig(databaseUrl));
+  } catch (err) {
+    const reason = err instanceof Error ? err.message.split('\n')[0] : String(err);
+    throw new DatabaseUnavailableError(`cannot connect to the database at ${withoutCredentials(databaseUrl)}: ${reason}`);
+  }
+}
+
+/** host:port/database, without user and password, for messages. */
+function withoutCredentials(url: string): string {
+  try {
+    const parsed = new URL(url);
+    return `${parsed.host}${parsed.pathname}`;
+  } catch {
+    return 'DATABASE_URL';
+  }
 }
 
 /** Applies every pending migration; returns the names applied. */

@@ -2,4 +2,4 @@ export { applyLabConfig, type ApplyReport, type EntityChange } from './apply';
 export { parseLabConfig, type ParsedLabConfig } from './parse';
 export { LabConfigError, type ConfigProblem } from './problems';
 export { formatReport } from './report';
-export { normalizeRedcapUrl, type LabConfig } from './schema';
+export { type LabConfig } from './schema';

@@ -1,13 +1,11 @@
 /**
- * The lab config file (`config apply`), as in CONTRACT.md "Config file". Strict: an unknown key is an
+ * The lab config file (`config apply`), as docs/config.md describes it. Strict: an unknown key is an
  * error. Values are normalized here (ids upper case, REDCap URLs ending in '/', defaults filled in), so
  * what comes out is exactly what the database should hold.
  */
 import { z } from 'zod';
 import { formatPath } from './problems';
-import { normalizeRedcapUrl } from '../redcap/url';
-
-export { normalizeRedcapUrl };
+import { normalizeRedcapUrl } from '../redcap/urls';
 
 /** Study ids, study codes and sites are parts of session ids: letters and digits, stored upper case. */
 const sessionIdPart = (what: string) =>

@@ -81,6 +81,33 @@ export function noScansEmail(facts: SessionFacts, waitedMs: number): MailContent
   };
 }
 
+/** Why an intake of a REDCap record failed, for the admins' email (RedcapIntakeWorkflow). */
+export interface IntakeFailure {
+  configId: number;
+  record: string;
+  eventName?: string | null;
+  message: string;
+  /** The failure type the workflow ended with, e.g. InvalidSessionIdError. */
+  type: string;
+  workflowId: string;
+  runId: string;
+}
+
+export function intakeFailedEmail(failure: IntakeFailure): MailContent {
+  const record = `${failure.record}${failure.eventName ? ` (event ${failure.eventName})` : ''}`;
+  return {
+    subject: `REDCap record ${record} could not be filed`,
+    text: [
+      `The REDCap Data Entry Trigger for record ${record} (REDCap config ${failure.configId}) could not be filed:`,
+      '',
+      `  ${failure.message}`,
+      '',
+      `Temporal workflow ${failure.workflowId} (run ${failure.runId}) failed with ${failure.type}; no monitors were started for this record.`,
+      'Fix the record (or the lab config) and save the form in REDCap again: the new trigger starts a new intake.',
+    ].join('\n'),
+  };
+}
+
 export function downloadGaveUpEmail(facts: SessionFacts, details: { windowMs: number; endTime: string; attempts: number }): MailContent {
   return {
     subject: `[${facts.studyId}] Scan download gave up for ${facts.sessionId}`,

@@ -3,7 +3,7 @@
  * REDCap config (never one taken from a request), with a timeout on every call, and never puts the token in an
  * error. Errors say whether trying again can help (`retryable`) and carry a type name for Temporal.
  */
-import { normalizeRedcapUrl } from './url';
+import { normalizeRedcapUrl } from './urls';
 
 /** What the client needs from a RedcapConfig. */
 export interface RedcapEndpoint {

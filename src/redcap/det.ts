@@ -5,10 +5,8 @@
  */
 import { z } from 'zod';
 import { BadRequestError } from '../errors';
-import { unstorableReason } from '../text';
-import { normalizeRedcapUrl } from './url';
-
-export { normalizeRedcapUrl };
+import { unstorableReason } from '../storable-text';
+import { normalizeRedcapUrl } from './urls';
 
 const REQUIRED_DET_KEYS = ['record', 'project_id', 'redcap_url', 'instrument', 'project_url'] as const;
 

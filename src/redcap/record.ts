@@ -1,5 +1,5 @@
 /** A REDCap row read through a config's field names: what we file against a session. Pure code. */
-import { unstorableReason } from '../text';
+import { unstorableReason } from '../storable-text';
 import { RedcapError, type RedcapRow } from './client';
 
 export interface RecordFields {

@@ -3,17 +3,16 @@ import Router from '@koa/router';
 import { RequestContext } from '@mikro-orm/core';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import type { Middleware } from 'koa';
-import type { RedcapIntakeInput, RedcapIntakeWorkflow } from '../../workflows/intake';
+import { REDCAP_INTAKE_WORKFLOW, redcapIntakeWorkflowId, type RedcapIntakeInput } from '../../surface';
 import type { AppDeps } from '../app';
 import { requireBearer, secretsEqual } from '../auth';
-import { limitedBody } from '../body';
+import { limitedBody } from '../request-body';
 import { RedcapConfig, RedcapRecord } from '../db/entities';
 import { DomainError, ForbiddenError, NotFoundError, UnavailableError, errorResponse } from '../errors';
 import { logger as defaultLogger, type Logger } from '../logger';
 import { triggersTotal } from '../metrics';
-import { redcapIntakeWorkflowId } from '../temporal/workflow-ids';
 import { flattenFields, incompleteReason, parseDataEntryTrigger } from './det';
-import { redcapRecordUrl } from './record-url';
+import { redcapRecordUrl } from './urls';
 
 /** The largest DET body we read; REDCap's are a few hundred bytes. */
 const DET_BODY_LIMIT = '100kb';
@@ -92,7 +91,7 @@ export function redcapRouter(deps: AppDeps): Router {
       await bounded(log, 'temporal', 'start the intake workflow', TEMPORAL_TIMEOUT_MS, () =>
         // The gRPC deadline ends the call (and its retries) before the outer bound gives up on it.
         deps.temporal.connection.withDeadline(Date.now() + TEMPORAL_DEADLINE_MS, () =>
-          deps.temporal.workflow.start<typeof RedcapIntakeWorkflow>('RedcapIntakeWorkflow', {
+          deps.temporal.workflow.start(REDCAP_INTAKE_WORKFLOW, {
             taskQueue: deps.config.taskQueue,
             workflowId,
             args: [input],

@@ -3,7 +3,7 @@
  * REDCap record (with the link to it). Serves GET /sessions/:id and the monitors' emails.
  */
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { redcapRecordUrl } from '../redcap/record-url';
+import { redcapRecordUrl } from '../redcap/urls';
 import type { SessionFacts } from '../mail/templates';
 import { findSession, findStudySite } from './domain';
 import { parseSessionId } from './ids';

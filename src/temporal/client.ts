@@ -1,17 +1,27 @@
 /** The one place that connects to Temporal. */
 import { Client, Connection } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
-import { searchAttributes } from './search-attributes';
+import { StartupError } from '../startup-failure';
+import { searchAttributes } from '../../surface';
 
 export interface TemporalSettings {
   address: string;
   namespace: string;
 }
 
+/** Temporal does not answer at start. */
+export class TemporalUnavailableError extends StartupError {}
+
 export async function connectTemporal(settings: TemporalSettings): Promise<Client> {
-  // connectTimeout bounds the first dial; calls after that carry their own deadlines.
-  const connection = await Connection.connect({ address: settings.address, connectTimeout: '5 seconds' });
-  return new Client({ connection, namespace: settings.namespace });
+  try {
+    // connectTimeout bounds the first dial; calls after that carry their own deadlines.
+    const connection = await Connection.connect({ address: settings.address, connectTimeout: '5 seconds' });
+    return new Client({ connection, namespace: settings.namespace });
+  } catch (err) {
+    throw new TemporalUnavailableError(
+      `cannot reach Temporal at ${settings.address} (${err instanceof Error ? err.message.split('\n')[0] : String(err)}): is it running? (TEMPORAL_ADDRESS)`,
+    );
+  }
 }
 
 /** True when the Temporal frontend answers within a few seconds. */

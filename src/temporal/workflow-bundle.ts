@@ -13,6 +13,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { bundleWorkflowCode, type WorkerOptions } from '@temporalio/worker';
+import { StartupError } from '../startup-failure';
 
 /** True when this file runs as compiled JavaScript (dist/src/temporal/), false under ts-node or jest. */
 const compiled = path.extname(__filename) === '.js';
@@ -35,7 +36,7 @@ export function workflowSource(env: NodeJS.ProcessEnv = process.env): WorkflowSo
   if (explicit) {
     const codePath = path.resolve(explicit);
     if (!fs.existsSync(codePath)) {
-      throw new Error(`WORKFLOW_BUNDLE_PATH: no workflow bundle at ${codePath} (build one with npm run build:bundle)`);
+      throw new StartupError(`WORKFLOW_BUNDLE_PATH: no workflow bundle at ${codePath} (build one with npm run build:bundle)`);
     }
     return { workflowBundle: { codePath }, description: `prebuilt bundle ${codePath}` };
   }

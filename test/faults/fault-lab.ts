@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { migrate, openDatabase, type Orm } from '../../src/db/orm';
-import { startDevServer, type DevServer } from '../../src/temporal/dev-server';
+import { startDevServer, type DevServer } from '../../src/dev/dev-server';
 import { FakeRedcap } from '../support/fake-redcap';
 import { applySmallLab } from '../support/lab-config';
 import { freePort } from '../support/ports';
@@ -61,9 +61,8 @@ export class FaultLab {
     return lab;
   }
 
-  get databaseUrl(): string {
-    return `postgresql://postgres:postgres@127.0.0.1:${this.ports.postgres}/faults`;
-  }
+  /** Set once PostgreSQL has started (its password is the cluster's own, kept across restarts). */
+  databaseUrl = '';
 
   get temporalAddress(): string {
     return `127.0.0.1:${this.ports.temporal}`;
@@ -94,6 +93,7 @@ export class FaultLab {
     ]);
     this.pg = pg;
     await eventually(() => pg.output().includes('ready '), `PostgreSQL to start:\n${pg.output()}`, 60_000);
+    this.databaseUrl = /ready (\S+)/.exec(pg.output())![1];
   }
 
   async stopPostgres(): Promise<void> {

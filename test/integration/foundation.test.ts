@@ -9,7 +9,7 @@ import { createApp } from '../../src/app';
 import { loadConfig } from '../../src/config';
 import { Site, Study } from '../../src/db/entities';
 import { connectTemporal } from '../../src/temporal/client';
-import { SessionIdAttribute } from '../../src/temporal/search-attributes';
+import { SessionIdAttribute } from '../../surface';
 import { createTestDatabase } from '../support/db';
 import { connectDevServer, createTimeSkippingEnv, devServerAddress } from '../support/temporal';
 

@@ -24,7 +24,7 @@ import type { Orm } from '../../src/db/orm';
 import { createMailer, type Mailer } from '../../src/mail/transport';
 import { installTemporalRuntime } from '../../src/temporal/runtime';
 import { createWorker } from '../../src/worker';
-import type { RedcapIntakeResult } from '../../workflows/intake';
+import type { RedcapIntakeResult } from '../../surface';
 import { createTestDatabase } from '../support/db';
 import { FakeRedcap, type FakeProject } from '../support/fake-redcap';
 import { hostileString, hugeString, storable } from '../support/hostile';

@@ -12,7 +12,7 @@ import type { Orm } from '../../src/db/orm';
 import { applyLabConfig, formatReport, LabConfigError, parseLabConfig, type ApplyReport } from '../../src/lab-config';
 import { createTestDatabase } from '../support/db';
 
-const FIXTURE = '/work/shared/fixtures/config.yml';
+const FIXTURE = path.resolve(__dirname, '..', '..', 'examples', 'lab-config.yml');
 const fixture = fs.readFileSync(FIXTURE, 'utf8');
 const env = { REDCAP_TOKEN_SPN01: 'token-classic-0123', REDCAP_TOKEN_SPN01_LONG: 'token-long-4567' };
 const TABLES = ['study', 'site', 'study_site', 'app_user', 'redcap_config'];
@@ -243,7 +243,7 @@ describe('the CLI (npm run cli), as a child process', () => {
 
   test('errors: exit code 1 and one line naming the problem, no stack trace', async () => {
     const missingVar = await cli(['config', 'apply', FIXTURE], { DATABASE_URL: url, REDCAP_TOKEN_SPN01: 'x' });
-    expect(missingVar).toEqual({ code: 1, stdout: '', stderr: `error: ${FIXTURE} line 37: environment variable REDCAP_TOKEN_SPN01_LONG is not set\n` });
+    expect(missingVar).toEqual({ code: 1, stdout: '', stderr: `error: ${FIXTURE} line 38: environment variable REDCAP_TOKEN_SPN01_LONG is not set\n` });
 
     const noFile = await cli(['config', 'apply', '/nonexistent/lab.yml'], { DATABASE_URL: url });
     expect(noFile).toEqual({ code: 1, stdout: '', stderr: 'error: /nonexistent/lab.yml: cannot read the file: no such file\n' });

@@ -7,7 +7,7 @@ import { WorkflowFailedError } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { StudySite } from '../../src/db/entities';
 import { startScanMonitors } from '../../src/temporal/monitors';
-import { cancelSignal, scansArrivedSignal, statusQuery, type ScanDownloadResult } from '../../workflows/definitions';
+import { cancelSignal, scansArrivedSignal, statusQuery, type ScanDownloadResult } from '../../surface';
 import { addScan, seedSession } from '../support/lab';
 import { quietTemporalLogs, startMonitorHarness, type MonitorHarness } from '../support/monitors';
 import { eventually } from '../support/processes';

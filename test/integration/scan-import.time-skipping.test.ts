@@ -8,7 +8,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Session, User } from '../../src/db/entities';
 import { SentEmail } from '../../src/db/sent-email';
 import { startScanMonitors } from '../../src/temporal/monitors';
-import { cancelSignal, scansArrivedSignal, statusQuery, type ScanImportResult } from '../../workflows/definitions';
+import { cancelSignal, scansArrivedSignal, statusQuery, type ScanImportResult } from '../../surface';
 import { addScan, seedSession } from '../support/lab';
 import { quietTemporalLogs, startMonitorHarness, type MonitorHarness } from '../support/monitors';
 import { eventually } from '../support/processes';

@@ -6,7 +6,7 @@ import request from 'supertest';
 import { createApp } from '../../src/app';
 import { Scan } from '../../src/db/entities';
 import { startScanMonitors } from '../../src/temporal/monitors';
-import { statusQuery } from '../../workflows/definitions';
+import { statusQuery } from '../../surface';
 import { addScan, seedSession, uniqueSessionId } from '../support/lab';
 import { quietTemporalLogs, startMonitorHarness, type MonitorHarness } from '../support/monitors';
 import { eventually } from '../support/processes';

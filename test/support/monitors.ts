@@ -17,7 +17,7 @@ import type { Orm } from '../../src/db/orm';
 import { logger } from '../../src/logger';
 import { createMailer } from '../../src/mail/transport';
 import { registerSearchAttributes } from '../../src/temporal/client';
-import { searchAttributes } from '../../src/temporal/search-attributes';
+import { searchAttributes } from '../../surface';
 import { createWorker } from '../../src/worker';
 import { createTestDatabase } from './db';
 import { seedLab, type LabOptions } from './lab';

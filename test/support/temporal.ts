@@ -2,7 +2,7 @@
 import { Client, Connection } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { NativeConnection } from '@temporalio/worker';
-import { timeSkippingServerExecutable } from '../../src/temporal/binaries';
+import { timeSkippingServerExecutable } from '../../src/dev/binaries';
 
 export function devServerAddress(): string {
   const address = process.env.TEST_TEMPORAL_ADDRESS;

@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { searchAttributes } from '../../src/temporal/search-attributes';
+import { searchAttributes } from '../../surface';
 import { runCompose } from '../support/compose';
 
 const root = path.resolve(__dirname, '..', '..');

@@ -1,10 +1,12 @@
 /** The lab config file: YAML with line numbers, ${VAR} from the environment, the strict schema. */
 import fs from 'node:fs';
+import path from 'node:path';
 import fc from 'fast-check';
 import { expand } from '../../src/lab-config/interpolate';
-import { LabConfigError, normalizeRedcapUrl, parseLabConfig } from '../../src/lab-config';
+import { LabConfigError, parseLabConfig } from '../../src/lab-config';
+import { normalizeRedcapUrl } from '../../src/redcap/urls';
 
-const FIXTURE = '/work/shared/fixtures/config.yml';
+const FIXTURE = path.resolve(__dirname, '..', '..', 'examples', 'lab-config.yml');
 const fixture = fs.readFileSync(FIXTURE, 'utf8');
 const env = { REDCAP_TOKEN_SPN01: 'token-classic-0123', REDCAP_TOKEN_SPN01_LONG: 'token-long-4567' };
 

@@ -1,6 +1,6 @@
 /** The admins' messages: subjects name the study and session; bodies say how long and link the record. */
 import { describeDuration, downloadGaveUpEmail, noScansEmail, type SessionFacts } from '../../src/mail/templates';
-import { redcapRecordUrl } from '../../src/redcap/record-url';
+import { redcapRecordUrl } from '../../src/redcap/urls';
 
 const facts: SessionFacts = {
   sessionId: 'SPN01_CMH_0001_01_01',

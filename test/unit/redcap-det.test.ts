@@ -1,6 +1,7 @@
 /** Parsing REDCap Data Entry Triggers (pure code), on the fixtures REDCap sends. */
 import { BadRequestError } from '../../src/errors';
-import { flattenFields, incompleteReason, normalizeRedcapUrl, parseDataEntryTrigger } from '../../src/redcap/det';
+import { flattenFields, incompleteReason, parseDataEntryTrigger } from '../../src/redcap/det';
+import { normalizeRedcapUrl } from '../../src/redcap/urls';
 import { detFixtureFields } from '../support/fake-redcap';
 
 const config = { completedField: 'mri_scan_log_complete', completedValue: '2' };

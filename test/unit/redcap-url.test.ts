@@ -1,6 +1,6 @@
 import { parseLabConfig } from '../../src/lab-config';
 import { parseDataEntryTrigger } from '../../src/redcap/det';
-import { normalizeRedcapUrl } from '../../src/redcap/url';
+import { normalizeRedcapUrl } from '../../src/redcap/urls';
 import { detFixtureFields } from '../support/fake-redcap';
 
 const stored = (url: string) =>

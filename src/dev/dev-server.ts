@@ -1,15 +1,16 @@
 /**
- * The embedded Temporal dev server (`temporal server start-dev`: SQLite, Web UI, our search attributes)
- * for `npm start` and the tests.
+ * Development only: the embedded Temporal dev server (`temporal server start-dev`: SQLite, Web UI, our search
+ * attributes) for `npm start`, the tests and the bench. `npm run api` and `npm run worker` never load it.
  *
  * With a provisioned CLI we run it as a child in its own process group: Ctrl-C reaches only us, and we
- * stop the worker before the server it talks to. Without one, the SDK downloads and runs the CLI.
+ * stop the worker before the server it talks to. Without one, the SDK (@temporalio/testing, a development
+ * dependency) downloads and runs the CLI.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { StartupError } from '../startup-failure';
 import { temporalCliPath } from './binaries';
-import { searchAttributes } from './search-attributes';
+import { searchAttributes } from '../../surface';
 
 export interface DevServerOptions {
   /** SQLite file; unset keeps everything in memory. */
@@ -53,6 +54,9 @@ async function spawnDevServer(cli: string, options: DevServerOptions): Promise<D
 }
 
 async function downloadedDevServer(options: DevServerOptions): Promise<DevServer> {
+  const { TestWorkflowEnvironment } = await import('@temporalio/testing').catch(() => {
+    throw new StartupError('no Temporal CLI: run `npm run provision` (needs Go), install the `temporal` CLI, or set TEMPORAL_ADDRESS');
+  });
   const env = await TestWorkflowEnvironment.createLocal({
     server: {
       executable: { type: 'cached-download' },
@@ -64,6 +68,9 @@ async function downloadedDevServer(options: DevServerOptions): Promise<DevServer
       uiPort: options.uiPort,
       searchAttributes,
     },
+  }).catch((err: unknown) => {
+    const reason = err instanceof Error ? err.message.split('\n')[0] : String(err);
+    throw new StartupError(`no Temporal CLI here, and the SDK could not download one (${reason}): run \`npm run provision\` (needs Go), or set TEMPORAL_ADDRESS`);
   });
   return { address: env.address, stop: () => env.teardown() };
 }
@@ -81,7 +88,7 @@ function waitForPort(port: number, child: ChildProcess, timeoutMs: number): Prom
   return new Promise((resolve, reject) => {
     const attempt = () => {
       if (child.exitCode !== null || child.signalCode !== null) {
-        reject(new Error(`temporal server start-dev exited (${child.exitCode ?? child.signalCode}) before port ${port} opened; is the port in use?`));
+        reject(new StartupError(`the Temporal dev server exited (${child.exitCode ?? child.signalCode}) before port ${port} opened: is another program using port ${port}?`));
         return;
       }
       const socket = net.connect({ host: '127.0.0.1', port });
@@ -91,7 +98,7 @@ function waitForPort(port: number, child: ChildProcess, timeoutMs: number): Prom
       });
       socket.once('error', () => {
         socket.destroy();
-        if (Date.now() > deadline) reject(new Error(`temporal server start-dev did not open port ${port} within ${timeoutMs / 1000}s`));
+        if (Date.now() > deadline) reject(new StartupError(`the Temporal dev server did not open port ${port} within ${timeoutMs / 1000} s`));
         else setTimeout(attempt, 100);
       });
     };

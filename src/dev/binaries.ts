@@ -1,6 +1,6 @@
 /**
- * Where the Temporal servers provisioned by scripts/provision.sh live (keep the paths in step with it).
- * When a binary is not there, the callers fall back to the SDK's own download.
+ * Development only: where the Temporal servers provisioned by scripts/provision.sh live (keep the paths in step
+ * with it). When a binary is not there, the callers fall back to the SDK's own download.
  */
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';

@@ -1,0 +1,157 @@
+/**
+ * The public surface of our workflows, defined once (docs/temporal.md): workflow types and ids, signals,
+ * the status query, inputs, results, search attributes and the error types no retry can fix. The workflows,
+ * the activities, the API, the CLI and the tests all import it; it imports nothing of ours, only
+ * @temporalio/workflow and @temporalio/common (both safe inside the workflow sandbox).
+ */
+import { defineSearchAttributeKey, SearchAttributeType, type Duration } from '@temporalio/common';
+import { defineQuery, defineSignal } from '@temporalio/workflow';
+
+// --- Workflow types and ids --------------------------------------------------------------------------------
+
+export const REDCAP_INTAKE_WORKFLOW = 'RedcapIntakeWorkflow';
+export const SCAN_IMPORT_WORKFLOW = 'ScanImportWorkflow';
+export const SCAN_DOWNLOAD_WORKFLOW = 'ScanDownloadWorkflow';
+
+/** Business ids: a second start for a running id joins the running workflow. */
+export const scanImportWorkflowId = (sessionId: string) => `scan-import:${sessionId}`;
+export const scanDownloadWorkflowId = (sessionId: string) => `scan-download:${sessionId}`;
+export const redcapIntakeWorkflowId = (configId: number, record: string, event?: string | null) =>
+  `redcap-intake:${configId}:${record}${event ? `:${event}` : ''}`;
+
+// --- Search attributes (Keyword): ops filter the Web UI with SessionId="SPN01_CMH_0001_01_01" --------------
+
+export const SessionIdAttribute = defineSearchAttributeKey('SessionId', SearchAttributeType.KEYWORD);
+export const StudyIdAttribute = defineSearchAttributeKey('StudyId', SearchAttributeType.KEYWORD);
+export const SiteIdAttribute = defineSearchAttributeKey('SiteId', SearchAttributeType.KEYWORD);
+
+export const searchAttributes = [SessionIdAttribute, StudyIdAttribute, SiteIdAttribute];
+
+// --- RedcapIntakeWorkflow ---------------------------------------------------------------------------------
+
+/** What a Data Entry Trigger names: a record of one REDCap config (and its event in longitudinal projects). */
+export interface IntakeTrigger {
+  configId: number;
+  record: string;
+  eventName?: string | null;
+}
+
+export interface RedcapIntakeInput extends IntakeTrigger {
+  /** How long to keep trying to read the record from REDCap (default 1 day). */
+  fetchTimeout?: Duration;
+}
+
+/** The session a monitor watches (its search attributes and memo carry the same). */
+export interface MonitoredSession {
+  sessionId: string;
+  studyId: string;
+  siteId: string;
+}
+
+/** What the intake hands to startMonitors: the session, and whether its study/site downloads scans. */
+export interface MonitorTarget extends MonitoredSession {
+  /** Set where the study/site has a download script: a ScanDownloadWorkflow is started too. */
+  downloadScript?: string | null;
+}
+
+export interface StartedMonitors {
+  scanImport: { workflowId: string; runId: string };
+  scanDownload?: { workflowId: string; runId: string };
+}
+
+export interface RedcapIntakeResult {
+  sessionId: string;
+  redcapRecordId: number;
+  sessionCreated: boolean;
+  monitors: StartedMonitors;
+}
+
+// --- The monitors: ScanImportWorkflow and ScanDownloadWorkflow ---------------------------------------------
+
+/** Ends a monitor: the running wait or download attempt is cancelled, the result is `cancelled`. */
+export const cancelSignal = defineSignal<[CancelRequest?]>('cancel');
+/** Scan data was registered for the session: the monitor checks the database again now. */
+export const scansArrivedSignal = defineSignal('scansArrived');
+/** What the monitor is doing right now. */
+export const statusQuery = defineQuery<MonitorStatus>('status');
+
+export interface CancelRequest {
+  reason?: string;
+}
+
+export type MonitorState =
+  | 'checking' // reading the session from the database
+  | 'waiting' // ScanImportWorkflow: waiting until nextCheckAt
+  | 'downloading' // ScanDownloadWorkflow: download attempts with backoff until endTime
+  | 'post-download' // ScanDownloadWorkflow: running the post-download job
+  | 'emailing' // telling the admins
+  | 'done';
+
+export type ScanImportOutcome = 'scans-present' | 'email-sent' | 'cancelled';
+export type ScanDownloadOutcome = 'downloaded' | 'gave-up' | 'cancelled';
+
+export interface MonitorStatus {
+  state: MonitorState;
+  /** ISO time of the next scheduled check (ScanImportWorkflow while waiting). */
+  nextCheckAt?: string;
+  /** ScanDownloadWorkflow: when it gives up. */
+  endTime?: string;
+  /** ScanDownloadWorkflow: download attempts made in the attempt rounds that have ended. */
+  attempts?: number;
+  /** Set once the monitor has finished. */
+  outcome?: ScanImportOutcome | ScanDownloadOutcome;
+  cancelReason?: string;
+}
+
+export interface ScanImportInput extends MonitoredSession {
+  /** How long to wait before checking (SCAN_CHECK_DELAY), in ms. */
+  checkDelayMs: number;
+  /** Who gets the email; default: every admin with an email address. */
+  recipients?: string[];
+}
+
+export interface ScanDownloadInput extends MonitoredSession {
+  /** ISO time after which it gives up; default: start + downloadWindowMs. */
+  endTime?: string;
+  /** DOWNLOAD_WINDOW, in ms. */
+  downloadWindowMs: number;
+  /** DOWNLOAD_RETRY_INITIAL and DOWNLOAD_RETRY_MAX, in ms. */
+  retryInitialMs: number;
+  retryMaxMs: number;
+}
+
+export interface ScanImportResult {
+  outcome: ScanImportOutcome;
+  cancelReason?: string;
+}
+
+export interface ScanDownloadResult {
+  outcome: ScanDownloadOutcome;
+  /** Download attempts made, over all rounds. */
+  attempts: number;
+  cancelReason?: string;
+}
+
+/** The kinds of email the monitors send (also the metric label and the idempotency-key suffix). */
+export type MonitorEmailKind = 'no-scans' | 'download-gave-up';
+
+// --- Errors ---------------------------------------------------------------------------------------------
+
+/**
+ * Failures no retry can fix: the activities throw these types, the workflows list them in
+ * nonRetryableErrorTypes, and the workflow fails with the message.
+ */
+export const PermanentError = {
+  /** The session is no longer in the database. */
+  SessionNotFound: 'SessionNotFound',
+  /** The study/site has no download script (any more). */
+  NoDownloadScript: 'NoDownloadScript',
+  /** SUBMIT_SCRIPTS/<script> does not exist. */
+  JobScriptMissing: 'JobScriptMissing',
+  /** SUBMIT_COMMAND cannot be run. */
+  SubmitCommandMissing: 'SubmitCommandMissing',
+  /** Nobody to email: no admin has an email address. */
+  NoRecipients: 'NoRecipients',
+} as const;
+
+export const permanentErrorTypes: string[] = Object.values(PermanentError);

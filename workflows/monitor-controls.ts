@@ -1,0 +1,40 @@
+/**
+ * What both monitors share: the `status` query, the `cancel` signal, and how a monitor ends (its status and
+ * result say the outcome, and the cancel reason when it was cancelled). Handlers only; no commands.
+ */
+import { setHandler } from '@temporalio/workflow';
+import { cancelSignal, statusQuery, type CancelRequest, type MonitorStatus } from '../surface';
+
+export interface MonitorControls<Outcome extends string> {
+  /** What the monitor answers to `status`; the workflow updates it as it goes. */
+  readonly status: MonitorStatus;
+  /** The cancel request, once one came (the first one counts). */
+  cancelled(): CancelRequest | undefined;
+  /** Marks the monitor done and returns its result: `{outcome}`, with `cancelReason` when cancelled with one. */
+  finish(outcome: Outcome): { outcome: Outcome; cancelReason?: string };
+}
+
+/** Sets up the query and the cancel signal; `onCancel` runs after a cancel is recorded (e.g. to cancel a running activity). */
+export function monitorControls<Outcome extends MonitorStatus['outcome'] & string>(
+  status: MonitorStatus,
+  onCancel: () => void = () => undefined,
+): MonitorControls<Outcome> {
+  let cancelled: CancelRequest | undefined;
+  setHandler(statusQuery, () => status);
+  setHandler(cancelSignal, (request) => {
+    cancelled ??= { reason: request?.reason };
+    onCancel();
+  });
+  return {
+    status,
+    cancelled: () => cancelled,
+    finish(outcome) {
+      status.state = 'done';
+      status.outcome = outcome;
+      delete status.nextCheckAt;
+      const cancelReason = outcome === 'cancelled' ? cancelled?.reason : undefined;
+      if (cancelReason) status.cancelReason = cancelReason;
+      return cancelReason ? { outcome, cancelReason } : { outcome };
+    },
+  };
+}
