@@ -1,9 +1,8 @@
 /** Routes REDCap and its users call: the Data Entry Trigger and the redirect to a record. */
 import Router from '@koa/router';
 import { RequestContext } from '@mikro-orm/core';
-import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import type { Middleware } from 'koa';
-import { REDCAP_INTAKE_WORKFLOW, redcapIntakeWorkflowId, type RedcapIntakeInput } from '../../surface';
+import type { RedcapIntakeInput } from '../../surface';
 import type { AppDeps } from '../app';
 import { requireBearer, secretsEqual } from '../auth';
 import { limitedBody } from '../request-body';
@@ -11,6 +10,7 @@ import { RedcapConfig, RedcapRecord } from '../db/entities';
 import { DomainError, ForbiddenError, NotFoundError, UnavailableError, errorResponse } from '../errors';
 import { logger as defaultLogger, type Logger } from '../logger';
 import { triggersTotal } from '../metrics';
+import { startRedcapIntake } from '../temporal/intakes';
 import { flattenFields, incompleteReason, parseDataEntryTrigger } from './det';
 import { redcapRecordUrl } from './urls';
 
@@ -85,28 +85,11 @@ export function redcapRouter(deps: AppDeps): Router {
       return;
     }
 
-    const workflowId = redcapIntakeWorkflowId(config.id, trigger.record, trigger.eventName);
     const input: RedcapIntakeInput = { configId: config.id, record: trigger.record, eventName: trigger.eventName ?? null };
-    try {
-      await bounded(log, 'temporal', 'start the intake workflow', TEMPORAL_TIMEOUT_MS, () =>
-        // The gRPC deadline ends the call (and its retries) before the outer bound gives up on it.
-        deps.temporal.connection.withDeadline(Date.now() + TEMPORAL_DEADLINE_MS, () =>
-          deps.temporal.workflow.start(REDCAP_INTAKE_WORKFLOW, {
-            taskQueue: deps.config.taskQueue,
-            workflowId,
-            args: [input],
-            // A trigger for a running intake joins it; a finished intake is not run again, a failed one is.
-            workflowIdConflictPolicy: 'USE_EXISTING',
-            workflowIdReusePolicy: 'ALLOW_DUPLICATE_FAILED_ONLY',
-            memo: { redcapUrl: config.url, project: config.project, instrument: config.instrument, record: trigger.record, eventName: trigger.eventName ?? '' },
-            staticSummary: `REDCap intake of record ${trigger.record}${trigger.eventName ? ` (${trigger.eventName})` : ''}, project ${config.project} ${config.instrument}`,
-          }),
-        ),
-      );
-    } catch (err) {
-      // The record's intake already completed: nothing to start, same answer.
-      if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
-    }
+    const { workflowId } = await bounded(log, 'temporal', 'start the intake workflow', TEMPORAL_TIMEOUT_MS, () =>
+      // The gRPC deadline ends the call (and its retries) before the outer bound gives up on it.
+      deps.temporal.connection.withDeadline(Date.now() + TEMPORAL_DEADLINE_MS, () => startRedcapIntake(deps.temporal, deps.config.taskQueue, config, input)),
+    );
     log.info({ ...where, workflowId }, 'trigger accepted');
     ctx.status = 202;
     ctx.body = { status: 'accepted', workflowId };
@@ -128,7 +111,7 @@ export function redcapRouter(deps: AppDeps): Router {
 
 /**
  * Runs a call to the database or Temporal with a time bound. A failure or a timeout is a 503 naming the service;
- * domain errors pass through; a Temporal "already started" passes through for the caller.
+ * domain errors pass through.
  */
 async function bounded<T>(
   log: Logger,
@@ -146,7 +129,7 @@ async function bounded<T>(
   try {
     return await Promise.race([pending, timeout]);
   } catch (err) {
-    if (err instanceof DomainError || err instanceof WorkflowExecutionAlreadyStartedError) throw err;
+    if (err instanceof DomainError) throw err;
     // The driver's message can hold the SQL and its values: it goes to the log, the caller gets the gist.
     log.error({ err, service }, `could not ${what}`);
     const name = service === 'database' ? 'Database' : 'Temporal';
