@@ -25,13 +25,11 @@ import { addScan, seedSession, uniqueSessionId } from '../support/lab';
 import { quietTemporalLogs, startMonitorHarness, type MonitorHarness } from '../support/monitors';
 import { freePort } from '../support/ports';
 import { eventually } from '../support/processes';
-import { RELEASES_DIR, createReleaseWorker } from '../support/releases';
+import { createReleaseWorker, releaseStarters } from '../support/releases';
 import { connectDevServer } from '../support/temporal';
 
 const release = process.env.RECORD_RELEASE?.trim();
 const outDir = path.join(HISTORIES_DIR, `release-${release}`);
-/** The recorded release's own starters (test/fixtures/releases/<version>/start.ts): its inputs, ids and memo. */
-const starters = () => require(path.join(RELEASES_DIR, release!, 'start')) as typeof import('../fixtures/releases/0.1.0/start');
 const TOKEN = 'C0FFEE00C0FFEE00C0FFEE00C0FFEE00';
 const { EventType } = proto.api.enums.v1;
 
@@ -92,7 +90,7 @@ async function newSession(site: 'CMH' | 'ZHH', options: { scans?: boolean; filed
 }
 
 const monitors = async (target: Awaited<ReturnType<typeof newSession>>, durations = lab.config.durations) => {
-  const ids = await starters().startReleaseMonitors(temporal.client, lab.config.taskQueue, durations, target);
+  const ids = await releaseStarters(release!).startReleaseMonitors(temporal.client, lab.config.taskQueue, durations, target);
   const scanImport = temporal.client.workflow.getHandle(ids.scanImport.workflowId, ids.scanImport.runId);
   const scanDownload = ids.scanDownload ? temporal.client.workflow.getHandle(ids.scanDownload.workflowId, ids.scanDownload.runId) : undefined;
   started.push(scanImport, ...(scanDownload ? [scanDownload] : []));
@@ -194,7 +192,7 @@ const monitors = async (target: Awaited<ReturnType<typeof newSession>>, duration
     const target = await newSession('ZHH', { filed: false });
     redcapRows.push({ record_id: 'R1', session_id: target.sessionId, scan_date: '2026-11-20', comments: 'recorded', mri_scan_log_complete: '2' });
     redcap.failNext(1_000, 503);
-    const ids = await starters().startReleaseIntake(temporal.client, lab.config.taskQueue, { configId, record: 'R1' }, { redcapUrl: redcap.url, project: 1234, instrument: 'mri_scan_log' });
+    const ids = await releaseStarters(release!).startReleaseIntake(temporal.client, lab.config.taskQueue, { configId, record: 'R1' }, { redcapUrl: redcap.url, project: 1234, instrument: 'mri_scan_log' });
     const intake = temporal.client.workflow.getHandle(ids.workflowId, ids.runId);
     started.push(intake);
     expect(await retrying(intake, 'fetchRedcapRecord', 2)).toContain('503');
@@ -214,7 +212,7 @@ const monitors = async (target: Awaited<ReturnType<typeof newSession>>, duration
     const unreachable = new Client({ connection: Connection.lazy({ address: `127.0.0.1:${await freePort()}`, interceptors: [] }) });
     const taskQueue = `${lab.config.taskQueue}-unreachable`;
     await runWorker(taskQueue, createActivities({ ...lab.deps, temporal: unreachable }));
-    const ids = await starters().startReleaseIntake(temporal.client, taskQueue, { configId, record: 'R2' }, { redcapUrl: redcap.url, project: 1234, instrument: 'mri_scan_log' });
+    const ids = await releaseStarters(release!).startReleaseIntake(temporal.client, taskQueue, { configId, record: 'R2' }, { redcapUrl: redcap.url, project: 1234, instrument: 'mri_scan_log' });
     const intake = temporal.client.workflow.getHandle(ids.workflowId, ids.runId);
     started.push(intake);
     await retrying(intake, 'startMonitors');

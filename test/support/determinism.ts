@@ -36,7 +36,10 @@ export function isNondeterminism(failure: WorkflowTaskFailure): boolean {
   return failure.cause === 'WORKFLOW_TASK_FAILED_CAUSE_NON_DETERMINISTIC_ERROR' || /nondetermin/i.test(failure.message);
 }
 
-/** The build ids that completed the history's workflow tasks, in order of first appearance. */
+/**
+ * The build ids that completed the history's workflow tasks, in order of first appearance (the dev server
+ * records them; the time-skipping server does not).
+ */
 export function workflowTaskBuildIds(history: History): string[] {
   const ids: string[] = [];
   for (const event of history.events ?? []) {
@@ -46,8 +49,22 @@ export function workflowTaskBuildIds(history: History): string[] {
   return ids;
 }
 
+/** The identities of the workers that completed the history's workflow tasks, in order of first appearance. */
+export function workflowTaskWorkers(history: History): string[] {
+  const ids: string[] = [];
+  for (const event of history.events ?? []) {
+    const identity = event.workflowTaskCompletedEventAttributes?.identity;
+    if (identity && !ids.includes(identity)) ids.push(identity);
+  }
+  return ids;
+}
+
 export function describeFailures(workflowId: string, failures: WorkflowTaskFailure[]): string {
-  return failures.map((f) => `${workflowId}: workflow task failed (event ${f.eventId}, ${f.cause}): ${f.message}`).join('\n');
+  const lines = failures.map((f) => `${workflowId}: workflow task failed (event ${f.eventId}, ${f.cause}): ${f.message}`);
+  if (failures.some(isNondeterminism)) {
+    lines.push("The new workflow code does not replay this workflow's history: guard the change with patched('<change-id>').");
+  }
+  return lines.join('\n');
 }
 
 /**
@@ -56,6 +73,7 @@ export function describeFailures(workflowId: string, failures: WorkflowTaskFailu
  */
 export async function resultUnlessTaskFails<T = unknown>(handle: WorkflowHandle, pollMs = 1_000): Promise<T> {
   let settled = false;
+  const abort = new AbortController();
   const watch = new Promise<never>((_resolve, reject) => {
     const poll = async () => {
       if (settled) return;
@@ -72,11 +90,15 @@ export async function resultUnlessTaskFails<T = unknown>(handle: WorkflowHandle,
     };
     void poll();
   });
+  // The long poll for the result is aborted once the watch has failed: nothing waits on it after the test.
+  const result = handle.client.withAbortSignal(abort.signal, () => handle.result());
+  result.catch(() => undefined);
   watch.catch(() => undefined); // settled first by the result: nobody listens any more
   try {
-    return (await Promise.race([handle.result(), watch])) as T;
+    return (await Promise.race([result, watch])) as T;
   } finally {
     settled = true;
+    abort.abort();
   }
 }
 

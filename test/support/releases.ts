@@ -4,8 +4,9 @@
  * can start workflows on the code labs run and finish them on the code of this checkout.
  */
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
-import { DefaultLogger, Worker, bundleWorkflowCode, type NativeConnection, type WorkflowBundle } from '@temporalio/worker';
+import { DefaultLogger, Worker, bundleWorkflowCode, type NativeConnection, type WorkerOptions, type WorkflowBundle } from '@temporalio/worker';
 
 export const RELEASES_DIR = path.resolve(__dirname, '..', 'fixtures', 'releases');
 
@@ -26,6 +27,16 @@ export function frozenReleases(): string[] {
     .readdirSync(RELEASES_DIR)
     .filter((version) => fs.existsSync(path.join(RELEASES_DIR, version, 'workflows', 'index.ts')))
     .sort((a, b) => a.localeCompare(b, undefined, { numeric: true }));
+}
+
+/**
+ * A frozen release's own starters (test/fixtures/releases/<version>/start.ts, which every release has with the
+ * same exports): its workflows started with the ids, inputs, search attributes and memo of that release.
+ */
+export function releaseStarters(version: string): typeof import('../fixtures/releases/0.1.0/start') {
+  releaseWorkflowsPath(version);
+  // required at run time: the version is a value
+  return require(path.join(RELEASES_DIR, version, 'start')) as typeof import('../fixtures/releases/0.1.0/start');
 }
 
 const bundles = new Map<string, Promise<WorkflowBundle>>();
@@ -55,8 +66,13 @@ export async function createReleaseWorker(options: {
   namespace?: string;
   taskQueue: string;
   activities: object;
+  /** e.g. maxCachedWorkflows */
+  options?: Partial<WorkerOptions>;
 }): Promise<Worker> {
   return Worker.create({
+    // Named in the history of every workflow task it completes (WorkflowTaskCompleted identity).
+    identity: `${process.pid}@${os.hostname()} release ${options.version}`,
+    ...options.options,
     connection: options.connection,
     namespace: options.namespace ?? 'default',
     taskQueue: options.taskQueue,
