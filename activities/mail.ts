@@ -18,7 +18,10 @@ import type { Logger } from '../src/logger';
 import type { ActivityDeps } from './deps';
 
 /** An email to the admins: its text as composed (subject and text), or what a template composes it from. */
-export type AdminEmail = AdminEmailEnvelope & (MailContent | { intakeFailure: IntakeFailure });
+export type AdminEmail = ComposedEmail | (AdminEmailEnvelope & { intakeFailure: IntakeFailure });
+
+/** An email whose subject and text are written. */
+export type ComposedEmail = AdminEmailEnvelope & MailContent;
 
 interface AdminEmailEnvelope {
   /** Idempotency key, e.g. `${workflowId}:${runId}:no-scans`: one email per key, ever. */
@@ -39,7 +42,7 @@ function unique(addresses: string[]): string[] {
 }
 
 export function createMailActivities(deps: ActivityDeps) {
-  async function recipientsFor(email: AdminEmailEnvelope & MailContent): Promise<string[]> {
+  async function recipientsFor(email: ComposedEmail): Promise<string[]> {
     if (email.recipients && unique(email.recipients).length > 0) return unique(email.recipients);
     const admins = await deps.orm.em.fork().find(User, { admin: true, email: { $ne: null } }, { orderBy: { name: 'asc' } });
     const addresses = unique(admins.map((admin) => admin.email ?? ''));

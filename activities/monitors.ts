@@ -9,7 +9,7 @@ import { sessionFacts, viewSession, type SessionView } from '../src/sessions/vie
 import { PermanentError, type MonitorEmailKind } from '../surface';
 import type { ActivityDeps } from './deps';
 import { whileHeartbeating } from './heartbeat';
-import type { AdminEmail } from './mail';
+import type { ComposedEmail } from './mail';
 
 export interface MonitorEmailRequest {
   kind: MonitorEmailKind;
@@ -120,7 +120,7 @@ export function createMonitorActivities(deps: ActivityDeps) {
     },
 
     /** The email a monitor sends, from the session as the database has it now. */
-    async composeMonitorEmail(request: MonitorEmailRequest): Promise<AdminEmail> {
+    async composeMonitorEmail(request: MonitorEmailRequest): Promise<ComposedEmail> {
       const facts = sessionFacts(await readSession(deps.orm.em.fork(), request.sessionId));
       const content =
         request.kind === 'no-scans'

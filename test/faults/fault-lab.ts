@@ -121,8 +121,9 @@ export class FaultLab {
     this.smtp = undefined;
   }
 
-  async startWorker(): Promise<void> {
-    const worker = startServiceProcess('worker', this.env);
+  /** `npm run worker`; `env` adds to the lab's, e.g. WORKFLOW_BUNDLE_PATH of an older release's bundle. */
+  async startWorker(env: Record<string, string> = {}): Promise<void> {
+    const worker = startServiceProcess('worker', { ...this.env, ...env });
     this.worker = worker;
     await eventually(() => worker.output().includes('worker running'), `the worker to start:\n${worker.output()}`, 120_000);
   }

@@ -25,12 +25,19 @@ export function readHistory(file: string): temporal.api.history.v1.History {
   return temporal.api.history.v1.History.fromObject(JSON.parse(fs.readFileSync(file, 'utf8')));
 }
 
-/** Every recorded history, with the workflow id it ran under. */
+/**
+ * Every recorded history under `dir`, subdirectories included (e.g. release-0.1.0/), sorted by path. Its name
+ * (and the workflow id it replays under) is its path without `.history.json`, e.g.
+ * `release-0.1.0/scan-import-mid-wait`.
+ */
 export function recordedHistories(dir = HISTORIES_DIR): Array<{ name: string; workflowId: string; history: temporal.api.history.v1.History }> {
   if (!fs.existsSync(dir)) return [];
-  return fs
-    .readdirSync(dir)
+  const files = (fs.readdirSync(dir, { recursive: true }) as string[])
+    .map((file) => file.split(path.sep).join('/'))
     .filter((file) => file.endsWith('.history.json'))
-    .sort()
-    .map((file) => ({ name: file.replace(/\.history\.json$/, ''), workflowId: file.replace(/\.history\.json$/, ''), history: readHistory(path.join(dir, file)) }));
+    .sort();
+  return files.map((file) => {
+    const name = file.replace(/\.history\.json$/, '');
+    return { name, workflowId: name, history: readHistory(path.join(dir, file)) };
+  });
 }

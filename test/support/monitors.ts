@@ -78,7 +78,8 @@ export interface MonitorHarness {
 
 export async function startMonitorHarness(
   server: { client: Client; nativeConnection: NativeConnection },
-  options: { env?: Record<string, string>; lab?: LabOptions } = {},
+  /** worker: false starts no worker (a test that runs its own, e.g. on a frozen release's code). */
+  options: { env?: Record<string, string>; lab?: LabOptions; worker?: boolean } = {},
 ): Promise<MonitorHarness> {
   await registerOurSearchAttributes(server.client);
   const { orm, url: databaseUrl } = await createTestDatabase();
@@ -140,6 +141,6 @@ export async function startMonitorHarness(
       await orm.close();
     },
   };
-  await harness.startWorker();
+  if (options.worker !== false) await harness.startWorker();
   return harness;
 }
