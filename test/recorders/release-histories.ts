@@ -1,13 +1,13 @@
 /**
- * Records test/fixtures/histories/release-<RECORD_RELEASE>/: workflows of a frozen release
+ * Not a test (npm test never runs it): records test/fixtures/histories/release-<RECORD_RELEASE>/: workflows of a frozen release
  * (test/fixtures/releases/<version>/workflows) stopped mid-flight, as labs have them running when the next
  * release is deployed. Runs on the suite's real servers (dev server, PostgreSQL) with real activities, a real
  * SMTP server and a fake REDCap; each history is fetched with handle.fetchHistory() while the workflow is in
  * the state named, and the workflow is then terminated.
  *
- *   RECORD_RELEASE=0.1.0 npx jest test/integration/release-histories.record.test.ts
+ *   RECORD_RELEASE=0.1.0 npx jest --testMatch '<rootDir>/test/recorders/release-histories.ts'
  *
- * Skipped unless RECORD_RELEASE is set. Refuses to write where histories already are: they stand for
+ * Refuses to write where histories already are: they stand for
  * monitors running in labs and are never re-recorded (see the README beside them).
  */
 import fs from 'node:fs';
@@ -97,7 +97,9 @@ const monitors = async (target: Awaited<ReturnType<typeof newSession>>, duration
   return { scanImport, scanDownload: scanDownload! };
 };
 
-(release ? describe : describe.skip)(`recording the mid-flight histories of release ${release}`, () => {
+if (!release) throw new Error('Set RECORD_RELEASE to the version whose frozen workflows to record, e.g. RECORD_RELEASE=0.2.0');
+
+describe(`recording the mid-flight histories of release ${release}`, () => {
   jest.setTimeout(180_000);
 
   beforeAll(async () => {
@@ -121,7 +123,7 @@ const monitors = async (target: Awaited<ReturnType<typeof newSession>>, duration
 
   afterAll(async () => {
     for (const handle of started) {
-      await handle.terminate('recorded (release-histories.record.test.ts)').catch(() => undefined);
+      await handle.terminate('recorded (test/recorders/release-histories.ts)').catch(() => undefined);
     }
     for (const { worker } of workers) if (worker.getState() === 'RUNNING') worker.shutdown();
     await Promise.all(workers.map(({ running }) => running.catch(() => undefined)));
