@@ -3,6 +3,7 @@
  * REDCap config (never one taken from a request), with a timeout on every call, and never puts the token in an
  * error. Errors say whether trying again can help (`retryable`) and carry a type name for Temporal.
  */
+import { recordName } from './names';
 import { normalizeRedcapUrl } from './urls';
 
 /** What the client needs from a RedcapConfig. */
@@ -63,8 +64,7 @@ export class RedcapClient {
    * are errors that name the record, event and instance.
    */
   async exportRecord(endpoint: RedcapEndpoint, record: string, eventName?: string | null, repeat: RepeatInstance = {}): Promise<RedcapRow> {
-    const where = [eventName ? `event ${eventName}` : '', repeat.instance ? `instance ${repeat.instance}` : ''].filter(Boolean).join(', ');
-    const what = `record ${record}${where ? ` (${where})` : ''} of REDCap project ${endpoint.project}`;
+    const what = `record ${recordName(record, eventName, repeat.instance)} of REDCap project ${endpoint.project}`;
     const details = { record, eventName: eventName ?? null, instance: repeat.instance ?? null };
     const answer = await this.call(endpoint, `Export Records for ${what}`, {
       content: 'record',
