@@ -83,13 +83,12 @@ export function createIntakeActivities(deps: ActivityDeps) {
      */
     async fileRedcapRecord(trigger: IntakeTrigger, fetched: FetchedRecord): Promise<FiledRecord> {
       const em = deps.orm.em.fork() as EntityManager;
-      const where = { configId: trigger.configId, record: trigger.record, eventName: fetched.eventName, instance: trigger.instance ?? null };
+      const key = { configId: trigger.configId, record: trigger.record, eventName: fetched.eventName, instance: trigger.instance ?? 0 };
       try {
-        const key = { configId: trigger.configId, record: trigger.record, eventName: fetched.eventName, instance: trigger.instance ?? 0 };
         const filed = await fileRecord(em, key, fetched);
         const { session, studySite, record } = filed;
         log.info(
-          { ...where, sessionId: session.id, redcapRecordId: record.id, created: filed.sessionCreated, change: filed.change, movedFrom: filed.movedFrom },
+          { ...key, sessionId: session.id, redcapRecordId: record.id, created: filed.sessionCreated, change: filed.change, movedFrom: filed.movedFrom },
           'REDCap record filed',
         );
         return {
@@ -106,7 +105,7 @@ export function createIntakeActivities(deps: ActivityDeps) {
       } catch (err) {
         if (err instanceof DomainError && err.status < 500) {
           const message = `REDCap record ${triggerName(trigger)} (config ${trigger.configId}): ${err.message}`;
-          log.warn({ ...where, type: err.name }, message);
+          log.warn({ ...key, type: err.name }, message);
           throw ApplicationFailure.create({ message, type: err.name, nonRetryable: true, details: [err.details] });
         }
         throw err;
