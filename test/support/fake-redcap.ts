@@ -111,8 +111,10 @@ export class FakeRedcap {
     return this;
   }
 
-  /** Back to answering normally; the call log is kept. */
+  /** Back to answering normally (held answers are sent); the call log is kept. */
   heal(): this {
+    for (const send of this.held?.splice(0) ?? []) send();
+    this.held = undefined;
     this.failures = { remaining: 0, status: 503 };
     this.delayMs = 0;
     this.forbidden = false;
@@ -158,7 +160,13 @@ export class FakeRedcap {
     if (this.forbidden || !project) return answer(403, JSON.parse(redcapFixture('export-bad-token.json')));
     if (params.format !== 'json' || params.returnFormat !== 'json') return answer(400, { error: 'This test server answers format=json only' });
 
-    if (params.content === 'record' && params.data !== undefined) return answer(200, { count: importRecords(project, params.data) });
+    if (params.content === 'record' && params.data !== undefined) {
+      try {
+        return answer(200, { count: importRecords(project, params.data) });
+      } catch {
+        return answer(400, { error: 'The data being imported is not formatted correctly' });
+      }
+    }
     if (params.content === 'record') {
       if (params.type !== 'flat') return answer(400, { error: 'The value of the parameter "type" is not valid' });
       const wanted = Object.entries(params)
