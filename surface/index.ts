@@ -16,8 +16,9 @@ export const SCAN_DOWNLOAD_WORKFLOW = 'ScanDownloadWorkflow';
 /** Business ids: a second start for a running id joins the running workflow. */
 export const scanImportWorkflowId = (sessionId: string) => `scan-import:${sessionId}`;
 export const scanDownloadWorkflowId = (sessionId: string) => `scan-download:${sessionId}`;
-export const redcapIntakeWorkflowId = (configId: number, record: string, event?: string | null) =>
-  `redcap-intake:${configId}:${record}${event ? `:${event}` : ''}`;
+/** `redcap-intake:<configId>:<record>[:<event>][#<repeat instance>]`: one intake per record, event and instance. */
+export const redcapIntakeWorkflowId = (configId: number, record: string, event?: string | null, instance?: number | null) =>
+  `redcap-intake:${configId}:${record}${event ? `:${event}` : ''}${instance ? `#${instance}` : ''}`;
 
 // --- Search attributes (Keyword): ops filter the Web UI with SessionId="SPN01_CMH_0001_01_01" --------------
 
@@ -29,12 +30,23 @@ export const searchAttributes = [SessionIdAttribute, StudyIdAttribute, SiteIdAtt
 
 // --- RedcapIntakeWorkflow ---------------------------------------------------------------------------------
 
-/** What a Data Entry Trigger names: a record of one REDCap config (and its event in longitudinal projects). */
+/**
+ * What a Data Entry Trigger names: a record of one REDCap config, its event in longitudinal projects, and its
+ * repeat instance for a repeating instrument or event. A stored REDCap record is identified by the same four.
+ */
 export interface IntakeTrigger {
   configId: number;
   record: string;
   eventName?: string | null;
+  /** REDCap's redcap_repeat_instance (1, 2, …); absent or null for a form that does not repeat. */
+  instance?: number | null;
 }
+
+/**
+ * REDCap saved the record again while its intake runs (startRedcapIntake sends it with every start): when the run
+ * has filed what it read, it reads the record once more, so the latest save is what stays filed.
+ */
+export const recordSavedSignal = defineSignal('recordSaved');
 
 export interface RedcapIntakeInput extends IntakeTrigger {
   /** How long to keep trying to read the record from REDCap (default 1 day). */
@@ -59,11 +71,21 @@ export interface StartedMonitors {
   scanDownload?: { workflowId: string; runId: string };
 }
 
+/** What filing did to the stored record: first filed, its date/comment/user changed, moved to another session, or none. */
+export type RecordChange = 'created' | 'updated' | 'moved' | 'unchanged';
+
 export interface RedcapIntakeResult {
   sessionId: string;
   redcapRecordId: number;
   sessionCreated: boolean;
-  monitors: StartedMonitors;
+  /** What the last read of the record changed. */
+  change: RecordChange;
+  /** The session the record was moved away from by this run (its running monitors were cancelled). */
+  movedFrom?: string;
+  /** The monitors this run started for the session; null when they had been started before (a session's monitors run once). */
+  monitors: StartedMonitors | null;
+  /** How often the record was read: more than once when REDCap saved it again while the intake ran. */
+  reads: number;
 }
 
 // --- The monitors: ScanImportWorkflow and ScanDownloadWorkflow ---------------------------------------------

@@ -3,6 +3,8 @@
  * the subject and plain-text body. Subjects name the study and the session:
  * `[SPN01] No scan data received for SPN01_CMH_0001_01_01`.
  */
+import { recordName } from '../redcap/names';
+
 export interface SessionFacts {
   sessionId: string;
   studyId: string;
@@ -86,6 +88,8 @@ export interface IntakeFailure {
   configId: number;
   record: string;
   eventName?: string | null;
+  /** The repeat instance, for a repeating instrument or event. */
+  instance?: number | null;
   message: string;
   /** The failure type the workflow ended with, e.g. InvalidSessionIdError. */
   type: string;
@@ -94,7 +98,7 @@ export interface IntakeFailure {
 }
 
 export function intakeFailedEmail(failure: IntakeFailure): MailContent {
-  const record = `${failure.record}${failure.eventName ? ` (event ${failure.eventName})` : ''}`;
+  const record = recordName(failure.record, failure.eventName, failure.instance);
   return {
     subject: `REDCap record ${record} could not be filed`,
     text: [

@@ -3,6 +3,7 @@
  * REDCap config (never one taken from a request), with a timeout on every call, and never puts the token in an
  * error. Errors say whether trying again can help (`retryable`) and carry a type name for Temporal.
  */
+import { recordName } from './names';
 import { normalizeRedcapUrl } from './urls';
 
 /** What the client needs from a RedcapConfig. */
@@ -12,14 +13,20 @@ export interface RedcapEndpoint {
   token: string;
 }
 
-/** One row of an Export Records answer (type=flat): every value is a string. */
+/** One row of an Export Records answer (type=flat), every value as text (REDCap sends redcap_repeat_instance as a number). */
 export type RedcapRow = Record<string, string>;
+
+/** Which instance of a repeating instrument (or, without an instrument, of a repeating event) to read. */
+export interface RepeatInstance {
+  instance?: number | null;
+  instrument?: string;
+}
 
 export type RedcapErrorType =
   | 'RedcapAccessDenied' // 401/403: bad or revoked token, API rights missing
   | 'RedcapBadRequest' // 400 and other 4xx: REDCap refused the request as sent
   | 'RedcapRedirected' // 3xx: the configured URL is not the API
-  | 'RedcapRecordNotFound' // zero rows
+  | 'RedcapRecordNotFound' // zero rows (no such record, event or instance)
   | 'RedcapAmbiguousRecord' // more than one row
   | 'RedcapFieldMissing' // a configured field is not in the row, or is empty where a value is needed
   | 'RedcapFieldInvalid' // a value we cannot use, e.g. a date that is not a date
@@ -51,11 +58,14 @@ export class RedcapClient {
   }
 
   /**
-   * The one row of `record` (for longitudinal projects: the row of `eventName`). Zero or several rows are errors
-   * that name the record.
+   * The one row of `record`: in longitudinal projects the row of `eventName`; for a repeat instance the row of that
+   * instance (of `instrument`, or of a repeating event), else the record's base row (REDCap exports one row per
+   * instance besides it, with `redcap_repeat_instance` a number there and "" on the base row). Zero or several rows
+   * are errors that name the record, event and instance.
    */
-  async exportRecord(endpoint: RedcapEndpoint, record: string, eventName?: string | null): Promise<RedcapRow> {
-    const what = `record ${record}${eventName ? ` (event ${eventName})` : ''} of REDCap project ${endpoint.project}`;
+  async exportRecord(endpoint: RedcapEndpoint, record: string, eventName?: string | null, repeat: RepeatInstance = {}): Promise<RedcapRow> {
+    const what = `record ${recordName(record, eventName, repeat.instance)} of REDCap project ${endpoint.project}`;
+    const details = { record, eventName: eventName ?? null, instance: repeat.instance ?? null };
     const answer = await this.call(endpoint, `Export Records for ${what}`, {
       content: 'record',
       format: 'json',
@@ -68,12 +78,20 @@ export class RedcapClient {
         record,
       });
     }
-    let rows = answer.filter((row): row is RedcapRow => row !== null && typeof row === 'object' && !Array.isArray(row));
+    let rows = answer.filter((row): row is Record<string, unknown> => row !== null && typeof row === 'object' && !Array.isArray(row));
     if (eventName && rows.some((row) => 'redcap_event_name' in row)) {
       rows = rows.filter((row) => row.redcap_event_name === eventName);
     }
+    const text = (value: unknown) => (value === null || value === undefined ? '' : String(value));
+    rows = repeat.instance
+      ? rows.filter(
+          (row) =>
+            text(row.redcap_repeat_instance) === String(repeat.instance) &&
+            (!repeat.instrument || ['', repeat.instrument].includes(text(row.redcap_repeat_instrument))),
+        )
+      : rows.filter((row) => text(row.redcap_repeat_instance) === '');
     if (rows.length === 0) {
-      throw new RedcapError(`REDCap has no ${what}`, 'RedcapRecordNotFound', false, { record, eventName: eventName ?? null });
+      throw new RedcapError(`REDCap has no ${what}`, 'RedcapRecordNotFound', false, details);
     }
     if (rows.length > 1) {
       throw new RedcapError(
@@ -81,7 +99,7 @@ export class RedcapClient {
           (eventName ? '' : ' (a longitudinal project must send redcap_event_name with the trigger)'),
         'RedcapAmbiguousRecord',
         false,
-        { record, eventName: eventName ?? null, rows: rows.length },
+        { ...details, rows: rows.length },
       );
     }
     return stringValues(rows[0]);

@@ -40,8 +40,10 @@ test('worker killed while it reads records from REDCap: each trigger is filed on
 
   await lab.waitFor(async () => (await lab.filed()).records === TRIGGERS, `${TRIGGERS} records filed`);
   await lab.waitFor(async () => (await lab.workflows('RedcapIntakeWorkflow', 'Completed')) === TRIGGERS, 'every intake to complete');
-  // The same triggers again (REDCap retrying its DET): nothing new.
+  // The same triggers again (each form saved again, unchanged): each intake reads its record again, and files
+  // nothing new and starts no second monitor.
   for (let n = 1; n <= TRIGGERS; n++) expect((await lab.logScan(n)).status).toBe(202);
+  await lab.waitFor(async () => (await lab.workflows('RedcapIntakeWorkflow', 'Completed')) === 2 * TRIGGERS, 'every intake to read again');
   await lab.waitFor(() => allWaiting(1, TRIGGERS), 'every monitor to wait');
 
   const filed = await lab.filed();
@@ -59,7 +61,7 @@ test('worker killed while it reads records from REDCap: each trigger is filed on
     recordsFiled: TRIGGERS,
     sessions: TRIGGERS,
     duplicateRecords: 0,
-    intakeWorkflows: TRIGGERS,
+    intakeWorkflows: 2 * TRIGGERS, // runs: one per trigger
     scanImportWorkflows: TRIGGERS,
   });
 });

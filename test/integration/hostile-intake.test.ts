@@ -137,7 +137,7 @@ const postDet = (fields: Record<string, string>) => request(app).post(`/redcap?s
 async function intake(workflowId: string): Promise<RedcapIntakeResult> {
   workflows.add(workflowId);
   const result = (await temporal.client.workflow.getHandle(workflowId).result()) as RedcapIntakeResult;
-  workflows.add(result.monitors.scanImport.workflowId);
+  workflows.add(result.monitors!.scanImport.workflowId);
   return result;
 }
 
@@ -301,7 +301,7 @@ describe('tokens and secrets never in logs, histories or emails', () => {
     await request(app).post(`/redcap?secret=${encodeURIComponent(`${DET_SECRET}x`)}`).type('form').send(det('x')).expect(403);
 
     const histories = await Promise.all(
-      [ok.body.workflowId, revoked.body.workflowId, result.monitors.scanImport.workflowId].map(async (id) =>
+      [ok.body.workflowId, revoked.body.workflowId, result.monitors!.scanImport.workflowId].map(async (id) =>
         JSON.stringify(await temporal.client.workflow.getHandle(id).fetchHistory()),
       ),
     );

@@ -1,8 +1,10 @@
 /**
  * A fake REDCap server for tests: a real HTTP server on 127.0.0.1 (random port) whose `POST /api/` answers
- * Export Records (content=record, one record) and Export Events (content=event) the way REDCap does, from
- * the fixtures in test/fixtures/redcap (every value a string). It checks the token (403 with
- * export-bad-token.json), records every call, and can be told to fail: 5xx for N calls, slow answers, 403.
+ * Export Records (content=record, one record), Import Records (content=record with data=) and Export Events
+ * (content=event) the way REDCap does, from the fixtures in test/fixtures/redcap: every value a string, but
+ * `redcap_repeat_instance`, a JSON number on the rows of repeat instances ("" on a record's base row). It checks the
+ * token (403 with export-bad-token.json), records every call, and can be told to fail: 5xx for N calls, slow
+ * answers, answers held until the test releases them, 403.
  */
 import fs from 'node:fs';
 import http from 'node:http';
@@ -18,15 +20,22 @@ export function redcapFixture(name: string): string {
 export function redcapFixtureRows(name: string): Array<Record<string, string>> {
   return JSON.parse(redcapFixture(name)) as Array<Record<string, string>>;
 }
+/** Rows of an export fixture with repeat instances (redcap_repeat_instance is a number on their rows). */
+export function redcapFixtureRepeatRows(name: string): FakeRow[] {
+  return JSON.parse(redcapFixture(name)) as FakeRow[];
+}
 /** A DET fixture as fields, e.g. to change one before sending. */
 export function detFixtureFields(name: string): Record<string, string> {
   return Object.fromEntries(new URLSearchParams(redcapFixture(name).trim()));
 }
 
+/** A row as REDCap's JSON has it: text, but redcap_repeat_instance is a number on the row of a repeat instance. */
+export type FakeRow = Record<string, string | number>;
+
 export interface FakeProject {
   token: string;
-  /** Export Records rows (every value a string). */
-  records: Array<Record<string, string>>;
+  /** Export Records rows, in order; Import Records changes them in place. */
+  records: FakeRow[];
   /** Longitudinal projects: unique event name → event_id. Classic projects have none. */
   events?: Record<string, number>;
 }
@@ -46,6 +55,7 @@ export class FakeRedcap {
   private readonly projects = new Map<string, FakeProject>();
   private failures: { remaining: number; status: number; content?: string } = { remaining: 0, status: 503 };
   private delayMs = 0;
+  private held: Array<() => void> | undefined;
   private forbidden = false;
 
   private constructor(
@@ -82,14 +92,29 @@ export class FakeRedcap {
     return this;
   }
 
+  /**
+   * From now on, answers are composed when a call arrives (the data as it is then) but sent only when the returned
+   * function is called: REDCap slow, for exactly as long as the test wants.
+   */
+  hold(): () => void {
+    const held: Array<() => void> = [];
+    this.held = held;
+    return () => {
+      if (this.held === held) this.held = undefined;
+      for (const send of held.splice(0)) send();
+    };
+  }
+
   /** Every call answers 403 as for a revoked token. */
   forbid(on = true): this {
     this.forbidden = on;
     return this;
   }
 
-  /** Back to answering normally; the call log is kept. */
+  /** Back to answering normally (held answers are sent); the call log is kept. */
   heal(): this {
+    for (const send of this.held?.splice(0) ?? []) send();
+    this.held = undefined;
     this.failures = { remaining: 0, status: 503 };
     this.delayMs = 0;
     this.forbidden = false;
@@ -121,7 +146,8 @@ export class FakeRedcap {
         res.writeHead(status, { 'content-type': `${type}; charset=utf-8` });
         res.end(typeof body === 'string' ? body : JSON.stringify(body));
       };
-      if (this.delayMs > 0) setTimeout(send, this.delayMs).unref();
+      if (this.held) this.held.push(send);
+      else if (this.delayMs > 0) setTimeout(send, this.delayMs).unref();
       else send();
     };
 
@@ -134,6 +160,13 @@ export class FakeRedcap {
     if (this.forbidden || !project) return answer(403, JSON.parse(redcapFixture('export-bad-token.json')));
     if (params.format !== 'json' || params.returnFormat !== 'json') return answer(400, { error: 'This test server answers format=json only' });
 
+    if (params.content === 'record' && params.data !== undefined) {
+      try {
+        return answer(200, { count: importRecords(project, params.data) });
+      } catch {
+        return answer(400, { error: 'The data being imported is not formatted correctly' });
+      }
+    }
     if (params.content === 'record') {
       if (params.type !== 'flat') return answer(400, { error: 'The value of the parameter "type" is not valid' });
       const wanted = Object.entries(params)
@@ -161,6 +194,23 @@ export class FakeRedcap {
 }
 
 /** The record id is the first field of a REDCap row (record_id by default). */
-function firstValue(row: Record<string, string>): string {
-  return Object.values(row)[0];
+function firstValue(row: FakeRow): string {
+  return String(Object.values(row)[0]);
+}
+
+/**
+ * Import Records (format=json, type=flat, overwriteBehavior=normal): each row updates the row of the same record,
+ * event and repeat instance (blank values leave a value as it is), or is added. Returns how many records it named.
+ */
+function importRecords(project: FakeProject, data: string): number {
+  const rows = JSON.parse(data) as FakeRow[];
+  const key = (row: FakeRow) =>
+    [firstValue(row), row.redcap_event_name ?? '', row.redcap_repeat_instrument ?? '', row.redcap_repeat_instance ?? ''].map(String).join('\u0000');
+  for (const row of rows) {
+    if (row.redcap_repeat_instance !== undefined && row.redcap_repeat_instance !== '') row.redcap_repeat_instance = Number(row.redcap_repeat_instance);
+    const existing = project.records.find((candidate) => key(candidate) === key(row));
+    if (!existing) project.records.push(row);
+    else for (const [field, value] of Object.entries(row)) if (value !== '') existing[field] = value;
+  }
+  return new Set(rows.map(firstValue)).size;
 }

@@ -1,16 +1,20 @@
 /** The REDCap API client against the fake REDCap server: rows, events, and how each failure is classified. */
 import { RedcapClient, RedcapError, type RedcapEndpoint } from '../../src/redcap/client';
 import { readScanEntry } from '../../src/redcap/record';
-import { FakeRedcap, redcapFixtureRows } from '../support/fake-redcap';
+import { FakeRedcap, redcapFixtureRepeatRows, redcapFixtureRows } from '../support/fake-redcap';
 import { freePort } from '../support/ports';
 
 const CLASSIC_TOKEN = 'A1B2C3D4E5F60718293A4B5C6D7E8F90';
 const LONG_TOKEN = '0F1E2D3C4B5A69788796A5B4C3D2E1F0';
+const REPEAT_TOKEN = '11112222333344445555666677778888';
+const EVENTS_TOKEN = '99990000AAAABBBBCCCCDDDDEEEEFFFF';
 const fields = { sessionField: 'session_id', dateField: 'scan_date', commentField: 'comments', userField: 'ra_id' };
 
 let fake: FakeRedcap;
 let classic: RedcapEndpoint;
 let longitudinal: RedcapEndpoint;
+let repeating: RedcapEndpoint;
+let repeatingEvents: RedcapEndpoint;
 const client = new RedcapClient({ timeoutMs: 1_000 });
 
 beforeAll(async () => {
@@ -21,7 +25,22 @@ beforeAll(async () => {
     records: redcapFixtureRows('export-longitudinal.json'),
     events: { baseline_arm_1: 41, month_6_arm_1: 42 },
   });
+  fake.addProject({ token: REPEAT_TOKEN, records: redcapFixtureRepeatRows('export-repeating.json') });
+  // A longitudinal project whose "scan" event repeats as a whole (no repeat instrument), beside a repeating
+  // instrument of another form in the same event.
+  fake.addProject({
+    token: EVENTS_TOKEN,
+    records: [
+      { record_id: '5', redcap_event_name: 'baseline_arm_1', redcap_repeat_instrument: '', redcap_repeat_instance: '', session_id: 'SPN01_CMH_0005_01_01', scan_date: '2026-01-05', comments: '' },
+      { record_id: '5', redcap_event_name: 'scan_arm_1', redcap_repeat_instrument: '', redcap_repeat_instance: 1, session_id: 'SPN01_CMH_0005_02_01', scan_date: '2026-06-05', comments: '' },
+      { record_id: '5', redcap_event_name: 'scan_arm_1', redcap_repeat_instrument: '', redcap_repeat_instance: 2, session_id: 'SPN01_CMH_0005_03_01', scan_date: '2026-11-05', comments: 'third' },
+      { record_id: '5', redcap_event_name: 'scan_arm_1', redcap_repeat_instrument: 'medications', redcap_repeat_instance: 2, session_id: '', scan_date: '', comments: '' },
+    ],
+    events: { baseline_arm_1: 51, scan_arm_1: 52 },
+  });
   classic = { url: fake.url, project: 1234, token: CLASSIC_TOKEN };
+  repeating = { url: fake.url, project: 3001, token: REPEAT_TOKEN };
+  repeatingEvents = { url: fake.url, project: 4001, token: EVENTS_TOKEN };
   longitudinal = { url: fake.url, project: 2001, token: LONG_TOKEN };
 });
 afterEach(() => fake.heal());
@@ -64,6 +83,53 @@ test('longitudinal without an event: more than one row is refused, naming the re
   const err = await failure(client.exportRecord(longitudinal, 'CMH0042'));
   expect(err).toMatchObject({ type: 'RedcapAmbiguousRecord', retryable: false });
   expect(err.message).toMatch(/2 rows for record CMH0042/);
+});
+
+test('a repeating instrument: the row of the instance (a number in the JSON), or the base row without one', async () => {
+  const row = await client.exportRecord(repeating, '331-2', null, { instance: 2, instrument: 'mri_scan_log' });
+  expect(row).toMatchObject({ redcap_repeat_instance: '2', session_id: 'SPN01_CMH_0331_01_02', comments: 'Repeat of the resting state: motion in run 1' });
+  expect((await client.exportRecord(repeating, '331-2', null, { instance: 1, instrument: 'mri_scan_log' })).scan_date).toBe('2026-11-02');
+  expect(await client.exportRecord(repeating, '331-2')).toMatchObject({ redcap_repeat_instance: '', session_id: '' });
+  expect((await client.exportRecord(repeating, 'Zoë 7', null, { instance: 1, instrument: 'mri_scan_log' })).session_id).toBe('SPN01_ZHH_0007_01_01');
+  expect(fake.callsFor('record', 'Zoë 7').at(-1)?.params['records[0]']).toBe('Zoë 7');
+});
+
+test('a repeating event: the row of the event and instance, not an instance of another repeating form', async () => {
+  const row = await client.exportRecord(repeatingEvents, '5', 'scan_arm_1', { instance: 2, instrument: 'scan_log' });
+  expect(row).toMatchObject({ redcap_event_name: 'scan_arm_1', redcap_repeat_instance: '2', comments: 'third' });
+  expect((await client.exportRecord(repeatingEvents, '5', 'baseline_arm_1')).session_id).toBe('SPN01_CMH_0005_01_01');
+});
+
+test('no row for the instance: not retryable, and the error names the record, event and instance', async () => {
+  const err = await failure(client.exportRecord(repeatingEvents, '5', 'scan_arm_1', { instance: 3, instrument: 'scan_log' }));
+  expect(err).toMatchObject({ type: 'RedcapRecordNotFound', retryable: false, details: { record: '5', eventName: 'scan_arm_1', instance: 3 } });
+  expect(err.message).toBe('REDCap has no record 5 (event scan_arm_1, instance 3) of REDCap project 4001');
+});
+
+test('Import Records (as a user changes a record through the API) changes what Export Records answers', async () => {
+  const token = 'AAAA0000BBBB1111CCCC2222DDDD3333';
+  fake.addProject({ token, records: redcapFixtureRepeatRows('export-repeating.json') });
+  const res = await fetch(`${fake.url}api/`, {
+    method: 'POST',
+    body: new URLSearchParams({
+      token,
+      content: 'record',
+      format: 'json',
+      type: 'flat',
+      returnFormat: 'json',
+      data: JSON.stringify([
+        { record_id: '331-2', redcap_repeat_instrument: 'mri_scan_log', redcap_repeat_instance: '2', comments: 'corrected', session_id: '' },
+        { record_id: '331-2', redcap_repeat_instrument: 'mri_scan_log', redcap_repeat_instance: '3', session_id: 'SPN01_CMH_0331_01_03', scan_date: '2026-11-20', comments: '' },
+      ]),
+    }),
+  });
+  expect(await res.json()).toEqual({ count: 1 });
+  const endpoint = { url: fake.url, project: 3001, token };
+  expect(await client.exportRecord(endpoint, '331-2', null, { instance: 2, instrument: 'mri_scan_log' })).toMatchObject({
+    comments: 'corrected',
+    session_id: 'SPN01_CMH_0331_01_02',
+  });
+  expect((await client.exportRecord(endpoint, '331-2', null, { instance: 3, instrument: 'mri_scan_log' })).session_id).toBe('SPN01_CMH_0331_01_03');
 });
 
 test('zero rows (unknown record or event) is not retryable and names the record', async () => {
