@@ -43,6 +43,8 @@ export class FaultLab {
   /** The REDCap project's records (the fake server answers from this list). */
   private readonly redcapRows: Array<Record<string, string>> = [];
   private apiPort = 0;
+  /** Every API and worker process started, the latest last (`api` and `worker` are the latest). */
+  private readonly processes: ServiceProcess[] = [];
 
   private constructor(
     readonly workDir: string,
@@ -152,10 +154,13 @@ export class FaultLab {
     this.smtp = undefined;
   }
 
-  async startWorker(): Promise<void> {
-    const worker = startServiceProcess('worker', this.env);
+  /** Another `npm run worker` (on the same task queue); `env` adds to the lab's (e.g. its own WORKER_METRICS_PORT). */
+  async startWorker(env: Record<string, string> = {}): Promise<ServiceProcess> {
+    const worker = startServiceProcess('worker', { ...this.env, ...env });
     this.worker = worker;
+    this.processes.push(worker);
     await eventually(() => worker.output().includes('worker running'), `the worker to start:\n${worker.output()}`, 120_000);
+    return worker;
   }
 
   /** A crash: SIGKILL, no graceful shutdown. */
@@ -164,11 +169,14 @@ export class FaultLab {
     this.worker = undefined;
   }
 
-  async startApi(): Promise<void> {
+  /** Another `npm run api`, on a port of its own; returns its URL (apiUrl is the latest's). */
+  async startApi(): Promise<string> {
     this.apiPort = await freePort();
     const api = startServiceProcess('api', { ...this.env, PORT: String(this.apiPort) });
     this.api = api;
+    this.processes.push(api);
     await eventually(() => fetch(`http://127.0.0.1:${this.apiPort}/healthz`).then((r) => r.ok, () => false), `the API to start:\n${api.output()}`);
+    return this.apiUrl;
   }
 
   get apiUrl(): string {
@@ -183,10 +191,10 @@ export class FaultLab {
   }
 
   /** REDCap has (or gets) a completed scan log for participant n (record n), and sends the DET to the API. */
-  async logScan(n: number): Promise<{ status: number; body: { status?: string; workflowId?: string } }> {
+  async logScan(n: number, apiUrl = this.apiUrl): Promise<{ status: number; body: { status?: string; workflowId?: string } }> {
     const record = String(n);
     if (!this.redcapRows.some((row) => row.record_id === record)) this.addRedcapRow(n);
-    const response = await fetch(`${this.apiUrl}/redcap`, {
+    const response = await fetch(`${apiUrl}/redcap`, {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
       body: new URLSearchParams({
@@ -253,8 +261,7 @@ export class FaultLab {
   }
 
   async close(): Promise<void> {
-    await this.api?.stop();
-    await this.worker?.stop();
+    for (const child of this.processes) await child.stop();
     await this.client?.connection.close().catch(() => undefined);
     await this.orm?.close().catch(() => undefined);
     await this.redcap?.close();
