@@ -10,11 +10,14 @@ module.exports = {
   testEnvironment: 'node',
   roots: ['<rootDir>/test'],
   testMatch: [
-    '<rootDir>/test/production/**/*.test.ts',
+    '<rootDir>/test/production/*.test.ts',
     '<rootDir>/test/faults/services-restart.test.ts',
     '<rootDir>/test/faults/worker-crash.test.ts',
   ],
   transform: { '^.+\\.ts$': 'ts-jest' },
+  // One workflow bundle for every worker the tests start (WORKFLOW_BUNDLE_PATH).
+  globalSetup: '<rootDir>/test/production/global-setup.ts',
+  globalTeardown: '<rootDir>/test/production/global-teardown.ts',
   testTimeout: 300_000,
   maxWorkers: 2,
 };

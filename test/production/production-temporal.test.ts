@@ -72,6 +72,7 @@ test('intake, monitors, email and search attributes on temporal-server with Post
   const executions = await temporalDb('temporal', `select count(*) as n from executions`);
   const visible = await temporalDb('temporal_visibility', `select count(*) as n from executions_visibility where workflow_id like 'scan-import:%'`);
   expect(executions).toBeGreaterThanOrEqual(4);
+  expect(lab.worker?.output()).toContain(process.env.WORKFLOW_BUNDLE_PATH ? 'prebuilt bundle' : 'bundled at start');
   expect(visible).toBe(2);
   console.log(
     `production: temporal-server ${serverVersion} on PostgreSQL: 2 intakes, monitors ${JSON.stringify({ [withScans]: 'scans-present', [withEmail]: 'email-sent' })}, ` +

@@ -170,10 +170,6 @@ export class ProductionTemporalServer {
     return this.options.namespace ?? 'default';
   }
 
-  get running(): boolean {
-    return this.child !== undefined;
-  }
-
   /** Starts the server on its existing schema and waits until the frontend serves the namespace (after create). */
   async start(timeoutMs = 90_000): Promise<void> {
     if (this.child) return;
@@ -185,12 +181,22 @@ export class ProductionTemporalServer {
     });
     fs.closeSync(log);
     this.child = child;
-    this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
+    let gone: string | undefined;
+    this.exited = new Promise((resolve) => {
+      child.once('exit', (code, signal) => {
+        gone = `exited (${code ?? signal})`;
+        resolve();
+      });
+      child.once('error', (err) => {
+        gone = `could not be started (${err.message})`;
+        resolve();
+      });
+    });
     const killOnExit = () => child.kill('SIGKILL');
     process.once('exit', killOnExit);
     void this.exited.then(() => process.removeListener('exit', killOnExit));
     try {
-      await this.waitUntilServing(child, timeoutMs);
+      await this.waitUntilServing(() => gone, timeoutMs);
       this.seconds.lastStart = (Date.now() - began) / 1000;
     } catch (err) {
       await this.stop('SIGKILL');
@@ -263,7 +269,14 @@ export class ProductionTemporalServer {
 
   /** Runs deploy/temporal/<script> with sh, our binaries first on PATH; throws with its output on failure. */
   private runDeployScript(script: string, env: Record<string, string>, timeoutMs: number): Promise<void> {
-    const PATH = [this.binaries.dir, path.dirname(this.binaries.cli), process.env.PATH ?? '/usr/bin:/bin'].join(path.delimiter);
+    // The names the scripts call, as in the admin-tools image: temporal-sql-tool, and temporal (our CLI, whatever its file is called).
+    const bin = path.join(this.options.workDir, 'bin');
+    fs.mkdirSync(bin, { recursive: true });
+    for (const [name, target] of [['temporal-sql-tool', path.join(this.binaries.dir, 'temporal-sql-tool')], ['temporal', this.binaries.cli]]) {
+      fs.rmSync(path.join(bin, name), { force: true });
+      fs.symlinkSync(target, path.join(bin, name));
+    }
+    const PATH = [bin, process.env.PATH ?? '/usr/bin:/bin'].join(path.delimiter);
     const child = spawn('sh', [path.join(deployDir, script)], {
       cwd: this.options.workDir,
       env: { ...process.env, ...env, PATH },
@@ -291,13 +304,11 @@ export class ProductionTemporalServer {
   }
 
   /** Health SERVING, and (once created) the namespace described: what a worker or client needs. */
-  private async waitUntilServing(child: ChildProcess, timeoutMs: number): Promise<void> {
+  private async waitUntilServing(gone: () => string | undefined, timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     let lastError = 'no answer yet';
     for (;;) {
-      if (child.exitCode !== null || child.signalCode !== null) {
-        throw new Error(`temporal-server exited (${child.exitCode ?? child.signalCode}) while starting:\n${this.logTail()}`);
-      }
+      if (gone()) throw new Error(`temporal-server ${gone()} while starting:\n${this.logTail()}`);
       if (Date.now() > deadline) {
         throw new Error(`temporal-server did not serve ${this.address} within ${timeoutMs / 1000}s (${lastError}):\n${this.logTail()}`);
       }
