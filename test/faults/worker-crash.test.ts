@@ -35,7 +35,11 @@ describe.each(temporalServerKinds())('on the %s Temporal server', (kind) => {
   };
 
   test('worker killed while it reads records from REDCap: each trigger is filed once', async () => {
-    lab.redcap.slow(3_000);
+    // Long enough that every record is still being read when the worker dies, however slowly the reads began:
+    // a read is retried 10 s after the crash (its heartbeat timeout), but an intake already filing its record
+    // would wait out a minute (fileRedcapRecord's start-to-close), and its monitor would start too late to be
+    // waiting with the others.
+    lab.redcap.slow(10_000);
     for (let n = 1; n <= TRIGGERS; n++) expect((await lab.logScan(n)).status).toBe(202);
     await lab.waitFor(() => lab.redcap.calls.length >= TRIGGERS, 'the worker to call REDCap for every record');
     await lab.killWorker();

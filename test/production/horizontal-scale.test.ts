@@ -9,11 +9,11 @@ import { freePort } from '../support/ports';
 
 jest.setTimeout(600_000);
 
-const FLEET = 40;
+const FLEET = 24;
 let lab: FaultLab;
 
 beforeAll(async () => {
-  lab = await FaultLab.start({ scanCheckDelay: '30s', temporal: 'production' });
+  lab = await FaultLab.start({ scanCheckDelay: '20s', temporal: 'production' });
 });
 
 afterAll(async () => {
