@@ -57,6 +57,9 @@ test('two APIs and two workers on one task queue; one worker SIGKILLed mid-fleet
   };
   await send(1, FLEET / 2);
   await lab.waitFor(() => lab.redcap.calls.length >= FLEET / 4, 'the workers to read the first records from REDCap');
+  const tasksOf = async (pid: number | undefined) =>
+    Object.entries(await workByWorker()).find(([identity]) => identity.startsWith(`${pid}@`))?.[1].workflowTasks ?? 0;
+  await lab.waitFor(async () => (await tasksOf(first.child.pid)) > 0, 'the worker about to be killed to have done some work');
   await first.stop('SIGKILL');
   const killedAfter = { triggers: FLEET / 2, redcapCalls: lab.redcap.calls.length };
   await send(FLEET / 2 + 1, FLEET);
