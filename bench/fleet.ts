@@ -45,7 +45,10 @@ export async function benchFleet(options: {
   count: number;
   redcapConfigId: number;
   concurrency?: number;
+  /** Where each result line goes (default: stdout). */
+  log?: (line: string) => void;
 }): Promise<void> {
+  const log = options.log ?? ((line: string) => console.log(line));
   const { orm, client, config, count } = options;
   const concurrency = options.concurrency ?? 64;
   await seedSessions(orm, count, options.redcapConfigId);
@@ -55,7 +58,7 @@ export async function benchFleet(options: {
     startScanMonitors(client, config, { sessionId: sessionId(i), studyId: 'SPN01', siteId: 'CMH' }),
   );
   const startSeconds = (performance.now() - started) / 1000;
-  console.log(
+  log(
     `fleet: started ${count} ScanImportWorkflows in ${fmt(startSeconds)} s = ${fmt(count / startSeconds)}/s` +
       ` (p50 ${fmt(percentile(startLatencies, 50))} ms, p99 ${fmt(percentile(startLatencies, 99))} ms, ${concurrency} at once)`,
   );
@@ -80,7 +83,7 @@ export async function benchFleet(options: {
     if (unsettled.length > 0) await new Promise((resolve) => setTimeout(resolve, 1_000));
   }
   const settledRss = rssMiB(options.workerPid);
-  console.log(
+  log(
     `fleet: all ${(await client.workflow.count(waiting)).count} monitors waiting ${fmt((performance.now() - settleStarted) / 1000)} s after the last start (their first check done);` +
       ` worker RSS ${fmt(settledRss.rss, 0)} MiB (peak ${fmt(settledRss.peak, 0)} MiB)`,
   );
@@ -99,7 +102,7 @@ export async function benchFleet(options: {
   }
   const doneSeconds = (performance.now() - signalled) / 1000;
   const finalRss = rssMiB(options.workerPid);
-  console.log(
+  log(
     `fleet: scansArrived sent to ${count} in ${fmt(signalSeconds)} s (${fmt(count / signalSeconds)}/s);` +
       ` all finished ${fmt(doneSeconds)} s after the first signal; worker RSS ${fmt(finalRss.rss, 0)} MiB (peak ${fmt(finalRss.peak, 0)} MiB)`,
   );

@@ -73,7 +73,10 @@ export async function benchIntake(options: {
   taskQueue: string;
   durationSeconds: number;
   levels: number[];
+  /** Where each result line goes (default: stdout). */
+  log?: (line: string) => void;
 }): Promise<IntakeFigures[]> {
+  const log = options.log ?? ((line: string) => console.log(line));
   const figures: IntakeFigures[] = [];
   // Warm both paths (connections, JIT, the dev server's caches) before measuring.
   await apiLevel(options.apiUrl, 4, 2);
@@ -82,7 +85,7 @@ export async function benchIntake(options: {
     const api = await apiLevel(options.apiUrl, connections, options.durationSeconds);
     const raw = await rawLevel(options.client, options.taskQueue, connections, options.durationSeconds);
     figures.push({ connections, api, raw });
-    console.log(
+    log(
       `intake c=${String(connections).padStart(2)}: POST /redcap ${fmt(api.perSecond)}/s accepted (p50 ${fmt(api.p50)} ms, p99 ${fmt(api.p99)} ms, ${api.other} not 202)` +
         ` | bare client start ${fmt(raw.perSecond)}/s (p50 ${fmt(raw.p50)} ms, p99 ${fmt(raw.p99)} ms)` +
         ` | ratio ${fmt(api.perSecond / raw.perSecond, 2)}`,

@@ -1,7 +1,8 @@
 /**
  * `npm run bench`: prints figures, never fails on speed. Everything runs on loopback against servers of its
- * own (embedded PostgreSQL, Temporal dev server in memory), the API and the worker as child processes.
- *   npm run bench -- [--duration 10] [--fleet 10000] [--only intake|fleet]
+ * own (embedded PostgreSQL; the Temporal dev server in memory, or the production temporal-server on that
+ * PostgreSQL), the API and the worker as child processes. Every result line starts with the server kind.
+ *   npm run bench -- [--duration 10] [--fleet 10000] [--only intake|fleet] [--server dev|production|both]
  */
 import os from 'node:os';
 import { Command } from 'commander';
@@ -15,17 +16,27 @@ import { eventually, startServiceProcess } from '../test/support/processes';
 import { benchFleet } from './fleet';
 import { benchIntake } from './intake';
 import { startBenchServices } from './services';
+import type { TemporalServerKind } from '../test/support/server-kinds';
 
 async function main(): Promise<void> {
   const options = new Command()
     .option('--duration <seconds>', 'seconds per intake level', '10')
     .option('--fleet <count>', 'ScanImportWorkflows in the fleet', '10000')
     .option('--only <part>', 'intake or fleet')
+    .option('--server <kind>', 'Temporal server: dev, production or both', 'dev')
     .parse()
-    .opts<{ duration: string; fleet: string; only?: string }>();
+    .opts<{ duration: string; fleet: string; only?: string; server: string }>();
+  const servers: TemporalServerKind[] =
+    options.server === 'both' ? ['dev', 'production'] : options.server === 'dev' || options.server === 'production' ? [options.server] : [];
+  if (servers.length === 0) throw new Error(`--server: expected dev, production or both, got '${options.server}'`);
   console.log(`bench: ${os.cpus().length} cores, ${os.cpus()[0]?.model}, node ${process.version}, ${new Date().toISOString()}`);
+  for (const server of servers) await benchOn(server, options);
+}
 
-  const services = await startBenchServices();
+async function benchOn(server: TemporalServerKind, options: { duration: string; fleet: string; only?: string }): Promise<void> {
+  const log = (line: string) => console.log(`[${server}] ${line}`);
+  const services = await startBenchServices(server);
+  log(`Temporal ${server === 'dev' ? 'dev server (temporal server start-dev, in memory)' : 'temporal-server on PostgreSQL'} at ${services.temporalAddress}`);
   const children: Array<{ stop(): Promise<void> }> = [];
   try {
     const env = {
@@ -47,7 +58,7 @@ async function main(): Promise<void> {
       const api = startServiceProcess('api', { ...env, PORT: String(port), TEMPORAL_TASK_QUEUE: 'bench-intake' });
       children.push(api);
       await eventually(() => fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.ok, () => false), 'the API to be ready');
-      await benchIntake({ apiUrl: `http://127.0.0.1:${port}`, client, taskQueue: 'bench-intake', durationSeconds: Number(options.duration), levels: [1, 16, 64] });
+      await benchIntake({ apiUrl: `http://127.0.0.1:${port}`, client, taskQueue: 'bench-intake', durationSeconds: Number(options.duration), levels: [1, 16, 64], log });
       await api.stop();
     }
 
@@ -56,7 +67,7 @@ async function main(): Promise<void> {
       children.push(worker);
       await eventually(() => worker.output().includes('worker running'), 'the worker to start', 120_000);
       const config = loadConfig({ ...env, TEMPORAL_TASK_QUEUE: 'bench-fleet' });
-      await benchFleet({ orm, client, config, workerPid: worker.child.pid!, count: Number(options.fleet), redcapConfigId });
+      await benchFleet({ orm, client, config, workerPid: worker.child.pid!, count: Number(options.fleet), redcapConfigId, log });
     }
     await client.connection.close();
     await orm.close();

@@ -1,6 +1,7 @@
 /**
  * A whole deployment on loopback whose parts a fault test can break and bring back: its own PostgreSQL
- * (data kept across a restart), its own Temporal dev server (SQLite file kept across a restart), a fake REDCap,
+ * (data kept across a restart), its own Temporal server (kept across a restart: the dev server on a SQLite file,
+ * or the production server on the lab's PostgreSQL, as docker-compose.yml runs it), a fake REDCap,
  * a real SMTP server (restartable on the same port), and the service as ops run it: `npm run api` and
  * `npm run worker` as child processes that can be SIGKILLed.
  */
@@ -10,6 +11,8 @@ import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { migrate, openDatabase, type Orm } from '../../src/db/orm';
 import { startDevServer, type DevServer } from '../../src/dev/dev-server';
+import { ProductionTemporalServer } from '../support/production-temporal';
+import type { TemporalServerKind } from '../support/server-kinds';
 import { FakeRedcap } from '../support/fake-redcap';
 import { applySmallLab } from '../support/lab-config';
 import { freePort } from '../support/ports';
@@ -22,11 +25,14 @@ const API_TOKEN = 'fault-lab-api-token';
 export interface FaultLabOptions {
   /** SCAN_CHECK_DELAY of the monitors (short, so the email comes within the test). */
   scanCheckDelay: string;
+  /** Which Temporal server (default: the dev server). */
+  temporal?: TemporalServerKind;
 }
 
 export class FaultLab {
   private pg?: ServiceProcess;
   private devServer?: DevServer;
+  private productionServer?: ProductionTemporalServer;
   private smtp?: TestSmtpServer;
   private readonly earlierMail: ReceivedMail[] = [];
   worker?: ServiceProcess;
@@ -37,6 +43,8 @@ export class FaultLab {
   /** The REDCap project's records (the fake server answers from this list). */
   private readonly redcapRows: Array<Record<string, string>> = [];
   private apiPort = 0;
+  /** Every API and worker process started, the latest last (`api` and `worker` are the latest). */
+  private readonly processes: ServiceProcess[] = [];
 
   private constructor(
     readonly workDir: string,
@@ -49,23 +57,37 @@ export class FaultLab {
     fs.chmodSync(workDir, 0o755); // PostgreSQL may run as its own user (when we are root)
     const ports = { postgres: await freePort(), temporal: await freePort(), smtp: await freePort(), workerMetrics: await freePort() };
     const lab = new FaultLab(workDir, ports, options);
-    await lab.startPostgres();
-    await lab.startTemporal();
-    await lab.startSmtp();
-    lab.redcap = await FakeRedcap.start();
-    lab.redcap.addProject({ token: REDCAP_TOKEN, records: lab.redcapRows });
-    lab.orm = await openDatabase(lab.databaseUrl);
-    await migrate(lab.orm);
-    await applySmallLab(lab.orm.em.fork(), lab.redcap.url, REDCAP_TOKEN);
-    lab.client = new Client({ connection: await Connection.connect({ address: lab.temporalAddress }) });
+    try {
+      await lab.startPostgres();
+      await lab.startTemporal();
+      await lab.startSmtp();
+      lab.redcap = await FakeRedcap.start();
+      lab.redcap.addProject({ token: REDCAP_TOKEN, records: lab.redcapRows });
+      lab.orm = await openDatabase(lab.databaseUrl);
+      await migrate(lab.orm);
+      await applySmallLab(lab.orm.em.fork(), lab.redcap.url, REDCAP_TOKEN);
+      lab.client = new Client({ connection: await Connection.connect({ address: lab.temporalAddress }) });
+    } catch (err) {
+      await lab.close(); // what did start (PostgreSQL, a server) would otherwise outlive the test run
+      throw err;
+    }
     return lab;
   }
 
   /** Set once PostgreSQL has started (its password is the cluster's own, kept across restarts). */
   databaseUrl = '';
 
+  get temporalKind(): TemporalServerKind {
+    return this.options.temporal ?? 'dev';
+  }
+
+  /** The production server (temporal: 'production'), for its log and timings. */
+  get production(): ProductionTemporalServer | undefined {
+    return this.productionServer;
+  }
+
   get temporalAddress(): string {
-    return `127.0.0.1:${this.ports.temporal}`;
+    return this.productionServer?.address ?? `127.0.0.1:${this.ports.temporal}`;
   }
 
   /** The environment of `npm run api` and `npm run worker`. */
@@ -102,12 +124,23 @@ export class FaultLab {
   }
 
   async startTemporal(): Promise<void> {
-    this.devServer = await startDevServer({ port: this.ports.temporal, dbFilename: path.join(this.workDir, 'temporal.sqlite'), stdio: 'ignore' });
+    if (this.temporalKind === 'dev') {
+      this.devServer = await startDevServer({ port: this.ports.temporal, dbFilename: path.join(this.workDir, 'temporal.sqlite'), stdio: 'ignore' });
+    } else if (this.productionServer) {
+      await this.productionServer.start();
+    } else {
+      // Temporal's databases beside ours on the one PostgreSQL, as in docker-compose.yml.
+      this.productionServer = await ProductionTemporalServer.create({
+        postgres: { host: '127.0.0.1', port: this.ports.postgres, user: 'postgres', password: decodeURIComponent(new URL(this.databaseUrl).password) },
+        workDir: path.join(this.workDir, 'temporal'),
+      });
+    }
   }
 
   async stopTemporal(): Promise<void> {
     await this.devServer?.stop();
     this.devServer = undefined;
+    await this.productionServer?.stop();
   }
 
   async startSmtp(): Promise<void> {
@@ -121,11 +154,13 @@ export class FaultLab {
     this.smtp = undefined;
   }
 
-  /** `npm run worker`; `env` adds to the lab's, e.g. WORKFLOW_BUNDLE_PATH of an older release's bundle. */
-  async startWorker(env: Record<string, string> = {}): Promise<void> {
+  /** Another `npm run worker` (on the same task queue); `env` adds to the lab's (e.g. WORKFLOW_BUNDLE_PATH of an older release's bundle, or its own WORKER_METRICS_PORT). */
+  async startWorker(env: Record<string, string> = {}): Promise<ServiceProcess> {
     const worker = startServiceProcess('worker', { ...this.env, ...env });
     this.worker = worker;
+    this.processes.push(worker);
     await eventually(() => worker.output().includes('worker running'), `the worker to start:\n${worker.output()}`, 120_000);
+    return worker;
   }
 
   /** A crash: SIGKILL, no graceful shutdown. */
@@ -134,11 +169,14 @@ export class FaultLab {
     this.worker = undefined;
   }
 
-  async startApi(): Promise<void> {
+  /** Another `npm run api`, on a port of its own; returns its URL (apiUrl is the latest's). */
+  async startApi(): Promise<string> {
     this.apiPort = await freePort();
     const api = startServiceProcess('api', { ...this.env, PORT: String(this.apiPort) });
     this.api = api;
+    this.processes.push(api);
     await eventually(() => fetch(`http://127.0.0.1:${this.apiPort}/healthz`).then((r) => r.ok, () => false), `the API to start:\n${api.output()}`);
+    return this.apiUrl;
   }
 
   get apiUrl(): string {
@@ -153,10 +191,10 @@ export class FaultLab {
   }
 
   /** REDCap has (or gets) a completed scan log for participant n (record n), and sends the DET to the API. */
-  async logScan(n: number): Promise<{ status: number; body: { status?: string; workflowId?: string } }> {
+  async logScan(n: number, apiUrl = this.apiUrl): Promise<{ status: number; body: { status?: string; workflowId?: string } }> {
     const record = String(n);
     if (!this.redcapRows.some((row) => row.record_id === record)) this.addRedcapRow(n);
-    const response = await fetch(`${this.apiUrl}/redcap`, {
+    const response = await fetch(`${apiUrl}/redcap`, {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
       body: new URLSearchParams({
@@ -218,12 +256,12 @@ export class FaultLab {
   }
 
   async waitFor(check: () => Promise<boolean> | boolean, what: string, timeoutMs = 120_000): Promise<void> {
-    await eventually(check, () => `${what}\n--- worker output ---\n${this.worker?.output().slice(-4000) ?? '(no worker)'}`, timeoutMs, 500);
+    const serverLog = () => (this.productionServer ? `\n--- temporal-server log ---\n${this.productionServer.logTail(15)}` : '');
+    await eventually(check, () => `${what}\n--- worker output ---\n${this.worker?.output().slice(-4000) ?? '(no worker)'}${serverLog()}`, timeoutMs, 500);
   }
 
   async close(): Promise<void> {
-    await this.api?.stop();
-    await this.worker?.stop();
+    for (const child of this.processes) await child.stop();
     await this.client?.connection.close().catch(() => undefined);
     await this.orm?.close().catch(() => undefined);
     await this.redcap?.close();
