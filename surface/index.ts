@@ -12,12 +12,15 @@ import { defineQuery, defineSignal } from '@temporalio/workflow';
 export const REDCAP_INTAKE_WORKFLOW = 'RedcapIntakeWorkflow';
 export const SCAN_IMPORT_WORKFLOW = 'ScanImportWorkflow';
 export const SCAN_DOWNLOAD_WORKFLOW = 'ScanDownloadWorkflow';
+export const REDCAP_RECONCILE_WORKFLOW = 'RedcapReconcileWorkflow';
 
 /** Business ids: a second start for a running id joins the running workflow. */
 export const scanImportWorkflowId = (sessionId: string) => `scan-import:${sessionId}`;
 export const scanDownloadWorkflowId = (sessionId: string) => `scan-download:${sessionId}`;
-export const redcapIntakeWorkflowId = (configId: number, record: string, event?: string | null) =>
-  `redcap-intake:${configId}:${record}${event ? `:${event}` : ''}`;
+export const redcapIntakeWorkflowId = (configId: number, record: string, event?: string | null, instance?: number | null) =>
+  `redcap-intake:${configId}:${record}${event ? `:${event}` : ''}${instance ? `#${instance}` : ''}`;
+/** The Temporal Schedule that runs RedcapReconcileWorkflow for one REDCap config (its runs: `<schedule id>-<time>`). */
+export const redcapReconcileScheduleId = (configId: number) => `redcap-reconcile:${configId}`;
 
 // --- Search attributes (Keyword): ops filter the Web UI with SessionId="SPN01_CMH_0001_01_01" --------------
 
@@ -34,6 +37,8 @@ export interface IntakeTrigger {
   configId: number;
   record: string;
   eventName?: string | null;
+  /** The repeat instance (`redcap_repeat_instance`) of a repeating instrument or event; absent on other rows. */
+  instance?: number | null;
 }
 
 export interface RedcapIntakeInput extends IntakeTrigger {
@@ -64,6 +69,41 @@ export interface RedcapIntakeResult {
   redcapRecordId: number;
   sessionCreated: boolean;
   monitors: StartedMonitors;
+}
+
+// --- RedcapReconcileWorkflow ------------------------------------------------------------------------------
+
+/** One reconciliation of a REDCap config: what the schedule starts, and `npm run cli -- reconcile`. */
+export interface RedcapReconcileInput {
+  configId: number;
+  /** ISO time: look at records changed since then (the margin is added); default: since the last successful run. */
+  since?: string;
+  /** Set by the workflow itself when it continues as new (one run handles one chunk of records). */
+  progress?: ReconcileProgress;
+}
+
+/** Rows read (base, event and repeat-instance rows of the config), intakes started, completed rows already filed as they are. */
+export interface RedcapReconcileResult {
+  checked: number;
+  started: number;
+  unchanged: number;
+}
+
+/** Where a reconciliation is, carried across continue-as-new. */
+export interface ReconcileProgress {
+  /** When the reconciliation began (ISO): on success, changes before it have all been seen. */
+  startedAt: string;
+  /** REDCap's dateRangeBegin, `YYYY-MM-DD HH:MM:SS`. */
+  begin: string;
+  /** True when this reconciliation reaches back to the previous successful one (or the lookback): its success counts. */
+  coversGap: boolean;
+  /** The project's record id field. */
+  recordIdField: string;
+  /** The last record handled (records go in sorted order). */
+  after: string | null;
+  totals: RedcapReconcileResult;
+  /** Records that reached us only through reconciliation: how many, and the first few names. */
+  missed: { count: number; sample: string[] };
 }
 
 // --- The monitors: ScanImportWorkflow and ScanDownloadWorkflow ---------------------------------------------

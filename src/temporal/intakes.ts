@@ -19,10 +19,17 @@ export interface StartedIntake {
 
 /**
  * Starts the intake of `input`'s record, or joins the running one. A finished intake is not run again (a failed one
- * is). Throws what the client throws (e.g. Temporal unavailable); the caller bounds the call.
+ * is). Throws what the client throws (e.g. Temporal unavailable); the caller bounds the call. `memo` adds to the
+ * intake's memo (reconciliation records there which row it started the intake for).
  */
-export async function startRedcapIntake(client: Client, taskQueue: string, config: IntakeConfig, input: RedcapIntakeInput): Promise<StartedIntake> {
-  const workflowId = redcapIntakeWorkflowId(config.id, input.record, input.eventName);
+export async function startRedcapIntake(
+  client: Client,
+  taskQueue: string,
+  config: IntakeConfig,
+  input: RedcapIntakeInput,
+  memo: Record<string, unknown> = {},
+): Promise<StartedIntake> {
+  const workflowId = redcapIntakeWorkflowId(config.id, input.record, input.eventName, input.instance);
   try {
     await client.workflow.start(REDCAP_INTAKE_WORKFLOW, {
       taskQueue,
@@ -31,7 +38,7 @@ export async function startRedcapIntake(client: Client, taskQueue: string, confi
       // A trigger for a running intake joins it; a finished intake is not run again, a failed one is.
       workflowIdConflictPolicy: 'USE_EXISTING',
       workflowIdReusePolicy: 'ALLOW_DUPLICATE_FAILED_ONLY',
-      memo: { redcapUrl: config.url, project: config.project, instrument: config.instrument, record: input.record, eventName: input.eventName ?? '' },
+      memo: { redcapUrl: config.url, project: config.project, instrument: config.instrument, record: input.record, eventName: input.eventName ?? '', ...memo },
       staticSummary: `REDCap intake of record ${input.record}${input.eventName ? ` (${input.eventName})` : ''}, project ${config.project} ${config.instrument}`,
     });
   } catch (err) {
