@@ -1,8 +1,13 @@
 /**
  * Activities of RedcapReconcileWorkflow: ask REDCap which records changed, read them a page at a time, compare each
  * completed row with what is filed, and start the intake a trigger would have started where they differ.
+ *
+ * The pages are worked through in one activity that heartbeats its progress: a retry (REDCap 5xx, a worker that
+ * died) goes on from the last pages done, the workflow's history does not grow with the number of records, and no
+ * page waits in the task queue behind the intakes the earlier pages started.
  */
 import type { EntityManager } from '@mikro-orm/postgresql';
+import { Context } from '@temporalio/activity';
 import { ApplicationFailure, defaultPayloadConverter } from '@temporalio/common';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import type { temporal } from '@temporalio/proto';
@@ -28,20 +33,37 @@ import {
 } from '../src/redcap/reconcile';
 import { startRedcapIntake } from '../src/temporal/intakes';
 import { deleteReconcileSchedule } from '../src/temporal/schedules';
-import { redcapIntakeWorkflowId, redcapReconcileScheduleId, type ReconcileProgress, type RedcapReconcileResult } from '../surface';
+import { redcapIntakeWorkflowId, redcapReconcileScheduleId, type RedcapReconcileResult } from '../surface';
 import type { ActivityDeps } from './deps';
-import { whileHeartbeating } from './heartbeat';
 import type { AdminEmail } from './mail';
 
-export interface ReconcilePage extends RedcapReconcileResult {
-  /** Records (rows) whose intake reconciliation started: how many, and the first few names. */
+/** Where a reconciliation is: what the workflow hands from one activity to the next, and the heartbeat's checkpoint. */
+export interface ReconcileProgress {
+  /** When the reconciliation began (ISO): on success, changes before it have all been seen. */
+  startedAt: string;
+  /** REDCap's dateRangeBegin, `YYYY-MM-DD HH:MM:SS`. */
+  begin: string;
+  /** True when this reconciliation reaches back to the previous successful one (or the lookback): its success counts. */
+  coversGap: boolean;
+  /** The project's record id field. */
+  recordIdField: string;
+  /** The last record done (records go in sorted order); null before the first. */
+  after: string | null;
+  totals: RedcapReconcileResult;
+  /** Rows whose intake reconciliation started: how many, and the first few. */
   missed: { count: number; sample: string[] };
 }
 
-/** How many rows of a page are looked up in Temporal (and started) at once. */
-const TEMPORAL_CONCURRENCY = 8;
-/** Record names kept for the email. */
-export const MISSED_SAMPLE = 20;
+/** Records per Export Records call (`records[i]`). */
+const PAGE = 100;
+/** Pages worked on at once. */
+const PARALLEL_PAGES = 4;
+/** Rows of a page looked up in Temporal (and started) at once. */
+const TEMPORAL_CONCURRENCY = 16;
+/** Rows named in the email. */
+const MISSED_SAMPLE = 20;
+/** How often the progress is sent as a heartbeat (the activity's heartbeatTimeout is longer). */
+const HEARTBEAT_MS = 2_000;
 
 export function createReconcileActivities(deps: ActivityDeps) {
   const redcap = new RedcapClient();
@@ -84,6 +106,46 @@ export function createReconcileActivities(deps: ActivityDeps) {
     return { state: 'closed', status, ...whatTheIntakeRead(await handle.fetchHistory()) };
   }
 
+  /** One page of records: every row read, compared with what is filed, and an intake started where it differs. */
+  async function reconcilePage(config: RedcapConfig, recordIdField: string, records: string[]): Promise<Page> {
+    const em = deps.orm.em.fork() as EntityManager;
+    const rows = await askRedcap(config.id, () => redcap.exportRecordRows(config, records, exportedFields(config, recordIdField)));
+    const filed = new Map<string, FiledEntry>();
+    // Oldest first: where several are stored for one row (dates used to tell them apart), the newest wins.
+    for (const stored of await em.find(RedcapRecord, { config: config.id, record: { $in: records } }, { orderBy: { id: 'asc' } })) {
+      filed.set(identityKey(storedIdentity(stored)), stored);
+    }
+
+    const page: Page = { checked: 0, started: 0, unchanged: 0, missed: [] };
+    const candidates = [];
+    for (const row of rows.filter((row) => ofInstrument(row, config))) {
+      page.checked += 1;
+      if (!isCompleted(row, config)) continue;
+      const identity = rowIdentity(row, recordIdField);
+      const reading = readRow(row, config, identity.record);
+      if (reading.entry && !differsFromFiled(filed.get(identityKey(identity)), reading.entry)) page.unchanged += 1;
+      else candidates.push({ identity, reading, digest: rowDigest(row, config) });
+    }
+
+    await forEachLimited(candidates, TEMPORAL_CONCURRENCY, async ({ identity, reading, digest }) => {
+      const workflowId = redcapIntakeWorkflowId(config.id, identity.record, identity.eventName, identity.instance);
+      if (!needsIntake(reading, digest, await intakeSeen(workflowId))) {
+        page.unchanged += 1;
+        return;
+      }
+      const trigger = { configId: config.id, record: identity.record, eventName: identity.eventName || null, instance: identity.instance };
+      await startRedcapIntake(deps.temporal, deps.config.taskQueue, config, trigger, { startedBy: 'reconciliation', rowDigest: digest });
+      page.started += 1;
+      page.missed.push(describeRow(identity));
+      log.warn(
+        { configId: config.id, project: config.project, instrument: config.instrument, ...identity, workflowId },
+        `REDCap record ${describeRow(identity)} reached us without a Data Entry Trigger; intake started`,
+      );
+    });
+    missedTriggersTotal.inc({ config: String(config.id) }, page.started);
+    return page;
+  }
+
   return {
     /** Where a reconciliation starts: its window (from the last successful run, or the lookback) and the record id field. */
     async beginReconcile(input: { configId: number; since?: string }): Promise<ReconcileProgress> {
@@ -109,63 +171,31 @@ export function createReconcileActivities(deps: ActivityDeps) {
       };
     },
 
-    /** The next `limit` records (sorted) after `after` among those REDCap says changed since `begin`. */
-    async listReconcileRecords(input: {
-      configId: number;
-      begin: string;
-      recordIdField: string;
-      after: string | null;
-      limit: number;
-    }): Promise<{ records: string[]; more: boolean }> {
+    /**
+     * Every record REDCap says changed since `begin` (after `progress.after`, when going on from a checkpoint), a page
+     * at a time: each completed row compared with what is filed, and an intake started where it differs.
+     */
+    async reconcileRecords(input: { configId: number; progress: ReconcileProgress }): Promise<ReconcileProgress> {
+      const context = Context.current();
+      let progress: ReconcileProgress = context.info.heartbeatDetails ?? input.progress;
       const config = await configOf(deps.orm.em.fork() as EntityManager, input.configId);
-      const names = await askRedcap(config.id, () => redcap.exportRecordNamesSince(config, input.recordIdField, input.begin));
-      const after = input.after;
-      const rest = after === null ? names : names.filter((name) => name > after);
-      return { records: rest.slice(0, input.limit), more: rest.length > input.limit };
-    },
-
-    /** One page of records: every row read, compared with what is filed, and an intake started where it differs. */
-    reconcileRecords(input: { configId: number; recordIdField: string; records: string[] }): Promise<ReconcilePage> {
-      return whileHeartbeating(async () => {
-        const em = deps.orm.em.fork() as EntityManager;
-        const config = await configOf(em, input.configId);
-        const rows = await askRedcap(config.id, () => redcap.exportRecordRows(config, input.records, exportedFields(config, input.recordIdField)));
-        const filed = new Map<string, FiledEntry>();
-        // Oldest first: where several are stored for one row (dates used to tell them apart), the newest wins.
-        for (const stored of await em.find(RedcapRecord, { config: config.id, record: { $in: input.records } }, { orderBy: { id: 'asc' } })) {
-          filed.set(identityKey(storedIdentity(stored)), stored);
+      const names = await askRedcap(config.id, () => redcap.exportRecordNamesSince(config, progress.recordIdField, progress.begin));
+      const after = progress.after;
+      const todo = after === null ? names : names.filter((name) => name > after);
+      const heartbeat = setInterval(() => context.heartbeat(progress), HEARTBEAT_MS);
+      try {
+        for (let i = 0; i < todo.length; i += PAGE * PARALLEL_PAGES) {
+          context.cancellationSignal.throwIfAborted(); // the run was cancelled or terminated, or the worker stops
+          const round = todo.slice(i, i + PAGE * PARALLEL_PAGES);
+          const pages = [];
+          for (let j = 0; j < round.length; j += PAGE) pages.push(reconcilePage(config, progress.recordIdField, round.slice(j, j + PAGE)));
+          progress = (await Promise.all(pages)).reduce(addPage, { ...progress, after: round[round.length - 1] });
+          context.heartbeat(progress);
         }
-
-        const page: ReconcilePage = { checked: 0, started: 0, unchanged: 0, missed: { count: 0, sample: [] } };
-        const candidates = [];
-        for (const row of rows.filter((row) => ofInstrument(row, config))) {
-          page.checked += 1;
-          if (!isCompleted(row, config)) continue;
-          const identity = rowIdentity(row, input.recordIdField);
-          const reading = readRow(row, config, identity.record);
-          if (reading.entry && !differsFromFiled(filed.get(identityKey(identity)), reading.entry)) page.unchanged += 1;
-          else candidates.push({ identity, reading, digest: rowDigest(row, config) });
-        }
-
-        await forEachLimited(candidates, TEMPORAL_CONCURRENCY, async ({ identity, reading, digest }) => {
-          const workflowId = redcapIntakeWorkflowId(config.id, identity.record, identity.eventName, identity.instance);
-          if (!needsIntake(reading, digest, await intakeSeen(workflowId))) {
-            page.unchanged += 1;
-            return;
-          }
-          const trigger = { configId: config.id, record: identity.record, eventName: identity.eventName || null, instance: identity.instance };
-          await startRedcapIntake(deps.temporal, deps.config.taskQueue, config, trigger, { startedBy: 'reconciliation', rowDigest: digest });
-          page.started += 1;
-          page.missed.count += 1;
-          if (page.missed.sample.length < MISSED_SAMPLE) page.missed.sample.push(describeRow(identity));
-          log.warn(
-            { configId: config.id, project: config.project, instrument: config.instrument, ...identity, workflowId },
-            `REDCap record ${describeRow(identity)} reached us without a Data Entry Trigger; intake started`,
-          );
-        });
-        missedTriggersTotal.inc({ config: String(config.id) }, page.started);
-        return page;
-      });
+      } finally {
+        clearInterval(heartbeat);
+      }
+      return progress;
     },
 
     /**
@@ -208,6 +238,20 @@ function whatTheIntakeRead(history: temporal.api.history.v1.IHistory): { read?: 
     failure = event.workflowExecutionFailedEventAttributes?.failure?.message ?? failure;
   }
   return { read, failure };
+}
+
+/** What one page found: counts, and the rows whose intake was started. */
+interface Page extends RedcapReconcileResult {
+  missed: string[];
+}
+
+function addPage(progress: ReconcileProgress, page: Page): ReconcileProgress {
+  const { totals, missed } = progress;
+  return {
+    ...progress,
+    totals: { checked: totals.checked + page.checked, started: totals.started + page.started, unchanged: totals.unchanged + page.unchanged },
+    missed: { count: missed.count + page.missed.length, sample: [...missed.sample, ...page.missed].slice(0, MISSED_SAMPLE) },
+  };
 }
 
 /** Runs `work` over `items`, at most `limit` at a time. */

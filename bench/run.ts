@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: prints figures, never fails on speed. Everything runs on loopback against servers of its
  * own (embedded PostgreSQL, Temporal dev server in memory), the API and the worker as child processes.
- *   npm run bench -- [--duration 10] [--fleet 10000] [--only intake|fleet]
+ *   npm run bench -- [--duration 10] [--fleet 10000] [--rows 5000] [--only intake|fleet|reconcile]
  */
 import os from 'node:os';
 import { Command } from 'commander';
@@ -14,15 +14,18 @@ import { freePort } from '../test/support/ports';
 import { eventually, startServiceProcess } from '../test/support/processes';
 import { benchFleet } from './fleet';
 import { benchIntake } from './intake';
+import { benchReconcile } from './reconcile';
+import { FakeRedcap } from '../test/support/fake-redcap';
 import { startBenchServices } from './services';
 
 async function main(): Promise<void> {
   const options = new Command()
     .option('--duration <seconds>', 'seconds per intake level', '10')
     .option('--fleet <count>', 'ScanImportWorkflows in the fleet', '10000')
-    .option('--only <part>', 'intake or fleet')
+    .option('--rows <count>', 'REDCap rows to reconcile', '5000')
+    .option('--only <part>', 'intake, fleet or reconcile')
     .parse()
-    .opts<{ duration: string; fleet: string; only?: string }>();
+    .opts<{ duration: string; fleet: string; rows: string; only?: string }>();
   console.log(`bench: ${os.cpus().length} cores, ${os.cpus()[0]?.model}, node ${process.version}, ${new Date().toISOString()}`);
 
   const services = await startBenchServices();
@@ -33,6 +36,8 @@ async function main(): Promise<void> {
       TEMPORAL_ADDRESS: services.temporalAddress,
       DATA_DIR: services.workDir,
       LOG_LEVEL: 'warn',
+      // No schedules: the reconciliation part runs its one reconciliation itself.
+      RECONCILE_INTERVAL: 'off',
     };
     const orm = await openDatabase(services.databaseUrl);
     await migrate(orm);
@@ -41,7 +46,7 @@ async function main(): Promise<void> {
     const redcapConfigId = (await orm.em.fork().findOneOrFail(RedcapConfig, { project: 1234 })).id;
     const client = new Client({ connection: await Connection.connect({ address: services.temporalAddress }) });
 
-    if (options.only !== 'fleet') {
+    if (options.only === undefined || options.only === 'intake') {
       // No worker polls this queue: the figure is the API's own work (parse, look up, start), not the intake's.
       const port = await freePort();
       const api = startServiceProcess('api', { ...env, PORT: String(port), TEMPORAL_TASK_QUEUE: 'bench-intake' });
@@ -51,12 +56,26 @@ async function main(): Promise<void> {
       await api.stop();
     }
 
-    if (options.only !== 'intake') {
+    if (options.only === undefined || options.only === 'fleet') {
       const worker = startServiceProcess('worker', { ...env, LOG_LEVEL: 'info', TEMPORAL_TASK_QUEUE: 'bench-fleet' });
       children.push(worker);
       await eventually(() => worker.output().includes('worker running'), 'the worker to start', 120_000);
       const config = loadConfig({ ...env, TEMPORAL_TASK_QUEUE: 'bench-fleet' });
       await benchFleet({ orm, client, config, workerPid: worker.child.pid!, count: Number(options.fleet), redcapConfigId });
+      await worker.stop();
+    }
+
+    // Last: its 5,000 monitors would keep the fleet's count of running monitors from reaching zero.
+    if (options.only === undefined || options.only === 'reconcile') {
+      const redcap = await FakeRedcap.start();
+      const token = 'BE0C4BE0C4BE0C4BE0C4BE0C4BE0C400';
+      redcap.addProject({ token, records: [] });
+      await applySmallLab(orm.em.fork(), redcap.url, token);
+      const reconcileConfigId = (await orm.em.fork().findOneOrFail(RedcapConfig, { url: redcap.url })).id;
+      const worker = startServiceProcess('worker', { ...env, LOG_LEVEL: 'info', TEMPORAL_TASK_QUEUE: 'bench-reconcile' });
+      children.push(worker, { stop: () => redcap.close() });
+      await eventually(() => worker.output().includes('worker running'), 'the worker to start', 120_000);
+      await benchReconcile({ orm, client, redcap, token, redcapConfigId: reconcileConfigId, taskQueue: 'bench-reconcile', rows: Number(options.rows) });
     }
     await client.connection.close();
     await orm.close();

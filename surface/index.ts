@@ -78,8 +78,6 @@ export interface RedcapReconcileInput {
   configId: number;
   /** ISO time: look at records changed since then (the margin is added); default: since the last successful run. */
   since?: string;
-  /** Set by the workflow itself when it continues as new (one run handles one chunk of records). */
-  progress?: ReconcileProgress;
 }
 
 /** Rows read (base, event and repeat-instance rows of the config), intakes started, completed rows already filed as they are. */
@@ -87,23 +85,6 @@ export interface RedcapReconcileResult {
   checked: number;
   started: number;
   unchanged: number;
-}
-
-/** Where a reconciliation is, carried across continue-as-new. */
-export interface ReconcileProgress {
-  /** When the reconciliation began (ISO): on success, changes before it have all been seen. */
-  startedAt: string;
-  /** REDCap's dateRangeBegin, `YYYY-MM-DD HH:MM:SS`. */
-  begin: string;
-  /** True when this reconciliation reaches back to the previous successful one (or the lookback): its success counts. */
-  coversGap: boolean;
-  /** The project's record id field. */
-  recordIdField: string;
-  /** The last record handled (records go in sorted order). */
-  after: string | null;
-  totals: RedcapReconcileResult;
-  /** Records that reached us only through reconciliation: how many, and the first few names. */
-  missed: { count: number; sample: string[] };
 }
 
 // --- The monitors: ScanImportWorkflow and ScanDownloadWorkflow ---------------------------------------------

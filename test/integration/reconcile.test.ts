@@ -12,7 +12,9 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { WorkflowFailedError } from '@temporalio/client';
 import type { Worker } from '@temporalio/worker';
 import pino from 'pino';
+import { MockActivityEnvironment } from '@temporalio/testing';
 import type { ActivityDeps } from '../../activities';
+import { createReconcileActivities, type ReconcileProgress } from '../../activities/reconcile';
 import { loadConfig, type Config } from '../../src/config';
 import { RedcapConfig, RedcapRecord, ReconcileState, Site, Study, StudySite, User } from '../../src/db/entities';
 import type { Orm } from '../../src/db/orm';
@@ -277,6 +279,38 @@ test('the schedules follow the configs: created, updated, paused while off, left
   await em().nativeDelete(RedcapConfig, { id: other.id });
   await eventually(async () => (await sync(1_800_000, [redcap]))?.action === 'deleted', 'the schedule of the deleted config to go');
   await expect(handle.describe()).rejects.toThrow(/not found/i);
+});
+
+test('the pages of a big window: REDCap asked 100 records at a time; a retry goes on from the last heartbeat', async () => {
+  // A project of its own (its rows stay out of the other tests' counts): 450 records, none completed.
+  const token = 'B16B16B16B16B16B16B16B16B16B1600';
+  const seed = em();
+  const big = seed.create(RedcapConfig, { ...redcapConfig(5555, 'mri_scan_log'), token });
+  await seed.flush();
+  const names = Array.from({ length: 450 }, (_, i) => `R${String(i).padStart(4, '0')}`);
+  fake.addProject({ token, records: names.map((name) => row(name, sessionOf(9), { mri_scan_log_complete: '0' })) });
+  const activities = createReconcileActivities({ config, orm, logger: pino({ level: 'silent' }), temporal: temporal.client, mailer });
+  const begun: ReconcileProgress = await new MockActivityEnvironment().run(activities.beginReconcile, { configId: big.id });
+  // Pages ask for some fields of records[0]…; the intakes' calls ask for whole records.
+  const pagesAsked = (from: number) =>
+    fake.calls.slice(from).filter((call) => call.params['records[0]'] !== undefined && call.params['fields[0]'] !== undefined).map((call) => call.params['records[0]']);
+
+  const calls = fake.calls.length;
+  const whole = new MockActivityEnvironment();
+  const heartbeats: ReconcileProgress[] = [];
+  whole.on('heartbeat', (progress: ReconcileProgress) => heartbeats.push(progress));
+  const done: ReconcileProgress = await whole.run(activities.reconcileRecords, { configId: big.id, progress: begun });
+  expect(done.totals).toEqual({ checked: 450, started: 0, unchanged: 0 });
+  expect(done.after).toBe('R0449');
+  expect(pagesAsked(calls)).toEqual(['R0000', 'R0100', 'R0200', 'R0300', 'R0400']);
+  expect(heartbeats.map((progress) => progress.after)).toEqual(expect.arrayContaining(['R0399', 'R0449']));
+
+  // A retry after the first round: only the rest is read, and the counts go on from the checkpoint.
+  const checkpoint = heartbeats.find((progress) => progress.after === 'R0399');
+  const retried = fake.calls.length;
+  const again: ReconcileProgress = await new MockActivityEnvironment({ heartbeatDetails: checkpoint }).run(activities.reconcileRecords, { configId: big.id, progress: begun });
+  expect(again.totals).toEqual({ checked: 450, started: 0, unchanged: 0 });
+  expect(pagesAsked(retried)).toEqual(['R0400']);
 });
 
 describe('npm run cli -- reconcile', () => {
