@@ -101,21 +101,21 @@ function createProgram(): Command {
   return program;
 }
 
-/** After config apply: the schedules on the Temporal there is; a Temporal that does not answer is a warning (the next start updates them). */
+/**
+ * After config apply: the schedules, on the Temporal there is. A Temporal that does not answer (or fails) is a warning:
+ * the database part is done, and the next start of npm start or npm run worker updates them.
+ */
 async function updateSchedules(config: Config, orm: Orm): Promise<void> {
   const address = commandTemporalAddress(config);
   if (!address) return; // npm start has never run here: it creates the schedules when it starts.
-  let client: Client;
+  let client: Client | undefined;
   try {
     client = await connectTemporal({ address, namespace: config.temporalNamespace });
+    for (const change of await syncReconcileSchedulesWith(orm, client, config)) out(describeScheduleChange(change));
   } catch (err) {
     note(`warning: reconciliation schedules not updated: ${describeStartupFailure(err)}; npm start and npm run worker update them when they start`);
-    return;
-  }
-  try {
-    for (const change of await syncReconcileSchedulesWith(orm, client, config)) out(describeScheduleChange(change));
   } finally {
-    await client.connection.close();
+    await client?.connection.close();
   }
 }
 

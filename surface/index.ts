@@ -80,7 +80,10 @@ export interface RedcapReconcileInput {
   since?: string;
 }
 
-/** Rows read (base, event and repeat-instance rows of the config), intakes started, completed rows already filed as they are. */
+/**
+ * Rows read (base, event and repeat-instance rows of the config's instrument); intakes started; completed rows filed as
+ * they are (or whose intake runs, or already saw them as they are). The rest were not completed.
+ */
 export interface RedcapReconcileResult {
   checked: number;
   started: number;

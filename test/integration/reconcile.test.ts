@@ -136,10 +136,12 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await temporal?.client.schedule
-    .getHandle(redcapReconcileScheduleId(redcap?.id ?? 0))
-    .delete()
-    .catch(() => undefined);
+  for (const { id } of orm ? await em().find(RedcapConfig, {}) : []) {
+    await temporal.client.schedule
+      .getHandle(redcapReconcileScheduleId(id))
+      .delete()
+      .catch(() => undefined);
+  }
   for await (const execution of temporal.client.workflow.list({ query: `TaskQueue="${config.taskQueue}" AND ExecutionStatus="Running"` })) {
     await temporal.client.workflow.getHandle(execution.workflowId).terminate('reconcile test done').catch(() => undefined);
   }
@@ -315,7 +317,7 @@ test('the pages of a big window: REDCap asked 100 records at a time; a retry goe
 
 describe('npm run cli -- reconcile', () => {
   const root = path.resolve(__dirname, '..', '..');
-  function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  function cli(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
     return new Promise((resolve, reject) => {
       const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', path.join(root, 'src', 'cli.ts'), ...args], {
         cwd: root,
@@ -325,6 +327,7 @@ describe('npm run cli -- reconcile', () => {
           TEMPORAL_ADDRESS: process.env.TEST_TEMPORAL_ADDRESS ?? '',
           TEMPORAL_TASK_QUEUE: config.taskQueue,
           DATA_DIR: config.dataDir,
+          ...env,
         },
         stdio: ['ignore', 'pipe', 'pipe'],
       });
@@ -357,11 +360,17 @@ describe('npm run cli -- reconcile', () => {
     expect(result.stdout).toContain(`nothing changed`);
     // The schedule follows RECONCILE_INTERVAL (here the default, 1 hour); the pause made by hand stays.
     expect(result.stdout).toMatch(new RegExp(`^schedule redcap-reconcile:${redcap.id}: updated \\(every 1 hour; paused by hand: test: the schedule is done\\)$`, 'm'));
+
+    // Temporal away: the database part is done all the same, and the operator is told.
+    const away = await cli(['config', 'apply', file], { TEMPORAL_ADDRESS: '127.0.0.1:1' });
+    expect(away).toMatchObject({ code: 0, stdout: expect.stringContaining('nothing changed') });
+    expect(away.stderr).toMatch(/^warning: reconciliation schedules not updated: cannot reach Temporal at 127\.0\.0\.1:1 .*; npm start and npm run worker update them when they start\n$/);
   });
 
   test('bad arguments name the problem', async () => {
     expect(await cli(['reconcile', '--since', 'yesterday'])).toMatchObject({ code: 1, stderr: expect.stringContaining('"yesterday" is not an ISO time') });
     expect(await cli(['reconcile', '--config', 'x'])).toMatchObject({ code: 1, stderr: expect.stringContaining('"x" is not a REDCap config id') });
-    expect(await cli(['reconcile', '--config', '99'])).toMatchObject({ code: 1, stderr: `error: no REDCap config 99 (the REDCap configs: ${redcap.id})\n` });
+    const ids = (await em().find(RedcapConfig, {}, { orderBy: { id: 'asc' } })).map((known) => known.id).join(', ');
+    expect(await cli(['reconcile', '--config', '99'])).toMatchObject({ code: 1, stderr: `error: no REDCap config 99 (the REDCap configs: ${ids})\n` });
   });
 });
