@@ -2,7 +2,7 @@
  * `npm run bench`: prints figures, never fails on speed. Everything runs on loopback against servers of its
  * own (embedded PostgreSQL; the Temporal dev server in memory, or the production temporal-server on that
  * PostgreSQL), the API and the worker as child processes. Every result line starts with the server kind.
- *   npm run bench -- [--duration 10] [--fleet 10000] [--only intake|fleet] [--server dev|production|both]
+ *   npm run bench -- [--duration 10] [--fleet 10000] [--rows 5000] [--only intake|fleet|reconcile] [--server dev|production|both]
  */
 import os from 'node:os';
 import { Command } from 'commander';
@@ -15,6 +15,8 @@ import { freePort } from '../test/support/ports';
 import { eventually, startServiceProcess } from '../test/support/processes';
 import { benchFleet } from './fleet';
 import { benchIntake } from './intake';
+import { benchReconcile } from './reconcile';
+import { FakeRedcap } from '../test/support/fake-redcap';
 import { startBenchServices } from './services';
 import type { TemporalServerKind } from '../test/support/server-kinds';
 
@@ -22,10 +24,11 @@ async function main(): Promise<void> {
   const options = new Command()
     .option('--duration <seconds>', 'seconds per intake level', '10')
     .option('--fleet <count>', 'ScanImportWorkflows in the fleet', '10000')
-    .option('--only <part>', 'intake or fleet')
+    .option('--rows <count>', 'REDCap rows to reconcile', '5000')
+    .option('--only <part>', 'intake, fleet or reconcile')
     .option('--server <kind>', 'Temporal server: dev, production or both', 'dev')
     .parse()
-    .opts<{ duration: string; fleet: string; only?: string; server: string }>();
+    .opts<{ duration: string; fleet: string; rows: string; only?: string; server: string }>();
   const servers: TemporalServerKind[] =
     options.server === 'both' ? ['dev', 'production'] : options.server === 'dev' || options.server === 'production' ? [options.server] : [];
   if (servers.length === 0) throw new Error(`--server: expected dev, production or both, got '${options.server}'`);
@@ -33,7 +36,7 @@ async function main(): Promise<void> {
   for (const server of servers) await benchOn(server, options);
 }
 
-async function benchOn(server: TemporalServerKind, options: { duration: string; fleet: string; only?: string }): Promise<void> {
+async function benchOn(server: TemporalServerKind, options: { duration: string; fleet: string; rows: string; only?: string }): Promise<void> {
   const log = (line: string) => console.log(`[${server}] ${line}`);
   const services = await startBenchServices(server);
   log(`Temporal ${server === 'dev' ? 'dev server (temporal server start-dev, in memory)' : 'temporal-server on PostgreSQL'} at ${services.temporalAddress}`);
@@ -44,6 +47,8 @@ async function benchOn(server: TemporalServerKind, options: { duration: string; 
       TEMPORAL_ADDRESS: services.temporalAddress,
       DATA_DIR: services.workDir,
       LOG_LEVEL: 'warn',
+      // No schedules: the reconciliation part runs its one reconciliation itself.
+      RECONCILE_INTERVAL: 'off',
     };
     const orm = await openDatabase(services.databaseUrl);
     await migrate(orm);
@@ -52,7 +57,7 @@ async function benchOn(server: TemporalServerKind, options: { duration: string; 
     const redcapConfigId = (await orm.em.fork().findOneOrFail(RedcapConfig, { project: 1234 })).id;
     const client = new Client({ connection: await Connection.connect({ address: services.temporalAddress }) });
 
-    if (options.only !== 'fleet') {
+    if (options.only === undefined || options.only === 'intake') {
       // No worker polls this queue: the figure is the API's own work (parse, look up, start), not the intake's.
       const port = await freePort();
       const api = startServiceProcess('api', { ...env, PORT: String(port), TEMPORAL_TASK_QUEUE: 'bench-intake' });
@@ -62,12 +67,26 @@ async function benchOn(server: TemporalServerKind, options: { duration: string; 
       await api.stop();
     }
 
-    if (options.only !== 'intake') {
+    if (options.only === undefined || options.only === 'fleet') {
       const worker = startServiceProcess('worker', { ...env, LOG_LEVEL: 'info', TEMPORAL_TASK_QUEUE: 'bench-fleet' });
       children.push(worker);
       await eventually(() => worker.output().includes('worker running'), 'the worker to start', 120_000);
       const config = loadConfig({ ...env, TEMPORAL_TASK_QUEUE: 'bench-fleet' });
       await benchFleet({ orm, client, config, workerPid: worker.child.pid!, count: Number(options.fleet), redcapConfigId, log });
+      await worker.stop();
+    }
+
+    // Last: its 5,000 monitors would keep the fleet's count of running monitors from reaching zero.
+    if (options.only === undefined || options.only === 'reconcile') {
+      const redcap = await FakeRedcap.start();
+      const token = 'BE0C4BE0C4BE0C4BE0C4BE0C4BE0C400';
+      redcap.addProject({ token, records: [] });
+      await applySmallLab(orm.em.fork(), redcap.url, token);
+      const reconcileConfigId = (await orm.em.fork().findOneOrFail(RedcapConfig, { url: redcap.url })).id;
+      const worker = startServiceProcess('worker', { ...env, LOG_LEVEL: 'info', TEMPORAL_TASK_QUEUE: 'bench-reconcile' });
+      children.push(worker, { stop: () => redcap.close() });
+      await eventually(() => worker.output().includes('worker running'), 'the worker to start', 120_000);
+      await benchReconcile({ orm, client, redcap, token, redcapConfigId: reconcileConfigId, taskQueue: 'bench-reconcile', rows: Number(options.rows), log });
     }
     await client.connection.close();
     await orm.close();

@@ -8,22 +8,25 @@ import { z } from 'zod';
 import { StartupError } from './startup-failure';
 
 /** A duration in the forms Temporal accepts ("2 days", "90s", "1h"), as milliseconds. */
-const duration = z
+function toMillis(value: string, ctx: z.RefinementCtx): number {
+  let millis: number;
+  try {
+    millis = msToNumber(value as Duration);
+  } catch {
+    millis = NaN;
+  }
+  if (!Number.isFinite(millis) || millis <= 0) {
+    ctx.addIssue({ code: z.ZodIssueCode.custom, message: `"${value}" is not a duration (try "2 days", "90s" or "1h")` });
+    return z.NEVER;
+  }
+  return millis;
+}
+const duration = z.string().trim().transform(toMillis);
+/** A duration, or `off` (null). */
+const durationOrOff = z
   .string()
   .trim()
-  .transform((value, ctx) => {
-    let millis: number;
-    try {
-      millis = msToNumber(value as Duration);
-    } catch {
-      millis = NaN;
-    }
-    if (!Number.isFinite(millis) || millis <= 0) {
-      ctx.addIssue({ code: z.ZodIssueCode.custom, message: `"${value}" is not a duration (try "2 days", "90s" or "1h")` });
-      return z.NEVER;
-    }
-    return millis;
-  });
+  .transform((value, ctx) => (/^off$/i.test(value) ? null : toMillis(value, ctx)));
 
 const optionalText = z
   .string()
@@ -61,6 +64,8 @@ const schema = z.object({
   DOWNLOAD_WINDOW: duration.default('2 days'),
   DOWNLOAD_RETRY_INITIAL: duration.default('1 hour'),
   DOWNLOAD_RETRY_MAX: duration.default('6 hours'),
+  RECONCILE_INTERVAL: durationOrOff.default('1 hour'),
+  RECONCILE_LOOKBACK: duration.default('7 days'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   EMBEDDED_POSTGRES_PORT: z.coerce.number().int().min(1).max(65535).default(54329),
   TEMPORAL_UI_PORT: z.coerce.number().int().min(1).max(65535).default(8233),
@@ -83,6 +88,8 @@ export interface Config {
   apiToken?: string;
   submit: { command: string; options: string[]; scriptsDir: string };
   durations: { scanCheckDelayMs: number; downloadWindowMs: number; downloadRetryInitialMs: number; downloadRetryMaxMs: number };
+  /** Reconciliation of each REDCap config (docs/redcap.md "Reconciliation"): how often (null: `off`), and how far back a first run looks. */
+  reconcile: { intervalMs: number | null; lookbackMs: number };
   workerMetricsPort?: number;
   logLevel: string;
   embeddedPostgresPort: number;
@@ -123,6 +130,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       downloadRetryInitialMs: e.DOWNLOAD_RETRY_INITIAL,
       downloadRetryMaxMs: e.DOWNLOAD_RETRY_MAX,
     },
+    reconcile: { intervalMs: e.RECONCILE_INTERVAL, lookbackMs: e.RECONCILE_LOOKBACK },
     logLevel: e.LOG_LEVEL,
     embeddedPostgresPort: e.EMBEDDED_POSTGRES_PORT,
     temporalUiPort: e.TEMPORAL_UI_PORT,

@@ -13,13 +13,12 @@ import { loadConfig } from './config';
 import { EMBEDDED_DATABASE, startEmbeddedPostgres } from './db/embedded-postgres';
 import { migrate, openDatabase } from './db/orm';
 import { logger } from './logger';
-import { connectTemporal, registerSearchAttributes } from './temporal/client';
+import { connectTemporal, EMBEDDED_TEMPORAL_PORT, embeddedTemporalFile, registerSearchAttributes } from './temporal/client';
 import { startDevServer } from './dev/dev-server';
 import { exitOnStartupFailure } from './startup-failure';
 import { installTemporalRuntime } from './temporal/runtime';
+import { syncReconcileSchedulesAtStart } from './temporal/schedules';
 import { createWorker } from './worker';
-
-const DEV_SERVER_PORT = 7233;
 
 async function main(): Promise<void> {
   const config = loadConfig();
@@ -57,11 +56,11 @@ async function main(): Promise<void> {
 
     let temporalAddress = config.temporalAddress;
     if (!temporalAddress) {
-      const dbFilename = path.join(config.dataDir, 'temporal.sqlite');
-      logger.info({ dbFilename, port: DEV_SERVER_PORT }, 'starting Temporal dev server');
+      const dbFilename = embeddedTemporalFile(config.dataDir);
+      logger.info({ dbFilename, port: EMBEDDED_TEMPORAL_PORT }, 'starting Temporal dev server');
       const devServer = await startDevServer({
         dbFilename,
-        port: DEV_SERVER_PORT,
+        port: EMBEDDED_TEMPORAL_PORT,
         uiPort: config.temporalUiPort,
         namespace: config.temporalNamespace,
       });
@@ -78,6 +77,7 @@ async function main(): Promise<void> {
     const temporal = await connectTemporal({ address: temporalAddress, namespace: config.temporalNamespace });
     cleanups.push(['Temporal client', () => temporal.connection.close()]);
     await registerSearchAttributes(temporal, config.temporalNamespace);
+    await syncReconcileSchedulesAtStart(orm, temporal, config, logger);
 
     const connection = await NativeConnection.connect({ address: temporalAddress });
     cleanups.push(['worker connection', () => connection.close()]);

@@ -11,6 +11,7 @@ import { exitOnStartupFailure } from './startup-failure';
 import { serveMetrics } from './metrics';
 import { connectTemporal } from './temporal/client';
 import { installTemporalRuntime } from './temporal/runtime';
+import { syncReconcileSchedulesAtStart } from './temporal/schedules';
 import { workflowSource } from './temporal/workflow-bundle';
 
 export async function createWorker(options: {
@@ -39,6 +40,7 @@ async function main(): Promise<void> {
   const temporal = await connectTemporal({ address: config.temporalAddress, namespace: config.temporalNamespace });
   const deps = activityDepsFrom(config, orm, temporal);
   const worker = await createWorker({ config, connection, deps });
+  await syncReconcileSchedulesAtStart(orm, temporal, config, logger);
   const metrics = config.workerMetricsPort ? await serveMetrics(config.workerMetricsPort) : undefined;
   logger.info({ taskQueue: config.taskQueue, namespace: config.temporalNamespace, metricsPort: config.workerMetricsPort }, 'worker running');
   // The SDK's runtime shuts the worker down gracefully on SIGINT and SIGTERM.

@@ -12,6 +12,7 @@ import { defineQuery, defineSignal } from '@temporalio/workflow';
 export const REDCAP_INTAKE_WORKFLOW = 'RedcapIntakeWorkflow';
 export const SCAN_IMPORT_WORKFLOW = 'ScanImportWorkflow';
 export const SCAN_DOWNLOAD_WORKFLOW = 'ScanDownloadWorkflow';
+export const REDCAP_RECONCILE_WORKFLOW = 'RedcapReconcileWorkflow';
 
 /** Business ids: a second start for a running id joins the running workflow. */
 export const scanImportWorkflowId = (sessionId: string) => `scan-import:${sessionId}`;
@@ -19,6 +20,8 @@ export const scanDownloadWorkflowId = (sessionId: string) => `scan-download:${se
 /** `redcap-intake:<configId>:<record>[:<event>][#<repeat instance>]`: one intake per record, event and instance. */
 export const redcapIntakeWorkflowId = (configId: number, record: string, event?: string | null, instance?: number | null) =>
   `redcap-intake:${configId}:${record}${event ? `:${event}` : ''}${instance ? `#${instance}` : ''}`;
+/** The Temporal Schedule that runs RedcapReconcileWorkflow for one REDCap config (its runs: `<schedule id>-<time>`). */
+export const redcapReconcileScheduleId = (configId: number) => `redcap-reconcile:${configId}`;
 
 // --- Search attributes (Keyword): ops filter the Web UI with SessionId="SPN01_CMH_0001_01_01" --------------
 
@@ -86,6 +89,25 @@ export interface RedcapIntakeResult {
   monitors: StartedMonitors | null;
   /** How often the record was read: more than once when REDCap saved it again while the intake ran. */
   reads: number;
+}
+
+// --- RedcapReconcileWorkflow ------------------------------------------------------------------------------
+
+/** One reconciliation of a REDCap config: what the schedule starts, and `npm run cli -- reconcile`. */
+export interface RedcapReconcileInput {
+  configId: number;
+  /** ISO time: look at records changed since then (the margin is added); default: since the last successful run. */
+  since?: string;
+}
+
+/**
+ * Rows read (base, event and repeat-instance rows of the config's instrument); intakes started; completed rows filed as
+ * they are (or whose intake runs, or already saw them as they are). The rest were not completed.
+ */
+export interface RedcapReconcileResult {
+  checked: number;
+  started: number;
+  unchanged: number;
 }
 
 // --- The monitors: ScanImportWorkflow and ScanDownloadWorkflow ---------------------------------------------

@@ -116,6 +116,13 @@ export class RedcapRecord {
   createdAt: Date = new Date();
 }
 
+/** Reconciliation of one REDCap config (docs/redcap.md "Reconciliation"): how far it has got. */
+export class ReconcileState {
+  config!: RedcapConfig;
+  /** The start of the last successful reconciliation: every change made before it has been seen. */
+  reconciledUntil!: Date;
+}
+
 /**
  * Link from a session to its REDCap record (a record belongs to one session at most). A link whose record is null
  * marks a session as expecting no record; no link at all means nothing is known yet. A linked record cannot be
@@ -263,6 +270,15 @@ export const RedcapRecordSchema = new EntitySchema<RedcapRecord>({
   },
 });
 
+export const ReconcileStateSchema = new EntitySchema<ReconcileState>({
+  class: ReconcileState,
+  tableName: 'reconcile_state',
+  properties: {
+    config: { kind: '1:1', entity: () => RedcapConfig, owner: true, primary: true, deleteRule: 'cascade' },
+    reconciledUntil: { type: 'datetime' },
+  },
+});
+
 export const SessionRedcapSchema = new EntitySchema<SessionRedcap>({
   class: SessionRedcap,
   tableName: 'session_redcap',
@@ -285,4 +301,5 @@ export const entities = [
   RedcapRecordSchema,
   SessionRedcapSchema,
   SentEmailSchema,
+  ReconcileStateSchema,
 ];

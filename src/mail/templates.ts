@@ -125,3 +125,39 @@ export function downloadGaveUpEmail(facts: SessionFacts, details: { windowMs: nu
     ].join('\n'),
   };
 }
+
+/** What reconciliation found in a day's first run that started intakes (RedcapReconcileWorkflow). */
+export interface MissedTriggers {
+  configId: number;
+  url: string;
+  project: number;
+  instrument: string;
+  /** UTC day, YYYY-MM-DD. */
+  day: string;
+  count: number;
+  /** The first few rows, as `17`, `CMH0042 (month_6_arm_1)`, `Zoë 7 #2`. */
+  sample: string[];
+}
+
+export function missedTriggersEmail(missed: MissedTriggers): MailContent {
+  const records = `${missed.count} record${missed.count === 1 ? '' : 's'}`;
+  const more = missed.count - missed.sample.length;
+  return {
+    subject: `REDCap project ${missed.project} (${missed.instrument}): ${records} arrived without a Data Entry Trigger`,
+    text: [
+      `Reconciliation found ${records} of REDCap project ${missed.project}, instrument ${missed.instrument} at ${missed.url},`,
+      'completed in REDCap but never announced to us by a Data Entry Trigger. Their intakes have now been started:',
+      '',
+      ...missed.sample.map((row) => `  ${row}`),
+      ...(more > 0 ? [`  … and ${more} more`] : []),
+      '',
+      'Check the Data Entry Trigger URL in REDCap (Project Setup → Additional customizations → Data Entry Trigger):',
+      'it must be this service\'s /redcap, with ?secret= when DET_SECRET is set. Triggers are also lost while the',
+      'service is down, and REDCap sends none for API or CSV imports.',
+      '',
+      '-- ',
+      `Sent at most once a day (this one for ${missed.day}, UTC) by redcap-scan-monitor. The runs are on the Temporal Web UI's`,
+      `Schedules page: redcap-reconcile:${missed.configId}.`,
+    ].join('\n'),
+  };
+}

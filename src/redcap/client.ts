@@ -1,5 +1,6 @@
 /**
- * The REDCap API client: Export Records for one record and Export Events. It only ever calls the URL stored in a
+ * The REDCap API client: Export Records (one record; or, for reconciliation, the records changed since a time, then
+ * pages of them), Export Events and Export Metadata. It only ever calls the URL stored in a
  * REDCap config (never one taken from a request), with a timeout on every call, and never puts the token in an
  * error. Errors say whether trying again can help (`retryable`) and carry a type name for Temporal.
  */
@@ -105,6 +106,39 @@ export class RedcapClient {
     return stringValues(rows[0]);
   }
 
+  /** Export Metadata: the project's record id field, which is always its first field. */
+  async exportRecordIdField(endpoint: RedcapEndpoint): Promise<string> {
+    const what = `Export Metadata of REDCap project ${endpoint.project}`;
+    const answer = await this.call(endpoint, what, { content: 'metadata', format: 'json', returnFormat: 'json' });
+    const first = Array.isArray(answer) ? (answer[0] as { field_name?: unknown } | undefined) : undefined;
+    if (typeof first?.field_name !== 'string' || first.field_name === '') {
+      throw new RedcapError(`REDCap answered ${what} without a first field (the record id field)`, 'RedcapBadResponse', true);
+    }
+    return first.field_name;
+  }
+
+  /**
+   * Export Records by date range: the names of the records created or modified since `begin` (REDCap's dateRangeBegin,
+   * `YYYY-MM-DD HH:MM:SS` read in the REDCap server's own clock), asking for the record id field only. Each name
+   * once, sorted (by UTF-16 code units), so a long list can be worked through in order.
+   */
+  async exportRecordNamesSince(endpoint: RedcapEndpoint, recordIdField: string, begin: string): Promise<string[]> {
+    const rows = await this.exportRows(endpoint, `Export Records changed since ${begin} of REDCap project ${endpoint.project}`, {
+      'fields[0]': recordIdField,
+      dateRangeBegin: begin,
+    });
+    const names = new Set(rows.map((row) => row[recordIdField]).filter((name) => name !== undefined && name !== ''));
+    return [...names].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  }
+
+  /** Export Records of a page of records (`records[i]`), only `fields` (REDCap adds its event and repeat columns): all their rows. */
+  async exportRecordRows(endpoint: RedcapEndpoint, records: string[], fields: string[]): Promise<RedcapRow[]> {
+    const params: Record<string, string> = {};
+    records.forEach((record, i) => (params[`records[${i}]`] = record));
+    fields.forEach((field, i) => (params[`fields[${i}]`] = field));
+    return this.exportRows(endpoint, `Export Records of ${records.length} records of REDCap project ${endpoint.project}`, params);
+  }
+
   /** Export Events: unique event name → event_id (events without an id in the answer are left out). */
   async exportEvents(endpoint: RedcapEndpoint): Promise<Map<string, number>> {
     const answer = await this.call(endpoint, `Export Events of REDCap project ${endpoint.project}`, {
@@ -121,6 +155,15 @@ export class RedcapClient {
       if (typeof event?.unique_event_name === 'string' && Number.isInteger(id) && id > 0) events.set(event.unique_event_name, id);
     }
     return events;
+  }
+
+  /** Export Records (flat JSON) with `params`: its rows, every value a string. */
+  private async exportRows(endpoint: RedcapEndpoint, what: string, params: Record<string, string>): Promise<RedcapRow[]> {
+    const answer = await this.call(endpoint, what, { content: 'record', format: 'json', type: 'flat', returnFormat: 'json', ...params });
+    if (!Array.isArray(answer)) {
+      throw new RedcapError(`REDCap answered ${what} with something other than a list of rows`, 'RedcapBadResponse', true);
+    }
+    return answer.filter((row): row is Record<string, unknown> => row !== null && typeof row === 'object' && !Array.isArray(row)).map(stringValues);
   }
 
   /** One API call: POST <url>api/ with the token; the parsed JSON answer, or a classified RedcapError. */

@@ -22,9 +22,16 @@ export interface StartedIntake {
 
 /**
  * Starts the intake of `input`'s record, or joins (and signals) the running one. Throws what the client throws
- * (e.g. Temporal unavailable); the caller bounds the call.
+ * (e.g. Temporal unavailable); the caller bounds the call. `memo` adds to the intake's memo (reconciliation records
+ * there which row it started the intake for).
  */
-export async function startRedcapIntake(client: Client, taskQueue: string, config: IntakeConfig, input: RedcapIntakeInput): Promise<StartedIntake> {
+export async function startRedcapIntake(
+  client: Client,
+  taskQueue: string,
+  config: IntakeConfig,
+  input: RedcapIntakeInput,
+  memo: Record<string, unknown> = {},
+): Promise<StartedIntake> {
   const workflowId = redcapIntakeWorkflowId(config.id, input.record, input.eventName, input.instance);
   await client.workflow.signalWithStart(REDCAP_INTAKE_WORKFLOW, {
     taskQueue,
@@ -41,6 +48,7 @@ export async function startRedcapIntake(client: Client, taskQueue: string, confi
       record: input.record,
       eventName: input.eventName ?? '',
       ...(input.instance ? { instance: input.instance } : {}),
+      ...memo,
     },
     staticSummary: `REDCap intake of record ${recordName(input.record, input.eventName, input.instance)}, project ${config.project} ${config.instrument}`,
   });

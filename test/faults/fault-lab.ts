@@ -27,6 +27,10 @@ export interface FaultLabOptions {
   scanCheckDelay: string;
   /** Which Temporal server (default: the dev server). */
   temporal?: TemporalServerKind;
+  /** RECONCILE_INTERVAL (default off: no reconciliation runs unless a test asks for it). */
+  reconcileInterval?: string;
+  /** The fake REDCap's clock, in minutes ahead of UTC (default 0). */
+  redcapUtcOffsetMinutes?: number;
 }
 
 export class FaultLab {
@@ -62,7 +66,7 @@ export class FaultLab {
       await lab.startTemporal();
       await lab.startSmtp();
       lab.redcap = await FakeRedcap.start();
-      lab.redcap.addProject({ token: REDCAP_TOKEN, records: lab.redcapRows });
+      lab.redcap.addProject({ token: REDCAP_TOKEN, records: lab.redcapRows, utcOffsetMinutes: options.redcapUtcOffsetMinutes });
       lab.orm = await openDatabase(lab.databaseUrl);
       await migrate(lab.orm);
       await applySmallLab(lab.orm.em.fork(), lab.redcap.url, REDCAP_TOKEN);
@@ -98,6 +102,7 @@ export class FaultLab {
       TEMPORAL_TASK_QUEUE: 'faults',
       SMTP_URL: `smtp://127.0.0.1:${this.ports.smtp}`,
       SCAN_CHECK_DELAY: this.options.scanCheckDelay,
+      RECONCILE_INTERVAL: this.options.reconcileInterval ?? 'off',
       API_TOKEN,
       DATA_DIR: this.workDir,
       LOG_LEVEL: 'info',
@@ -210,10 +215,11 @@ export class FaultLab {
     return { status: response.status, body: (await response.json()) as { status?: string; workflowId?: string } };
   }
 
-  private addRedcapRow(n: number): void {
-    this.redcapRows.push({
+  /** REDCap gets (or updates) a completed scan log for participant n (record n), and sends no trigger. */
+  addRedcapRow(n: number, sessionId = FaultLab.sessionId(n)): void {
+    this.redcap.saveRow(REDCAP_TOKEN, {
       record_id: String(n),
-      session_id: FaultLab.sessionId(n),
+      session_id: sessionId,
       scan_date: '2026-11-20',
       comments: `scan of participant ${n}`,
       ra_id: '42',

@@ -15,6 +15,13 @@ test('defaults follow the contract', () => {
     downloadRetryInitialMs: 3600_000,
     downloadRetryMaxMs: 6 * 3600_000,
   });
+  expect(config.reconcile).toEqual({ intervalMs: 3600_000, lookbackMs: 7 * 24 * 3600_000 });
+});
+
+test('RECONCILE_INTERVAL takes a duration or off', () => {
+  expect(loadConfig({ RECONCILE_INTERVAL: '15 minutes', RECONCILE_LOOKBACK: '2 days' }).reconcile).toEqual({ intervalMs: 900_000, lookbackMs: 172_800_000 });
+  expect(loadConfig({ RECONCILE_INTERVAL: 'off' }).reconcile.intervalMs).toBeNull();
+  expect(loadConfig({ RECONCILE_INTERVAL: ' OFF ' }).reconcile.intervalMs).toBeNull();
 });
 
 test('durations accept the forms Temporal accepts', () => {
@@ -32,6 +39,8 @@ test.each([
   ['PORT', 'eighty'],
   ['DATABASE_URL', 'mysql://x'],
   ['SMTP_URL', 'not a url'],
+  ['RECONCILE_INTERVAL', 'never'],
+  ['RECONCILE_LOOKBACK', 'off'],
 ])('a bad %s stops start-up with a message naming it', (name, value) => {
   expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
   expect(() => loadConfig({ [name]: value })).toThrow(name);

@@ -1,6 +1,7 @@
 /** The REDCap API client against the fake REDCap server: rows, events, and how each failure is classified. */
 import { RedcapClient, RedcapError, type RedcapEndpoint } from '../../src/redcap/client';
 import { readScanEntry } from '../../src/redcap/record';
+import { reconcileWindow, redcapDateTime } from '../../src/redcap/reconcile';
 import { FakeRedcap, redcapFixtureRepeatRows, redcapFixtureRows } from '../support/fake-redcap';
 import { freePort } from '../support/ports';
 
@@ -198,4 +199,47 @@ test('a row missing a configured field names the record and the field', () => {
   expect(() => readScanEntry({ ...row, scan_date: '20/11/2026' }, fields, '17')).toThrow(/"20\/11\/2026" in "scan_date", which is not a date/);
   expect(readScanEntry({ ...row, ra_id: '' }, fields, '17').user).toBeNull();
   expect(readScanEntry(row, { ...fields, userField: null }, '17').user).toBeNull();
+});
+
+describe('Export Records by date range, in pages (reconciliation)', () => {
+  const HOUR = 3_600_000;
+  const rows = ['a', 'b', 'c', 'd'].map((record) => ({ ...redcapFixtureRows('export-classic.json')[0], record_id: record }));
+  /** A project on a REDCap whose clock is `offsetMinutes` ahead of UTC; its records last modified at the given times. */
+  function zoneProject(offsetMinutes: number, modified: Record<string, number>): RedcapEndpoint {
+    const token = `Z${String(offsetMinutes + 100_000).padStart(31, '0')}`;
+    fake.addProject({ token, records: rows.map((row) => ({ ...row })), utcOffsetMinutes: offsetMinutes });
+    for (const [record, at] of Object.entries(modified)) fake.touch(token, record, new Date(at));
+    return { url: fake.url, project: 3000 + offsetMinutes, token };
+  }
+
+  test('the record id field comes from Export Metadata', async () => {
+    expect(await client.exportRecordIdField(classic)).toBe('record_id');
+    expect(fake.calls.at(-1)?.params).toMatchObject({ content: 'metadata', format: 'json' });
+  });
+
+  test.each([-14 * 60, -300, 0, 330, 14 * 60])('a REDCap at UTC %s min: every record changed since the last run comes back, whatever its zone', async (offset) => {
+    const lastRun = Date.now() - 3 * HOUR;
+    const endpoint = zoneProject(offset, { a: lastRun - 40 * HOUR, b: lastRun + 1_000, c: Date.now(), d: lastRun - 10 * 60_000 });
+    const { begin } = reconcileWindow(new Date(), { reconciledUntil: new Date(lastRun), lookbackMs: HOUR });
+    const names = await client.exportRecordNamesSince(endpoint, 'record_id', begin);
+    // b and c changed after the last run; d, 10 minutes before it, is within the margin in any zone; a is long before.
+    expect(names).toEqual(['b', 'c', 'd']);
+    expect(fake.calls.at(-1)?.params).toMatchObject({ content: 'record', 'fields[0]': 'record_id', dateRangeBegin: begin });
+  });
+
+  test('REDCap reads dateRangeBegin in its own clock', async () => {
+    const at = Date.now() - 10 * HOUR;
+    const begin = redcapDateTime(new Date(at - HOUR)); // an hour before the change, in UTC
+    expect(await client.exportRecordNamesSince(zoneProject(-300, { a: at, b: at, c: at, d: at }), 'record_id', begin)).toEqual([]);
+    expect(await client.exportRecordNamesSince(zoneProject(300, { a: at, b: at, c: at, d: at }), 'record_id', begin)).toEqual(['a', 'b', 'c', 'd']);
+  });
+
+  test('a page of records, only the fields asked for', async () => {
+    const page = await client.exportRecordRows(longitudinal, ['CMH0042'], ['record_id', 'session_id']);
+    expect(page).toEqual([
+      { record_id: 'CMH0042', redcap_event_name: 'baseline_arm_1', session_id: expect.any(String) },
+      { record_id: 'CMH0042', redcap_event_name: 'month_6_arm_1', session_id: 'SPN01_CMH_0042_02_01' },
+    ]);
+    expect(fake.calls.at(-1)?.params).toMatchObject({ 'records[0]': 'CMH0042', 'fields[0]': 'record_id', 'fields[1]': 'session_id' });
+  });
 });
