@@ -132,6 +132,20 @@ export interface ScanDownloadResult {
   cancelReason?: string;
 }
 
+/**
+ * Where the job activities (download and post-download attempts) run: a task queue of their own next to the
+ * monitors' (`scan-monitors-jobs`), served with JOB_SLOTS slots, so that long jobs and the short database and
+ * email activities never wait for each other's slots.
+ */
+export const jobsTaskQueue = (taskQueue: string) => `${taskQueue}-jobs`;
+
+/**
+ * The session's monitoring was cancelled (POST /sessions/:id/monitors/cancel, recorded on the session): an
+ * activity that finds it fails with this type (non-retryable, details `[CancelRequest]`), and the monitor
+ * ends `cancelled`, without email.
+ */
+export const MONITORING_CANCELLED = 'MonitoringCancelled';
+
 /** The kinds of email the monitors send (also the metric label and the idempotency-key suffix). */
 export type MonitorEmailKind = 'no-scans' | 'download-gave-up';
 

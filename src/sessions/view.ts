@@ -29,6 +29,8 @@ export interface SessionView {
   } | null;
   /** Set when the session is marked as never getting scan data. */
   noScansExpected: { comment: string; user: string | null } | null;
+  /** Set when its monitoring was cancelled (POST /sessions/:id/monitors/cancel): its monitors end at once. */
+  monitorsCancelled: { reason: string | null; at: string } | null;
   downloadScript: string | null;
   postDownloadScript: string | null;
 }
@@ -67,6 +69,9 @@ export async function viewSession(em: EntityManager, rawId: string): Promise<Ses
         }
       : null,
     noScansExpected: session.empty ? { comment: session.empty.comment, user: session.empty.user ?? null } : null,
+    monitorsCancelled: session.monitorsCancelledAt
+      ? { reason: session.monitorsCancelReason ?? null, at: new Date(session.monitorsCancelledAt).toISOString() }
+      : null,
     downloadScript: studySite.downloadScript ?? null,
     postDownloadScript: studySite.postDownloadScript ?? null,
   };
