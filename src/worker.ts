@@ -3,6 +3,7 @@
  * Uses only what it is given (DATABASE_URL, TEMPORAL_ADDRESS, ...); starts nothing embedded.
  */
 import { NativeConnection, Worker } from '@temporalio/worker';
+import { jobsTaskQueue } from '../surface';
 import { activityDepsFrom, createActivities, type ActivityDeps } from '../activities';
 import { loadConfig, requireServices, type Config } from './config';
 import { openDatabase } from './db/orm';
@@ -13,22 +14,68 @@ import { connectTemporal } from './temporal/client';
 import { installTemporalRuntime } from './temporal/runtime';
 import { workflowSource } from './temporal/workflow-bundle';
 
-export async function createWorker(options: {
-  config: Config;
-  connection: NativeConnection;
-  deps: ActivityDeps;
-}): Promise<Worker> {
+/**
+ * What runs the service's Temporal work: two workers in one process. One polls TEMPORAL_TASK_QUEUE (the
+ * workflows and the short activities: database, REDCap, email); the other polls the jobs queue (surface
+ * jobsTaskQueue) with JOB_SLOTS slots for the job activities, which may run for up to an hour each. Neither
+ * can take the other's slots. Both stop together: on shutdown they stop polling, let running activities finish
+ * for SHUTDOWN_GRACE, then cancel them (a job stopped so is submitted again later).
+ */
+export class ServiceWorker {
+  constructor(private readonly workers: Worker[]) {}
+
+  /** Runs both until shutdown; if one stops with an error, the other is shut down too and the error thrown. */
+  async run(): Promise<void> {
+    const runs = await Promise.allSettled(
+      this.workers.map((worker) =>
+        worker.run().catch((err: unknown) => {
+          this.shutdown();
+          throw err;
+        }),
+      ),
+    );
+    const failed = runs.find((run): run is PromiseRejectedResult => run.status === 'rejected');
+    if (failed) throw failed.reason;
+  }
+
+  shutdown(): void {
+    for (const worker of this.workers) if (worker.getState() === 'RUNNING') worker.shutdown();
+  }
+
+  /** The monitors' worker's state (RUNNING, STOPPING, STOPPED, …). */
+  getState(): ReturnType<Worker['getState']> {
+    return this.workers[0].getState();
+  }
+}
+
+export async function createWorker(options: { config: Config; connection: NativeConnection; deps: ActivityDeps }): Promise<ServiceWorker> {
   const { config, connection, deps } = options;
   // A prebuilt bundle when compiled or WORKFLOW_BUNDLE_PATH is set, else bundled at start (see workflow-bundle.ts).
   const { description, ...source } = workflowSource();
   logger.info({ workflows: description }, 'workflow code');
-  return Worker.create({
+  const activities = createActivities(deps);
+  const common = {
     connection,
     namespace: config.temporalNamespace,
+    shutdownGraceTime: config.shutdownGraceMs,
+    // Past the grace, cancelled jobs get 10 s to stop (then SIGKILL); a worker still not done after that is abandoned.
+    shutdownForceTime: config.shutdownGraceMs + 30_000,
+  };
+  const monitors = await Worker.create({
+    ...common,
     taskQueue: config.taskQueue,
     ...source,
-    activities: createActivities(deps),
+    // Every activity, the job activities too: monitors started before the jobs queue existed schedule them here.
+    activities,
   });
+  const { downloadScans, runPostDownload } = activities;
+  const jobs = await Worker.create({
+    ...common,
+    taskQueue: jobsTaskQueue(config.taskQueue),
+    activities: { downloadScans, runPostDownload },
+    maxConcurrentActivityTaskExecutions: config.jobSlots,
+  });
+  return new ServiceWorker([monitors, jobs]);
 }
 
 async function main(): Promise<void> {
@@ -40,8 +87,14 @@ async function main(): Promise<void> {
   const deps = activityDepsFrom(config, orm, temporal);
   const worker = await createWorker({ config, connection, deps });
   const metrics = config.workerMetricsPort ? await serveMetrics(config.workerMetricsPort) : undefined;
-  logger.info({ taskQueue: config.taskQueue, namespace: config.temporalNamespace, metricsPort: config.workerMetricsPort }, 'worker running');
-  // The SDK's runtime shuts the worker down gracefully on SIGINT and SIGTERM.
+  logger.info(
+    { taskQueue: config.taskQueue, jobsTaskQueue: jobsTaskQueue(config.taskQueue), jobSlots: config.jobSlots, namespace: config.temporalNamespace, metricsPort: config.workerMetricsPort },
+    'worker running',
+  );
+  // The SDK's runtime shuts both workers down gracefully on SIGINT and SIGTERM.
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => logger.info({ signal, graceMs: config.shutdownGraceMs }, 'worker stopping: no new work; running activities get SHUTDOWN_GRACE to finish'));
+  }
   await worker.run();
   metrics?.close();
   deps.mailer.close();
