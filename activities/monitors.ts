@@ -82,6 +82,14 @@ function refuseIfCancelled(view: SessionView): void {
   });
 }
 
+/** Why a job was stopped, by the activity's cancellation reason. */
+const WHY_STOPPED: Record<string, string> = {
+  WORKER_SHUTDOWN: 'the worker shut down',
+  NOT_FOUND: 'its monitor has ended',
+  CANCELLED: 'its monitor was cancelled',
+  TIMED_OUT: 'the attempt timed out',
+};
+
 /** A job script or command that is not there: a failure no retry fixes. */
 function permanent(err: unknown, script: string, attempt: number): unknown {
   if (!(err instanceof JobScriptMissingError || err instanceof SubmitCommandMissingError)) return err;
@@ -120,8 +128,8 @@ export function createMonitorActivities(deps: ActivityDeps) {
    * lets the job finish, unless the session's monitoring was cancelled; anything else (the monitor ended, the
    * worker shutting down past SHUTDOWN_GRACE, a timeout) stops it.
    */
-  async function stopsJob(kind: JobKind, sessionId: string): Promise<boolean> {
-    if (kind !== 'download' || !Context.current().cancellationDetails?.cancelRequested) return true;
+  async function stopsJob(context: Context, kind: JobKind, sessionId: string): Promise<boolean> {
+    if (kind !== 'download' || !context.cancellationDetails?.cancelRequested) return true;
     const session = await deps.orm.em.fork().findOne(Session, sessionId).catch(() => null);
     return Boolean(session?.monitorsCancelledAt);
   }
@@ -154,14 +162,21 @@ export function createMonitorActivities(deps: ActivityDeps) {
     }
 
     const stopper = new AbortController();
-    const onCancel = () =>
-      void stopsJob(kind, view.sessionId).then((stop) => (stop ? stopper.abort() : log.info('asked to stop by its monitor (scansArrived): the job runs to its end')));
-    context.cancellationSignal.addEventListener('abort', onCancel, { once: true });
+    const onCancel = async () => {
+      if (await stopsJob(context, kind, view.sessionId)) return stopper.abort();
+      const detail = 'its monitor asked the attempt to stop (scansArrived): the job runs to its end';
+      log.info(detail);
+      await updateJobRun(deps.orm.em.fork() as EntityManager, row.id, { detail }).catch(() => undefined);
+    };
+    const listener = () => void onCancel();
+    const graceOver = () => stopper.abort();
+    context.cancellationSignal.addEventListener('abort', listener, { once: true });
+    deps.graceOver?.addEventListener('abort', graceOver, { once: true });
     const renewal = setInterval(() => void renewJobRun(deps.orm.em.fork() as EntityManager, row.id).catch(() => undefined), ALIVE_EVERY_MS);
     let pidWritten: Promise<void> = Promise.resolve();
     try {
       const job = await whileHeartbeating(
-        () => submitJob(settings, script, args, { signal: stopper.signal, onStart: (pid) => (pidWritten = updateJobRun(em, row.id, { pid })) }),
+        () => submitJob(settings, script, args, { signal: stopper.signal, onStart: (pid) => (pidWritten = updateJobRun(deps.orm.em.fork() as EntityManager, row.id, { pid })) }),
         HEARTBEAT_MS,
       );
       await pidWritten.catch(() => undefined);
@@ -173,13 +188,16 @@ export function createMonitorActivities(deps: ActivityDeps) {
         await endJobRun(em, row.id, { status: 'failed', detail: String((err as Error).message) }).catch(() => undefined);
         throw permanent(err, script, attempt);
       }
-      const why = context.cancellationDetails?.workerShutdown ? 'the worker shut down' : 'its monitor stopped it';
+      const reason = (context.cancellationSignal.reason as Error | undefined)?.message ?? '';
+      const why = deps.graceOver?.aborted ? WHY_STOPPED.WORKER_SHUTDOWN : (WHY_STOPPED[reason] ?? 'the attempt was cancelled');
       await endJobRun(em, row.id, { status: 'interrupted', detail: `stopped: ${why}` });
       log.warn({ command }, `${kind} job stopped (${why}); a later attempt submits it again`);
-      throw context.cancellationSignal.reason;
+      if (context.cancellationSignal.aborted) throw context.cancellationSignal.reason;
+      throw ApplicationFailure.create({ type: 'JobInterrupted', message: `The ${kind} job of ${view.sessionId} was stopped: ${why}; a later attempt submits it again` });
     } finally {
       clearInterval(renewal);
-      context.cancellationSignal.removeEventListener('abort', onCancel);
+      context.cancellationSignal.removeEventListener('abort', listener);
+      deps.graceOver?.removeEventListener('abort', graceOver);
     }
   }
 

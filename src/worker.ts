@@ -22,7 +22,11 @@ import { workflowSource } from './temporal/workflow-bundle';
  * for SHUTDOWN_GRACE, then cancel them (a job stopped so is submitted again later).
  */
 export class ServiceWorker {
-  constructor(private readonly workers: Worker[]) {}
+  constructor(
+    private readonly workers: Worker[],
+    /** Called once when shutdown starts. */
+    private readonly onShutdown: () => void = () => undefined,
+  ) {}
 
   /** Runs both until shutdown; if one stops with an error, the other is shut down too and the error thrown. */
   async run(): Promise<void> {
@@ -39,6 +43,7 @@ export class ServiceWorker {
   }
 
   shutdown(): void {
+    if (this.workers[0].getState() === 'RUNNING') this.onShutdown();
     for (const worker of this.workers) if (worker.getState() === 'RUNNING') worker.shutdown();
   }
 
@@ -53,7 +58,10 @@ export async function createWorker(options: { config: Config; connection: Native
   // A prebuilt bundle when compiled or WORKFLOW_BUNDLE_PATH is set, else bundled at start (see workflow-bundle.ts).
   const { description, ...source } = workflowSource();
   logger.info({ workflows: description }, 'workflow code');
-  const activities = createActivities(deps);
+  // The SDK cancels the activities still running when the grace is over; this also stops a job that had been let
+  // run on after its monitor asked the attempt to stop (scansArrived), which no second cancellation reaches.
+  const grace = new AbortController();
+  const activities = createActivities({ ...deps, graceOver: grace.signal });
   const common = {
     connection,
     namespace: config.temporalNamespace,
@@ -74,13 +82,16 @@ export async function createWorker(options: { config: Config; connection: Native
     taskQueue: jobsTaskQueue(config.taskQueue),
     activities: { downloadScans, runPostDownload },
     maxConcurrentActivityTaskExecutions: config.jobSlots,
+    // A running job hears of a cancel (scansArrived, cancel, its monitor gone) within 10 s, not 80% of its heartbeat timeout.
+    maxHeartbeatThrottleInterval: '10 seconds',
   });
-  return new ServiceWorker([monitors, jobs]);
+  return new ServiceWorker([monitors, jobs], () => setTimeout(() => grace.abort(), config.shutdownGraceMs + 1_000).unref());
 }
 
 async function main(): Promise<void> {
   const config = requireServices(loadConfig());
-  installTemporalRuntime(logger); // the SDK's default shutdown signals: SIGINT, SIGTERM…
+  // Shutdown on SIGINT and SIGTERM is ours (below): both workers, and the end of the grace for running jobs.
+  installTemporalRuntime(logger, { shutdownSignals: [] });
   const orm = await openDatabase(config.databaseUrl);
   const connection = await NativeConnection.connect({ address: config.temporalAddress });
   const temporal = await connectTemporal({ address: config.temporalAddress, namespace: config.temporalNamespace });
@@ -91,9 +102,12 @@ async function main(): Promise<void> {
     { taskQueue: config.taskQueue, jobsTaskQueue: jobsTaskQueue(config.taskQueue), jobSlots: config.jobSlots, namespace: config.temporalNamespace, metricsPort: config.workerMetricsPort },
     'worker running',
   );
-  // The SDK's runtime shuts both workers down gracefully on SIGINT and SIGTERM.
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(signal, () => logger.info({ signal, graceMs: config.shutdownGraceMs }, 'worker stopping: no new work; running activities get SHUTDOWN_GRACE to finish'));
+    process.on(signal, () => {
+      if (worker.getState() !== 'RUNNING') return;
+      logger.info({ signal, graceMs: config.shutdownGraceMs }, 'worker stopping: no new work; running activities get SHUTDOWN_GRACE to finish');
+      worker.shutdown();
+    });
   }
   await worker.run();
   metrics?.close();
