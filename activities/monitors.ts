@@ -191,9 +191,16 @@ export function createMonitorActivities(deps: ActivityDeps) {
       const reason = (context.cancellationSignal.reason as Error | undefined)?.message ?? '';
       const why = deps.graceOver?.aborted ? WHY_STOPPED.WORKER_SHUTDOWN : (WHY_STOPPED[reason] ?? 'the attempt was cancelled');
       await endJobRun(em, row.id, { status: 'interrupted', detail: `stopped: ${why}` });
-      log.warn({ command }, `${kind} job stopped (${why}); a later attempt submits it again`);
-      if (context.cancellationSignal.aborted) throw context.cancellationSignal.reason;
-      throw ApplicationFailure.create({ type: 'JobInterrupted', message: `The ${kind} job of ${view.sessionId} was stopped: ${why}; a later attempt submits it again` });
+      log.warn({ command }, `${kind} job stopped (${why})`);
+      // Its monitor asked the attempt to stop: the monitor decides what comes next.
+      if (context.cancellationDetails?.cancelRequested) throw context.cancellationSignal.reason;
+      // Stopped by us, not for want of data: the next attempt comes soon (on a worker that is up), not after the backoff.
+      throw ApplicationFailure.create({
+        type: 'JobInterrupted',
+        message: `The ${kind} job of ${view.sessionId} was stopped (${why}); it is submitted again shortly`,
+        nextRetryDelay: '5 seconds',
+        details: [{ attempt }],
+      });
     } finally {
       clearInterval(renewal);
       context.cancellationSignal.removeEventListener('abort', listener);

@@ -22,6 +22,10 @@ const API_TOKEN = 'fault-lab-api-token';
 export interface FaultLabOptions {
   /** SCAN_CHECK_DELAY of the monitors (short, so the email comes within the test). */
   scanCheckDelay: string;
+  /** Job scripts by name (download.sh, post_download.sh): SPN01 at CMH gets them, in the lab's SUBMIT_SCRIPTS. */
+  jobScripts?: Record<string, string>;
+  /** More environment for the API and the worker (SHUTDOWN_GRACE, EMAIL_LEASE, backoffs…). */
+  env?: Record<string, string>;
 }
 
 export class FaultLab {
@@ -56,13 +60,21 @@ export class FaultLab {
     lab.redcap.addProject({ token: REDCAP_TOKEN, records: lab.redcapRows });
     lab.orm = await openDatabase(lab.databaseUrl);
     await migrate(lab.orm);
-    await applySmallLab(lab.orm.em.fork(), lab.redcap.url, REDCAP_TOKEN);
+    for (const [name, text] of Object.entries(options.jobScripts ?? {})) fs.writeFileSync(path.join(lab.jobsDir, name), text, { mode: 0o755 });
+    await applySmallLab(lab.orm.em.fork(), lab.redcap.url, REDCAP_TOKEN, { jobScripts: options.jobScripts !== undefined });
     lab.client = new Client({ connection: await Connection.connect({ address: lab.temporalAddress }) });
     return lab;
   }
 
   /** Set once PostgreSQL has started (its password is the cluster's own, kept across restarts). */
   databaseUrl = '';
+
+  /** SUBMIT_SCRIPTS of the lab. */
+  get jobsDir(): string {
+    const dir = path.join(this.workDir, 'jobs');
+    fs.mkdirSync(dir, { recursive: true });
+    return dir;
+  }
 
   get temporalAddress(): string {
     return `127.0.0.1:${this.ports.temporal}`;
@@ -80,6 +92,10 @@ export class FaultLab {
       DATA_DIR: this.workDir,
       LOG_LEVEL: 'info',
       WORKER_METRICS_PORT: String(this.ports.workerMetrics),
+      SUBMIT_SCRIPTS: this.jobsDir,
+      // For the job scripts: where they register the scans they fetched.
+      ...(this.apiPort ? { SCAN_MONITOR_URL: this.apiUrl } : {}),
+      ...this.options.env,
     };
   }
 
@@ -133,6 +149,12 @@ export class FaultLab {
     this.worker = undefined;
   }
 
+  /** A deploy or `docker compose stop`: SIGTERM; resolves when the worker has exited. */
+  async stopWorker(): Promise<void> {
+    await this.worker?.stop('SIGTERM');
+    this.worker = undefined;
+  }
+
   async startApi(): Promise<void> {
     this.apiPort = await freePort();
     const api = startServiceProcess('api', { ...this.env, PORT: String(this.apiPort) });
@@ -146,15 +168,15 @@ export class FaultLab {
 
   // --- traffic and what came of it -----------------------------------------------------------------------
 
-  /** Session id of the n-th participant of this lab. */
-  static sessionId(n: number): string {
-    return `SPN01_CMH_${String(n).padStart(4, '0')}_01_01`;
+  /** Session id of the n-th participant of this lab (at CMH, or at ZHH, which has no job scripts). */
+  static sessionId(n: number, site: 'CMH' | 'ZHH' = 'CMH'): string {
+    return `SPN01_${site}_${String(n).padStart(4, '0')}_01_01`;
   }
 
   /** REDCap has (or gets) a completed scan log for participant n (record n), and sends the DET to the API. */
-  async logScan(n: number): Promise<{ status: number; body: { status?: string; workflowId?: string } }> {
+  async logScan(n: number, site: 'CMH' | 'ZHH' = 'CMH'): Promise<{ status: number; body: { status?: string; workflowId?: string } }> {
     const record = String(n);
-    if (!this.redcapRows.some((row) => row.record_id === record)) this.addRedcapRow(n);
+    if (!this.redcapRows.some((row) => row.record_id === record)) this.addRedcapRow(n, site);
     const response = await fetch(`${this.apiUrl}/redcap`, {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
@@ -171,10 +193,10 @@ export class FaultLab {
     return { status: response.status, body: (await response.json()) as { status?: string; workflowId?: string } };
   }
 
-  private addRedcapRow(n: number): void {
+  private addRedcapRow(n: number, site: 'CMH' | 'ZHH'): void {
     this.redcapRows.push({
       record_id: String(n),
-      session_id: FaultLab.sessionId(n),
+      session_id: FaultLab.sessionId(n, site),
       scan_date: '2026-11-20',
       comments: `scan of participant ${n}`,
       ra_id: '42',
@@ -190,6 +212,12 @@ export class FaultLab {
              (select count(*) from session_redcap where record_id is not null) as links,
              (select count(*) from (select record from redcap_record group by record having count(*) > 1) d) as duplicate_records`);
     return { records: Number(row.records), sessions: Number(row.sessions), links: Number(row.links), duplicateRecords: Number(row.duplicate_records) };
+  }
+
+  /** The SMTP server (while it runs). */
+  smtpServer(): TestSmtpServer {
+    if (!this.smtp) throw new Error('the SMTP server is stopped');
+    return this.smtp;
   }
 
   /** Every email the SMTP server accepted, over all its lives. */
