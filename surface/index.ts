@@ -68,9 +68,12 @@ export interface RedcapIntakeResult {
 
 // --- The monitors: ScanImportWorkflow and ScanDownloadWorkflow ---------------------------------------------
 
-/** Ends a monitor: the running wait or download attempt is cancelled, the result is `cancelled`. */
+/**
+ * Ends a monitor at once, `cancelled` (a download job it was running is stopped). This run only: the HTTP route
+ * POST /sessions/:id/monitors/cancel also records it on the session, for monitors started later.
+ */
 export const cancelSignal = defineSignal<[CancelRequest?]>('cancel');
-/** Scan data was registered for the session: the monitor checks the database again now. */
+/** Scan data was registered for the session: the monitor checks the database again now (a running download job finishes first). */
 export const scansArrivedSignal = defineSignal('scansArrived');
 /** What the monitor is doing right now. */
 export const statusQuery = defineQuery<MonitorStatus>('status');
