@@ -162,11 +162,19 @@ export function createMonitorActivities(deps: ActivityDeps) {
     }
 
     const stopper = new AbortController();
+    let ended = false;
+    let runningOn: NodeJS.Timeout | undefined;
+    const stopIfDue = async () => {
+      if (!ended && (await stopsJob(context, kind, view.sessionId))) stopper.abort();
+    };
     const onCancel = async () => {
-      if (await stopsJob(context, kind, view.sessionId)) return stopper.abort();
+      await stopIfDue();
+      if (ended || stopper.signal.aborted) return;
       const detail = 'its monitor asked the attempt to stop (scansArrived): the job runs to its end';
       log.info(detail);
       await updateJobRun(deps.orm.em.fork() as EntityManager, row.id, { detail }).catch(() => undefined);
+      // No second cancellation reaches the attempt: a cancel of the session's monitoring made meanwhile is read here.
+      if (!ended) runningOn = setInterval(() => void stopIfDue(), HEARTBEAT_MS);
     };
     const listener = () => void onCancel();
     const graceOver = () => stopper.abort();
@@ -202,6 +210,8 @@ export function createMonitorActivities(deps: ActivityDeps) {
         details: [{ attempt }],
       });
     } finally {
+      ended = true;
+      clearInterval(runningOn);
       clearInterval(renewal);
       context.cancellationSignal.removeEventListener('abort', listener);
       deps.graceOver?.removeEventListener('abort', graceOver);

@@ -7,11 +7,11 @@
  *
  * `scansArrived` asks the attempt to stop: an attempt waiting for its next try stops at once, a running job
  * finishes first (activities/monitors.ts), and then the monitor checks again. `cancel` → `cancelled`: the
- * monitor ends at once and its running job is stopped (monitors started before the patch
- * CANCEL_ENDS_AT_ONCE wait for the attempt to stop first). A cancel recorded on the session, found by an
- * attempt, ends it `cancelled` too.
+ * monitor ends at once and its running job is stopped. (Both since the patch JOB_AWARE_SIGNALS.) A cancel
+ * recorded on the session, found by an attempt, ends it `cancelled` too.
  */
 import {
+  ActivityCancellationType,
   ActivityFailure,
   ApplicationFailure,
   CancellationScope,
@@ -40,11 +40,13 @@ import { monitorControls } from './monitor-controls';
 const ATTEMPT_TIMEOUT_MS = 60 * 60 * 1000;
 
 /**
- * Patch: `cancel` ends the monitor at once, without waiting for the running attempt to confirm its cancellation
- * (the attempt then finds its monitor gone and stops its job). Before it, the monitor cancelled the attempt and
- * waited: those monitors keep doing so.
+ * Patch: signals that know about a running job. `scansArrived` waits for the attempt it asks to stop to end (an
+ * attempt waiting for its next try ends at once; a running job first finishes), then checks again at once.
+ * `cancel` ends the monitor at once without cancelling the attempt (the attempt then finds its monitor gone and
+ * stops its job). Monitors started before the patch go on at once after scansArrived (their next attempt
+ * waits for the job, after the backoff) and cancel the attempt on `cancel`.
  */
-export const CANCEL_ENDS_AT_ONCE = 'scan-download-cancel-ends-at-once';
+export const JOB_AWARE_SIGNALS = 'scan-download-job-aware-signals';
 
 /** The gave-up email: the database or SMTP server being down is retried for as long as it takes. */
 const retry: RetryPolicy = { initialInterval: '10 seconds', backoffCoefficient: 2, maximumInterval: '10 minutes', nonRetryableErrorTypes: permanentErrorTypes };
@@ -66,7 +68,7 @@ function attemptOf(err: ActivityFailure): number {
 }
 
 export async function ScanDownloadWorkflow(input: ScanDownloadInput): Promise<ScanDownloadResult> {
-  const cancelEndsAtOnce = patched(CANCEL_ENDS_AT_ONCE);
+  const jobAware = patched(JOB_AWARE_SIGNALS);
   const startedAt = Date.now();
   const endMs = input.endTime === undefined ? startedAt + input.downloadWindowMs : Date.parse(input.endTime);
   if (Number.isNaN(endMs)) {
@@ -77,7 +79,7 @@ export async function ScanDownloadWorkflow(input: ScanDownloadInput): Promise<Sc
   let checkAgain = false;
   let scope: CancellationScope | undefined;
   const controls = monitorControls<ScanDownloadOutcome>({ state: 'downloading', endTime, attempts }, () => {
-    if (!cancelEndsAtOnce) scope?.cancel();
+    if (!jobAware) scope?.cancel();
   });
   const { status, cancelled } = controls;
   setHandler(scansArrivedSignal, () => {
@@ -100,7 +102,7 @@ export async function ScanDownloadWorkflow(input: ScanDownloadInput): Promise<Sc
     scope = new CancellationScope();
     try {
       const running = scope.run(fn);
-      if (!cancelEndsAtOnce) return await running;
+      if (!jobAware) return await running;
       return await Promise.race([running, condition(() => cancelled() !== undefined).then(() => undefined)]);
     } catch (err) {
       if (isCancellation(err) && (cancelled() || checkAgain) && !CancellationScope.current().consideredCancelled) return undefined;
@@ -118,6 +120,7 @@ export async function ScanDownloadWorkflow(input: ScanDownloadInput): Promise<Sc
     checkAgain = false;
     const { downloadScans } = proxyActivities<Activities>({
       ...jobs,
+      ...(jobAware ? { cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED } : {}),
       scheduleToCloseTimeout: remaining,
       startToCloseTimeout: Math.min(remaining, ATTEMPT_TIMEOUT_MS),
       retry: {
