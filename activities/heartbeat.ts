@@ -17,7 +17,7 @@ export async function whileHeartbeating<T>(work: () => Promise<T>, everyMs = 2_0
 }
 
 /** The running activity's context, or undefined outside one. */
-export function currentContext(): Context | undefined {
+function currentContext(): Context | undefined {
   try {
     return Context.current();
   } catch {
