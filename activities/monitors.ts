@@ -241,8 +241,7 @@ export function createMonitorActivities(deps: ActivityDeps) {
     /**
      * One download attempt: scans there (and no download job running) → done; otherwise submit the download job
      * and fail, so that Temporal retries with backoff until the scans are there or the schedule-to-close timeout
-     * (the end time) passes. While the last job is still queued or running, nothing is submitted. A job run here
-     * (bash) that registered the scans ends the attempt as done.
+     * (the end time) passes. While the last job is still queued or running, nothing is submitted.
      */
     async downloadScans(input: { sessionId: string }): Promise<{ scans: number; attempt: number }> {
       const context = Context.current();
@@ -267,10 +266,6 @@ export function createMonitorActivities(deps: ActivityDeps) {
           message: `Download job for ${view.sessionId} failed to submit (exit ${job.exitCode ?? job.signal}): ${job.stderr.trim() || '(no stderr)'}`,
           details: [{ attempt, exitCode: job.exitCode, stderr: job.stderr, stdout: job.stdout }],
         });
-      }
-      if (!queued) {
-        const after = await readSession(deps.orm.em.fork() as EntityManager, view.sessionId);
-        if (after.scans.length > 0) return { scans: after.scans.length, attempt };
       }
       const jobId = queued ? queuedJobId(job.stdout) : null;
       const how = queued ? `submitted${jobId ? ` as job ${jobId}` : ''}` : 'ran';
