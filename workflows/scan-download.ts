@@ -149,6 +149,8 @@ export async function ScanDownloadWorkflow(input: ScanDownloadInput): Promise<Sc
       status.attempts = attempts;
       // Retries stopped because the next one would pass the end time (or the attempt ran into it): give up.
       if (err.retryState === 'TIMEOUT') break;
+      // The attempt scansArrived asked to stop ended first (its job done, no scans yet): check again, as after a stop.
+      if (err.retryState === 'CANCEL_REQUESTED' && checkAgain) continue;
       throw err;
     }
   }
