@@ -11,20 +11,18 @@ export interface MonitorsCancelled {
   at: string;
 }
 
-const recorded = (session: Session): MonitorsCancelled | null =>
+/** The cancel recorded on a loaded session, or null. */
+export const monitorsCancelledOf = (session: Session): MonitorsCancelled | null =>
   session.monitorsCancelledAt ? { reason: session.monitorsCancelReason ?? null, at: new Date(session.monitorsCancelledAt).toISOString() } : null;
 
 /** Records the cancel (unless one is recorded already); returns the one recorded. */
 export async function recordMonitorsCancelled(em: EntityManager, sessionId: string, reason: string | undefined): Promise<MonitorsCancelled> {
   await em.nativeUpdate(Session, { id: sessionId, monitorsCancelledAt: null }, { monitorsCancelledAt: new Date(), monitorsCancelReason: reason ?? null });
-  return recorded(await em.fork().findOneOrFail(Session, sessionId))!;
+  return monitorsCancelledOf(await em.fork().findOneOrFail(Session, sessionId))!;
 }
 
-/** Clears the cancel; returns the one that was recorded, null when there was none. */
-export async function clearMonitorsCancelled(em: EntityManager, sessionId: string): Promise<MonitorsCancelled | null> {
-  const before = recorded(await em.fork().findOneOrFail(Session, sessionId));
-  if (before) await em.nativeUpdate(Session, { id: sessionId }, { monitorsCancelledAt: null, monitorsCancelReason: null });
-  return before;
+export async function clearMonitorsCancelled(em: EntityManager, sessionId: string): Promise<void> {
+  await em.nativeUpdate(Session, { id: sessionId }, { monitorsCancelledAt: null, monitorsCancelReason: null });
 }
 
 /** Puts back a cancel that was cleared (the undo could not start the monitors). */

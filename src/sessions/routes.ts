@@ -123,9 +123,10 @@ export function sessionsRouter(deps: AppDeps): Router {
     if (!view.monitorsCancelled) {
       throw new ConflictError(`Monitoring of ${view.sessionId} is not cancelled; nothing to undo`, { sessionId: view.sessionId });
     }
+    const undone = view.monitorsCancelled;
     // The cancelled monitors are ending; a new start would otherwise join one of them.
     await awaitSessionMonitorsClosed(deps.temporal, view.sessionId, 10_000);
-    const undone = await clearMonitorsCancelled(manager, view.sessionId);
+    await clearMonitorsCancelled(manager, view.sessionId);
     let monitors;
     try {
       monitors = await startScanMonitors(deps.temporal, deps.config, {
@@ -135,7 +136,7 @@ export function sessionsRouter(deps: AppDeps): Router {
         downloadScript: view.downloadScript,
       });
     } catch (err) {
-      if (undone) await restoreMonitorsCancelled(manager, view.sessionId, undone);
+      await restoreMonitorsCancelled(manager, view.sessionId, undone);
       if (!isGrpcServiceError(err)) throw err;
       throw new UnavailableError(`Temporal did not answer while starting the monitors of ${view.sessionId}; the cancel stays. Try again when it is back`, {
         unavailable: 'temporal',

@@ -5,6 +5,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { redcapRecordUrl } from '../redcap/urls';
 import type { SessionFacts } from '../mail/templates';
+import { monitorsCancelledOf, type MonitorsCancelled } from './cancel';
 import { findSession, findStudySite } from './domain';
 import { parseSessionId } from './ids';
 
@@ -30,7 +31,7 @@ export interface SessionView {
   /** Set when the session is marked as never getting scan data. */
   noScansExpected: { comment: string; user: string | null } | null;
   /** Set when its monitoring was cancelled (POST /sessions/:id/monitors/cancel): its monitors end at once. */
-  monitorsCancelled: { reason: string | null; at: string } | null;
+  monitorsCancelled: MonitorsCancelled | null;
   downloadScript: string | null;
   postDownloadScript: string | null;
 }
@@ -69,9 +70,7 @@ export async function viewSession(em: EntityManager, rawId: string): Promise<Ses
         }
       : null,
     noScansExpected: session.empty ? { comment: session.empty.comment, user: session.empty.user ?? null } : null,
-    monitorsCancelled: session.monitorsCancelledAt
-      ? { reason: session.monitorsCancelReason ?? null, at: new Date(session.monitorsCancelledAt).toISOString() }
-      : null,
+    monitorsCancelled: monitorsCancelledOf(session),
     downloadScript: studySite.downloadScript ?? null,
     postDownloadScript: studySite.postDownloadScript ?? null,
   };
