@@ -66,6 +66,14 @@ const schema = z.object({
   DOWNLOAD_RETRY_MAX: duration.default('6 hours'),
   RECONCILE_INTERVAL: durationOrOff.default('1 hour'),
   RECONCILE_LOOKBACK: duration.default('7 days'),
+  /** On SIGTERM/SIGINT the worker stops polling and lets running activities finish for this long, then cancels them. */
+  SHUTDOWN_GRACE: duration.default('30 seconds'),
+  /** Job activities (download and post-download attempts) one worker runs at once, apart from the short ones. */
+  JOB_SLOTS: z.coerce.number().int().min(1).max(1_000).default(10),
+  /** Reads a queued job's state: `<command…> <job id>`. Default with SUBMIT_COMMAND=sbatch: `squeue -h -o %T -j`. */
+  JOB_STATUS_COMMAND: optionalText,
+  /** How long a claimed email is reserved for its sender before another attempt may send it. */
+  EMAIL_LEASE: duration.default('2 minutes'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   EMBEDDED_POSTGRES_PORT: z.coerce.number().int().min(1).max(65535).default(54329),
   TEMPORAL_UI_PORT: z.coerce.number().int().min(1).max(65535).default(8233),
@@ -86,7 +94,17 @@ export interface Config {
   mailFrom: string;
   detSecret?: string;
   apiToken?: string;
-  submit: { command: string; options: string[]; scriptsDir: string };
+  submit: {
+    command: string;
+    options: string[];
+    scriptsDir: string;
+    /** Set when the submit command queues the job (sbatch): the command that reads a job's state, its id appended. */
+    statusCommand?: string[];
+  };
+  /** Job activities one worker runs at once (their own task queue, src/worker.ts). */
+  jobSlots: number;
+  shutdownGraceMs: number;
+  emailLeaseMs: number;
   durations: { scanCheckDelayMs: number; downloadWindowMs: number; downloadRetryInitialMs: number; downloadRetryMaxMs: number };
   /** Reconciliation of each REDCap config (docs/redcap.md "Reconciliation"): how often (null: `off`), and how far back a first run looks. */
   reconcile: { intervalMs: number | null; lookbackMs: number };
@@ -97,6 +115,17 @@ export interface Config {
 }
 
 export class ConfigError extends StartupError {}
+
+const words = (text: string) => text.split(/\s+/).filter(Boolean);
+
+/**
+ * How a queued job's state is read: JOB_STATUS_COMMAND, or for sbatch Slurm's `squeue -h -o %T -j <id>`;
+ * undefined when the submit command runs the job itself (bash), so that its end is the job's end.
+ */
+function jobStatusCommand(submitCommand: string, configured: string | undefined): string[] | undefined {
+  if (configured !== undefined) return words(configured);
+  return path.basename(submitCommand) === 'sbatch' ? ['squeue', '-h', '-o', '%T', '-j'] : undefined;
+}
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const parsed = schema.safeParse(env);
@@ -121,9 +150,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     apiToken: e.API_TOKEN,
     submit: {
       command: e.SUBMIT_COMMAND,
-      options: e.SUBMIT_OPTIONS.split(/\s+/).filter(Boolean),
+      options: words(e.SUBMIT_OPTIONS),
       scriptsDir: path.resolve(e.SUBMIT_SCRIPTS),
+      statusCommand: jobStatusCommand(e.SUBMIT_COMMAND, e.JOB_STATUS_COMMAND),
     },
+    jobSlots: e.JOB_SLOTS,
+    shutdownGraceMs: e.SHUTDOWN_GRACE,
+    emailLeaseMs: e.EMAIL_LEASE,
     durations: {
       scanCheckDelayMs: e.SCAN_CHECK_DELAY,
       downloadWindowMs: e.DOWNLOAD_WINDOW,

@@ -112,9 +112,12 @@ export interface RedcapReconcileResult {
 
 // --- The monitors: ScanImportWorkflow and ScanDownloadWorkflow ---------------------------------------------
 
-/** Ends a monitor: the running wait or download attempt is cancelled, the result is `cancelled`. */
+/**
+ * Ends a monitor at once, `cancelled` (a download job it was running is stopped). This run only: the HTTP route
+ * POST /sessions/:id/monitors/cancel also records it on the session, for monitors started later.
+ */
 export const cancelSignal = defineSignal<[CancelRequest?]>('cancel');
-/** Scan data was registered for the session: the monitor checks the database again now. */
+/** Scan data was registered for the session: the monitor checks the database again now (a running download job finishes first). */
 export const scansArrivedSignal = defineSignal('scansArrived');
 /** What the monitor is doing right now. */
 export const statusQuery = defineQuery<MonitorStatus>('status');
@@ -175,6 +178,20 @@ export interface ScanDownloadResult {
   attempts: number;
   cancelReason?: string;
 }
+
+/**
+ * Where the job activities (download and post-download attempts) run: a task queue of their own next to the
+ * monitors' (`scan-monitors-jobs`), served with JOB_SLOTS slots, so that long jobs and the short database and
+ * email activities never wait for each other's slots.
+ */
+export const jobsTaskQueue = (taskQueue: string) => `${taskQueue}-jobs`;
+
+/**
+ * The session's monitoring was cancelled (POST /sessions/:id/monitors/cancel, recorded on the session): an
+ * activity that finds it fails with this type (non-retryable, details `[CancelRequest]`), and the monitor
+ * ends `cancelled`, without email.
+ */
+export const MONITORING_CANCELLED = 'MonitoringCancelled';
 
 /** The kinds of email the monitors send (also the metric label and the idempotency-key suffix). */
 export type MonitorEmailKind = 'no-scans' | 'download-gave-up';

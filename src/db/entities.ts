@@ -4,6 +4,7 @@
  * Plain classes with EntitySchema definitions (no decorators, no reflection).
  */
 import { Collection, EntitySchema, OptionalProps } from '@mikro-orm/core';
+import { JobRunSchema } from './job-run';
 import { SentEmailSchema } from './sent-email';
 
 export class Study {
@@ -49,6 +50,9 @@ export class Session {
   scans = new Collection<Scan>(this);
   redcap?: SessionRedcap | null;
   empty?: EmptySession | null;
+  /** Set by POST /sessions/:id/monitors/cancel: every monitor of the session ends `cancelled` (no email). */
+  monitorsCancelledAt?: Date | null;
+  monitorsCancelReason?: string | null;
 }
 
 export class Scan {
@@ -191,6 +195,8 @@ export const SessionSchema = new EntitySchema<Session>({
     scans: { kind: '1:m', entity: () => Scan, mappedBy: 'session' },
     redcap: { kind: '1:1', entity: () => SessionRedcap, mappedBy: 'session', nullable: true },
     empty: { kind: '1:1', entity: () => EmptySession, mappedBy: 'session', nullable: true },
+    monitorsCancelledAt: { type: 'datetime', nullable: true },
+    monitorsCancelReason: { type: 'text', nullable: true },
   },
 });
 
@@ -302,4 +308,5 @@ export const entities = [
   SessionRedcapSchema,
   SentEmailSchema,
   ReconcileStateSchema,
+  JobRunSchema,
 ];

@@ -5,6 +5,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { redcapRecordUrl } from '../redcap/urls';
 import type { SessionFacts } from '../mail/templates';
+import { monitorsCancelledOf, type MonitorsCancelled } from './cancel';
 import { findSession, findStudySite } from './domain';
 import { parseSessionId } from './ids';
 
@@ -33,6 +34,8 @@ export interface SessionView {
   monitorsStartedAt: string | null;
   /** Set when the session is marked as never getting scan data. */
   noScansExpected: { comment: string; user: string | null } | null;
+  /** Set when its monitoring was cancelled (POST /sessions/:id/monitors/cancel): its monitors end at once. */
+  monitorsCancelled: MonitorsCancelled | null;
   downloadScript: string | null;
   postDownloadScript: string | null;
 }
@@ -73,6 +76,7 @@ export async function viewSession(em: EntityManager, rawId: string): Promise<Ses
       : null,
     monitorsStartedAt: session.monitorsStartedAt ? new Date(session.monitorsStartedAt).toISOString() : null,
     noScansExpected: session.empty ? { comment: session.empty.comment, user: session.empty.user ?? null } : null,
+    monitorsCancelled: monitorsCancelledOf(session),
     downloadScript: studySite.downloadScript ?? null,
     postDownloadScript: studySite.postDownloadScript ?? null,
   };

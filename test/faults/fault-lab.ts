@@ -31,6 +31,10 @@ export interface FaultLabOptions {
   reconcileInterval?: string;
   /** The fake REDCap's clock, in minutes ahead of UTC (default 0). */
   redcapUtcOffsetMinutes?: number;
+  /** Job scripts by name (download.sh, post_download.sh): SPN01 at CMH gets them, in the lab's SUBMIT_SCRIPTS. */
+  jobScripts?: Record<string, string>;
+  /** More environment for the API and the worker (SHUTDOWN_GRACE, EMAIL_LEASE, backoffs…). */
+  env?: Record<string, string>;
 }
 
 export class FaultLab {
@@ -69,7 +73,8 @@ export class FaultLab {
       lab.redcap.addProject({ token: REDCAP_TOKEN, records: lab.redcapRows, utcOffsetMinutes: options.redcapUtcOffsetMinutes });
       lab.orm = await openDatabase(lab.databaseUrl);
       await migrate(lab.orm);
-      await applySmallLab(lab.orm.em.fork(), lab.redcap.url, REDCAP_TOKEN);
+      for (const [name, text] of Object.entries(options.jobScripts ?? {})) fs.writeFileSync(path.join(lab.jobsDir, name), text, { mode: 0o755 });
+      await applySmallLab(lab.orm.em.fork(), lab.redcap.url, REDCAP_TOKEN, { jobScripts: options.jobScripts !== undefined });
       lab.client = new Client({ connection: await Connection.connect({ address: lab.temporalAddress }) });
     } catch (err) {
       await lab.close(); // what did start (PostgreSQL, a server) would otherwise outlive the test run
@@ -90,6 +95,13 @@ export class FaultLab {
     return this.productionServer;
   }
 
+  /** SUBMIT_SCRIPTS of the lab. */
+  get jobsDir(): string {
+    const dir = path.join(this.workDir, 'jobs');
+    fs.mkdirSync(dir, { recursive: true });
+    return dir;
+  }
+
   get temporalAddress(): string {
     return this.productionServer?.address ?? `127.0.0.1:${this.ports.temporal}`;
   }
@@ -107,6 +119,10 @@ export class FaultLab {
       DATA_DIR: this.workDir,
       LOG_LEVEL: 'info',
       WORKER_METRICS_PORT: String(this.ports.workerMetrics),
+      SUBMIT_SCRIPTS: this.jobsDir,
+      // For the job scripts: where they register the scans they fetched.
+      ...(this.apiPort ? { SCAN_MONITOR_URL: this.apiUrl } : {}),
+      ...this.options.env,
     };
   }
 
@@ -174,6 +190,12 @@ export class FaultLab {
     this.worker = undefined;
   }
 
+  /** A deploy or `docker compose stop`: SIGTERM; resolves when the worker has exited. */
+  async stopWorker(): Promise<void> {
+    await this.worker?.stop('SIGTERM');
+    this.worker = undefined;
+  }
+
   /** Another `npm run api`, on a port of its own; returns its URL (apiUrl is the latest's). */
   async startApi(): Promise<string> {
     this.apiPort = await freePort();
@@ -190,16 +212,16 @@ export class FaultLab {
 
   // --- traffic and what came of it -----------------------------------------------------------------------
 
-  /** Session id of the n-th participant of this lab. */
-  static sessionId(n: number): string {
-    return `SPN01_CMH_${String(n).padStart(4, '0')}_01_01`;
+  /** Session id of the n-th participant of this lab (at CMH, or at ZHH, which has no job scripts). */
+  static sessionId(n: number, site: 'CMH' | 'ZHH' = 'CMH'): string {
+    return `SPN01_${site}_${String(n).padStart(4, '0')}_01_01`;
   }
 
   /** REDCap has (or gets) a completed scan log for participant n (record n), and sends the DET to the API. */
-  async logScan(n: number, apiUrl = this.apiUrl): Promise<{ status: number; body: { status?: string; workflowId?: string } }> {
+  async logScan(n: number, options: { site?: 'CMH' | 'ZHH'; apiUrl?: string } = {}): Promise<{ status: number; body: { status?: string; workflowId?: string } }> {
     const record = String(n);
-    if (!this.redcapRows.some((row) => row.record_id === record)) this.addRedcapRow(n);
-    const response = await fetch(`${apiUrl}/redcap`, {
+    if (!this.redcapRows.some((row) => row.record_id === record)) this.addRedcapRow(n, FaultLab.sessionId(n, options.site));
+    const response = await fetch(`${options.apiUrl ?? this.apiUrl}/redcap`, {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
       body: new URLSearchParams({
@@ -235,6 +257,12 @@ export class FaultLab {
              (select count(*) from session_redcap where record_id is not null) as links,
              (select count(*) from (select record from redcap_record group by record having count(*) > 1) d) as duplicate_records`);
     return { records: Number(row.records), sessions: Number(row.sessions), links: Number(row.links), duplicateRecords: Number(row.duplicate_records) };
+  }
+
+  /** The SMTP server (while it runs). */
+  smtpServer(): TestSmtpServer {
+    if (!this.smtp) throw new Error('the SMTP server is stopped');
+    return this.smtp;
   }
 
   /** Every email the SMTP server accepted, over all its lives. */

@@ -23,7 +23,7 @@ import { RedcapConfig, RedcapRecord, Site, Study, StudySite, User } from '../../
 import type { Orm } from '../../src/db/orm';
 import { createMailer, type Mailer } from '../../src/mail/transport';
 import { findSession } from '../../src/sessions/domain';
-import { createWorker } from '../../src/worker';
+import { createWorker, type ServiceWorker } from '../../src/worker';
 import { redcapIntakeWorkflowId, type RedcapIntakeResult } from '../../surface';
 import { createTestDatabase } from '../support/db';
 import { FakeRedcap, detFixtureFields, redcapFixtureRepeatRows, type FakeRow } from '../support/fake-redcap';
@@ -47,7 +47,7 @@ let fake: FakeRedcap;
 let smtp: TestSmtpServer;
 let smtpGate: SmtpGate;
 let temporal: Awaited<ReturnType<typeof connectDevServer>>;
-const workers: Array<{ worker: Worker; run: Promise<void> }> = [];
+const workers: Array<{ worker: ServiceWorker; run: Promise<void> }> = [];
 let mailer: Mailer;
 let config: Config;
 /** The service with a short SCAN_CHECK_DELAY, on a task queue of its own: monitors that finish (and email) at once. */

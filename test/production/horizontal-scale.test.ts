@@ -53,7 +53,7 @@ test('two APIs and two workers on one task queue; one worker SIGKILLed mid-fleet
 
   const statuses: number[] = [];
   const send = async (from: number, to: number) => {
-    for (let n = from; n <= to; n++) statuses.push((await lab.logScan(n, apis[n % 2])).status);
+    for (let n = from; n <= to; n++) statuses.push((await lab.logScan(n, { apiUrl: apis[n % 2] })).status);
   };
   await send(1, FLEET / 2);
   await lab.waitFor(() => lab.redcap.calls.length >= FLEET / 4, 'the workers to read the first records from REDCap');
