@@ -2,7 +2,6 @@
  * `config apply` on real PostgreSQL: one transaction, idempotent, updates in place, a bad file changes
  * nothing; and the CLI itself, run as a child process the way operators run it.
  */
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
@@ -11,6 +10,7 @@ import { RedcapConfig, StudySite, User } from '../../src/db/entities';
 import type { Orm } from '../../src/db/orm';
 import { applyLabConfig, formatReport, LabConfigError, parseLabConfig, type ApplyReport } from '../../src/lab-config';
 import { createTestDatabase } from '../support/db';
+import { runCli } from '../support/processes';
 
 const FIXTURE = path.resolve(__dirname, '..', '..', 'examples', 'lab-config.yml');
 const fixture = fs.readFileSync(FIXTURE, 'utf8');
@@ -181,23 +181,8 @@ describe('a bad file changes nothing and says where it is wrong', () => {
 });
 
 describe('the CLI (npm run cli), as a child process', () => {
-  const root = path.resolve(__dirname, '..', '..');
 
-  function cli(args: string[], extraEnv: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
-    return new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', path.join(root, 'src', 'cli.ts'), ...args], {
-        cwd: root,
-        env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'info', ...extraEnv },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-      child.once('error', reject);
-      child.once('close', (code) => resolve({ code, stdout, stderr }));
-    });
-  }
+  const cli = (args: string[], extraEnv: Record<string, string>) => runCli(args, { LOG_LEVEL: 'info', ...extraEnv });
 
   /** A database with no tables at all, beside the test database. */
   async function emptyDatabase(): Promise<string> {

@@ -3,7 +3,6 @@
  * RedcapReconcileWorkflow (a real worker) against the fake REDCap (its clock hours behind ours), which starts the
  * intakes no trigger announced; PostgreSQL, a real SMTP server; `npm run cli -- reconcile` as a child process.
  */
-import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -26,7 +25,7 @@ import { REDCAP_RECONCILE_WORKFLOW, redcapIntakeWorkflowId, redcapReconcileSched
 import { createTestDatabase } from '../support/db';
 import { FakeRedcap } from '../support/fake-redcap';
 import { smallLabConfig } from '../support/lab-config';
-import { eventually } from '../support/processes';
+import { eventually, runCli } from '../support/processes';
 import { startSmtpServer, type TestSmtpServer } from '../support/smtp';
 import { connectDevServer } from '../support/temporal';
 
@@ -316,29 +315,14 @@ test('the pages of a big window: REDCap asked 100 records at a time; a retry goe
 });
 
 describe('npm run cli -- reconcile', () => {
-  const root = path.resolve(__dirname, '..', '..');
-  function cli(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-    return new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', path.join(root, 'src', 'cli.ts'), ...args], {
-        cwd: root,
-        env: {
-          PATH: process.env.PATH ?? '',
-          DATABASE_URL: dbUrl,
-          TEMPORAL_ADDRESS: process.env.TEST_TEMPORAL_ADDRESS ?? '',
-          TEMPORAL_TASK_QUEUE: config.taskQueue,
-          DATA_DIR: config.dataDir,
-          ...env,
-        },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-      child.once('error', reject);
-      child.once('close', (code) => resolve({ code, stdout, stderr }));
+  const cli = (args: string[], env: Record<string, string> = {}) =>
+    runCli(args, {
+      DATABASE_URL: dbUrl,
+      TEMPORAL_ADDRESS: process.env.TEST_TEMPORAL_ADDRESS ?? '',
+      TEMPORAL_TASK_QUEUE: config.taskQueue,
+      DATA_DIR: config.dataDir,
+      ...env,
     });
-  }
 
   test('one run now, its counts printed', async () => {
     fake.saveRow(TOKEN, row('6', sessionOf(6)));
