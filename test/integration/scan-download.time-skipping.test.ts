@@ -133,6 +133,11 @@ test('scansArrived cancels the pending attempt and checks again at once', async 
 test('scansArrived without scans submits again now and keeps going; cancel then ends it', async () => {
   const { sessionId, handle } = await startDownload();
   await submitted(sessionId, 1);
+  // The first attempt has failed (no scans) and waits out its hour of backoff: the signal makes the next one now.
+  // (Signalled at once, the signal could land between the job's end and the attempt's failure; on a loaded CI run
+  // the second attempt then did not come within a minute of frozen time. A signal during a running job is tested
+  // on the dev server: download-jobs-bash.dev-server.test.ts.)
+  await eventually(async () => ((await handle.describe()).raw.pendingActivities ?? []).some((p) => Number(p.attempt) >= 2), 'the first attempt to fail and wait for its retry');
   await handle.signal(scansArrivedSignal);
   await submitted(sessionId, 2);
   await handle.signal(cancelSignal, { reason: 'data fetched by hand' });
