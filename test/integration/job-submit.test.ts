@@ -51,5 +51,13 @@ test('the job runs in a process group of its own; stopping it stops everything i
   expect(group).not.toBe(Number(fs.readFileSync('/proc/self/stat', 'utf8').split(' ')[4])); // not ours: a Ctrl-C does not reach it
   controller.abort();
   await expect(job).rejects.toThrow(/abort/i);
-  expect(() => process.kill(grandchild, 0)).toThrow(); // gone when the promise settles
+  // Gone when the promise settles: no process, or a zombie (it has exited; an init that does not reap orphans,
+  // as in some containers, leaves it in the process table).
+  let state = 'gone';
+  try {
+    state = fs.readFileSync(`/proc/${grandchild}/stat`, 'utf8').split(') ')[1][0];
+  } catch {
+    // no such process
+  }
+  expect(['gone', 'Z']).toContain(state);
 });
