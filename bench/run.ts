@@ -47,16 +47,26 @@ async function main(): Promise<void> {
       const api = startServiceProcess('api', { ...env, PORT: String(port), TEMPORAL_TASK_QUEUE: 'bench-intake' });
       children.push(api);
       await eventually(() => fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.ok, () => false), 'the API to be ready');
-      await benchIntake({ apiUrl: `http://127.0.0.1:${port}`, client, taskQueue: 'bench-intake', durationSeconds: Number(options.duration), levels: [1, 16, 64] });
+      await benchIntake({ apiUrl: `http://127.0.0.1:${port}`, client, taskQueue: 'bench-intake', server: 'dev', durationSeconds: Number(options.duration), levels: [1, 16, 64] });
       await api.stop();
     }
 
     if (options.only !== 'intake') {
-      const worker = startServiceProcess('worker', { ...env, LOG_LEVEL: 'info', TEMPORAL_TASK_QUEUE: 'bench-fleet' });
+      const sdkMetricsPort = await freePort();
+      const worker = startServiceProcess('worker', { ...env, LOG_LEVEL: 'info', TEMPORAL_TASK_QUEUE: 'bench-fleet', WORKER_SDK_METRICS_PORT: String(sdkMetricsPort) });
       children.push(worker);
       await eventually(() => worker.output().includes('worker running'), 'the worker to start', 120_000);
       const config = loadConfig({ ...env, TEMPORAL_TASK_QUEUE: 'bench-fleet' });
-      await benchFleet({ orm, client, config, workerPid: worker.child.pid!, count: Number(options.fleet), redcapConfigId });
+      await benchFleet({
+        orm,
+        client,
+        config,
+        server: 'dev',
+        worker: { pid: worker.child.pid!, sdkMetricsUrl: `http://127.0.0.1:${sdkMetricsPort}/metrics` },
+        count: Number(options.fleet),
+        redcapConfigId,
+        bareSeconds: Number(options.duration),
+      });
     }
     await client.connection.close();
     await orm.close();

@@ -66,6 +66,15 @@ const schema = z.object({
   TEMPORAL_UI_PORT: z.coerce.number().int().min(1).max(65535).default(8233),
   /** `npm run worker` serves GET /metrics on this port (emails sent are counted in the worker); unset: none. */
   WORKER_METRICS_PORT: z.coerce.number().int().min(1).max(65535).optional(),
+  /** `npm run worker` serves the Temporal SDK's metrics (slots, sticky cache, requests) on this port; unset: none. */
+  WORKER_SDK_METRICS_PORT: z.coerce.number().int().min(1).max(65535).optional(),
+  // Worker tuning (src/temporal/worker-tuning.ts, docs/operating.md "Tuning the worker"); unset: the SDK's default.
+  WORKER_CACHED_WORKFLOWS: z.coerce.number().int().min(0).max(1_000_000).optional(),
+  WORKER_WORKFLOW_TASK_SLOTS: z.coerce.number().int().min(2).max(10_000).optional(),
+  WORKER_ACTIVITY_SLOTS: z.coerce.number().int().min(1).max(10_000).optional(),
+  WORKER_LOCAL_ACTIVITY_SLOTS: z.coerce.number().int().min(1).max(10_000).optional(),
+  WORKER_REUSE_V8_CONTEXT: z.enum(['true', 'false']).optional(),
+  DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(1_000).optional(),
 });
 
 export interface Config {
@@ -84,6 +93,16 @@ export interface Config {
   submit: { command: string; options: string[]; scriptsDir: string };
   durations: { scanCheckDelayMs: number; downloadWindowMs: number; downloadRetryInitialMs: number; downloadRetryMaxMs: number };
   workerMetricsPort?: number;
+  workerSdkMetricsPort?: number;
+  /** Worker options a lab may override (src/temporal/worker-tuning.ts); undefined: the SDK's default. */
+  worker: {
+    cachedWorkflows?: number;
+    workflowTaskSlots?: number;
+    activitySlots?: number;
+    localActivitySlots?: number;
+    reuseV8Context?: boolean;
+  };
+  databasePoolSize?: number;
   logLevel: string;
   embeddedPostgresPort: number;
   temporalUiPort: number;
@@ -127,6 +146,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     embeddedPostgresPort: e.EMBEDDED_POSTGRES_PORT,
     temporalUiPort: e.TEMPORAL_UI_PORT,
     workerMetricsPort: e.WORKER_METRICS_PORT,
+    workerSdkMetricsPort: e.WORKER_SDK_METRICS_PORT,
+    worker: {
+      cachedWorkflows: e.WORKER_CACHED_WORKFLOWS,
+      workflowTaskSlots: e.WORKER_WORKFLOW_TASK_SLOTS,
+      activitySlots: e.WORKER_ACTIVITY_SLOTS,
+      localActivitySlots: e.WORKER_LOCAL_ACTIVITY_SLOTS,
+      reuseV8Context: e.WORKER_REUSE_V8_CONTEXT === undefined ? undefined : e.WORKER_REUSE_V8_CONTEXT === 'true',
+    },
+    databasePoolSize: e.DATABASE_POOL_SIZE,
   };
 }
 

@@ -12,6 +12,7 @@ import { serveMetrics } from './metrics';
 import { connectTemporal } from './temporal/client';
 import { installTemporalRuntime } from './temporal/runtime';
 import { workflowSource } from './temporal/workflow-bundle';
+import { workerTuning } from './temporal/worker-tuning';
 
 export async function createWorker(options: {
   config: Config;
@@ -27,13 +28,14 @@ export async function createWorker(options: {
     namespace: config.temporalNamespace,
     taskQueue: config.taskQueue,
     ...source,
+    ...workerTuning(config),
     activities: createActivities(deps),
   });
 }
 
 async function main(): Promise<void> {
   const config = requireServices(loadConfig());
-  installTemporalRuntime(logger); // the SDK's default shutdown signals: SIGINT, SIGTERM…
+  installTemporalRuntime(logger, { metricsPort: config.workerSdkMetricsPort }); // the SDK's default shutdown signals: SIGINT, SIGTERM…
   const orm = await openDatabase(config.databaseUrl);
   const connection = await NativeConnection.connect({ address: config.temporalAddress });
   const temporal = await connectTemporal({ address: config.temporalAddress, namespace: config.temporalNamespace });
