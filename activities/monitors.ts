@@ -4,7 +4,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { NotFoundError } from '../src/errors';
 import { JobScriptMissingError, SubmitCommandMissingError, submitJob, type JobResult } from '../src/jobs/submit';
 import { downloadGaveUpEmail, noScansEmail } from '../src/mail/templates';
-import { findSession, missesScans } from '../src/sessions/domain';
+import { checkSessionScans, type ScanCheck } from '../src/sessions/scan-check';
 import { sessionFacts, viewSession, type SessionView } from '../src/sessions/view';
 import { PermanentError, type MonitorEmailKind } from '../surface';
 import type { ActivityDeps } from './deps';
@@ -64,10 +64,9 @@ export function createMonitorActivities(deps: ActivityDeps) {
   }
 
   return {
-    /** Whether the session still misses its scans (src/sessions/domain.ts missingScans). A session gone is permanent. */
-    async checkScans(sessionId: string): Promise<{ missingScans: boolean; scans: number }> {
-      const session = await orSessionGone(sessionId, findSession(deps.orm.em.fork(), sessionId));
-      return { missingScans: missesScans(session), scans: session.scans.count() };
+    /** Whether the session still misses its scans (src/sessions/scan-check.ts, one SQL statement). A session gone is permanent. */
+    async checkScans(sessionId: string): Promise<ScanCheck> {
+      return orSessionGone(sessionId, checkSessionScans(deps.orm.em.fork(), sessionId));
     },
 
     /**

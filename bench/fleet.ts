@@ -62,12 +62,14 @@ async function checkScansCost(orm: Orm, config: Config, session: string, repeat 
 }
 
 /** Starts per second of a bare client (no memo, no search attributes) for ScanImportWorkflow on a queue no worker polls. */
-async function bareStartRate(client: Client, config: Config, concurrency: number, seconds: number) {
+async function bareStartRate(client: Client, config: Config, workerPid: number, concurrency: number, seconds: number) {
   const input: ScanImportInput = { sessionId: 'BARE', studyId: 'SPN01', siteId: 'CMH', checkDelayMs: config.durations.scanCheckDelayMs };
+  const cpuBefore = cpuSeconds(workerPid);
   const latencies = await runFor(seconds * 1000, concurrency, () =>
     client.workflow.start(SCAN_IMPORT_WORKFLOW, { taskQueue: `${config.taskQueue}-bare`, workflowId: `bench-bare:${randomUUID()}`, args: [input] }),
   );
-  return { perSecond: latencies.length / seconds, p50: percentile(latencies, 50), p99: percentile(latencies, 99) };
+  const cpu = cpuPerMonitor(cpuBefore, cpuSeconds(workerPid), latencies.length).replace('per monitor', 'per start');
+  return { perSecond: latencies.length / seconds, p50: percentile(latencies, 50), p99: percentile(latencies, 99), cpu };
 }
 
 /** What the worker did between two scrapes of its SDK metrics, per monitor. */
@@ -79,8 +81,15 @@ function perMonitor(before: Metrics, after: Metrics, count: number): string {
     `${fmt(delta('temporal_local_activity_execution_latency_count'), 2)} local activities`,
     `${fmt(delta('temporal_sticky_cache_hit'), 2)} sticky cache hits`,
     `${fmt(delta('temporal_request', 'operation="GetWorkflowExecutionHistory"'), 2)} history fetches`,
+    `${fmt(delta('temporal_long_request', 'operation="PollWorkflowTaskQueue"'), 2)} workflow task polls`,
   ];
-  return parts.join(', ');
+  const mean = (name: string, labels = '') =>
+    fmt((after.sum(`${name}_sum`, labels) - before.sum(`${name}_sum`, labels)) / (after.sum(`${name}_count`, labels) - before.sum(`${name}_count`, labels)), 0);
+  return (
+    `${parts.join(', ')}; mean ms: workflow task poll ${mean('temporal_long_request_latency', 'operation="PollWorkflowTaskQueue"')},` +
+    ` queued ${mean('temporal_workflow_task_schedule_to_start_latency')},` +
+    ` executed ${mean('temporal_workflow_task_execution_latency')}, local activity ${mean('temporal_local_activity_execution_latency')}`
+  );
 }
 
 /** CPU milliseconds per monitor each process group used between two readings. */
@@ -130,8 +139,9 @@ export async function benchFleet(options: {
   await seedSessions(orm, count, options.redcapConfigId);
   const check = await checkScansCost(orm, config, sessionId(0));
   print(`checkScans: ${check.statements} SQL statement(s), ${fmt(check.ms, 2)} ms each (a session with its REDCap record and no scans; 500 in a row, in the bench process)`);
-  const bareBefore = await bareStartRate(client, config, concurrency, options.bareSeconds);
+  const bareBefore = await bareStartRate(client, config, options.worker.pid, concurrency, options.bareSeconds);
 
+  const idleRss = rssMiB(options.worker.pid);
   const metricsBefore = await scrapeMetrics(options.worker.sdkMetricsUrl);
   const cpuBefore = cpuSeconds(options.worker.pid);
   const started = performance.now();
@@ -175,20 +185,26 @@ export async function benchFleet(options: {
   const signalled = performance.now();
   await runPool(count, concurrency, (i) => client.workflow.getHandle(scanImportWorkflowId(sessionId(i))).signal(scansArrivedSignal));
   const signalSeconds = (performance.now() - signalled) / 1000;
-  const running = `WorkflowType="${SCAN_IMPORT_WORKFLOW}" AND TaskQueue="${config.taskQueue}" AND ExecutionStatus="Running"`;
-  while ((await client.workflow.count(running)).count > 0) await sleep(250);
+  // Finished: read from the worker's metrics (as the first checks), then confirmed once on the server.
+  const completed = (metrics: Metrics) => metrics.sum('temporal_workflow_completed', `workflow_type="${SCAN_IMPORT_WORKFLOW}"`);
+  while (completed(await scrapeMetrics(options.worker.sdkMetricsUrl)) - completed(metricsQueried) < count) await sleep(250);
   const drainSeconds = (performance.now() - signalled) / 1000;
   const drained = await workerSettled(options.worker.sdkMetricsUrl, metricsQueried, count);
+  const running = `WorkflowType="${SCAN_IMPORT_WORKFLOW}" AND TaskQueue="${config.taskQueue}" AND ExecutionStatus="Running"`;
+  for (let tries = 1; (await client.workflow.count(running)).count > 0; tries++) {
+    if (tries === 30) throw new Error(`monitors still running on the server after the worker finished ${count}`);
+    await sleep(1_000);
+  }
   const finalRss = rssMiB(options.worker.pid);
   const cpuDrained = cpuSeconds(options.worker.pid);
 
-  const bareAfter = await bareStartRate(client, config, concurrency, options.bareSeconds);
+  const bareAfter = await bareStartRate(client, config, options.worker.pid, concurrency, options.bareSeconds);
   const bare = (bareBefore.perSecond + bareAfter.perSecond) / 2;
   const ratio = (perSecond: number) => fmt(perSecond / bare, 2);
 
   print(
     `bare client starts ScanImportWorkflow at ${fmt(bare)}/s (${fmt(bareBefore.perSecond)}/s before the fleet, ${fmt(bareAfter.perSecond)}/s after;` +
-      ` p50 ${fmt(bareBefore.p50)} ms, p99 ${fmt(bareBefore.p99)} ms, ${concurrency} at once)`,
+      ` p50 ${fmt(bareBefore.p50)} ms, p99 ${fmt(bareBefore.p99)} ms, ${concurrency} at once); before: ${bareBefore.cpu}`,
   );
   print(
     `started ${count} through startScanMonitors in ${fmt(startSeconds)} s = ${fmt(count / startSeconds)}/s, ratio ${ratio(count / startSeconds)}` +
@@ -199,7 +215,7 @@ export async function benchFleet(options: {
       ` per monitor: ${perMonitor(metricsBefore, checked.metrics, count)}; ${cpuPerMonitor(cpuBefore, cpuChecked, count)} (with its start)`,
   );
   print(
-    `all ${count} waiting: worker RSS ${fmt(settledRss.rss, 0)} MiB; after a status query to each (${fmt(queriedSeconds)} s)` +
+    `all ${count} waiting: worker RSS ${fmt(settledRss.rss, 0)} MiB (${fmt(idleRss.rss, 0)} MiB before the fleet); after a status query to each (${fmt(queriedSeconds)} s)` +
       ` ${fmt(queriedRss.rss, 0)} MiB; peak so far ${fmt(queriedRss.peak, 0)} MiB`,
   );
   print(

@@ -94,7 +94,10 @@ export function cpuSeconds(workerPid: number): Record<'worker' | 'temporal' | 'p
     }
     const close = stat.lastIndexOf(')');
     const fields = stat.slice(close + 2).split(' ');
-    procs.set(Number(entry), { ppid: Number(fields[1]), comm: stat.slice(stat.indexOf('(') + 1, close), ticks: Number(fields[11]) + Number(fields[12]) });
+    // utime + stime, and for the others cutime + cstime too: an exited PostgreSQL backend's time moves to its parent.
+    const own = Number(fields[11]) + Number(fields[12]);
+    const ticks = Number(entry) === process.pid ? own : own + Number(fields[13]) + Number(fields[14]);
+    procs.set(Number(entry), { ppid: Number(fields[1]), comm: stat.slice(stat.indexOf('(') + 1, close), ticks });
   }
   const under = (pid: number, root: number): boolean => {
     for (let p = pid; p > 1; p = procs.get(p)?.ppid ?? 0) if (p === root) return true;

@@ -7,8 +7,9 @@ import { condition, proxyActivities, setHandler, workflowInfo } from '@temporali
 import type { Activities } from '../activities';
 import { permanentErrorTypes, scansArrivedSignal, type ScanImportInput, type ScanImportOutcome, type ScanImportResult } from '../surface';
 import { monitorControls } from './monitor-controls';
+import { checkScans } from './scan-check';
 
-const { checkScans, composeMonitorEmail, emailAdmins } = proxyActivities<Activities>({
+const { composeMonitorEmail, emailAdmins } = proxyActivities<Activities>({
   startToCloseTimeout: '1 minute',
   // The database or SMTP server being down is retried (for as long as it takes); a session gone is not.
   retry: { initialInterval: '10 seconds', backoffCoefficient: 2, maximumInterval: '10 minutes', nonRetryableErrorTypes: permanentErrorTypes },

@@ -11,6 +11,7 @@ import { DomainError, ForbiddenError, NotFoundError, UnavailableError, errorResp
 import { logger as defaultLogger, type Logger } from '../logger';
 import { triggersTotal } from '../metrics';
 import { startRedcapIntake } from '../temporal/intakes';
+import { RedcapConfigCache } from './config-cache';
 import { flattenFields, incompleteReason, parseDataEntryTrigger } from './det';
 import { redcapRecordUrl } from './urls';
 
@@ -28,6 +29,7 @@ const TEMPORAL_TIMEOUT_MS = TEMPORAL_DEADLINE_MS + 7_000;
 export function redcapRouter(deps: AppDeps): Router {
   const log = (deps.logger ?? defaultLogger).child({ component: 'redcap' });
   const router = new Router();
+  const configs = new RedcapConfigCache();
 
   /** Counts every trigger and its outcome (redcap_triggers_total). */
   const countOutcome: Middleware = async (ctx, next) => {
@@ -64,13 +66,9 @@ export function redcapRouter(deps: AppDeps): Router {
     const trigger = parseDataEntryTrigger(fields);
     const where = { redcapUrl: trigger.redcapUrl, project: trigger.projectId, instrument: trigger.instrument, record: trigger.record, eventName: trigger.eventName };
 
-    const em = RequestContext.getEntityManager() ?? deps.orm.em.fork();
+    const key = { url: trigger.redcapUrl, project: trigger.projectId, instrument: trigger.instrument };
     const config = await bounded(log, 'database', 'look up the REDCap config', DATABASE_TIMEOUT_MS, () =>
-      em.findOne(RedcapConfig, {
-        url: trigger.redcapUrl,
-        project: trigger.projectId,
-        instrument: trigger.instrument,
-      }),
+      configs.get(key, () => (RequestContext.getEntityManager() ?? deps.orm.em.fork()).findOne(RedcapConfig, key)),
     );
     if (!config) {
       const reason = `No REDCap config for project ${trigger.projectId}, instrument ${trigger.instrument} at ${trigger.redcapUrl}`;

@@ -19,5 +19,6 @@ export function workerTuning(config: Pick<Config, 'worker'>): WorkerTuning {
     maxConcurrentLocalActivityExecutions: localActivitySlots,
     reuseV8Context,
   };
-  return Object.fromEntries(Object.entries(tuning).filter(([, value]) => value !== undefined)) as WorkerTuning;
+  const experiment = process.env.WORKER_TUNING_JSON ? JSON.parse(process.env.WORKER_TUNING_JSON) : {}; // TEMPORARY
+  return { ...(Object.fromEntries(Object.entries(tuning).filter(([, value]) => value !== undefined)) as WorkerTuning), ...experiment };
 }
