@@ -3,6 +3,8 @@ module.exports = {
   testEnvironment: 'node',
   roots: ['<rootDir>/test'],
   testMatch: ['**/*.test.ts'],
+  // test/production/ needs the production Temporal server: `npm run test:production` (jest.production.config.js).
+  testPathIgnorePatterns: ['/node_modules/', '<rootDir>/test/production/'],
   transform: { '^.+\\.ts$': 'ts-jest' },
   // Real PostgreSQL and a Temporal dev server for the whole run; each test file gets its own database.
   globalSetup: '<rootDir>/test/global-setup.ts',

@@ -14,6 +14,11 @@ export interface ActivityDeps {
   temporal: Client;
   /** Where admin email goes: SMTP_URL, or .eml files under DATA_DIR/outbox (src/mail/transport.ts). */
   mailer: Mailer;
+  /**
+   * Aborted once a shutting-down worker's SHUTDOWN_GRACE has passed (src/worker.ts): a job still running then is
+   * stopped, even one its monitor had let run on.
+   */
+  graceOver?: AbortSignal;
 }
 
 /** The worker's dependencies (`npm run worker`, `npm start`): the service logger and the configured mailer. */

@@ -3,11 +3,17 @@ import type { ActivityDeps } from './deps';
 import { createIntakeActivities } from './intake';
 import { createMailActivities } from './mail';
 import { createMonitorActivities } from './monitors';
+import { createReconcileActivities } from './reconcile';
 
 export { activityDepsFrom, type ActivityDeps } from './deps';
 
 export function createActivities(deps: ActivityDeps) {
-  return { ...createIntakeActivities(deps), ...createMonitorActivities(deps), ...createMailActivities(deps) };
+  return {
+    ...createIntakeActivities(deps),
+    ...createMonitorActivities(deps),
+    ...createMailActivities(deps),
+    ...createReconcileActivities(deps),
+  };
 }
 
 export type Activities = ReturnType<typeof createActivities>;

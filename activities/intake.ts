@@ -1,14 +1,14 @@
-/** Activities of RedcapIntakeWorkflow: read the record from REDCap, file it, start the monitors. */
-import { UniqueConstraintViolationException } from '@mikro-orm/core';
+/** Activities of RedcapIntakeWorkflow: read the record from REDCap, file it, start the monitors, cancel a moved record's. */
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { ApplicationFailure } from '@temporalio/common';
-import { RedcapConfig, RedcapRecord } from '../src/db/entities';
+import { RedcapConfig, Session } from '../src/db/entities';
 import { DomainError } from '../src/errors';
 import { RedcapClient, RedcapError } from '../src/redcap/client';
+import { recordName } from '../src/redcap/names';
 import { readScanEntry, type ScanEntry } from '../src/redcap/record';
-import { attachRedcapRecord, findOrCreateSession } from '../src/sessions/domain';
-import { startScanMonitors } from '../src/temporal/monitors';
-import type { IntakeTrigger, MonitorTarget, StartedMonitors } from '../surface';
+import { fileRecord } from '../src/sessions/domain';
+import { signalSessionMonitors, startScanMonitors, type SignalReport } from '../src/temporal/monitors';
+import { cancelSignal, type IntakeTrigger, type MonitorTarget, type RecordChange, type StartedMonitors } from '../surface';
 import type { ActivityDeps } from './deps';
 import { whileHeartbeating } from './heartbeat';
 
@@ -23,13 +23,21 @@ export interface FiledRecord extends MonitorTarget {
   /** Our RedcapRecord id (GET /redcap_redirect/:recordId). */
   redcapRecordId: number;
   sessionCreated: boolean;
+  /** Absent in results recorded before records could change (those were always new). */
+  change?: RecordChange;
+  /** The session the record was moved away from: its running monitors are cancelled. */
+  movedFrom?: string;
+  /** False when the session's monitors were started before (they run once); absent in older results: start them. */
+  monitorsDue?: boolean;
 }
+
+const triggerName = (trigger: IntakeTrigger) => recordName(trigger.record, trigger.eventName, trigger.instance);
 
 export function createIntakeActivities(deps: ActivityDeps) {
   const redcap = new RedcapClient();
   const log = deps.logger.child({ component: 'intake' });
 
-  /** Export Records for the trigger's record (and event), read through the config's field names. */
+  /** Export Records for the trigger's record (event and instance), read through the config's field names. */
   async function fetchRecord(trigger: IntakeTrigger): Promise<FetchedRecord> {
     const em = deps.orm.em.fork() as EntityManager;
     const config = await em.findOne(RedcapConfig, trigger.configId);
@@ -37,10 +45,10 @@ export function createIntakeActivities(deps: ActivityDeps) {
       throw ApplicationFailure.nonRetryable(`REDCap config ${trigger.configId} no longer exists`, 'RedcapConfigMissing');
     }
     const endpoint = { url: config.url, project: config.project, token: config.token };
-    const where = { configId: config.id, project: config.project, record: trigger.record, eventName: trigger.eventName ?? null };
+    const where = { configId: config.id, project: config.project, record: trigger.record, eventName: trigger.eventName ?? null, instance: trigger.instance ?? null };
     try {
-      const row = await redcap.exportRecord(endpoint, trigger.record, trigger.eventName);
-      const entry = readScanEntry(row, config, trigger.record);
+      const row = await redcap.exportRecord(endpoint, trigger.record, trigger.eventName, { instance: trigger.instance, instrument: config.instrument });
+      const entry = readScanEntry(row, config, triggerName(trigger));
       const eventName = trigger.eventName || row.redcap_event_name || '';
       let eventId: number | null = null;
       if (eventName) {
@@ -63,73 +71,61 @@ export function createIntakeActivities(deps: ActivityDeps) {
   }
 
   return {
-    /** Export Records for the trigger's record (and event); heartbeats so a dead worker is noticed in seconds. */
+    /** Export Records for the trigger's record (event, instance); heartbeats so a dead worker is noticed in seconds. */
     fetchRedcapRecord(trigger: IntakeTrigger): Promise<FetchedRecord> {
       return whileHeartbeating(() => fetchRecord(trigger));
     },
 
-    /** Finds or creates the timepoint and session, stores the RedcapRecord once, and links it to the session. */
+    /**
+     * Files what was read, in one transaction (src/sessions/domain.ts fileRecord): the session, the stored record
+     * (identified by config, record, event and instance; its date, comment and user follow REDCap), the link, moved
+     * from another session when the session id was corrected.
+     */
     async fileRedcapRecord(trigger: IntakeTrigger, fetched: FetchedRecord): Promise<FiledRecord> {
       const em = deps.orm.em.fork() as EntityManager;
+      const key = { configId: trigger.configId, record: trigger.record, eventName: fetched.eventName, instance: trigger.instance ?? 0 };
       try {
-        const { session, studySite, created } = await findOrCreateSession(em, fetched.sessionName, fetched.entryDate);
-        const record = await storeRecord(em, trigger, fetched);
-        await attachRedcapRecord(em, session, record);
-        log.info({ configId: trigger.configId, record: trigger.record, sessionId: session.id, redcapRecordId: record.id, created }, 'REDCap record filed');
+        const filed = await fileRecord(em, key, fetched);
+        const { session, studySite, record } = filed;
+        log.info(
+          { ...key, sessionId: session.id, redcapRecordId: record.id, created: filed.sessionCreated, change: filed.change, movedFrom: filed.movedFrom },
+          'REDCap record filed',
+        );
         return {
           sessionId: session.id,
           studyId: studySite.study.id,
           siteId: studySite.site.id,
           downloadScript: studySite.downloadScript ?? null,
           redcapRecordId: record.id,
-          sessionCreated: created,
+          sessionCreated: filed.sessionCreated,
+          change: filed.change,
+          ...(filed.movedFrom ? { movedFrom: filed.movedFrom } : {}),
+          monitorsDue: filed.monitorsDue,
         };
       } catch (err) {
         if (err instanceof DomainError && err.status < 500) {
-          const message = `REDCap record ${trigger.record} (config ${trigger.configId}): ${err.message}`;
-          log.warn({ configId: trigger.configId, record: trigger.record, type: err.name }, message);
+          const message = `REDCap record ${triggerName(trigger)} (config ${trigger.configId}): ${err.message}`;
+          log.warn({ ...key, type: err.name }, message);
           throw ApplicationFailure.create({ message, type: err.name, nonRetryable: true, details: [err.details] });
         }
         throw err;
       }
     },
 
-    /** Starts (or joins) the session's monitors. */
+    /** Starts (or joins) the session's monitors, and notes on the session that they were started (they run once). */
     async startMonitors(target: MonitorTarget): Promise<StartedMonitors> {
       const started = await startScanMonitors(deps.temporal, deps.config, target);
+      await deps.orm.em.fork().nativeUpdate(Session, { id: target.sessionId, monitorsStartedAt: null }, { monitorsStartedAt: new Date() });
       log.info({ sessionId: target.sessionId, started }, 'monitors started');
       return started;
     },
-  };
-}
 
-/** The RedcapRecord for (record, config, event, date), created once: a retried activity finds the first one. */
-async function storeRecord(em: EntityManager, trigger: IntakeTrigger, fetched: FetchedRecord): Promise<RedcapRecord> {
-  const key = { config: trigger.configId, record: trigger.record, eventName: fetched.eventName, entryDate: fetched.entryDate };
-  const existing = await em.findOne(RedcapRecord, key);
-  if (existing) {
-    if (existing.eventId == null && fetched.eventId != null) {
-      existing.eventId = fetched.eventId;
-      await em.flush();
-    }
-    return existing;
-  }
-  const record = em.create(RedcapRecord, {
-    config: em.getReference(RedcapConfig, trigger.configId),
-    record: trigger.record,
-    eventName: fetched.eventName,
-    eventId: fetched.eventId,
-    entryDate: fetched.entryDate,
-    user: fetched.user,
-    comment: fetched.comment,
-    sessionName: fetched.sessionName,
-  });
-  try {
-    await em.flush();
-    return record;
-  } catch (err) {
-    if (!(err instanceof UniqueConstraintViolationException)) throw err;
-    // Stored meanwhile by another attempt: use that one.
-    return em.fork().findOneOrFail(RedcapRecord, key);
-  }
+    /** Sends `cancel` with the reason to the running monitors of a session its record moved away from. */
+    async cancelMovedSessionMonitors(input: { sessionId: string; movedTo: string }): Promise<SignalReport> {
+      const reason = `record moved to ${input.movedTo}`;
+      const report = await signalSessionMonitors(deps.temporal, input.sessionId, (handle) => handle.signal(cancelSignal, { reason }));
+      log.info({ sessionId: input.sessionId, reason, signalled: report.signalled.map((m) => m.workflowId) }, 'monitors of the session the record left cancelled');
+      return report;
+    },
+  };
 }

@@ -1,24 +1,32 @@
 /**
- * Email to the lab's admins, idempotent per key: a retried activity, or a second call with the same key,
- * never sends a second email. Used by the monitors and by the intake workflow when it fails.
+ * Email to the lab's admins, once per key: a retried activity, or a second call with the same key, never
+ * sends a second email. Used by the monitors and by the intake workflow when it fails.
  *
- * The key is claimed in the sent_email ledger (status `sending`) before the message goes to the transport
- * and marked `sent` after. A send that throws releases the claim (`failed`) so the retry sends; a claim
- * left `sending` (the worker died mid-send, or the database failed after the send) is never sent again:
- * at most one email per key.
+ * The key is claimed in the sent_email ledger before the message goes to the transport, and marked `sent`
+ * after. A claim is a lease (EMAIL_LEASE): a sender that dies or hangs between the claim and the ledger write
+ * leaves a claim that another attempt takes once the lease has run out, and sends (at least once beats never:
+ * the one duplicate possible is a sender dying after the SMTP server took the message and before the ledger
+ * write). A send that fails gives the claim back at once. Retrying is Temporal's: an attempt that finds the
+ * key claimed by a live lease fails (EmailBeingSent) and the activity's retry policy tries again.
+ *
+ * `emailAdmins` returns only once the email for its key has been sent, by this attempt or an earlier one:
+ * a monitor that says `email-sent` has sent it.
  */
-import { raw, UniqueConstraintViolationException } from '@mikro-orm/core';
+import type { EntityManager } from '@mikro-orm/postgresql';
 import { ApplicationFailure } from '@temporalio/common';
 import { User } from '../src/db/entities';
 import { SentEmail } from '../src/db/sent-email';
 import { intakeFailedEmail, type IntakeFailure, type MailContent } from '../src/mail/templates';
 import { emailsSentTotal } from '../src/metrics';
 import { PermanentError } from '../surface';
-import type { Logger } from '../src/logger';
 import type { ActivityDeps } from './deps';
+import { whileHeartbeating } from './heartbeat';
 
 /** An email to the admins: its text as composed (subject and text), or what a template composes it from. */
-export type AdminEmail = AdminEmailEnvelope & (MailContent | { intakeFailure: IntakeFailure });
+export type AdminEmail = ComposedEmail | (AdminEmailEnvelope & { intakeFailure: IntakeFailure });
+
+/** An email whose subject and text are written. */
+export type ComposedEmail = AdminEmailEnvelope & MailContent;
 
 interface AdminEmailEnvelope {
   /** Idempotency key, e.g. `${workflowId}:${runId}:no-scans`: one email per key, ever. */
@@ -39,7 +47,7 @@ function unique(addresses: string[]): string[] {
 }
 
 export function createMailActivities(deps: ActivityDeps) {
-  async function recipientsFor(email: AdminEmailEnvelope & MailContent): Promise<string[]> {
+  async function recipientsFor(email: ComposedEmail): Promise<string[]> {
     if (email.recipients && unique(email.recipients).length > 0) return unique(email.recipients);
     const admins = await deps.orm.em.fork().find(User, { admin: true, email: { $ne: null } }, { orderBy: { name: 'asc' } });
     const addresses = unique(admins.map((admin) => admin.email ?? ''));
@@ -57,27 +65,8 @@ export function createMailActivities(deps: ActivityDeps) {
     return addresses;
   }
 
-  /**
-   * Marks a send that is known to have failed, so that the retry sends it. Tried a few times: a claim left at
-   * 'sending' is never sent again (that is what a worker dying mid-send leaves, when the mail may have gone).
-   */
-  async function releaseClaim(em: ReturnType<typeof deps.orm.em.fork>, key: string, reason: string, log: Logger): Promise<void> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await em.nativeUpdate(SentEmail, { key }, { status: 'failed', error: reason.slice(0, 2_000) });
-        return;
-      } catch (err) {
-        if (attempt >= 5) {
-          log.error({ err }, `admin email ${key} failed and its claim could not be released: it will not be retried; send it by hand`);
-          return;
-        }
-        await new Promise((resolve) => setTimeout(resolve, 1_000 * attempt));
-      }
-    }
-  }
-
   return {
-    async emailAdmins(request: AdminEmail): Promise<{ sent: boolean; recipients: string[] }> {
+    async emailAdmins(request: AdminEmail): Promise<EmailSent> {
       const email = 'intakeFailure' in request ? { ...request, ...intakeFailedEmail(request.intakeFailure) } : request;
       const kind = email.kind ?? email.key.split(':').pop() ?? 'admin';
       const log = deps.logger.child({ emailKey: email.key, kind, sessionId: email.sessionId });
@@ -85,50 +74,72 @@ export function createMailActivities(deps: ActivityDeps) {
       const done = await em.findOne(SentEmail, { key: email.key, status: 'sent' });
       if (done) {
         log.info('admin email for this key already sent; not sending again');
-        return { sent: false, recipients: done.recipients.split(', ') };
+        return { sent: true, recipients: done.recipients.split(', '), alreadySent: true };
       }
       const recipients = await recipientsFor(email);
 
-      // Claim the key: a new row, or a row whose last send failed.
-      let claimed = false;
-      try {
-        await em.insert(SentEmail, {
-          key: email.key,
-          kind,
-          sessionId: email.sessionId ?? null,
-          subject: email.subject,
-          recipients: recipients.join(', '),
-          createdAt: new Date(),
-        });
-        claimed = true;
-      } catch (err) {
-        if (!(err instanceof UniqueConstraintViolationException)) throw err;
-        const reclaimed = await em.nativeUpdate(
-          SentEmail,
-          { key: email.key, status: 'failed' },
-          { status: 'sending', attempts: raw('attempts + 1'), recipients: recipients.join(', '), error: null },
-        );
-        claimed = reclaimed === 1;
+      const claim = await claimKey(em, { ...email, kind, recipients }, deps.config.emailLeaseMs);
+      if (claim.status === 'sent') {
+        log.info('admin email for this key already sent; not sending again');
+        return { sent: true, recipients: claim.recipients.split(', '), alreadySent: true };
       }
-      if (!claimed) {
-        const existing = await em.findOneOrFail(SentEmail, { key: email.key });
-        log.info({ status: existing.status }, 'admin email for this key already sent (or being sent); not sending again');
-        return { sent: false, recipients: existing.recipients.split(', ') };
+      if (claim.status !== 'claimed') {
+        throw ApplicationFailure.create({
+          type: 'EmailBeingSent',
+          message: `Admin email ${email.key} is being sent by another attempt (its claim holds until ${claim.leaseUntil?.toISOString() ?? 'now'}); trying again later`,
+        });
       }
 
       let messageId: string;
       try {
-        ({ messageId } = await deps.mailer.send({ to: recipients, subject: email.subject, text: email.text }));
+        ({ messageId } = await whileHeartbeating(() => deps.mailer.send({ to: recipients, subject: email.subject, text: email.text })));
       } catch (err) {
-        const reason = err instanceof Error ? err.message : String(err);
-        await releaseClaim(em, email.key, reason, log);
+        // Known not sent: give the claim back so that the retry need not wait out the lease (if this write fails too, the lease runs out).
+        const reason = (err instanceof Error ? err.message : String(err)).slice(0, 2_000);
+        await em
+          .nativeUpdate(SentEmail, { key: email.key, status: 'sending' }, { status: 'failed', error: reason, leaseUntil: null })
+          .catch((releaseError: unknown) => log.warn({ err: releaseError }, 'could not give back the claim; it is taken again when its lease runs out'));
         log.warn({ err, via: deps.mailer.description }, 'sending admin email failed; the activity retries');
         throw err;
       }
       emailsSentTotal.inc({ kind });
-      await em.nativeUpdate(SentEmail, { key: email.key }, { status: 'sent', messageId, sentAt: new Date() });
+      await em.nativeUpdate(SentEmail, { key: email.key }, { status: 'sent', messageId, sentAt: new Date(), leaseUntil: null });
       log.info({ recipients, messageId, via: deps.mailer.description }, 'admin email sent');
       return { sent: true, recipients };
     },
   };
+}
+
+/** What emailAdmins answers: the email for the key has been sent (`alreadySent`: by an earlier attempt or call). */
+export interface EmailSent {
+  sent: true;
+  recipients: string[];
+  alreadySent?: true;
+}
+
+type Claim = { status: 'claimed' } | { status: 'sent'; recipients: string } | { status: 'sending' | 'failed'; leaseUntil: Date | null };
+
+/**
+ * Claims the key for one send, in one statement: a new row, or a row whose last send failed or whose lease has
+ * run out (the database's clock decides, not the workers'). Otherwise says who has it.
+ */
+async function claimKey(
+  em: EntityManager,
+  email: { key: string; kind: string; sessionId?: string; subject: string; recipients: string[] },
+  leaseMs: number,
+): Promise<Claim> {
+  const claimed = await em.getConnection().execute<unknown[]>(
+    `insert into "sent_email" ("key", "kind", "session_id", "subject", "recipients", "status", "attempts", "created_at", "lease_until")
+     values (?, ?, ?, ?, ?, 'sending', 1, now(), now() + make_interval(secs => ?))
+     on conflict ("key") do update
+       set "status" = 'sending', "attempts" = "sent_email"."attempts" + 1, "recipients" = excluded."recipients",
+           "error" = null, "lease_until" = excluded."lease_until"
+       where "sent_email"."status" = 'failed'
+          or ("sent_email"."status" = 'sending' and ("sent_email"."lease_until" is null or "sent_email"."lease_until" < now()))
+     returning "key"`,
+    [email.key, email.kind, email.sessionId ?? null, email.subject, email.recipients.join(', '), leaseMs / 1000],
+  );
+  if (claimed.length === 1) return { status: 'claimed' };
+  const row = await em.fork().findOneOrFail(SentEmail, { key: email.key });
+  return row.status === 'sent' ? { status: 'sent', recipients: row.recipients } : { status: row.status, leaseUntil: row.leaseUntil ?? null };
 }

@@ -1,15 +1,26 @@
-/** Activities of ScanImportWorkflow and ScanDownloadWorkflow: check scans, compose mail, submit jobs. */
+/**
+ * Activities of ScanImportWorkflow and ScanDownloadWorkflow: check scans, compose mail, run the jobs.
+ *
+ * Every check and every job attempt reads the session first: a session whose monitoring was cancelled
+ * (POST /sessions/:id/monitors/cancel) ends the monitor `cancelled`. Jobs go through the job ledger
+ * (src/jobs/ledger.ts): a session never has two download (or post-download) jobs at once, and the
+ * post-download job starts only once the download job has ended.
+ */
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { EntityManager } from '@mikro-orm/postgresql';
+import { Session } from '../src/db/entities';
+import type { JobKind, JobRun } from '../src/db/job-run';
 import { NotFoundError } from '../src/errors';
-import { JobScriptMissingError, SubmitCommandMissingError, submitJob, type JobResult } from '../src/jobs/submit';
+import { claimJobRun, endJobRun, failedJobRuns, renewJobRun, runningJob, settleJobRun, updateJobRun, ALIVE_EVERY_MS } from '../src/jobs/ledger';
+import { queuedJobId } from '../src/jobs/status';
+import { AbortError, jobCommand, JobScriptMissingError, SubmitCommandMissingError, submitJob, type JobResult } from '../src/jobs/submit';
 import { downloadGaveUpEmail, noScansEmail } from '../src/mail/templates';
 import { checkSessionScans, type ScanCheck } from '../src/sessions/scan-check';
 import { sessionFacts, viewSession, type SessionView } from '../src/sessions/view';
-import { PermanentError, type MonitorEmailKind } from '../surface';
+import { MONITORING_CANCELLED, PermanentError, type CancelRequest, type MonitorEmailKind } from '../surface';
 import type { ActivityDeps } from './deps';
 import { whileHeartbeating } from './heartbeat';
-import type { AdminEmail } from './mail';
+import type { ComposedEmail } from './mail';
 
 export interface MonitorEmailRequest {
   kind: MonitorEmailKind;
@@ -25,8 +36,13 @@ export interface MonitorEmailRequest {
   attempts?: number;
 }
 
+export type { ScanCheck } from '../src/sessions/scan-check';
+
 /** Heartbeat period while a job runs, so that a cancel reaches the activity (heartbeatTimeout is 1 minute). */
 const HEARTBEAT_MS = 10_000;
+
+/** Failed post-download jobs in one monitor run before the monitor fails (jobs stopped by us do not count). */
+export const POST_DOWNLOAD_TRIES = 10;
 
 function sessionGone(sessionId: string): ApplicationFailure {
   return ApplicationFailure.create({
@@ -49,33 +65,182 @@ async function orSessionGone<T>(sessionId: string, read: Promise<T>): Promise<T>
 
 const readSession = (em: EntityManager, sessionId: string): Promise<SessionView> => orSessionGone(sessionId, viewSession(em, sessionId));
 
+/** The session's monitoring was cancelled: the monitor ends `cancelled` (surface MONITORING_CANCELLED). */
+function refuseIfCancelled(view: SessionView): void {
+  if (!view.monitorsCancelled) return;
+  const { reason, at } = view.monitorsCancelled;
+  throw ApplicationFailure.create({
+    type: MONITORING_CANCELLED,
+    nonRetryable: true,
+    message: `Monitoring of ${view.sessionId} was cancelled at ${at}${reason ? `: ${reason}` : ''}`,
+    details: [reason ? { reason } : {}],
+  });
+}
+
+/** Why a job was stopped, by the activity's cancellation reason. */
+const WHY_STOPPED: Record<string, string> = {
+  WORKER_SHUTDOWN: 'the worker shut down',
+  NOT_FOUND: 'its monitor has ended',
+  CANCELLED: 'its monitor was cancelled',
+  TIMED_OUT: 'the attempt timed out',
+};
+
+/** A job script or command that is not there: a failure no retry fixes. */
+function permanent(err: unknown, script: string, attempt: number): unknown {
+  if (!(err instanceof JobScriptMissingError || err instanceof SubmitCommandMissingError)) return err;
+  return ApplicationFailure.create({ type: err.name, nonRetryable: true, message: err.message, details: [{ script, attempt }] });
+}
+
+/** The monitor run an activity works for. */
+const monitorRun = (context: Context) => context.info.workflowExecution ?? { workflowId: '', runId: '' };
+
+const describeJob = (row: JobRun) => `${row.jobId ? `job ${row.jobId}` : row.command}, submitted ${row.submittedAt.toISOString()}`;
+
 export function createMonitorActivities(deps: ActivityDeps) {
-  /** Runs a job script, heartbeating, killed when the activity is cancelled. Permanent problems are non-retryable. */
-  async function runJob(script: string, view: SessionView): Promise<JobResult> {
-    const signal = Context.current().cancellationSignal;
+  const settings = deps.config.submit;
+  const queued = settings.statusCommand !== undefined;
+
+  /** Fails the attempt (retryable) while the session has a job of this kind queued or running, or of unknown state. */
+  async function ensureNoJobRunning(sessionId: string, kind: JobKind): Promise<void> {
+    const em = deps.orm.em.fork() as EntityManager;
+    const row = await runningJob(em, sessionId, kind);
+    if (!row) return;
+    const state = await settleJobRun(em, row, settings.statusCommand, settings.scriptsDir);
+    if (state.state === 'ended') return;
+    const { attempt } = Context.current().info;
+    throw ApplicationFailure.create({
+      type: state.state === 'active' ? 'JobStillRunning' : 'JobStateUnknown',
+      message:
+        state.state === 'active'
+          ? `The ${kind} job of ${sessionId} (${describeJob(row)}) is still queued or running (${state.detail}); not submitting another, checking again later`
+          : `Cannot tell whether the ${kind} job of ${sessionId} (${describeJob(row)}) still runs: ${state.detail}; not submitting another until it can be read`,
+      details: [{ attempt, jobRunId: row.id, jobId: row.jobId ?? null, detail: state.detail }],
+    });
+  }
+
+  /**
+   * Whether a cancelled activity stops its job. A download attempt its own monitor asked to stop (scansArrived)
+   * lets the job finish, unless the session's monitoring was cancelled; anything else (the monitor ended, the
+   * worker shutting down past SHUTDOWN_GRACE, a timeout) stops it.
+   */
+  async function stopsJob(context: Context, kind: JobKind, sessionId: string): Promise<boolean> {
+    if (kind !== 'download' || !context.cancellationDetails?.cancelRequested) return true;
+    const session = await deps.orm.em.fork().findOne(Session, sessionId).catch(() => null);
+    return Boolean(session?.monitorsCancelledAt);
+  }
+
+  /**
+   * Runs (or, with a queue, submits) the session's job of a kind, recorded in the job ledger: heartbeats, renews
+   * its row, and stops it when the activity is cancelled and `stopsJob` says so (then throws the cancellation).
+   */
+  async function runJob(kind: JobKind, script: string, view: SessionView): Promise<JobResult> {
+    const context = Context.current();
+    const { attempt } = context.info;
+    const { workflowId, runId } = monitorRun(context);
+    const args = { study: view.study.id, session: view.sessionId };
+    const log = deps.logger.child({ sessionId: view.sessionId, kind, attempt });
+    const em = deps.orm.em.fork() as EntityManager;
+    let command: string;
     try {
-      return await whileHeartbeating(() => submitJob(deps.config.submit, script, { study: view.study.id, session: view.sessionId }, { signal }), HEARTBEAT_MS);
+      ({ command } = jobCommand(settings, script, args));
     } catch (err) {
-      if (err instanceof JobScriptMissingError || err instanceof SubmitCommandMissingError) {
-        throw ApplicationFailure.create({ type: err.name, nonRetryable: true, message: err.message, details: [{ script }] });
+      throw permanent(err, script, attempt);
+    }
+    context.cancellationSignal.throwIfAborted(); // asked to stop before anything was submitted
+    const row = await claimJobRun(em, { sessionId: view.sessionId, kind, command, workflowId, runId, attempt });
+    if (!row) {
+      throw ApplicationFailure.create({
+        type: 'JobStillRunning',
+        message: `Another ${kind} job of ${view.sessionId} was submitted meanwhile; not submitting a second one`,
+        details: [{ attempt }],
+      });
+    }
+
+    const stopper = new AbortController();
+    let ended = false;
+    let runningOn: NodeJS.Timeout | undefined;
+    const stopIfDue = async () => {
+      if (!ended && (await stopsJob(context, kind, view.sessionId))) stopper.abort();
+    };
+    const onCancel = async () => {
+      await stopIfDue();
+      if (ended || stopper.signal.aborted) return;
+      const detail = 'its monitor asked the attempt to stop (scansArrived): the job runs to its end';
+      log.info(detail);
+      await updateJobRun(deps.orm.em.fork() as EntityManager, row.id, { detail }).catch(() => undefined);
+      // No second cancellation reaches the attempt: a cancel of the session's monitoring made meanwhile is read here.
+      if (!ended) runningOn = setInterval(() => void stopIfDue(), HEARTBEAT_MS);
+    };
+    const listener = () => void onCancel();
+    const graceOver = () => stopper.abort();
+    context.cancellationSignal.addEventListener('abort', listener, { once: true });
+    deps.graceOver?.addEventListener('abort', graceOver, { once: true });
+    const renewal = setInterval(() => void renewJobRun(deps.orm.em.fork() as EntityManager, row.id).catch(() => undefined), ALIVE_EVERY_MS);
+    let pidWritten: Promise<void> = Promise.resolve();
+    try {
+      const job = await whileHeartbeating(
+        () => submitJob(settings, script, args, { signal: stopper.signal, onStart: (pid) => (pidWritten = updateJobRun(deps.orm.em.fork() as EntityManager, row.id, { pid })) }),
+        HEARTBEAT_MS,
+      );
+      await pidWritten.catch(() => undefined);
+      await recordEnd(em, row, job);
+      log.info({ command, exitCode: job.exitCode, stdout: job.stdout }, job.exitCode === 0 ? `${kind} job done` : `${kind} job failed`);
+      return job;
+    } catch (err) {
+      if (!(err instanceof AbortError)) {
+        await endJobRun(em, row.id, { status: 'failed', detail: String((err as Error).message) }).catch(() => undefined);
+        throw permanent(err, script, attempt);
       }
-      throw err;
+      const reason = (context.cancellationSignal.reason as Error | undefined)?.message ?? '';
+      const why = deps.graceOver?.aborted ? WHY_STOPPED.WORKER_SHUTDOWN : (WHY_STOPPED[reason] ?? 'the attempt was cancelled');
+      await endJobRun(em, row.id, { status: 'interrupted', detail: `stopped: ${why}` });
+      log.warn({ command }, `${kind} job stopped (${why})`);
+      // Its monitor asked the attempt to stop: the monitor decides what comes next.
+      if (context.cancellationDetails?.cancelRequested) throw context.cancellationSignal.reason;
+      // Stopped by us, not for want of data: the next attempt comes soon (on a worker that is up), not after the backoff.
+      throw ApplicationFailure.create({
+        type: 'JobInterrupted',
+        message: `The ${kind} job of ${view.sessionId} was stopped (${why}); it is submitted again shortly`,
+        nextRetryDelay: '5 seconds',
+        details: [{ attempt }],
+      });
+    } finally {
+      ended = true;
+      clearInterval(runningOn);
+      clearInterval(renewal);
+      context.cancellationSignal.removeEventListener('abort', listener);
+      deps.graceOver?.removeEventListener('abort', graceOver);
+    }
+  }
+
+  /** The row after the submit command returned: a queued job stays running under its job id; any other is over. */
+  async function recordEnd(em: EntityManager, row: JobRun, job: JobResult): Promise<void> {
+    if (job.exitCode !== 0) {
+      await endJobRun(em, row.id, { status: 'failed', exitCode: job.exitCode, detail: job.stderr.slice(-2_000) || null });
+    } else if (queued) {
+      await updateJobRun(em, row.id, { pid: null, jobId: queuedJobId(job.stdout) });
+    } else {
+      await endJobRun(em, row.id, { status: 'succeeded', exitCode: 0 });
     }
   }
 
   return {
-    /** Whether the session still misses its scans (src/sessions/scan-check.ts, one SQL statement). A session gone is permanent. */
+    /** Whether the session still misses its scans, and whether its monitoring was cancelled (src/sessions/scan-check.ts, one SQL statement). A session gone is permanent. */
     async checkScans(sessionId: string): Promise<ScanCheck> {
       return orSessionGone(sessionId, checkSessionScans(deps.orm.em.fork(), sessionId));
     },
 
     /**
-     * One download attempt: scans there → done; otherwise submit the download job and fail, so that Temporal
-     * retries with backoff until the scans are there or the schedule-to-close timeout (the end time) passes.
+     * One download attempt: scans there (and no download job running) → done; otherwise submit the download job
+     * and fail, so that Temporal retries with backoff until the scans are there or the schedule-to-close timeout
+     * (the end time) passes. While the last job is still queued or running, nothing is submitted.
      */
     async downloadScans(input: { sessionId: string }): Promise<{ scans: number; attempt: number }> {
-      const { attempt } = Context.current().info;
-      const view = await readSession(deps.orm.em.fork(), input.sessionId);
+      const context = Context.current();
+      const { attempt } = context.info;
+      const view = await readSession(deps.orm.em.fork() as EntityManager, input.sessionId);
+      refuseIfCancelled(view);
+      await ensureNoJobRunning(view.sessionId, 'download');
       if (view.scans.length > 0) return { scans: view.scans.length, attempt };
       if (!view.downloadScript) {
         throw ApplicationFailure.create({
@@ -84,43 +249,56 @@ export function createMonitorActivities(deps: ActivityDeps) {
           message: `Study ${view.study.id} at site ${view.site} has no download script; nothing can fetch the scans of ${view.sessionId}`,
         });
       }
-      const job = await runJob(view.downloadScript, view);
-      const log = deps.logger.child({ sessionId: view.sessionId, attempt, command: job.command });
+      const job = await runJob('download', view.downloadScript, view);
+      // Asked to stop by its monitor (scansArrived): the job has finished; the monitor checks again.
+      if (context.cancellationSignal.aborted) throw context.cancellationSignal.reason;
       if (job.exitCode !== 0) {
-        log.warn({ exitCode: job.exitCode, signal: job.signal, stderr: job.stderr }, 'download job submission failed');
         throw ApplicationFailure.create({
           type: 'DownloadJobFailed',
           message: `Download job for ${view.sessionId} failed to submit (exit ${job.exitCode ?? job.signal}): ${job.stderr.trim() || '(no stderr)'}`,
           details: [{ attempt, exitCode: job.exitCode, stderr: job.stderr, stdout: job.stdout }],
         });
       }
-      log.info({ stdout: job.stdout }, 'download job submitted');
+      const jobId = queued ? queuedJobId(job.stdout) : null;
+      const how = queued ? `submitted${jobId ? ` as job ${jobId}` : ''}` : 'ran';
       throw ApplicationFailure.create({
         type: 'ScansNotYetArrived',
-        message: `Download job for ${view.sessionId} submitted (attempt ${attempt}); no scans yet, checking again after the backoff`,
+        message: `Download job for ${view.sessionId} ${how} (attempt ${attempt}); no scans yet, checking again after the backoff`,
         details: [{ attempt, exitCode: job.exitCode, stdout: job.stdout }],
       });
     },
 
-    /** The site's post-download job, if it has one. A failing job is retried. */
+    /**
+     * The site's post-download job, if it has one, once no download job runs. A failing job is retried; after
+     * POST_DOWNLOAD_TRIES failures in this monitor run the monitor fails. A job stopped by a worker shutdown
+     * is submitted again, and does not count.
+     */
     async runPostDownload(input: { sessionId: string }): Promise<{ script: string | null; exitCode: number | null }> {
-      const view = await readSession(deps.orm.em.fork(), input.sessionId);
+      const context = Context.current();
+      const view = await readSession(deps.orm.em.fork() as EntityManager, input.sessionId);
+      refuseIfCancelled(view);
       if (!view.postDownloadScript) return { script: null, exitCode: null };
-      const job = await runJob(view.postDownloadScript, view);
+      await ensureNoJobRunning(view.sessionId, 'download');
+      await ensureNoJobRunning(view.sessionId, 'post-download');
+      const job = await runJob('post-download', view.postDownloadScript, view);
       if (job.exitCode !== 0) {
+        const failures = await failedJobRuns(deps.orm.em.fork() as EntityManager, monitorRun(context).runId, 'post-download');
+        const last = failures >= POST_DOWNLOAD_TRIES;
         throw ApplicationFailure.create({
           type: 'PostDownloadJobFailed',
-          message: `Post-download job ${view.postDownloadScript} for ${view.sessionId} failed (exit ${job.exitCode ?? job.signal}): ${job.stderr.trim() || '(no stderr)'}`,
-          details: [{ exitCode: job.exitCode, stderr: job.stderr }],
+          nonRetryable: last,
+          message:
+            `Post-download job ${view.postDownloadScript} for ${view.sessionId} failed (exit ${job.exitCode ?? job.signal}): ${job.stderr.trim() || '(no stderr)'}` +
+            (last ? ` (failure ${failures} of ${POST_DOWNLOAD_TRIES}: not tried again)` : ''),
+          details: [{ exitCode: job.exitCode, stderr: job.stderr, failures }],
         });
       }
-      deps.logger.info({ sessionId: view.sessionId, command: job.command, stdout: job.stdout }, 'post-download job done');
       return { script: view.postDownloadScript, exitCode: job.exitCode };
     },
 
     /** The email a monitor sends, from the session as the database has it now. */
-    async composeMonitorEmail(request: MonitorEmailRequest): Promise<AdminEmail> {
-      const facts = sessionFacts(await readSession(deps.orm.em.fork(), request.sessionId));
+    async composeMonitorEmail(request: MonitorEmailRequest): Promise<ComposedEmail> {
+      const facts = sessionFacts(await readSession(deps.orm.em.fork() as EntityManager, request.sessionId));
       const content =
         request.kind === 'no-scans'
           ? noScansEmail(facts, request.waitedMs ?? 0)

@@ -15,7 +15,7 @@ import type { Orm } from '../src/db/orm';
 import { logger } from '../src/logger';
 import { startScanMonitors } from '../src/temporal/monitors';
 import { SCAN_IMPORT_WORKFLOW, scanImportWorkflowId, scansArrivedSignal, type ScanImportInput } from '../surface';
-import { cpuSeconds, fmt, percentile, reporter, rssMiB, runFor, runPool, scrapeMetrics, type Metrics } from './stats';
+import { cpuSeconds, fmt, percentile, rssMiB, runFor, runPool, scrapeMetrics, type Metrics } from './stats';
 
 const sessionId = (i: number) => `SPN01_CMH_${String(i).padStart(6, '0')}_01_01`;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -124,18 +124,18 @@ export async function benchFleet(options: {
   orm: Orm;
   client: Client;
   config: Config;
-  /** The Temporal server kind, printed with every line. */
-  server: string;
   worker: { pid: number; sdkMetricsUrl: string };
   count: number;
   redcapConfigId: number;
   /** Seconds of each bare-client start measurement. */
   bareSeconds: number;
   concurrency?: number;
+  /** Where each result line goes (bench/stats.ts printer: cores and server kind first). */
+  log: (line: string) => void;
 }): Promise<void> {
   const { orm, client, config, count } = options;
   const concurrency = options.concurrency ?? 64;
-  const print = reporter('fleet', options.server);
+  const print = (text: string) => options.log(`fleet: ${text}`);
   await seedSessions(orm, count, options.redcapConfigId);
   const check = await checkScansCost(orm, config, sessionId(0));
   print(`checkScans: ${check.statements} SQL statement(s), ${fmt(check.ms, 2)} ms each (a session with its REDCap record and no scans; 500 in a row, in the bench process)`);

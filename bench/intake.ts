@@ -8,7 +8,7 @@ import http from 'node:http';
 import type { Client } from '@temporalio/client';
 import { randomUUID } from 'node:crypto';
 import { REDCAP_INTAKE_WORKFLOW } from '../surface';
-import { fmt, percentile, reporter, runFor } from './stats';
+import { fmt, percentile, runFor } from './stats';
 
 export interface IntakeFigures {
   connections: number;
@@ -70,14 +70,14 @@ export async function benchIntake(options: {
   apiUrl: string;
   client: Client;
   taskQueue: string;
-  /** The Temporal server kind, printed with every line. */
-  server: string;
   durationSeconds: number;
   levels: number[];
   /** Slices per side and level (default 5). */
   slices?: number;
+  /** Where each result line goes (bench/stats.ts printer: cores and server kind first). */
+  log: (line: string) => void;
 }): Promise<IntakeFigures[]> {
-  const print = reporter('intake', options.server);
+  const print = (text: string) => options.log(`intake: ${text}`);
   const slices = options.slices ?? 5;
   const figures: IntakeFigures[] = [];
   const viaApi = (agent: http.Agent) => () => postTrigger(options.apiUrl, agent).then((status) => status === 202);

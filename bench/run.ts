@@ -1,7 +1,8 @@
 /**
  * `npm run bench`: prints figures, never fails on speed. Everything runs on loopback against servers of its
- * own (embedded PostgreSQL, Temporal dev server in memory), the API and the worker as child processes.
- *   npm run bench -- [--duration 10] [--fleet 10000] [--only intake|fleet]
+ * own (embedded PostgreSQL; the Temporal dev server in memory, or the production temporal-server on that
+ * PostgreSQL), the API and the worker as child processes. Every result line starts with the server kind.
+ *   npm run bench -- [--duration 10] [--fleet 10000] [--rows 5000] [--only intake|fleet|reconcile] [--server dev|production|both]
  */
 import os from 'node:os';
 import { Command } from 'commander';
@@ -14,18 +15,32 @@ import { freePort } from '../test/support/ports';
 import { eventually, startServiceProcess } from '../test/support/processes';
 import { benchFleet } from './fleet';
 import { benchIntake } from './intake';
+import { benchReconcile } from './reconcile';
+import { FakeRedcap } from '../test/support/fake-redcap';
 import { startBenchServices } from './services';
+import { printer } from './stats';
+import type { TemporalServerKind } from '../test/support/server-kinds';
 
 async function main(): Promise<void> {
   const options = new Command()
     .option('--duration <seconds>', 'seconds per intake level', '10')
     .option('--fleet <count>', 'ScanImportWorkflows in the fleet', '10000')
-    .option('--only <part>', 'intake or fleet')
+    .option('--rows <count>', 'REDCap rows to reconcile', '5000')
+    .option('--only <part>', 'intake, fleet or reconcile')
+    .option('--server <kind>', 'Temporal server: dev, production or both', 'dev')
     .parse()
-    .opts<{ duration: string; fleet: string; only?: string }>();
+    .opts<{ duration: string; fleet: string; rows: string; only?: string; server: string }>();
+  const servers: TemporalServerKind[] =
+    options.server === 'both' ? ['dev', 'production'] : options.server === 'dev' || options.server === 'production' ? [options.server] : [];
+  if (servers.length === 0) throw new Error(`--server: expected dev, production or both, got '${options.server}'`);
   console.log(`bench: ${os.cpus().length} cores, ${os.cpus()[0]?.model}, node ${process.version}, ${new Date().toISOString()}`);
+  for (const server of servers) await benchOn(server, options);
+}
 
-  const services = await startBenchServices();
+async function benchOn(server: TemporalServerKind, options: { duration: string; fleet: string; rows: string; only?: string }): Promise<void> {
+  const log = printer(server);
+  const services = await startBenchServices(server);
+  log(`Temporal ${server === 'dev' ? 'dev server (temporal server start-dev, in memory)' : 'temporal-server on PostgreSQL'} at ${services.temporalAddress}`);
   const children: Array<{ stop(): Promise<void> }> = [];
   try {
     const env = {
@@ -33,6 +48,8 @@ async function main(): Promise<void> {
       TEMPORAL_ADDRESS: services.temporalAddress,
       DATA_DIR: services.workDir,
       LOG_LEVEL: 'warn',
+      // No schedules: the reconciliation part runs its one reconciliation itself.
+      RECONCILE_INTERVAL: 'off',
     };
     const orm = await openDatabase(services.databaseUrl);
     await migrate(orm);
@@ -41,17 +58,17 @@ async function main(): Promise<void> {
     const redcapConfigId = (await orm.em.fork().findOneOrFail(RedcapConfig, { project: 1234 })).id;
     const client = new Client({ connection: await Connection.connect({ address: services.temporalAddress }) });
 
-    if (options.only !== 'fleet') {
+    if (options.only === undefined || options.only === 'intake') {
       // No worker polls this queue: the figure is the API's own work (parse, look up, start), not the intake's.
       const port = await freePort();
       const api = startServiceProcess('api', { ...env, PORT: String(port), TEMPORAL_TASK_QUEUE: 'bench-intake' });
       children.push(api);
       await eventually(() => fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.ok, () => false), 'the API to be ready');
-      await benchIntake({ apiUrl: `http://127.0.0.1:${port}`, client, taskQueue: 'bench-intake', server: 'dev', durationSeconds: Number(options.duration), levels: [1, 16, 64] });
+      await benchIntake({ apiUrl: `http://127.0.0.1:${port}`, client, taskQueue: 'bench-intake', durationSeconds: Number(options.duration), levels: [1, 16, 64], log });
       await api.stop();
     }
 
-    if (options.only !== 'intake') {
+    if (options.only === undefined || options.only === 'fleet') {
       const sdkMetricsPort = await freePort();
       const worker = startServiceProcess('worker', { ...env, LOG_LEVEL: 'info', TEMPORAL_TASK_QUEUE: 'bench-fleet', WORKER_SDK_METRICS_PORT: String(sdkMetricsPort) });
       children.push(worker);
@@ -61,12 +78,26 @@ async function main(): Promise<void> {
         orm,
         client,
         config,
-        server: 'dev',
         worker: { pid: worker.child.pid!, sdkMetricsUrl: `http://127.0.0.1:${sdkMetricsPort}/metrics` },
         count: Number(options.fleet),
         redcapConfigId,
         bareSeconds: Number(options.duration),
+        log,
       });
+      await worker.stop();
+    }
+
+    // Last: its 5,000 monitors would keep the fleet's count of running monitors from reaching zero.
+    if (options.only === undefined || options.only === 'reconcile') {
+      const redcap = await FakeRedcap.start();
+      const token = 'BE0C4BE0C4BE0C4BE0C4BE0C4BE0C400';
+      redcap.addProject({ token, records: [] });
+      await applySmallLab(orm.em.fork(), redcap.url, token);
+      const reconcileConfigId = (await orm.em.fork().findOneOrFail(RedcapConfig, { url: redcap.url })).id;
+      const worker = startServiceProcess('worker', { ...env, LOG_LEVEL: 'info', TEMPORAL_TASK_QUEUE: 'bench-reconcile' });
+      children.push(worker, { stop: () => redcap.close() });
+      await eventually(() => worker.output().includes('worker running'), 'the worker to start', 120_000);
+      await benchReconcile({ orm, client, redcap, token, redcapConfigId: reconcileConfigId, taskQueue: 'bench-reconcile', rows: Number(options.rows), log });
     }
     await client.connection.close();
     await orm.close();

@@ -49,10 +49,10 @@ export function rssMiB(pid: number): { rss: number; peak: number } {
 
 export const fmt = (n: number, digits = 1) => (Number.isFinite(n) ? n.toFixed(digits) : 'n/a');
 
-/** Prints the lines of one part of the bench, each with the machine's cores and the Temporal server kind. */
-export function reporter(part: string, server: string): (text: string) => void {
+/** Prints lines of the bench, each starting with the machine's cores and the Temporal server kind. */
+export function printer(server: string): (line: string) => void {
   const where = `${os.cpus().length} cores, ${server} server`;
-  return (text) => console.log(`${part} [${where}]: ${text}`);
+  return (line) => console.log(`[${where}] ${line}`);
 }
 
 /** One scrape of a Prometheus text endpoint. */

@@ -3,8 +3,11 @@
 #   temporal-cli   the Temporal CLI dev server (go install; embeds SQLite and the Web UI)
 #   test-server    Temporal's time-skipping test server (Java, from Maven Central) and a wrapper to run it
 #   docker-compose Docker Compose (go build), to check docker-compose.yml; skipped when `docker compose` works
+#   temporal-server the production Temporal server and temporal-sql-tool at docker-compose.yml's version (go install),
+#                   with the server's PostgreSQL schema files; for `npm run test:production` (not part of the default)
 # Builds are cached under ${XDG_CACHE_HOME:-$HOME/.cache}/redcap-scan-monitor, so a second run is instant.
-# Usage: scripts/provision.sh [temporal-cli] [test-server] [docker-compose]   (no argument: all three)
+# Usage: scripts/provision.sh [temporal-cli] [test-server] [docker-compose] [temporal-server]
+#        (no argument: the first three, what `npm test` needs)
 # With PROVISION_OPTIONAL=1 a missing toolchain is a warning, not an error (npm start then lets the SDK download).
 set -euo pipefail
 
@@ -16,6 +19,9 @@ test_server_version="$(sed -n 's:.*<version>\(1\.[0-9.]*\)</version>.*:\1:p' "$h
 test_server_dir="$cache/temporal-test-server-$test_server_version"
 compose_version="5.6.0" # keep in step with test/support/compose.ts
 compose_dir="$cache/docker-compose-$compose_version"
+# One source for the server version: the temporalio/server image of docker-compose.yml.
+server_version="$(sed -n 's/.*temporalio\/server:\${TEMPORAL_VERSION:-\([0-9][0-9.]*\)}.*/\1/p' "$here/../docker-compose.yml" | head -n1)"
+server_dir="$cache/temporal-server-$server_version"
 
 say() { echo "provision: $*" >&2; }
 need() {
@@ -100,6 +106,32 @@ provision_docker_compose() {
   fi
 }
 
+# temporal-server (the frontend, history, matching and worker services in one binary), temporal-sql-tool, and
+# schema/postgresql/v12/{temporal,visibility}/versioned from the same module, as the temporalio/server and
+# temporalio/admin-tools images carry them (/usr/local/bin, /etc/temporal/schema). Cold: about 5 minutes and
+# 2.5 GB of memory for the Go build.
+provision_temporal_server() {
+  [ -n "$server_version" ] || { say "ERROR: no temporalio/server:\${TEMPORAL_VERSION:-x.y.z} image in docker-compose.yml"; exit 1; }
+  if [ -x "$server_dir/temporal-server" ] && [ -x "$server_dir/temporal-sql-tool" ] && [ -d "$server_dir/schema/postgresql/v12" ]; then
+    say "temporal server: $server_dir (cached)"; return
+  fi
+  need go "build the Temporal server" golang-go
+  say "building temporal-server and temporal-sql-tool v$server_version with go install (about 5 minutes, once) ..."
+  local module="go.temporal.io/server@v$server_version" src bin
+  src="$(go mod download -json "$module" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
+  [ -d "$src/schema/postgresql/v12" ] || { say "ERROR: could not download $module (or it has no schema/postgresql/v12)"; exit 1; }
+  bin="$(mktemp -d)"
+  GOBIN="$bin" GOFLAGS=-mod=mod go install "go.temporal.io/server/cmd/server@v$server_version" "go.temporal.io/server/cmd/tools/sql@v$server_version"
+  mkdir -p "$server_dir"
+  rm -rf "$server_dir/schema.tmp" && mkdir -p "$server_dir/schema.tmp"
+  cp -R "$src/schema/postgresql" "$server_dir/schema.tmp/" && chmod -R u+w "$server_dir/schema.tmp"
+  rm -rf "$server_dir/schema" && mv "$server_dir/schema.tmp" "$server_dir/schema"
+  mv "$bin/sql" "$server_dir/temporal-sql-tool"
+  mv "$bin/server" "$server_dir/temporal-server" # last: its presence marks the target done
+  rm -rf "$bin"
+  say "temporal server: $server_dir (temporal-server, temporal-sql-tool, schema/postgresql/v12)"
+}
+
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(temporal-cli test-server docker-compose)
 for target in "${targets[@]}"; do
@@ -107,6 +139,7 @@ for target in "${targets[@]}"; do
     temporal-cli) provision_temporal_cli ;;
     test-server) provision_test_server ;;
     docker-compose) provision_docker_compose ;;
-    *) say "unknown target '$target' (expected temporal-cli, test-server or docker-compose)"; exit 2 ;;
+    temporal-server) provision_temporal_server ;;
+    *) say "unknown target '$target' (expected temporal-cli, test-server, docker-compose or temporal-server)"; exit 2 ;;
   esac
 done

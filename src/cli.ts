@@ -1,18 +1,29 @@
 /**
  * Entry of `npm run cli -- …`: the operator's commands.
  *   migrate              apply pending database migrations
- *   config apply FILE    apply a YAML lab config (studies, sites, users, REDCap projects); safe to repeat
- * The database: DATABASE_URL, else the embedded PostgreSQL of `npm start` (see db/command-database.ts).
+ *   config apply FILE    apply a YAML lab config (studies, sites, users, REDCap projects); safe to repeat; then
+ *                        bring the reconciliation schedules in step with it
+ *   reconcile [--since ISO-TIME] [--config ID]   reconcile now (a backfill), printing the counts
+ * The database: DATABASE_URL, else the embedded PostgreSQL of `npm start` (see db/command-database.ts). Temporal:
+ * TEMPORAL_ADDRESS, else the dev server of `npm start` (see temporal/client.ts commandTemporalAddress).
  * Exit code 0 when done, 1 on any error, with a message naming the problem (one line per problem).
  */
 import fs from 'node:fs';
-import { Command } from 'commander';
+import { Command, InvalidArgumentError } from 'commander';
 import { DriverException } from '@mikro-orm/core';
-import { loadConfig } from './config';
+import { WorkflowFailedError, type Client } from '@temporalio/client';
+import { loadConfig, type Config } from './config';
 import { withCommandDatabase } from './db/command-database';
-import { migrate } from './db/orm';
-import { describeStartupFailure } from './startup-failure';
+import { RedcapConfig } from './db/entities';
+import { migrate, type Orm } from './db/orm';
+import { describeStartupFailure, StartupError } from './startup-failure';
 import { applyLabConfig, formatReport, LabConfigError, parseLabConfig } from './lab-config';
+import { commandTemporalAddress, connectTemporal } from './temporal/client';
+import { describeScheduleChange, syncReconcileSchedulesWith } from './temporal/schedules';
+import { REDCAP_RECONCILE_WORKFLOW, redcapReconcileScheduleId, type RedcapReconcileInput, type RedcapReconcileResult } from '../surface';
+
+/** A refused command, with a message that says what to do. */
+class CommandError extends StartupError {}
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
 const note = (line: string) => process.stderr.write(`${line}\n`);
@@ -58,10 +69,88 @@ function createProgram(): Command {
         if (applied.length > 0) note(`applied migrations: ${applied.join(', ')}`);
         const report = await applyLabConfig(orm.em.fork(), parsed.config, parsed);
         for (const line of formatReport(report)) out(line);
+        await updateSchedules(config, orm);
       });
     });
 
+  program
+    .command('reconcile')
+    .description(
+      'reconcile now: start the intake of each completed REDCap record that no Data Entry Trigger announced, and print the ' +
+        'counts (a running worker does the work: npm start or npm run worker)',
+    )
+    .option('--since <ISO-TIME>', 'records changed since then (default: since the last successful run, or RECONCILE_LOOKBACK)', isoTime)
+    .option('--config <ID>', 'only this REDCap config (default: every one)', configId)
+    .action(async (options: { since?: string; config?: number }) => {
+      const config = loadConfig();
+      const address = commandTemporalAddress(config);
+      if (!address) throw new CommandError('reconcile needs Temporal: set TEMPORAL_ADDRESS, or start the service with npm start');
+      const client = await connectTemporal({ address, namespace: config.temporalNamespace });
+      try {
+        const all = await withCommandDatabase(config, note, (orm) => orm.em.fork().find(RedcapConfig, {}, { orderBy: { id: 'asc' } }));
+        const configs = all.filter((redcap) => options.config === undefined || redcap.id === options.config);
+        if (configs.length === 0 && options.config !== undefined) {
+          throw new CommandError(`no REDCap config ${options.config} (the REDCap configs: ${all.map((redcap) => redcap.id).join(', ') || 'none'})`);
+        }
+        for (const redcap of configs) await reconcileNow(client, config, redcap, options.since);
+      } finally {
+        await client.connection.close();
+      }
+    });
+
   return program;
+}
+
+/**
+ * After config apply: the schedules, on the Temporal there is. A Temporal that does not answer (or fails) is a warning:
+ * the database part is done, and the next start of npm start or npm run worker updates them.
+ */
+async function updateSchedules(config: Config, orm: Orm): Promise<void> {
+  const address = commandTemporalAddress(config);
+  if (!address) return; // npm start has never run here: it creates the schedules when it starts.
+  let client: Client | undefined;
+  try {
+    client = await connectTemporal({ address, namespace: config.temporalNamespace });
+    for (const change of await syncReconcileSchedulesWith(orm, client, config)) out(describeScheduleChange(change));
+  } catch (err) {
+    note(`warning: reconciliation schedules not updated: ${describeStartupFailure(err)}; npm start and npm run worker update them when they start`);
+  } finally {
+    await client?.connection.close();
+  }
+}
+
+/** One reconciliation of `redcap`, run by a worker; prints its counts, or fails with its reason. */
+async function reconcileNow(client: Client, config: Config, redcap: RedcapConfig, since?: string): Promise<void> {
+  const what = `config ${redcap.id} (project ${redcap.project} ${redcap.instrument} at ${redcap.url})`;
+  const workflowId = `${redcapReconcileScheduleId(redcap.id)}-cli-${new Date().toISOString()}`;
+  const input: RedcapReconcileInput = { configId: redcap.id, ...(since ? { since } : {}) };
+  note(`${what}: reconciling as workflow ${workflowId} (a worker runs it: npm start or npm run worker)`);
+  const started = Date.now();
+  try {
+    const result = await client.workflow.execute(REDCAP_RECONCILE_WORKFLOW, {
+      workflowId,
+      taskQueue: config.taskQueue,
+      args: [input],
+      staticSummary: `Reconciliation of REDCap project ${redcap.project} (${redcap.instrument}) at ${redcap.url}, from the CLI`,
+    });
+    const { checked, started: intakes, unchanged } = result as RedcapReconcileResult;
+    out(`${what}: checked ${checked}, started ${intakes}, unchanged ${unchanged} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
+  } catch (err) {
+    if (!(err instanceof WorkflowFailedError)) throw err;
+    process.exitCode = 1;
+    note(`error: ${what}: ${err.cause?.message ?? err.message}`);
+  }
+}
+
+function isoTime(value: string): string {
+  const time = /^\d{4}-\d{2}-\d{2}(T|\s|$)/.test(value.trim()) ? new Date(value.trim()) : new Date(NaN);
+  if (Number.isNaN(time.getTime())) throw new InvalidArgumentError(`"${value}" is not an ISO time (e.g. 2026-11-20T08:00:00Z)`);
+  return time.toISOString();
+}
+
+function configId(value: string): number {
+  if (!/^[1-9]\d{0,8}$/.test(value.trim())) throw new InvalidArgumentError(`"${value}" is not a REDCap config id (a whole number)`);
+  return Number(value);
 }
 
 /** What to tell the operator: one line per problem; never a stack (unless LOG_LEVEL=debug), never a secret. */

@@ -8,22 +8,25 @@ import { z } from 'zod';
 import { StartupError } from './startup-failure';
 
 /** A duration in the forms Temporal accepts ("2 days", "90s", "1h"), as milliseconds. */
-const duration = z
+function toMillis(value: string, ctx: z.RefinementCtx): number {
+  let millis: number;
+  try {
+    millis = msToNumber(value as Duration);
+  } catch {
+    millis = NaN;
+  }
+  if (!Number.isFinite(millis) || millis <= 0) {
+    ctx.addIssue({ code: z.ZodIssueCode.custom, message: `"${value}" is not a duration (try "2 days", "90s" or "1h")` });
+    return z.NEVER;
+  }
+  return millis;
+}
+const duration = z.string().trim().transform(toMillis);
+/** A duration, or `off` (null). */
+const durationOrOff = z
   .string()
   .trim()
-  .transform((value, ctx) => {
-    let millis: number;
-    try {
-      millis = msToNumber(value as Duration);
-    } catch {
-      millis = NaN;
-    }
-    if (!Number.isFinite(millis) || millis <= 0) {
-      ctx.addIssue({ code: z.ZodIssueCode.custom, message: `"${value}" is not a duration (try "2 days", "90s" or "1h")` });
-      return z.NEVER;
-    }
-    return millis;
-  });
+  .transform((value, ctx) => (/^off$/i.test(value) ? null : toMillis(value, ctx)));
 
 const optionalText = z
   .string()
@@ -61,6 +64,16 @@ const schema = z.object({
   DOWNLOAD_WINDOW: duration.default('2 days'),
   DOWNLOAD_RETRY_INITIAL: duration.default('1 hour'),
   DOWNLOAD_RETRY_MAX: duration.default('6 hours'),
+  RECONCILE_INTERVAL: durationOrOff.default('1 hour'),
+  RECONCILE_LOOKBACK: duration.default('7 days'),
+  /** On SIGTERM/SIGINT the worker stops polling and lets running activities finish for this long, then cancels them. */
+  SHUTDOWN_GRACE: duration.default('30 seconds'),
+  /** Job activities (download and post-download attempts) one worker runs at once, apart from the short ones. */
+  JOB_SLOTS: z.coerce.number().int().min(1).max(1_000).default(10),
+  /** Reads a queued job's state: `<command…> <job id>`. Default with SUBMIT_COMMAND=sbatch: `squeue -h -o %T -j`. */
+  JOB_STATUS_COMMAND: optionalText,
+  /** How long a claimed email is reserved for its sender before another attempt may send it. */
+  EMAIL_LEASE: duration.default('2 minutes'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   EMBEDDED_POSTGRES_PORT: z.coerce.number().int().min(1).max(65535).default(54329),
   TEMPORAL_UI_PORT: z.coerce.number().int().min(1).max(65535).default(8233),
@@ -90,8 +103,20 @@ export interface Config {
   mailFrom: string;
   detSecret?: string;
   apiToken?: string;
-  submit: { command: string; options: string[]; scriptsDir: string };
+  submit: {
+    command: string;
+    options: string[];
+    scriptsDir: string;
+    /** Set when the submit command queues the job (sbatch): the command that reads a job's state, its id appended. */
+    statusCommand?: string[];
+  };
+  /** Job activities one worker runs at once (their own task queue, src/worker.ts). */
+  jobSlots: number;
+  shutdownGraceMs: number;
+  emailLeaseMs: number;
   durations: { scanCheckDelayMs: number; downloadWindowMs: number; downloadRetryInitialMs: number; downloadRetryMaxMs: number };
+  /** Reconciliation of each REDCap config (docs/redcap.md "Reconciliation"): how often (null: `off`), and how far back a first run looks. */
+  reconcile: { intervalMs: number | null; lookbackMs: number };
   workerMetricsPort?: number;
   workerSdkMetricsPort?: number;
   /** Worker options a lab may override (src/temporal/worker-tuning.ts); undefined: the SDK's default. */
@@ -109,6 +134,17 @@ export interface Config {
 }
 
 export class ConfigError extends StartupError {}
+
+const words = (text: string) => text.split(/\s+/).filter(Boolean);
+
+/**
+ * How a queued job's state is read: JOB_STATUS_COMMAND, or for sbatch Slurm's `squeue -h -o %T -j <id>`;
+ * undefined when the submit command runs the job itself (bash), so that its end is the job's end.
+ */
+function jobStatusCommand(submitCommand: string, configured: string | undefined): string[] | undefined {
+  if (configured !== undefined) return words(configured);
+  return path.basename(submitCommand) === 'sbatch' ? ['squeue', '-h', '-o', '%T', '-j'] : undefined;
+}
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const parsed = schema.safeParse(env);
@@ -133,15 +169,20 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     apiToken: e.API_TOKEN,
     submit: {
       command: e.SUBMIT_COMMAND,
-      options: e.SUBMIT_OPTIONS.split(/\s+/).filter(Boolean),
+      options: words(e.SUBMIT_OPTIONS),
       scriptsDir: path.resolve(e.SUBMIT_SCRIPTS),
+      statusCommand: jobStatusCommand(e.SUBMIT_COMMAND, e.JOB_STATUS_COMMAND),
     },
+    jobSlots: e.JOB_SLOTS,
+    shutdownGraceMs: e.SHUTDOWN_GRACE,
+    emailLeaseMs: e.EMAIL_LEASE,
     durations: {
       scanCheckDelayMs: e.SCAN_CHECK_DELAY,
       downloadWindowMs: e.DOWNLOAD_WINDOW,
       downloadRetryInitialMs: e.DOWNLOAD_RETRY_INITIAL,
       downloadRetryMaxMs: e.DOWNLOAD_RETRY_MAX,
     },
+    reconcile: { intervalMs: e.RECONCILE_INTERVAL, lookbackMs: e.RECONCILE_LOOKBACK },
     logLevel: e.LOG_LEVEL,
     embeddedPostgresPort: e.EMBEDDED_POSTGRES_PORT,
     temporalUiPort: e.TEMPORAL_UI_PORT,

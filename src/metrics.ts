@@ -1,4 +1,4 @@
-/** Prometheus metrics (GET /metrics): what came in through the DET and what the monitors sent. */
+/** Prometheus metrics (GET /metrics): what came in through the DET or only through reconciliation, and what the monitors sent. */
 import http from 'node:http';
 import { Counter, Registry, collectDefaultMetrics } from 'prom-client';
 
@@ -10,6 +10,14 @@ export const triggersTotal = new Counter({
   name: 'redcap_triggers_total',
   help: 'REDCap Data Entry Triggers received at POST /redcap, by outcome',
   labelNames: ['outcome'] as const,
+  registers: [metricsRegistry],
+});
+
+/** Rows of completed forms that reached us only through reconciliation (their intake started there), by REDCap config id. */
+export const missedTriggersTotal = new Counter({
+  name: 'redcap_missed_triggers_total',
+  help: 'Completed REDCap records that reached us without a Data Entry Trigger (found by reconciliation), by REDCap config',
+  labelNames: ['config'] as const,
   registers: [metricsRegistry],
 });
 

@@ -13,27 +13,27 @@ import { loadConfig } from './config';
 import { EMBEDDED_DATABASE, startEmbeddedPostgres } from './db/embedded-postgres';
 import { migrate, openDatabase } from './db/orm';
 import { logger } from './logger';
-import { connectTemporal, registerSearchAttributes } from './temporal/client';
+import { connectTemporal, EMBEDDED_TEMPORAL_PORT, embeddedTemporalFile, registerSearchAttributes } from './temporal/client';
 import { startDevServer } from './dev/dev-server';
 import { exitOnStartupFailure } from './startup-failure';
 import { installTemporalRuntime } from './temporal/runtime';
+import { syncReconcileSchedulesAtStart } from './temporal/schedules';
 import { createWorker } from './worker';
-
-const DEV_SERVER_PORT = 7233;
 
 async function main(): Promise<void> {
   const config = loadConfig();
   // We stop the worker ourselves, in order with everything else, rather than on the SDK's own signal handlers.
   installTemporalRuntime(logger, { shutdownSignals: [] });
   fs.mkdirSync(config.dataDir, { recursive: true });
-  const cleanups: Array<[string, () => Promise<unknown>]> = [];
+  /** What to stop, in reverse order of start, each with how long it may take. */
+  const cleanups: Array<[string, () => Promise<unknown>, number?]> = [];
   let stopping: Promise<void> | undefined;
   const stop = (reason: string) =>
     (stopping ??= (async () => {
       logger.info({ reason }, 'stopping');
-      for (const [name, cleanup] of cleanups.reverse()) {
+      for (const [name, cleanup, timeoutMs = 20_000] of cleanups.reverse()) {
         logger.debug(`stopping ${name}`);
-        await withTimeout(cleanup(), 20_000, `stopping ${name}`).catch((err) => logger.warn({ err }, `stopping ${name} failed`));
+        await withTimeout(cleanup(), timeoutMs, `stopping ${name}`).catch((err) => logger.warn({ err }, `stopping ${name} failed`));
       }
       logger.info('stopped');
     })());
@@ -57,11 +57,11 @@ async function main(): Promise<void> {
 
     let temporalAddress = config.temporalAddress;
     if (!temporalAddress) {
-      const dbFilename = path.join(config.dataDir, 'temporal.sqlite');
-      logger.info({ dbFilename, port: DEV_SERVER_PORT }, 'starting Temporal dev server');
+      const dbFilename = embeddedTemporalFile(config.dataDir);
+      logger.info({ dbFilename, port: EMBEDDED_TEMPORAL_PORT }, 'starting Temporal dev server');
       const devServer = await startDevServer({
         dbFilename,
-        port: DEV_SERVER_PORT,
+        port: EMBEDDED_TEMPORAL_PORT,
         uiPort: config.temporalUiPort,
         namespace: config.temporalNamespace,
       });
@@ -78,23 +78,27 @@ async function main(): Promise<void> {
     const temporal = await connectTemporal({ address: temporalAddress, namespace: config.temporalNamespace });
     cleanups.push(['Temporal client', () => temporal.connection.close()]);
     await registerSearchAttributes(temporal, config.temporalNamespace);
+    await syncReconcileSchedulesAtStart(orm, temporal, config, logger);
 
     const connection = await NativeConnection.connect({ address: temporalAddress });
     cleanups.push(['worker connection', () => connection.close()]);
     const deps = activityDepsFrom(config, orm, temporal);
     cleanups.push(['mail transport', async () => deps.mailer.close()]);
+    // The API stops after the worker: a job finishing within SHUTDOWN_GRACE can still register its scans.
+    const server = await listen(config, { orm, temporal });
+    cleanups.push(['API', () => closeServer(server)]);
+
     const worker = await createWorker({ config, connection, deps });
     const workerDone = worker.run();
     cleanups.push([
       'worker',
       async () => {
-        if (worker.getState() === 'RUNNING') worker.shutdown();
+        logger.info({ graceMs: config.shutdownGraceMs }, 'worker stopping: no new work; running activities get SHUTDOWN_GRACE to finish');
+        worker.shutdown();
         await workerDone;
       },
+      config.shutdownGraceMs + 40_000,
     ]);
-
-    const server = await listen(config, { orm, temporal });
-    cleanups.push(['API', () => closeServer(server)]);
     logger.info({ api: `http://127.0.0.1:${config.port}`, webUi: `http://127.0.0.1:${config.temporalUiPort}` }, 'ready');
   } catch (err) {
     await stop('start-up failed');

@@ -3,6 +3,7 @@
  * Uses only what it is given (DATABASE_URL, TEMPORAL_ADDRESS, ...); starts nothing embedded.
  */
 import { NativeConnection, Worker } from '@temporalio/worker';
+import { jobsTaskQueue } from '../surface';
 import { activityDepsFrom, createActivities, type ActivityDeps } from '../activities';
 import { loadConfig, requireServices, type Config } from './config';
 import { openDatabase } from './db/orm';
@@ -11,39 +12,107 @@ import { exitOnStartupFailure } from './startup-failure';
 import { serveMetrics } from './metrics';
 import { connectTemporal } from './temporal/client';
 import { installTemporalRuntime } from './temporal/runtime';
+import { syncReconcileSchedulesAtStart } from './temporal/schedules';
 import { workflowSource } from './temporal/workflow-bundle';
 import { workerTuning } from './temporal/worker-tuning';
 
-export async function createWorker(options: {
-  config: Config;
-  connection: NativeConnection;
-  deps: ActivityDeps;
-}): Promise<Worker> {
+/**
+ * What runs the service's Temporal work: two workers in one process. One polls TEMPORAL_TASK_QUEUE (the
+ * workflows and the short activities: database, REDCap, email); the other polls the jobs queue (surface
+ * jobsTaskQueue) with JOB_SLOTS slots for the job activities, which may run for up to an hour each. Neither
+ * can take the other's slots. Both stop together: on shutdown they stop polling, let running activities finish
+ * for SHUTDOWN_GRACE, then cancel them (a job stopped so is submitted again later).
+ */
+export class ServiceWorker {
+  constructor(
+    private readonly workers: Worker[],
+    /** Called once when shutdown starts. */
+    private readonly onShutdown: () => void = () => undefined,
+  ) {}
+
+  /** Runs both until shutdown; if one stops with an error, the other is shut down too and the error thrown. */
+  async run(): Promise<void> {
+    const runs = await Promise.allSettled(
+      this.workers.map((worker) =>
+        worker.run().catch((err: unknown) => {
+          this.shutdown();
+          throw err;
+        }),
+      ),
+    );
+    const failed = runs.find((run): run is PromiseRejectedResult => run.status === 'rejected');
+    if (failed) throw failed.reason;
+  }
+
+  shutdown(): void {
+    if (this.workers[0].getState() === 'RUNNING') this.onShutdown();
+    for (const worker of this.workers) if (worker.getState() === 'RUNNING') worker.shutdown();
+  }
+
+  /** The monitors' worker's state (RUNNING, STOPPING, STOPPED, …). */
+  getState(): ReturnType<Worker['getState']> {
+    return this.workers[0].getState();
+  }
+}
+
+export async function createWorker(options: { config: Config; connection: NativeConnection; deps: ActivityDeps }): Promise<ServiceWorker> {
   const { config, connection, deps } = options;
   // A prebuilt bundle when compiled or WORKFLOW_BUNDLE_PATH is set, else bundled at start (see workflow-bundle.ts).
   const { description, ...source } = workflowSource();
   logger.info({ workflows: description }, 'workflow code');
-  return Worker.create({
+  // The SDK cancels the activities still running when the grace is over; this also stops a job that had been let
+  // run on after its monitor asked the attempt to stop (scansArrived), which no second cancellation reaches.
+  const grace = new AbortController();
+  const activities = createActivities({ ...deps, graceOver: grace.signal });
+  const common = {
     connection,
     namespace: config.temporalNamespace,
+    shutdownGraceTime: config.shutdownGraceMs,
+    // Past the grace, cancelled jobs get 10 s to stop (then SIGKILL); a worker still not done after that is abandoned.
+    shutdownForceTime: config.shutdownGraceMs + 30_000,
+  };
+  const monitors = await Worker.create({
+    ...common,
     taskQueue: config.taskQueue,
     ...source,
     ...workerTuning(config),
-    activities: createActivities(deps),
+    // Every activity, the job activities too: monitors started before the jobs queue existed schedule them here.
+    activities,
   });
+  const { downloadScans, runPostDownload } = activities;
+  const jobs = await Worker.create({
+    ...common,
+    taskQueue: jobsTaskQueue(config.taskQueue),
+    activities: { downloadScans, runPostDownload },
+    maxConcurrentActivityTaskExecutions: config.jobSlots,
+    // A running job hears of a cancel (scansArrived, cancel, its monitor gone) within 10 s, not 80% of its heartbeat timeout.
+    maxHeartbeatThrottleInterval: '10 seconds',
+  });
+  return new ServiceWorker([monitors, jobs], () => setTimeout(() => grace.abort(), config.shutdownGraceMs + 1_000).unref());
 }
 
 async function main(): Promise<void> {
   const config = requireServices(loadConfig());
-  installTemporalRuntime(logger, { metricsPort: config.workerSdkMetricsPort }); // the SDK's default shutdown signals: SIGINT, SIGTERM…
+  // Shutdown on SIGINT and SIGTERM is ours (below): both workers, and the end of the grace for running jobs.
+  installTemporalRuntime(logger, { shutdownSignals: [], metricsPort: config.workerSdkMetricsPort });
   const orm = await openDatabase(config.databaseUrl);
   const connection = await NativeConnection.connect({ address: config.temporalAddress });
   const temporal = await connectTemporal({ address: config.temporalAddress, namespace: config.temporalNamespace });
   const deps = activityDepsFrom(config, orm, temporal);
   const worker = await createWorker({ config, connection, deps });
+  await syncReconcileSchedulesAtStart(orm, temporal, config, logger);
   const metrics = config.workerMetricsPort ? await serveMetrics(config.workerMetricsPort) : undefined;
-  logger.info({ taskQueue: config.taskQueue, namespace: config.temporalNamespace, metricsPort: config.workerMetricsPort }, 'worker running');
-  // The SDK's runtime shuts the worker down gracefully on SIGINT and SIGTERM.
+  logger.info(
+    { taskQueue: config.taskQueue, jobsTaskQueue: jobsTaskQueue(config.taskQueue), jobSlots: config.jobSlots, namespace: config.temporalNamespace, metricsPort: config.workerMetricsPort },
+    'worker running',
+  );
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.on(signal, () => {
+      if (worker.getState() !== 'RUNNING') return;
+      logger.info({ signal, graceMs: config.shutdownGraceMs }, 'worker stopping: no new work; running activities get SHUTDOWN_GRACE to finish');
+      worker.shutdown();
+    });
+  }
   await worker.run();
   metrics?.close();
   deps.mailer.close();

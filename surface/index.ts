@@ -12,12 +12,16 @@ import { defineQuery, defineSignal } from '@temporalio/workflow';
 export const REDCAP_INTAKE_WORKFLOW = 'RedcapIntakeWorkflow';
 export const SCAN_IMPORT_WORKFLOW = 'ScanImportWorkflow';
 export const SCAN_DOWNLOAD_WORKFLOW = 'ScanDownloadWorkflow';
+export const REDCAP_RECONCILE_WORKFLOW = 'RedcapReconcileWorkflow';
 
 /** Business ids: a second start for a running id joins the running workflow. */
 export const scanImportWorkflowId = (sessionId: string) => `scan-import:${sessionId}`;
 export const scanDownloadWorkflowId = (sessionId: string) => `scan-download:${sessionId}`;
-export const redcapIntakeWorkflowId = (configId: number, record: string, event?: string | null) =>
-  `redcap-intake:${configId}:${record}${event ? `:${event}` : ''}`;
+/** `redcap-intake:<configId>:<record>[:<event>][#<repeat instance>]`: one intake per record, event and instance. */
+export const redcapIntakeWorkflowId = (configId: number, record: string, event?: string | null, instance?: number | null) =>
+  `redcap-intake:${configId}:${record}${event ? `:${event}` : ''}${instance ? `#${instance}` : ''}`;
+/** The Temporal Schedule that runs RedcapReconcileWorkflow for one REDCap config (its runs: `<schedule id>-<time>`). */
+export const redcapReconcileScheduleId = (configId: number) => `redcap-reconcile:${configId}`;
 
 // --- Search attributes (Keyword): ops filter the Web UI with SessionId="SPN01_CMH_0001_01_01" --------------
 
@@ -29,12 +33,23 @@ export const searchAttributes = [SessionIdAttribute, StudyIdAttribute, SiteIdAtt
 
 // --- RedcapIntakeWorkflow ---------------------------------------------------------------------------------
 
-/** What a Data Entry Trigger names: a record of one REDCap config (and its event in longitudinal projects). */
+/**
+ * What a Data Entry Trigger names: a record of one REDCap config, its event in longitudinal projects, and its
+ * repeat instance for a repeating instrument or event. A stored REDCap record is identified by the same four.
+ */
 export interface IntakeTrigger {
   configId: number;
   record: string;
   eventName?: string | null;
+  /** REDCap's redcap_repeat_instance (1, 2, …); absent or null for a form that does not repeat. */
+  instance?: number | null;
 }
+
+/**
+ * REDCap saved the record again while its intake runs (startRedcapIntake sends it with every start): when the run
+ * has filed what it read, it reads the record once more, so the latest save is what stays filed.
+ */
+export const recordSavedSignal = defineSignal('recordSaved');
 
 export interface RedcapIntakeInput extends IntakeTrigger {
   /** How long to keep trying to read the record from REDCap (default 1 day). */
@@ -59,18 +74,50 @@ export interface StartedMonitors {
   scanDownload?: { workflowId: string; runId: string };
 }
 
+/** What filing did to the stored record: first filed, its date/comment/user changed, moved to another session, or none. */
+export type RecordChange = 'created' | 'updated' | 'moved' | 'unchanged';
+
 export interface RedcapIntakeResult {
   sessionId: string;
   redcapRecordId: number;
   sessionCreated: boolean;
-  monitors: StartedMonitors;
+  /** What the last read of the record changed. */
+  change: RecordChange;
+  /** The session the record was moved away from by this run (its running monitors were cancelled). */
+  movedFrom?: string;
+  /** The monitors this run started for the session; null when they had been started before (a session's monitors run once). */
+  monitors: StartedMonitors | null;
+  /** How often the record was read: more than once when REDCap saved it again while the intake ran. */
+  reads: number;
+}
+
+// --- RedcapReconcileWorkflow ------------------------------------------------------------------------------
+
+/** One reconciliation of a REDCap config: what the schedule starts, and `npm run cli -- reconcile`. */
+export interface RedcapReconcileInput {
+  configId: number;
+  /** ISO time: look at records changed since then (the margin is added); default: since the last successful run. */
+  since?: string;
+}
+
+/**
+ * Rows read (base, event and repeat-instance rows of the config's instrument); intakes started; completed rows filed as
+ * they are (or whose intake runs, or already saw them as they are). The rest were not completed.
+ */
+export interface RedcapReconcileResult {
+  checked: number;
+  started: number;
+  unchanged: number;
 }
 
 // --- The monitors: ScanImportWorkflow and ScanDownloadWorkflow ---------------------------------------------
 
-/** Ends a monitor: the running wait or download attempt is cancelled, the result is `cancelled`. */
+/**
+ * Ends a monitor at once, `cancelled` (a download job it was running is stopped). This run only: the HTTP route
+ * POST /sessions/:id/monitors/cancel also records it on the session, for monitors started later.
+ */
 export const cancelSignal = defineSignal<[CancelRequest?]>('cancel');
-/** Scan data was registered for the session: the monitor checks the database again now. */
+/** Scan data was registered for the session: the monitor checks the database again now (a running download job finishes first). */
 export const scansArrivedSignal = defineSignal('scansArrived');
 /** What the monitor is doing right now. */
 export const statusQuery = defineQuery<MonitorStatus>('status');
@@ -131,6 +178,20 @@ export interface ScanDownloadResult {
   attempts: number;
   cancelReason?: string;
 }
+
+/**
+ * Where the job activities (download and post-download attempts) run: a task queue of their own next to the
+ * monitors' (`scan-monitors-jobs`), served with JOB_SLOTS slots, so that long jobs and the short database and
+ * email activities never wait for each other's slots.
+ */
+export const jobsTaskQueue = (taskQueue: string) => `${taskQueue}-jobs`;
+
+/**
+ * The session's monitoring was cancelled (POST /sessions/:id/monitors/cancel, recorded on the session): an
+ * activity that finds it fails with this type (non-retryable, details `[CancelRequest]`), and the monitor
+ * ends `cancelled`, without email.
+ */
+export const MONITORING_CANCELLED = 'MonitoringCancelled';
 
 /** The kinds of email the monitors send (also the metric label and the idempotency-key suffix). */
 export type MonitorEmailKind = 'no-scans' | 'download-gave-up';

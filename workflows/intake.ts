@@ -1,16 +1,24 @@
 /**
  * RedcapIntakeWorkflow: what a REDCap Data Entry Trigger sets in motion. Reads the record back from REDCap
  * (retried with backoff while REDCap is down, for up to a day by default), files it against its session, and starts
- * the session's monitors. A failure that retrying cannot fix (bad session id, unknown study, REDCap refusing the
- * token...) ends the workflow failed with that message, after one email to the admins.
- * Deterministic: all I/O is in the activities.
+ * the session's monitors (once per session: a re-save starts none). A record whose session id was corrected moves to
+ * the new session, whose monitors start; the old session's running monitors are cancelled. A `recordSaved` signal
+ * (the record saved again while this runs) makes it read the record once more when done. A failure that retrying
+ * cannot fix (bad session id, unknown study, REDCap refusing the token...) ends the workflow failed with that
+ * message, after one email to the admins; a cancelled intake ends cancelled.
+ * Deterministic: all I/O is in the activities. Changes to the commands it issues are guarded with patched(): the
+ * histories of intakes started by an older release replay as they ran.
  */
 import {
   ActivityFailure,
   ApplicationFailure,
-  TimeoutFailure,
+  CancellationScope,
+  isCancellation,
   log,
+  patched,
   proxyActivities,
+  setHandler,
+  TimeoutFailure,
   upsertMemo,
   upsertSearchAttributes,
   workflowInfo,
@@ -19,15 +27,18 @@ import type { Duration } from '@temporalio/common';
 import type { Activities } from '../activities';
 import type { FetchedRecord, FiledRecord } from '../activities/intake';
 import {
+  recordSavedSignal,
   SessionIdAttribute,
   SiteIdAttribute,
   StudyIdAttribute,
   type IntakeTrigger,
+  type MonitorTarget,
   type RedcapIntakeInput,
   type RedcapIntakeResult,
+  type StartedMonitors,
 } from '../surface';
 
-const { fileRedcapRecord, startMonitors } = proxyActivities<Activities>({
+const { fileRedcapRecord, startMonitors, cancelMovedSessionMonitors } = proxyActivities<Activities>({
   startToCloseTimeout: '1 minute',
   scheduleToCloseTimeout: '1 day',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '5 minutes' },
@@ -40,7 +51,7 @@ const { emailAdmins } = proxyActivities<Activities>({
 });
 
 export async function RedcapIntakeWorkflow(input: RedcapIntakeInput): Promise<RedcapIntakeResult> {
-  const trigger: IntakeTrigger = { configId: input.configId, record: input.record, eventName: input.eventName ?? null };
+  const trigger: IntakeTrigger = { configId: input.configId, record: input.record, eventName: input.eventName ?? null, instance: input.instance ?? null };
   const fetchTimeout = input.fetchTimeout ?? '1 day';
   const { fetchRedcapRecord } = proxyActivities<Activities>({
     startToCloseTimeout: '2 minutes',
@@ -49,23 +60,54 @@ export async function RedcapIntakeWorkflow(input: RedcapIntakeInput): Promise<Re
     retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '10 minutes' },
   });
 
-  try {
-    const fetched: FetchedRecord = await fetchRedcapRecord(trigger);
-    const filed: FiledRecord = await fileRedcapRecord(trigger, fetched);
+  // Set when REDCap saved the record again: what this run has read may be older than REDCap's data. The start's own
+  // signal (startRedcapIntake sends one with every start) is delivered here, before the first read.
+  let savedAgain = false;
+  setHandler(recordSavedSignal, () => {
+    savedAgain = true;
+  });
+  /** The monitors this run started, by session. */
+  const started = new Map<string, StartedMonitors>();
+
+  for (let reads = 1; ; reads++) {
+    savedAgain = false;
+    let filed: FiledRecord;
+    try {
+      const fetched: FetchedRecord = await fetchRedcapRecord(trigger);
+      filed = await fileRedcapRecord(trigger, fetched);
+    } catch (err) {
+      if (isCancellation(err) && patched('intake-ends-cancelled')) throw err;
+      if (!(err instanceof ActivityFailure)) throw err;
+      // REDCap saved the record again after this read began: the correction may be what was missing.
+      if (savedAgain && patched('intake-rereads-resaved-record')) continue;
+      const { message, type } = describeFailure(err, fetchTimeout);
+      await notifyAdmins(trigger, message, type, !isCancellation(err));
+      throw ApplicationFailure.create({ message, type, nonRetryable: true });
+    }
+
     upsertSearchAttributes([
       { key: SessionIdAttribute, value: filed.sessionId },
       { key: StudyIdAttribute, value: filed.studyId },
       { key: SiteIdAttribute, value: filed.siteId },
     ]);
     upsertMemo({ sessionId: filed.sessionId, redcapRecordId: filed.redcapRecordId });
-    const { redcapRecordId, sessionCreated, ...target } = filed;
-    const monitors = await startMonitors(target);
-    return { sessionId: filed.sessionId, redcapRecordId, sessionCreated, monitors };
-  } catch (err) {
-    if (!(err instanceof ActivityFailure)) throw err;
-    const { message, type } = describeFailure(err, fetchTimeout);
-    await notifyAdmins(trigger, message, type);
-    throw ApplicationFailure.create({ message, type, nonRetryable: true });
+    const target: MonitorTarget = { sessionId: filed.sessionId, studyId: filed.studyId, siteId: filed.siteId, downloadScript: filed.downloadScript };
+    // A session's monitors run once: after an earlier intake started them, a re-save starts none.
+    if (!(filed.monitorsDue === false && patched('intake-monitors-run-once'))) started.set(filed.sessionId, await startMonitors(target));
+    if (filed.movedFrom && patched('intake-cancels-moved-monitors')) {
+      await cancelMovedSessionMonitors({ sessionId: filed.movedFrom, movedTo: filed.sessionId });
+    }
+
+    if (savedAgain && patched('intake-rereads-resaved-record')) continue;
+    return {
+      sessionId: filed.sessionId,
+      redcapRecordId: filed.redcapRecordId,
+      sessionCreated: filed.sessionCreated,
+      change: filed.change ?? 'created',
+      ...(filed.movedFrom ? { movedFrom: filed.movedFrom } : {}),
+      monitors: started.get(filed.sessionId) ?? null,
+      reads,
+    };
   }
 }
 
@@ -85,14 +127,16 @@ function describeFailure(err: ActivityFailure, fetchTimeout: Duration): { messag
   return { message: cause?.message ?? err.message, type: 'IntakeFailed' };
 }
 
-/** One email per failed run (text: src/mail/templates.ts); a failure to email is logged and does not hide the intake's own failure. */
-async function notifyAdmins(trigger: IntakeTrigger, message: string, type: string): Promise<void> {
+/**
+ * One email per failed run (text: src/mail/templates.ts); a failure to email is logged and does not hide the intake's
+ * own failure. The email is sent even if the intake is cancelled meanwhile (`protect`; false only where a release
+ * before it sent the email in the cancelled scope, so that its histories replay).
+ */
+async function notifyAdmins(trigger: IntakeTrigger, message: string, type: string, protect: boolean): Promise<void> {
   const { workflowId, runId } = workflowInfo();
+  const send = () => emailAdmins({ key: `${workflowId}:${runId}:intake-failed`, intakeFailure: { ...trigger, message, type, workflowId, runId } });
   try {
-    await emailAdmins({
-      key: `${workflowId}:${runId}:intake-failed`,
-      intakeFailure: { ...trigger, message, type, workflowId, runId },
-    });
+    await (protect && patched('intake-email-not-cancellable') ? CancellationScope.nonCancellable(send) : send());
   } catch (err) {
     log.warn('could not email the admins about a failed intake', { workflowId, error: (err as Error).message });
   }

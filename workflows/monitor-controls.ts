@@ -10,6 +10,8 @@ export interface MonitorControls<Outcome extends string> {
   readonly status: MonitorStatus;
   /** The cancel request, once one came (the first one counts). */
   cancelled(): CancelRequest | undefined;
+  /** Records a cancel as the `cancel` signal does: one the monitor found recorded on the session. */
+  cancel(request?: CancelRequest): void;
   /** Marks the monitor done and returns its result: `{outcome}`, with `cancelReason` when cancelled with one. */
   finish(outcome: Outcome): { outcome: Outcome; cancelReason?: string };
 }
@@ -20,14 +22,16 @@ export function monitorControls<Outcome extends MonitorStatus['outcome'] & strin
   onCancel: () => void = () => undefined,
 ): MonitorControls<Outcome> {
   let cancelled: CancelRequest | undefined;
-  setHandler(statusQuery, () => status);
-  setHandler(cancelSignal, (request) => {
+  const cancel = (request?: CancelRequest) => {
     cancelled ??= { reason: request?.reason };
     onCancel();
-  });
+  };
+  setHandler(statusQuery, () => status);
+  setHandler(cancelSignal, cancel);
   return {
     status,
     cancelled: () => cancelled,
+    cancel,
     finish(outcome) {
       status.state = 'done';
       status.outcome = outcome;

@@ -1,28 +1,36 @@
 /**
  * ScanImportWorkflow: waits SCAN_CHECK_DELAY after the scan was logged, then checks whether scan data for
  * the session arrived; if not, emails the admins once. `scansArrived` makes it check early (and end when
- * the scans are there); `cancel` ends it without an email.
+ * the scans are there); `cancel`, or a cancel recorded on the session that a check finds, ends it without
+ * an email.
  */
-import { condition, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
+import { condition, proxyActivities, setHandler, workflowInfo, type RetryPolicy } from '@temporalio/workflow';
 import type { Activities } from '../activities';
+import type { ScanCheck } from '../activities/monitors';
 import { permanentErrorTypes, scansArrivedSignal, type ScanImportInput, type ScanImportOutcome, type ScanImportResult } from '../surface';
 import { monitorControls } from './monitor-controls';
 import { checkScans } from './scan-check';
 
-const { composeMonitorEmail, emailAdmins } = proxyActivities<Activities>({
-  startToCloseTimeout: '1 minute',
-  // The database or SMTP server being down is retried (for as long as it takes); a session gone is not.
-  retry: { initialInterval: '10 seconds', backoffCoefficient: 2, maximumInterval: '10 minutes', nonRetryableErrorTypes: permanentErrorTypes },
-});
+// The database or SMTP server being down is retried (for as long as it takes); a session gone is not.
+const retry: RetryPolicy = { initialInterval: '10 seconds', backoffCoefficient: 2, maximumInterval: '10 minutes', nonRetryableErrorTypes: permanentErrorTypes };
+const { composeMonitorEmail } = proxyActivities<Activities>({ startToCloseTimeout: '1 minute', retry });
+/** The email heartbeats while it is sent: a worker that dies mid-send is noticed in seconds. */
+const { emailAdmins } = proxyActivities<Activities>({ startToCloseTimeout: '1 minute', heartbeatTimeout: '10 seconds', retry });
 
 export async function ScanImportWorkflow(input: ScanImportInput): Promise<ScanImportResult> {
-  const { status, cancelled, finish } = monitorControls<ScanImportOutcome>({ state: 'checking' });
+  const { status, cancelled, cancel, finish } = monitorControls<ScanImportOutcome>({ state: 'checking' });
   let scansArrived = false;
   setHandler(scansArrivedSignal, () => {
     scansArrived = true;
   });
+  /** How a check ends the monitor: a cancel recorded on the session, or the scans; undefined: still missing. */
+  const ending = (check: ScanCheck): ScanImportOutcome | undefined => {
+    if (check.cancelled) cancel(check.cancelled);
+    return check.cancelled ? 'cancelled' : check.missingScans ? undefined : 'scans-present';
+  };
 
-  if (!(await checkScans(input.sessionId)).missingScans) return finish('scans-present');
+  const first = ending(await checkScans(input.sessionId));
+  if (first) return finish(first);
 
   const checkAt = Date.now() + input.checkDelayMs;
   status.nextCheckAt = new Date(checkAt).toISOString();
@@ -33,7 +41,8 @@ export async function ScanImportWorkflow(input: ScanImportInput): Promise<ScanIm
     if (cancelled()) return finish('cancelled');
     status.state = 'checking';
     scansArrived = false; // a signal during the check below makes the next wait end at once
-    if (!(await checkScans(input.sessionId)).missingScans) return finish('scans-present');
+    const outcome = ending(await checkScans(input.sessionId));
+    if (outcome) return finish(outcome);
     if (Date.now() >= checkAt) break;
     // scansArrived, but no scans in the database yet: keep waiting until the check time.
   }

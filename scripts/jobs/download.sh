@@ -9,6 +9,10 @@
 # Exit status: 0 = submitted/ran fine. Anything else = the submission failed; its stderr shows up in the
 # monitor's failure (Temporal Web UI, pending activity). Either way the monitor checks the database for
 # scans at the next attempt, with backoff, until the session has scans or the monitor's end time passes.
+# A session never has two of these jobs at once: with sbatch the worker keeps the job id sbatch prints and
+# submits nothing while `squeue` (JOB_STATUS_COMMAND) reports the job queued or running; the post-download
+# job starts once this job has ended. On a worker shutdown a job run by bash gets SHUTDOWN_GRACE to finish,
+# then SIGTERM (its whole process group), SIGKILL 10 s later, and is submitted again later.
 #
 # When the data has landed, register each scan with the service (that is what the monitor looks for);
 # the registration also signals `scansArrived`, so the monitor finishes at once:

@@ -5,7 +5,9 @@
 # Submitted like the download job:
 #     $SUBMIT_COMMAND $SUBMIT_OPTIONS $SUBMIT_SCRIPTS/post_download.sh <study> <session>
 # Exit status 0 = done. Anything else fails the attempt (stderr is kept); the monitor tries it 10 times
-# with backoff (1 minute doubling up to 1 hour), then fails with the last stderr.
+# with backoff (1 minute doubling up to 1 hour), then fails with the last stderr. It starts only once the
+# download job has ended; a run stopped by a worker shutdown (after SHUTDOWN_GRACE) is run again and does
+# not count as one of the 10.
 #
 #SBATCH --job-name=scan-post-download
 #SBATCH --time=02:00:00

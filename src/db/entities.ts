@@ -4,6 +4,7 @@
  * Plain classes with EntitySchema definitions (no decorators, no reflection).
  */
 import { Collection, EntitySchema, OptionalProps } from '@mikro-orm/core';
+import { JobRunSchema } from './job-run';
 import { SentEmailSchema } from './sent-email';
 
 export class Study {
@@ -44,9 +45,14 @@ export class Session {
   timepoint!: Timepoint;
   num!: number;
   date?: string | null; // ISO date (YYYY-MM-DD)
+  /** When an intake started the session's monitors: they run once, a re-save starts none (cleared when its record moves away). */
+  monitorsStartedAt?: Date | null;
   scans = new Collection<Scan>(this);
   redcap?: SessionRedcap | null;
   empty?: EmptySession | null;
+  /** Set by POST /sessions/:id/monitors/cancel: every monitor of the session ends `cancelled` (no email). */
+  monitorsCancelledAt?: Date | null;
+  monitorsCancelReason?: string | null;
 }
 
 export class Scan {
@@ -84,6 +90,8 @@ export class RedcapConfig {
   project!: number;
   instrument!: string;
   version!: string;
+  /** REDCap's version in the project_url of the latest trigger; record links use it rather than `version`. */
+  detVersion?: string | null;
   token!: string;
   sessionField!: string;
   dateField!: string;
@@ -93,13 +101,17 @@ export class RedcapConfig {
   completedValue!: string;
 }
 
-/** One REDCap record (row) as read back from the API. */
+/**
+ * One REDCap record (row) as read back from the API, identified by (config, record, event, repeat instance), never
+ * by its date: date, comment, user and session follow REDCap at every intake.
+ */
 export class RedcapRecord {
-  [OptionalProps]?: 'eventName' | 'comment' | 'createdAt';
+  [OptionalProps]?: 'eventName' | 'repeatInstance' | 'comment' | 'createdAt';
   id!: number;
   config!: RedcapConfig;
   record!: string;
   eventName: string = ''; // REDCap unique event name; '' for classic projects
+  repeatInstance: number = 0; // redcap_repeat_instance of a repeating instrument or event; 0 for a form that does not repeat
   eventId?: number | null;
   entryDate!: string; // ISO date of the scan, from the configured date field
   user?: string | null;
@@ -108,9 +120,17 @@ export class RedcapRecord {
   createdAt: Date = new Date();
 }
 
+/** Reconciliation of one REDCap config (docs/redcap.md "Reconciliation"): how far it has got. */
+export class ReconcileState {
+  config!: RedcapConfig;
+  /** The start of the last successful reconciliation: every change made before it has been seen. */
+  reconciledUntil!: Date;
+}
+
 /**
- * Link from a session to its REDCap record. A link whose record is null marks a session
- * as expecting no record; no link at all means nothing is known yet.
+ * Link from a session to its REDCap record (a record belongs to one session at most). A link whose record is null
+ * marks a session as expecting no record; no link at all means nothing is known yet. A linked record cannot be
+ * deleted (the database restricts it), so a deletion never turns into "expects no record".
  */
 export class SessionRedcap {
   session!: Session;
@@ -171,9 +191,12 @@ export const SessionSchema = new EntitySchema<Session>({
     timepoint: { kind: 'm:1', entity: () => Timepoint, deleteRule: 'cascade' },
     num: { type: 'number' },
     date: { type: 'date', nullable: true },
+    monitorsStartedAt: { type: 'datetime', nullable: true },
     scans: { kind: '1:m', entity: () => Scan, mappedBy: 'session' },
     redcap: { kind: '1:1', entity: () => SessionRedcap, mappedBy: 'session', nullable: true },
     empty: { kind: '1:1', entity: () => EmptySession, mappedBy: 'session', nullable: true },
+    monitorsCancelledAt: { type: 'datetime', nullable: true },
+    monitorsCancelReason: { type: 'text', nullable: true },
   },
 });
 
@@ -223,6 +246,7 @@ export const RedcapConfigSchema = new EntitySchema<RedcapConfig>({
     project: { type: 'number' },
     instrument: { type: 'string' },
     version: { type: 'string' },
+    detVersion: { type: 'string', length: 32, nullable: true },
     token: { type: 'string', hidden: true },
     sessionField: { type: 'string' },
     dateField: { type: 'string' },
@@ -236,12 +260,13 @@ export const RedcapConfigSchema = new EntitySchema<RedcapConfig>({
 export const RedcapRecordSchema = new EntitySchema<RedcapRecord>({
   class: RedcapRecord,
   tableName: 'redcap_record',
-  uniques: [{ properties: ['record', 'config', 'eventName', 'entryDate'] }],
+  uniques: [{ properties: ['config', 'record', 'eventName', 'repeatInstance'] }],
   properties: {
     id: { type: 'number', primary: true, autoincrement: true },
     config: { kind: 'm:1', entity: () => RedcapConfig },
     record: { type: 'string' },
     eventName: { type: 'string', default: '' },
+    repeatInstance: { type: 'number', default: 0 },
     eventId: { type: 'number', nullable: true },
     entryDate: { type: 'date' },
     user: { type: 'string', nullable: true },
@@ -251,12 +276,21 @@ export const RedcapRecordSchema = new EntitySchema<RedcapRecord>({
   },
 });
 
+export const ReconcileStateSchema = new EntitySchema<ReconcileState>({
+  class: ReconcileState,
+  tableName: 'reconcile_state',
+  properties: {
+    config: { kind: '1:1', entity: () => RedcapConfig, owner: true, primary: true, deleteRule: 'cascade' },
+    reconciledUntil: { type: 'datetime' },
+  },
+});
+
 export const SessionRedcapSchema = new EntitySchema<SessionRedcap>({
   class: SessionRedcap,
   tableName: 'session_redcap',
   properties: {
     session: { kind: '1:1', entity: () => Session, owner: true, primary: true, deleteRule: 'cascade' },
-    record: { kind: 'm:1', entity: () => RedcapRecord, nullable: true },
+    record: { kind: 'm:1', entity: () => RedcapRecord, nullable: true, unique: true, deleteRule: 'no action' },
   },
 });
 
@@ -273,4 +307,6 @@ export const entities = [
   RedcapRecordSchema,
   SessionRedcapSchema,
   SentEmailSchema,
+  ReconcileStateSchema,
+  JobRunSchema,
 ];

@@ -1,7 +1,8 @@
 /**
  * The ledger that makes admin emails idempotent: one row per idempotency key. A sender claims the key
- * (status `sending`) before handing the message to the transport and marks it `sent` after, so a retried
- * activity never sends a second email for the same key. A send that failed releases the claim (`failed`).
+ * (status `sending`, for a lease: `leaseUntil`) before handing the message to the transport and marks it `sent`
+ * after, so a retried activity never sends a second email for the same key. A send known to have failed gives
+ * the claim back (`failed`); a claim whose lease ran out (its sender died or hung) may be taken again.
  */
 import { EntitySchema, OptionalProps } from '@mikro-orm/core';
 
@@ -24,6 +25,8 @@ export class SentEmail {
   error?: string | null;
   createdAt: Date = new Date();
   sentAt?: Date | null;
+  /** While `sending`: until when the claim is its sender's; null on rows claimed before leases existed. */
+  leaseUntil?: Date | null;
 }
 
 export const SentEmailSchema = new EntitySchema<SentEmail>({
@@ -41,5 +44,6 @@ export const SentEmailSchema = new EntitySchema<SentEmail>({
     error: { type: 'text', nullable: true },
     createdAt: { type: 'datetime', onCreate: () => new Date() },
     sentAt: { type: 'datetime', nullable: true },
+    leaseUntil: { type: 'datetime', nullable: true },
   },
 });

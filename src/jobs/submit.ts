@@ -2,6 +2,9 @@
  * Submitting a lab's job script: `SUBMIT_COMMAND [SUBMIT_OPTIONS…] SUBMIT_SCRIPTS/<script> <study> <session>`
  * (e.g. `bash` runs it here, `sbatch` queues it on a cluster). The exit status, stdout and stderr are
  * captured. A script outside SUBMIT_SCRIPTS, a missing script or a missing command is an error no retry fixes.
+ *
+ * The command runs in a process group of its own: a Ctrl-C at the terminal or a signal to the worker does not
+ * reach it (the worker decides when a job stops: SHUTDOWN_GRACE), and stopping it stops everything it started.
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -53,27 +56,55 @@ export function jobEnvironment(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   return Object.fromEntries(Object.entries(env).filter(([name]) => !secret(name)));
 }
 
+/** How long a stopped job gets between SIGTERM and SIGKILL. */
+const STOP_GRACE_MS = 10_000;
+
+/** The command line a submission runs; throws JobScriptMissingError naming the script when it is not there. */
+export function jobCommand(settings: SubmitSettings, script: string, args: { study: string; session: string }) {
+  const file = jobScriptPath(settings, script);
+  const argv = [...settings.options, file, args.study, args.session];
+  return { file, argv, command: [settings.command, ...argv].join(' ') };
+}
+
+/**
+ * Runs the submission to its end. `signal` stops it (SIGTERM to its process group, SIGKILL 10 s later) and
+ * rejects with an AbortError once it has exited; `onStart` gets its process group id.
+ */
 export async function submitJob(
   settings: SubmitSettings,
   script: string,
   args: { study: string; session: string },
-  options: { signal?: AbortSignal; env?: NodeJS.ProcessEnv } = {},
+  options: { signal?: AbortSignal; env?: NodeJS.ProcessEnv; onStart?: (pid: number) => void } = {},
 ): Promise<JobResult> {
-  const file = jobScriptPath(settings, script);
-  const argv = [...settings.options, file, args.study, args.session];
-  const command = [settings.command, ...argv].join(' ');
+  const { file, argv, command } = jobCommand(settings, script, args);
+  options.signal?.throwIfAborted();
   return new Promise((resolve, reject) => {
     const child = spawn(settings.command, argv, {
       cwd: path.dirname(file),
       env: { ...jobEnvironment(process.env), ...options.env },
       stdio: ['ignore', 'pipe', 'pipe'],
-      signal: options.signal,
-      killSignal: 'SIGTERM',
+      detached: true,
     });
     let stdout = '';
     let stderr = '';
+    let killTimer: NodeJS.Timeout | undefined;
+    const signalGroup = (signal: NodeJS.Signals) => {
+      try {
+        process.kill(-child.pid!, signal);
+      } catch {
+        // already gone
+      }
+    };
+    const stop = () => {
+      signalGroup('SIGTERM');
+      killTimer = setTimeout(() => signalGroup('SIGKILL'), STOP_GRACE_MS);
+    };
     child.stdout.on('data', (chunk: Buffer) => (stdout = (stdout + chunk.toString()).slice(-KEEP)));
     child.stderr.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-KEEP)));
+    child.once('spawn', () => {
+      options.onStart?.(child.pid!);
+      options.signal?.addEventListener('abort', stop, { once: true });
+    });
     child.once('error', (err: NodeJS.ErrnoException) => {
       if (err.code === 'ENOENT' || err.code === 'EACCES') {
         reject(new SubmitCommandMissingError(`Cannot run SUBMIT_COMMAND "${settings.command}": ${err.code}; install it or set SUBMIT_COMMAND`));
@@ -81,6 +112,16 @@ export async function submitJob(
         reject(err);
       }
     });
-    child.once('close', (exitCode, signal) => resolve({ command, exitCode, signal, stdout, stderr }));
+    child.once('close', (exitCode, signal) => {
+      clearTimeout(killTimer);
+      options.signal?.removeEventListener('abort', stop);
+      if (options.signal?.aborted) reject(new AbortError(`${command} aborted: stopped (exit ${exitCode ?? signal})`));
+      else resolve({ command, exitCode, signal, stdout, stderr });
+    });
   });
+}
+
+/** The job was stopped on request (the signal of submitJob). */
+export class AbortError extends Error {
+  override name = 'AbortError';
 }

@@ -3,6 +3,8 @@
  * the subject and plain-text body. Subjects name the study and the session:
  * `[SPN01] No scan data received for SPN01_CMH_0001_01_01`.
  */
+import { recordName } from '../redcap/names';
+
 export interface SessionFacts {
   sessionId: string;
   studyId: string;
@@ -86,6 +88,8 @@ export interface IntakeFailure {
   configId: number;
   record: string;
   eventName?: string | null;
+  /** The repeat instance, for a repeating instrument or event. */
+  instance?: number | null;
   message: string;
   /** The failure type the workflow ended with, e.g. InvalidSessionIdError. */
   type: string;
@@ -94,7 +98,7 @@ export interface IntakeFailure {
 }
 
 export function intakeFailedEmail(failure: IntakeFailure): MailContent {
-  const record = `${failure.record}${failure.eventName ? ` (event ${failure.eventName})` : ''}`;
+  const record = recordName(failure.record, failure.eventName, failure.instance);
   return {
     subject: `REDCap record ${record} could not be filed`,
     text: [
@@ -118,6 +122,42 @@ export function downloadGaveUpEmail(facts: SessionFacts, details: { windowMs: nu
       '',
       ...sessionLines(facts),
       ...footer(facts.sessionId),
+    ].join('\n'),
+  };
+}
+
+/** What reconciliation found in a day's first run that started intakes (RedcapReconcileWorkflow). */
+export interface MissedTriggers {
+  configId: number;
+  url: string;
+  project: number;
+  instrument: string;
+  /** UTC day, YYYY-MM-DD. */
+  day: string;
+  count: number;
+  /** The first few rows, as `17`, `CMH0042 (month_6_arm_1)`, `Zoë 7 #2`. */
+  sample: string[];
+}
+
+export function missedTriggersEmail(missed: MissedTriggers): MailContent {
+  const records = `${missed.count} record${missed.count === 1 ? '' : 's'}`;
+  const more = missed.count - missed.sample.length;
+  return {
+    subject: `REDCap project ${missed.project} (${missed.instrument}): ${records} arrived without a Data Entry Trigger`,
+    text: [
+      `Reconciliation found ${records} of REDCap project ${missed.project}, instrument ${missed.instrument} at ${missed.url},`,
+      'completed in REDCap but never announced to us by a Data Entry Trigger. Their intakes have now been started:',
+      '',
+      ...missed.sample.map((row) => `  ${row}`),
+      ...(more > 0 ? [`  … and ${more} more`] : []),
+      '',
+      'Check the Data Entry Trigger URL in REDCap (Project Setup → Additional customizations → Data Entry Trigger):',
+      'it must be this service\'s /redcap, with ?secret= when DET_SECRET is set. Triggers are also lost while the',
+      'service is down, and REDCap sends none for API or CSV imports.',
+      '',
+      '-- ',
+      `Sent at most once a day (this one for ${missed.day}, UTC) by redcap-scan-monitor. The runs are on the Temporal Web UI's`,
+      `Schedules page: redcap-reconcile:${missed.configId}.`,
     ].join('\n'),
   };
 }

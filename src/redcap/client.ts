@@ -1,8 +1,10 @@
 /**
- * The REDCap API client: Export Records for one record and Export Events. It only ever calls the URL stored in a
+ * The REDCap API client: Export Records (one record; or, for reconciliation, the records changed since a time, then
+ * pages of them), Export Events and Export Metadata. It only ever calls the URL stored in a
  * REDCap config (never one taken from a request), with a timeout on every call, and never puts the token in an
  * error. Errors say whether trying again can help (`retryable`) and carry a type name for Temporal.
  */
+import { recordName } from './names';
 import { normalizeRedcapUrl } from './urls';
 
 /** What the client needs from a RedcapConfig. */
@@ -12,14 +14,20 @@ export interface RedcapEndpoint {
   token: string;
 }
 
-/** One row of an Export Records answer (type=flat): every value is a string. */
+/** One row of an Export Records answer (type=flat), every value as text (REDCap sends redcap_repeat_instance as a number). */
 export type RedcapRow = Record<string, string>;
+
+/** Which instance of a repeating instrument (or, without an instrument, of a repeating event) to read. */
+export interface RepeatInstance {
+  instance?: number | null;
+  instrument?: string;
+}
 
 export type RedcapErrorType =
   | 'RedcapAccessDenied' // 401/403: bad or revoked token, API rights missing
   | 'RedcapBadRequest' // 400 and other 4xx: REDCap refused the request as sent
   | 'RedcapRedirected' // 3xx: the configured URL is not the API
-  | 'RedcapRecordNotFound' // zero rows
+  | 'RedcapRecordNotFound' // zero rows (no such record, event or instance)
   | 'RedcapAmbiguousRecord' // more than one row
   | 'RedcapFieldMissing' // a configured field is not in the row, or is empty where a value is needed
   | 'RedcapFieldInvalid' // a value we cannot use, e.g. a date that is not a date
@@ -51,11 +59,14 @@ export class RedcapClient {
   }
 
   /**
-   * The one row of `record` (for longitudinal projects: the row of `eventName`). Zero or several rows are errors
-   * that name the record.
+   * The one row of `record`: in longitudinal projects the row of `eventName`; for a repeat instance the row of that
+   * instance (of `instrument`, or of a repeating event), else the record's base row (REDCap exports one row per
+   * instance besides it, with `redcap_repeat_instance` a number there and "" on the base row). Zero or several rows
+   * are errors that name the record, event and instance.
    */
-  async exportRecord(endpoint: RedcapEndpoint, record: string, eventName?: string | null): Promise<RedcapRow> {
-    const what = `record ${record}${eventName ? ` (event ${eventName})` : ''} of REDCap project ${endpoint.project}`;
+  async exportRecord(endpoint: RedcapEndpoint, record: string, eventName?: string | null, repeat: RepeatInstance = {}): Promise<RedcapRow> {
+    const what = `record ${recordName(record, eventName, repeat.instance)} of REDCap project ${endpoint.project}`;
+    const details = { record, eventName: eventName ?? null, instance: repeat.instance ?? null };
     const answer = await this.call(endpoint, `Export Records for ${what}`, {
       content: 'record',
       format: 'json',
@@ -68,12 +79,20 @@ export class RedcapClient {
         record,
       });
     }
-    let rows = answer.filter((row): row is RedcapRow => row !== null && typeof row === 'object' && !Array.isArray(row));
+    let rows = answer.filter((row): row is Record<string, unknown> => row !== null && typeof row === 'object' && !Array.isArray(row));
     if (eventName && rows.some((row) => 'redcap_event_name' in row)) {
       rows = rows.filter((row) => row.redcap_event_name === eventName);
     }
+    const text = (value: unknown) => (value === null || value === undefined ? '' : String(value));
+    rows = repeat.instance
+      ? rows.filter(
+          (row) =>
+            text(row.redcap_repeat_instance) === String(repeat.instance) &&
+            (!repeat.instrument || ['', repeat.instrument].includes(text(row.redcap_repeat_instrument))),
+        )
+      : rows.filter((row) => text(row.redcap_repeat_instance) === '');
     if (rows.length === 0) {
-      throw new RedcapError(`REDCap has no ${what}`, 'RedcapRecordNotFound', false, { record, eventName: eventName ?? null });
+      throw new RedcapError(`REDCap has no ${what}`, 'RedcapRecordNotFound', false, details);
     }
     if (rows.length > 1) {
       throw new RedcapError(
@@ -81,10 +100,43 @@ export class RedcapClient {
           (eventName ? '' : ' (a longitudinal project must send redcap_event_name with the trigger)'),
         'RedcapAmbiguousRecord',
         false,
-        { record, eventName: eventName ?? null, rows: rows.length },
+        { ...details, rows: rows.length },
       );
     }
     return stringValues(rows[0]);
+  }
+
+  /** Export Metadata: the project's record id field, which is always its first field. */
+  async exportRecordIdField(endpoint: RedcapEndpoint): Promise<string> {
+    const what = `Export Metadata of REDCap project ${endpoint.project}`;
+    const answer = await this.call(endpoint, what, { content: 'metadata', format: 'json', returnFormat: 'json' });
+    const first = Array.isArray(answer) ? (answer[0] as { field_name?: unknown } | undefined) : undefined;
+    if (typeof first?.field_name !== 'string' || first.field_name === '') {
+      throw new RedcapError(`REDCap answered ${what} without a first field (the record id field)`, 'RedcapBadResponse', true);
+    }
+    return first.field_name;
+  }
+
+  /**
+   * Export Records by date range: the names of the records created or modified since `begin` (REDCap's dateRangeBegin,
+   * `YYYY-MM-DD HH:MM:SS` read in the REDCap server's own clock), asking for the record id field only. Each name
+   * once, sorted (by UTF-16 code units), so a long list can be worked through in order.
+   */
+  async exportRecordNamesSince(endpoint: RedcapEndpoint, recordIdField: string, begin: string): Promise<string[]> {
+    const rows = await this.exportRows(endpoint, `Export Records changed since ${begin} of REDCap project ${endpoint.project}`, {
+      'fields[0]': recordIdField,
+      dateRangeBegin: begin,
+    });
+    const names = new Set(rows.map((row) => row[recordIdField]).filter((name) => name !== undefined && name !== ''));
+    return [...names].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  }
+
+  /** Export Records of a page of records (`records[i]`), only `fields` (REDCap adds its event and repeat columns): all their rows. */
+  async exportRecordRows(endpoint: RedcapEndpoint, records: string[], fields: string[]): Promise<RedcapRow[]> {
+    const params: Record<string, string> = {};
+    records.forEach((record, i) => (params[`records[${i}]`] = record));
+    fields.forEach((field, i) => (params[`fields[${i}]`] = field));
+    return this.exportRows(endpoint, `Export Records of ${records.length} records of REDCap project ${endpoint.project}`, params);
   }
 
   /** Export Events: unique event name → event_id (events without an id in the answer are left out). */
@@ -103,6 +155,15 @@ export class RedcapClient {
       if (typeof event?.unique_event_name === 'string' && Number.isInteger(id) && id > 0) events.set(event.unique_event_name, id);
     }
     return events;
+  }
+
+  /** Export Records (flat JSON) with `params`: its rows, every value a string. */
+  private async exportRows(endpoint: RedcapEndpoint, what: string, params: Record<string, string>): Promise<RedcapRow[]> {
+    const answer = await this.call(endpoint, what, { content: 'record', format: 'json', type: 'flat', returnFormat: 'json', ...params });
+    if (!Array.isArray(answer)) {
+      throw new RedcapError(`REDCap answered ${what} with something other than a list of rows`, 'RedcapBadResponse', true);
+    }
+    return answer.filter((row): row is Record<string, unknown> => row !== null && typeof row === 'object' && !Array.isArray(row)).map(stringValues);
   }
 
   /** One API call: POST <url>api/ with the token; the parsed JSON answer, or a classified RedcapError. */

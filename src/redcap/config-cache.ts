@@ -10,7 +10,7 @@ export const CONFIG_CACHE_MS = 5_000;
 /** At most this many (url, project, instrument) keys are kept; the oldest goes first. */
 const MAX_ENTRIES = 1_000;
 
-/** What the trigger needs of a config: its id (the intake's input), where it is, and its completion rule. */
+/** What the trigger needs of a config: its id (the intake's input), where it is, its completion rule, REDCap's version. */
 export interface TriggerConfig {
   id: number;
   url: string;
@@ -18,6 +18,8 @@ export interface TriggerConfig {
   instrument: string;
   completedField: string;
   completedValue: string;
+  version: string;
+  detVersion?: string | null;
 }
 
 export interface ConfigKey {
@@ -54,6 +56,6 @@ export class RedcapConfigCache {
 
 /** A plain copy, never a managed entity of the request that loaded it. */
 function pick(config: TriggerConfig): TriggerConfig {
-  const { id, url, project, instrument, completedField, completedValue } = config;
-  return { id, url, project, instrument, completedField, completedValue };
+  const { id, url, project, instrument, completedField, completedValue, version, detVersion } = config;
+  return { id, url, project, instrument, completedField, completedValue, version, detVersion };
 }

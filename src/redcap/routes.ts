@@ -64,7 +64,14 @@ export function redcapRouter(deps: AppDeps): Router {
       ? Object.fromEntries(new URLSearchParams(ctx.request.rawBody ?? ''))
       : flattenFields(ctx.request.body);
     const trigger = parseDataEntryTrigger(fields);
-    const where = { redcapUrl: trigger.redcapUrl, project: trigger.projectId, instrument: trigger.instrument, record: trigger.record, eventName: trigger.eventName };
+    const where = {
+      redcapUrl: trigger.redcapUrl,
+      project: trigger.projectId,
+      instrument: trigger.instrument,
+      record: trigger.record,
+      eventName: trigger.eventName,
+      instance: trigger.instance,
+    };
 
     const key = { url: trigger.redcapUrl, project: trigger.projectId, instrument: trigger.instrument };
     const config = await bounded(log, 'database', 'look up the REDCap config', DATABASE_TIMEOUT_MS, () =>
@@ -76,6 +83,15 @@ export function redcapRouter(deps: AppDeps): Router {
       ctx.body = { status: 'ignored', reason };
       return;
     }
+    // REDCap's current version, for record links: written only when it changed (a trigger costs no extra write).
+    const version = trigger.redcapVersion;
+    if (version && version !== config.detVersion) {
+      await bounded(log, 'database', 'note the REDCap version', DATABASE_TIMEOUT_MS, () =>
+        (RequestContext.getEntityManager() ?? deps.orm.em.fork()).nativeUpdate(RedcapConfig, { id: config.id }, { detVersion: version }),
+      );
+      log.info({ configId: config.id, version, previous: config.detVersion ?? config.version }, 'REDCap version of the config changed');
+      config.detVersion = version; // the cached copy now says what the database says: the next trigger writes nothing
+    }
     const incomplete = incompleteReason(trigger, config);
     if (incomplete) {
       log.info(where, `trigger ignored: ${incomplete}`);
@@ -83,7 +99,7 @@ export function redcapRouter(deps: AppDeps): Router {
       return;
     }
 
-    const input: RedcapIntakeInput = { configId: config.id, record: trigger.record, eventName: trigger.eventName ?? null };
+    const input: RedcapIntakeInput = { configId: config.id, record: trigger.record, eventName: trigger.eventName ?? null, instance: trigger.instance ?? null };
     const { workflowId } = await bounded(log, 'temporal', 'start the intake workflow', TEMPORAL_TIMEOUT_MS, () =>
       // The gRPC deadline ends the call (and its retries) before the outer bound gives up on it.
       deps.temporal.connection.withDeadline(Date.now() + TEMPORAL_DEADLINE_MS, () => startRedcapIntake(deps.temporal, deps.config.taskQueue, config, input)),
@@ -101,7 +117,7 @@ export function redcapRouter(deps: AppDeps): Router {
       ? await bounded(log, 'database', 'look up the REDCap record', DATABASE_TIMEOUT_MS, () => em.findOne(RedcapRecord, id, { populate: ['config'] }))
       : null;
     if (!record) throw new NotFoundError(`No REDCap record ${recordId} (the id is ours, as shown by GET /sessions/:sessionId)`, { recordId });
-    ctx.redirect(redcapRecordUrl({ config: record.config, record: record.record, eventId: record.eventId }));
+    ctx.redirect(redcapRecordUrl({ config: record.config, record: record.record, eventId: record.eventId, instance: record.repeatInstance }));
   });
 
   return router;

@@ -2,6 +2,7 @@
  * REDCap's URLs. Pure code.
  * - normalizeRedcapUrl: the one form of a REDCap base URL that we store (config apply) and compare (the DET's
  *   redcap_url).
+ * - redcapVersionOf: REDCap's version in a DET's project_url.
  * - redcapRecordUrl: the data entry page of a record (GET /redcap_redirect/:recordId and the monitors' emails).
  */
 
@@ -22,17 +23,26 @@ export function normalizeRedcapUrl(value: string): string {
   return `${href.replace(/\/+$/, '')}/`;
 }
 
-export interface RecordLocation {
-  config: { url: string; version: string; project: number; instrument: string };
-  record: string;
-  eventId?: number | null;
+/** The version in REDCap's version directory, e.g. 14.6.4 in https://redcap.example.org/redcap_v14.6.4/index.php?pid=1234. */
+export function redcapVersionOf(projectUrl: string): string | undefined {
+  return /\/redcap_v(\d{1,4}(?:\.\d{1,4}){0,3})\//i.exec(projectUrl)?.[1];
 }
 
-/** e.g. https://redcap.example.org/redcap_v14.5.2/DataEntry/index.php?pid=1234&id=17&page=mri_scan_log */
-export function redcapRecordUrl({ config, record, eventId }: RecordLocation): string {
+export interface RecordLocation {
+  /** `detVersion`, the version of the config's latest trigger, wins over the configured `version`. */
+  config: { url: string; version: string; detVersion?: string | null; project: number; instrument: string };
+  record: string;
+  eventId?: number | null;
+  /** The repeat instance; 0, null or absent for a form that does not repeat. */
+  instance?: number | null;
+}
+
+/** e.g. https://redcap.example.org/redcap_v14.5.2/DataEntry/index.php?pid=1234&id=17&page=mri_scan_log[&instance=2] */
+export function redcapRecordUrl({ config, record, eventId, instance }: RecordLocation): string {
   const base = config.url.endsWith('/') ? config.url : `${config.url}/`;
   const query = new URLSearchParams({ pid: String(config.project), id: record });
   if (eventId !== undefined && eventId !== null) query.set('event_id', String(eventId));
   query.set('page', config.instrument);
-  return `${base}redcap_v${config.version}/DataEntry/index.php?${query.toString()}`;
+  if (instance) query.set('instance', String(instance));
+  return `${base}redcap_v${config.detVersion || config.version}/DataEntry/index.php?${query.toString()}`;
 }

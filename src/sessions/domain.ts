@@ -3,8 +3,11 @@
  * (a fork per request or activity) and flushes its own changes.
  */
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { RedcapRecord, Session, SessionRedcap, Site, StudySite, Timepoint } from '../db/entities';
+import type { RecordChange } from '../../surface';
+import { RedcapConfig, RedcapRecord, Session, SessionRedcap, Site, StudySite, Timepoint } from '../db/entities';
 import { BadRequestError, ConflictError, NotFoundError } from '../errors';
+import { recordName } from '../redcap/names';
+import type { ScanEntry } from '../redcap/record';
 import { parseSessionId, type SessionName } from './ids';
 import { checkSessionScans } from './scan-check';
 
@@ -47,25 +50,111 @@ export async function findOrCreateSession(
   return { session, studySite, created };
 }
 
+export interface Attachment {
+  change: 'attached' | 'unchanged' | 'moved';
+  /** The session the record was linked to before (`moved`): it keeps no record, and its monitors may run again. */
+  movedFrom?: string;
+}
+
 /**
- * Links a session to its REDCap record. The same record again changes nothing; a session that already has
- * another record, or is marked as expecting none, refuses it.
+ * Links a session to its REDCap record. The same link again changes nothing; a record linked to another session
+ * moves here (the other session keeps none); a session that already has another record, or is marked as expecting
+ * none, refuses it.
  */
-export async function attachRedcapRecord(em: EntityManager, session: Session, record: RedcapRecord): Promise<'attached' | 'unchanged'> {
-  const link = await em.findOne(SessionRedcap, { session: session.id });
+export async function attachRedcapRecord(em: EntityManager, session: Session, record: RedcapRecord): Promise<Attachment> {
+  const current = await em.findOne(SessionRedcap, { record: record.id });
+  if (current?.session.id === session.id) return { change: 'unchanged' };
+  const link = await em.findOne(SessionRedcap, { session: session.id }, { populate: ['record'] });
   if (link) {
     if (link.record === null || link.record === undefined) {
       throw new ConflictError(`Session ${session.id} is marked as expecting no REDCap record`, { sessionId: session.id });
     }
-    if (link.record.id === record.id) return 'unchanged';
     throw new ConflictError(
-      `Session ${session.id} already has REDCap record ${link.record.id}; refusing a second record (${record.id})`,
+      `Session ${session.id} already has REDCap record ${recordName(link.record.record, link.record.eventName, link.record.repeatInstance)} (id ${link.record.id}); ` +
+        `refusing a second record, ${recordName(record.record, record.eventName, record.repeatInstance)} (id ${record.id})`,
       { sessionId: session.id, existingRecordId: link.record.id, refusedRecordId: record.id },
     );
   }
+  let movedFrom: string | undefined;
+  if (current) {
+    movedFrom = current.session.id;
+    em.remove(current);
+    await em.flush(); // the old link goes before the new one takes the record
+    await em.nativeUpdate(Session, { id: movedFrom }, { monitorsStartedAt: null });
+  }
   em.create(SessionRedcap, { session, record });
   await em.flush();
-  return 'attached';
+  return movedFrom ? { change: 'moved', movedFrom } : { change: 'attached' };
+}
+
+/** A stored REDCap record: (config, record, event, repeat instance; 0 when it does not repeat). */
+export interface RecordKey {
+  configId: number;
+  record: string;
+  eventName: string;
+  instance: number;
+}
+
+export interface RecordEntry extends ScanEntry {
+  /** REDCap's event_id; null when unknown (a known one is kept). */
+  eventId: number | null;
+}
+
+export interface Filing {
+  session: Session;
+  studySite: StudySite;
+  sessionCreated: boolean;
+  record: RedcapRecord;
+  change: RecordChange;
+  movedFrom?: string;
+  /** The session's monitors have not been started yet (they run once). */
+  monitorsDue: boolean;
+}
+
+/**
+ * Files what REDCap has now for a record, in one transaction: the timepoint and session it names (created as
+ * needed), the stored record (created, or its date, comment, user and session name updated), the link (moved from
+ * another session when the session id was corrected), and the session's date (the record's). A refusal (a session
+ * with another record, an unknown study) changes nothing.
+ */
+export async function fileRecord(em: EntityManager, key: RecordKey, entry: RecordEntry): Promise<Filing> {
+  return em.transactional(async (tx) => {
+    const { session, studySite, created } = await findOrCreateSession(tx, entry.sessionName, entry.entryDate);
+    const where = { config: key.configId, record: key.record, eventName: key.eventName, repeatInstance: key.instance };
+    const values = {
+      entryDate: entry.entryDate,
+      comment: entry.comment,
+      user: entry.user,
+      sessionName: entry.sessionName,
+      ...(entry.eventId !== null ? { eventId: entry.eventId } : {}),
+    };
+    let record = await tx.findOne(RedcapRecord, where);
+    let change: RecordChange = 'unchanged';
+    if (!record) {
+      record = tx.create(RedcapRecord, { ...where, config: tx.getReference(RedcapConfig, key.configId), eventId: entry.eventId, ...values });
+      change = 'created';
+    } else if (Object.entries(values).some(([field, value]) => (record as unknown as Record<string, unknown>)[field] !== value)) {
+      tx.assign(record, values);
+      change = 'updated';
+    }
+    await tx.flush();
+    const attachment = await attachRedcapRecord(tx, session, record);
+    if (attachment.change === 'moved') change = 'moved';
+    else if (attachment.change === 'attached' && change === 'unchanged') change = 'updated';
+    if (session.date !== entry.entryDate) {
+      session.date = entry.entryDate;
+      await tx.flush();
+    }
+    return {
+      session,
+      studySite,
+      sessionCreated: created,
+      record,
+      change,
+      ...(attachment.movedFrom ? { movedFrom: attachment.movedFrom } : {}),
+      monitorsDue: !session.monitorsStartedAt,
+    };
+  });
 }
 
 /** Marks a session as one for which no REDCap record will come. */

@@ -5,6 +5,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { redcapRecordUrl } from '../redcap/urls';
 import type { SessionFacts } from '../mail/templates';
+import { monitorsCancelledOf, type MonitorsCancelled } from './cancel';
 import { findSession, findStudySite } from './domain';
 import { parseSessionId } from './ids';
 
@@ -19,16 +20,22 @@ export interface SessionView {
     id: number;
     record: string;
     event: string | null;
+    /** The repeat instance of a repeating instrument or event; null for a form that does not repeat. */
+    instance: number | null;
     entryDate: string;
     comment: string;
     user: string | null;
-    /** The data entry page on the REDCap server. */
+    /** The data entry page on the REDCap server (of the instance; REDCap's version of the latest trigger). */
     url: string;
     /** The same through this service (bearer token). */
     redirect: string;
   } | null;
+  /** When an intake started the session's monitors (they run once: a re-saved form starts none); null before. */
+  monitorsStartedAt: string | null;
   /** Set when the session is marked as never getting scan data. */
   noScansExpected: { comment: string; user: string | null } | null;
+  /** Set when its monitoring was cancelled (POST /sessions/:id/monitors/cancel): its monitors end at once. */
+  monitorsCancelled: MonitorsCancelled | null;
   downloadScript: string | null;
   postDownloadScript: string | null;
 }
@@ -59,14 +66,17 @@ export async function viewSession(em: EntityManager, rawId: string): Promise<Ses
           id: record.id,
           record: record.record,
           event: record.eventName || null,
+          instance: record.repeatInstance || null,
           entryDate: record.entryDate,
           comment: record.comment,
           user: record.user ?? null,
-          url: redcapRecordUrl({ config: record.config, record: record.record, eventId: record.eventId }),
+          url: redcapRecordUrl({ config: record.config, record: record.record, eventId: record.eventId, instance: record.repeatInstance }),
           redirect: `/redcap_redirect/${record.id}`,
         }
       : null,
+    monitorsStartedAt: session.monitorsStartedAt ? new Date(session.monitorsStartedAt).toISOString() : null,
     noScansExpected: session.empty ? { comment: session.empty.comment, user: session.empty.user ?? null } : null,
+    monitorsCancelled: monitorsCancelledOf(session),
     downloadScript: studySite.downloadScript ?? null,
     postDownloadScript: studySite.postDownloadScript ?? null,
   };

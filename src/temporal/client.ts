@@ -1,4 +1,6 @@
 /** The one place that connects to Temporal. */
+import fs from 'node:fs';
+import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { StartupError } from '../startup-failure';
@@ -7,6 +9,19 @@ import { searchAttributes } from '../../surface';
 export interface TemporalSettings {
   address: string;
   namespace: string;
+}
+
+/** The Temporal dev server `npm start` runs where TEMPORAL_ADDRESS is unset: its port, and its SQLite file under DATA_DIR. */
+export const EMBEDDED_TEMPORAL_PORT = 7233;
+export const embeddedTemporalFile = (dataDir: string) => path.join(dataDir, 'temporal.sqlite');
+
+/**
+ * The Temporal an operator command talks to: TEMPORAL_ADDRESS, else the dev server of `npm start` when it has run on
+ * this DATA_DIR; undefined when there is neither.
+ */
+export function commandTemporalAddress(settings: { temporalAddress?: string; dataDir: string }): string | undefined {
+  if (settings.temporalAddress) return settings.temporalAddress;
+  return fs.existsSync(embeddedTemporalFile(settings.dataDir)) ? `127.0.0.1:${EMBEDDED_TEMPORAL_PORT}` : undefined;
 }
 
 /** Temporal does not answer at start. */

@@ -215,3 +215,20 @@ export async function signalSessionMonitors(
   }
   return report;
 }
+
+/**
+ * Waits (up to `ms`) for the session's running monitors to close, e.g. after a cancel; a monitor still running
+ * then is left alone. Temporal not answering is an UnavailableError.
+ */
+export async function awaitSessionMonitorsClosed(client: Client, sessionId: string, ms: number): Promise<void> {
+  const deadline = Date.now() + ms;
+  for (const { workflowId } of sessionMonitorIds(sessionId)) {
+    try {
+      await client.withDeadline(deadline, () => client.workflow.getHandle(workflowId).result());
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError || err instanceof WorkflowFailedError) continue;
+      if (Date.now() >= deadline) return;
+      unavailable(err, `waiting for ${workflowId} to end`);
+    }
+  }
+}

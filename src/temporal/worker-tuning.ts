@@ -19,6 +19,5 @@ export function workerTuning(config: Pick<Config, 'worker'>): WorkerTuning {
     maxConcurrentLocalActivityExecutions: localActivitySlots,
     reuseV8Context,
   };
-  const experiment = process.env.WORKER_TUNING_JSON ? JSON.parse(process.env.WORKER_TUNING_JSON) : {}; // TEMPORARY
-  return { ...(Object.fromEntries(Object.entries(tuning).filter(([, value]) => value !== undefined)) as WorkerTuning), ...experiment };
+  return Object.fromEntries(Object.entries(tuning).filter(([, value]) => value !== undefined)) as WorkerTuning;
 }

@@ -1,6 +1,7 @@
 /**
  * A whole deployment on loopback whose parts a fault test can break and bring back: its own PostgreSQL
- * (data kept across a restart), its own Temporal dev server (SQLite file kept across a restart), a fake REDCap,
+ * (data kept across a restart), its own Temporal server (kept across a restart: the dev server on a SQLite file,
+ * or the production server on the lab's PostgreSQL, as docker-compose.yml runs it), a fake REDCap,
  * a real SMTP server (restartable on the same port), and the service as ops run it: `npm run api` and
  * `npm run worker` as child processes that can be SIGKILLed.
  */
@@ -10,6 +11,8 @@ import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { migrate, openDatabase, type Orm } from '../../src/db/orm';
 import { startDevServer, type DevServer } from '../../src/dev/dev-server';
+import { ProductionTemporalServer } from '../support/production-temporal';
+import type { TemporalServerKind } from '../support/server-kinds';
 import { FakeRedcap } from '../support/fake-redcap';
 import { applySmallLab } from '../support/lab-config';
 import { freePort } from '../support/ports';
@@ -22,11 +25,22 @@ const API_TOKEN = 'fault-lab-api-token';
 export interface FaultLabOptions {
   /** SCAN_CHECK_DELAY of the monitors (short, so the email comes within the test). */
   scanCheckDelay: string;
+  /** Which Temporal server (default: the dev server). */
+  temporal?: TemporalServerKind;
+  /** RECONCILE_INTERVAL (default off: no reconciliation runs unless a test asks for it). */
+  reconcileInterval?: string;
+  /** The fake REDCap's clock, in minutes ahead of UTC (default 0). */
+  redcapUtcOffsetMinutes?: number;
+  /** Job scripts by name (download.sh, post_download.sh): SPN01 at CMH gets them, in the lab's SUBMIT_SCRIPTS. */
+  jobScripts?: Record<string, string>;
+  /** More environment for the API and the worker (SHUTDOWN_GRACE, EMAIL_LEASE, backoffs…). */
+  env?: Record<string, string>;
 }
 
 export class FaultLab {
   private pg?: ServiceProcess;
   private devServer?: DevServer;
+  private productionServer?: ProductionTemporalServer;
   private smtp?: TestSmtpServer;
   private readonly earlierMail: ReceivedMail[] = [];
   worker?: ServiceProcess;
@@ -37,6 +51,8 @@ export class FaultLab {
   /** The REDCap project's records (the fake server answers from this list). */
   private readonly redcapRows: Array<Record<string, string>> = [];
   private apiPort = 0;
+  /** Every API and worker process started, the latest last (`api` and `worker` are the latest). */
+  private readonly processes: ServiceProcess[] = [];
 
   private constructor(
     readonly workDir: string,
@@ -49,23 +65,45 @@ export class FaultLab {
     fs.chmodSync(workDir, 0o755); // PostgreSQL may run as its own user (when we are root)
     const ports = { postgres: await freePort(), temporal: await freePort(), smtp: await freePort(), workerMetrics: await freePort() };
     const lab = new FaultLab(workDir, ports, options);
-    await lab.startPostgres();
-    await lab.startTemporal();
-    await lab.startSmtp();
-    lab.redcap = await FakeRedcap.start();
-    lab.redcap.addProject({ token: REDCAP_TOKEN, records: lab.redcapRows });
-    lab.orm = await openDatabase(lab.databaseUrl);
-    await migrate(lab.orm);
-    await applySmallLab(lab.orm.em.fork(), lab.redcap.url, REDCAP_TOKEN);
-    lab.client = new Client({ connection: await Connection.connect({ address: lab.temporalAddress }) });
+    try {
+      await lab.startPostgres();
+      await lab.startTemporal();
+      await lab.startSmtp();
+      lab.redcap = await FakeRedcap.start();
+      lab.redcap.addProject({ token: REDCAP_TOKEN, records: lab.redcapRows, utcOffsetMinutes: options.redcapUtcOffsetMinutes });
+      lab.orm = await openDatabase(lab.databaseUrl);
+      await migrate(lab.orm);
+      for (const [name, text] of Object.entries(options.jobScripts ?? {})) fs.writeFileSync(path.join(lab.jobsDir, name), text, { mode: 0o755 });
+      await applySmallLab(lab.orm.em.fork(), lab.redcap.url, REDCAP_TOKEN, { jobScripts: options.jobScripts !== undefined });
+      lab.client = new Client({ connection: await Connection.connect({ address: lab.temporalAddress }) });
+    } catch (err) {
+      await lab.close(); // what did start (PostgreSQL, a server) would otherwise outlive the test run
+      throw err;
+    }
     return lab;
   }
 
   /** Set once PostgreSQL has started (its password is the cluster's own, kept across restarts). */
   databaseUrl = '';
 
+  get temporalKind(): TemporalServerKind {
+    return this.options.temporal ?? 'dev';
+  }
+
+  /** The production server (temporal: 'production'), for its log and timings. */
+  get production(): ProductionTemporalServer | undefined {
+    return this.productionServer;
+  }
+
+  /** SUBMIT_SCRIPTS of the lab. */
+  get jobsDir(): string {
+    const dir = path.join(this.workDir, 'jobs');
+    fs.mkdirSync(dir, { recursive: true });
+    return dir;
+  }
+
   get temporalAddress(): string {
-    return `127.0.0.1:${this.ports.temporal}`;
+    return this.productionServer?.address ?? `127.0.0.1:${this.ports.temporal}`;
   }
 
   /** The environment of `npm run api` and `npm run worker`. */
@@ -76,10 +114,15 @@ export class FaultLab {
       TEMPORAL_TASK_QUEUE: 'faults',
       SMTP_URL: `smtp://127.0.0.1:${this.ports.smtp}`,
       SCAN_CHECK_DELAY: this.options.scanCheckDelay,
+      RECONCILE_INTERVAL: this.options.reconcileInterval ?? 'off',
       API_TOKEN,
       DATA_DIR: this.workDir,
       LOG_LEVEL: 'info',
       WORKER_METRICS_PORT: String(this.ports.workerMetrics),
+      SUBMIT_SCRIPTS: this.jobsDir,
+      // For the job scripts: where they register the scans they fetched.
+      ...(this.apiPort ? { SCAN_MONITOR_URL: this.apiUrl } : {}),
+      ...this.options.env,
     };
   }
 
@@ -102,12 +145,23 @@ export class FaultLab {
   }
 
   async startTemporal(): Promise<void> {
-    this.devServer = await startDevServer({ port: this.ports.temporal, dbFilename: path.join(this.workDir, 'temporal.sqlite'), stdio: 'ignore' });
+    if (this.temporalKind === 'dev') {
+      this.devServer = await startDevServer({ port: this.ports.temporal, dbFilename: path.join(this.workDir, 'temporal.sqlite'), stdio: 'ignore' });
+    } else if (this.productionServer) {
+      await this.productionServer.start();
+    } else {
+      // Temporal's databases beside ours on the one PostgreSQL, as in docker-compose.yml.
+      this.productionServer = await ProductionTemporalServer.create({
+        postgres: { host: '127.0.0.1', port: this.ports.postgres, user: 'postgres', password: decodeURIComponent(new URL(this.databaseUrl).password) },
+        workDir: path.join(this.workDir, 'temporal'),
+      });
+    }
   }
 
   async stopTemporal(): Promise<void> {
     await this.devServer?.stop();
     this.devServer = undefined;
+    await this.productionServer?.stop();
   }
 
   async startSmtp(): Promise<void> {
@@ -121,10 +175,13 @@ export class FaultLab {
     this.smtp = undefined;
   }
 
-  async startWorker(): Promise<void> {
-    const worker = startServiceProcess('worker', this.env);
+  /** Another `npm run worker` (on the same task queue); `env` adds to the lab's (e.g. WORKFLOW_BUNDLE_PATH of an older release's bundle, or its own WORKER_METRICS_PORT). */
+  async startWorker(env: Record<string, string> = {}): Promise<ServiceProcess> {
+    const worker = startServiceProcess('worker', { ...this.env, ...env });
     this.worker = worker;
+    this.processes.push(worker);
     await eventually(() => worker.output().includes('worker running'), `the worker to start:\n${worker.output()}`, 120_000);
+    return worker;
   }
 
   /** A crash: SIGKILL, no graceful shutdown. */
@@ -133,11 +190,20 @@ export class FaultLab {
     this.worker = undefined;
   }
 
-  async startApi(): Promise<void> {
+  /** A deploy or `docker compose stop`: SIGTERM; resolves when the worker has exited. */
+  async stopWorker(): Promise<void> {
+    await this.worker?.stop('SIGTERM');
+    this.worker = undefined;
+  }
+
+  /** Another `npm run api`, on a port of its own; returns its URL (apiUrl is the latest's). */
+  async startApi(): Promise<string> {
     this.apiPort = await freePort();
     const api = startServiceProcess('api', { ...this.env, PORT: String(this.apiPort) });
     this.api = api;
+    this.processes.push(api);
     await eventually(() => fetch(`http://127.0.0.1:${this.apiPort}/healthz`).then((r) => r.ok, () => false), `the API to start:\n${api.output()}`);
+    return this.apiUrl;
   }
 
   get apiUrl(): string {
@@ -146,16 +212,16 @@ export class FaultLab {
 
   // --- traffic and what came of it -----------------------------------------------------------------------
 
-  /** Session id of the n-th participant of this lab. */
-  static sessionId(n: number): string {
-    return `SPN01_CMH_${String(n).padStart(4, '0')}_01_01`;
+  /** Session id of the n-th participant of this lab (at CMH, or at ZHH, which has no job scripts). */
+  static sessionId(n: number, site: 'CMH' | 'ZHH' = 'CMH'): string {
+    return `SPN01_${site}_${String(n).padStart(4, '0')}_01_01`;
   }
 
   /** REDCap has (or gets) a completed scan log for participant n (record n), and sends the DET to the API. */
-  async logScan(n: number): Promise<{ status: number; body: { status?: string; workflowId?: string } }> {
+  async logScan(n: number, options: { site?: 'CMH' | 'ZHH'; apiUrl?: string } = {}): Promise<{ status: number; body: { status?: string; workflowId?: string } }> {
     const record = String(n);
-    if (!this.redcapRows.some((row) => row.record_id === record)) this.addRedcapRow(n);
-    const response = await fetch(`${this.apiUrl}/redcap`, {
+    if (!this.redcapRows.some((row) => row.record_id === record)) this.addRedcapRow(n, FaultLab.sessionId(n, options.site));
+    const response = await fetch(`${options.apiUrl ?? this.apiUrl}/redcap`, {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
       body: new URLSearchParams({
@@ -171,10 +237,11 @@ export class FaultLab {
     return { status: response.status, body: (await response.json()) as { status?: string; workflowId?: string } };
   }
 
-  private addRedcapRow(n: number): void {
-    this.redcapRows.push({
+  /** REDCap gets (or updates) a completed scan log for participant n (record n), and sends no trigger. */
+  addRedcapRow(n: number, sessionId = FaultLab.sessionId(n)): void {
+    this.redcap.saveRow(REDCAP_TOKEN, {
       record_id: String(n),
-      session_id: FaultLab.sessionId(n),
+      session_id: sessionId,
       scan_date: '2026-11-20',
       comments: `scan of participant ${n}`,
       ra_id: '42',
@@ -190,6 +257,12 @@ export class FaultLab {
              (select count(*) from session_redcap where record_id is not null) as links,
              (select count(*) from (select record from redcap_record group by record having count(*) > 1) d) as duplicate_records`);
     return { records: Number(row.records), sessions: Number(row.sessions), links: Number(row.links), duplicateRecords: Number(row.duplicate_records) };
+  }
+
+  /** The SMTP server (while it runs). */
+  smtpServer(): TestSmtpServer {
+    if (!this.smtp) throw new Error('the SMTP server is stopped');
+    return this.smtp;
   }
 
   /** Every email the SMTP server accepted, over all its lives. */
@@ -217,12 +290,12 @@ export class FaultLab {
   }
 
   async waitFor(check: () => Promise<boolean> | boolean, what: string, timeoutMs = 120_000): Promise<void> {
-    await eventually(check, () => `${what}\n--- worker output ---\n${this.worker?.output().slice(-4000) ?? '(no worker)'}`, timeoutMs, 500);
+    const serverLog = () => (this.productionServer ? `\n--- temporal-server log ---\n${this.productionServer.logTail(15)}` : '');
+    await eventually(check, () => `${what}\n--- worker output ---\n${this.worker?.output().slice(-4000) ?? '(no worker)'}${serverLog()}`, timeoutMs, 500);
   }
 
   async close(): Promise<void> {
-    await this.api?.stop();
-    await this.worker?.stop();
+    for (const child of this.processes) await child.stop();
     await this.client?.connection.close().catch(() => undefined);
     await this.orm?.close().catch(() => undefined);
     await this.redcap?.close();

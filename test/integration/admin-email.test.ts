@@ -1,6 +1,7 @@
 /**
  * emailAdmins on a real database and a real SMTP server: one email per key, however often it is called,
- * retried, or raced; a failed send is retried; nobody to email is a clear, permanent failure.
+ * retried, or raced; a failed send is retried; a claim whose sender died is sent once its lease has run out;
+ * nobody to email is a clear, permanent failure.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -15,6 +16,7 @@ import { logger } from '../../src/logger';
 import { createMailer } from '../../src/mail/transport';
 import { emailsSentTotal } from '../../src/metrics';
 import { createTestDatabase } from '../support/db';
+import { eventually } from '../support/processes';
 import { seedLab } from '../support/lab';
 import { connectDevServer } from '../support/temporal';
 import { startSmtpServer, type TestSmtpServer } from '../support/smtp';
@@ -57,7 +59,7 @@ test('sends to every admin with an email, once per key', async () => {
   const first = await emailAdmins(email('wf-1:run-1:no-scans'));
   expect(first).toEqual({ sent: true, recipients: ['ada@example.org', 'bo@example.org'] });
   const again = await emailAdmins(email('wf-1:run-1:no-scans'));
-  expect(again).toEqual({ sent: false, recipients: ['ada@example.org', 'bo@example.org'] });
+  expect(again).toEqual({ sent: true, alreadySent: true, recipients: ['ada@example.org', 'bo@example.org'] });
 
   expect(smtp.messages).toHaveLength(1);
   expect(smtp.messages[0]).toMatchObject({ from: 'monitor@lab.example.org', to: ['ada@example.org', 'bo@example.org'], subject: '[SPN01] Test wf-1:run-1:no-scans' });
@@ -85,26 +87,70 @@ test('a send the SMTP server refuses releases the claim, and the retry sends it 
   expect(failed.error).toMatch(/Try again later/);
   expect(smtp.messages).toHaveLength(0);
 
-  expect(await emailAdmins(email('wf-3:run-1:no-scans'))).toMatchObject({ sent: true });
-  expect(await emailAdmins(email('wf-3:run-1:no-scans'))).toMatchObject({ sent: false });
+  expect(await emailAdmins(email('wf-3:run-1:no-scans'))).toEqual({ sent: true, recipients: ['ada@example.org', 'bo@example.org'] });
+  expect(await emailAdmins(email('wf-3:run-1:no-scans'))).toMatchObject({ sent: true, alreadySent: true });
   expect(smtp.messages).toHaveLength(1);
   const row = await orm.em.fork().findOneOrFail(SentEmail, { key: 'wf-3:run-1:no-scans' });
   expect(row).toMatchObject({ status: 'sent', attempts: 2, error: null });
 });
 
-test('a claim left by a sender that died mid-send is not sent again', async () => {
+/** A sender that died between its claim and the ledger write left this row behind. */
+async function leftBehind(key: string, leaseUntil: Date | null): Promise<void> {
   const em = orm.em.fork();
-  em.create(SentEmail, { key: 'wf-4:run-1:no-scans', kind: 'no-scans', subject: 's', recipients: 'ada@example.org', status: 'sending' });
+  em.create(SentEmail, { key, kind: 'no-scans', subject: 's', recipients: 'ada@example.org', status: 'sending', leaseUntil });
   await em.flush();
+}
+
+test('a claim left by a sender that died mid-send: refused while its lease holds, sent once it has run out', async () => {
   const { emailAdmins } = createMailActivities(deps);
-  expect(await emailAdmins(email('wf-4:run-1:no-scans'))).toEqual({ sent: false, recipients: ['ada@example.org'] });
+  await leftBehind('wf-4:run-1:no-scans', new Date(Date.now() + 3_600_000));
+  const refused = await emailAdmins(email('wf-4:run-1:no-scans')).catch((err: unknown) => err);
+  expect(refused).toBeInstanceOf(ApplicationFailure);
+  expect(refused).toMatchObject({ type: 'EmailBeingSent', nonRetryable: false });
+  expect((refused as Error).message).toMatch(/being sent by another attempt/);
   expect(smtp.messages).toHaveLength(0);
+
+  // The lease runs out (its sender is gone): the next attempt takes the claim and sends.
+  await orm.em.fork().nativeUpdate(SentEmail, { key: 'wf-4:run-1:no-scans' }, { leaseUntil: new Date(Date.now() - 1_000) });
+  expect(await emailAdmins(email('wf-4:run-1:no-scans'))).toEqual({ sent: true, recipients: ['ada@example.org', 'bo@example.org'] });
+  expect(smtp.messages).toHaveLength(1);
+  expect(await orm.em.fork().findOneOrFail(SentEmail, { key: 'wf-4:run-1:no-scans' })).toMatchObject({ status: 'sent', attempts: 2, leaseUntil: null });
 });
 
-test('ten concurrent calls with one key send one email', async () => {
+test('a claim left sending by the release before leases (no lease) is sent', async () => {
   const { emailAdmins } = createMailActivities(deps);
-  const results = await Promise.all(Array.from({ length: 10 }, () => emailAdmins(email('wf-5:run-1:no-scans'))));
-  expect(results.filter((r) => r.sent)).toHaveLength(1);
+  await leftBehind('wf-4:run-2:no-scans', null);
+  expect(await emailAdmins(email('wf-4:run-2:no-scans'))).toMatchObject({ sent: true });
+  expect(smtp.messages).toHaveLength(1);
+});
+
+test('a claim holds for EMAIL_LEASE from the claim; meanwhile a second caller sends nothing and fails retryably', async () => {
+  let release!: () => void;
+  const held = new Promise<void>((resolve) => (release = resolve));
+  const slowMailer = { ...deps.mailer, send: async (mail: Parameters<typeof deps.mailer.send>[0]) => (await held, deps.mailer.send(mail)) };
+  const config = loadConfig({ SMTP_URL: smtp.url, EMAIL_LEASE: '90s' });
+  const slow = createMailActivities({ ...deps, config, mailer: slowMailer });
+  const first = slow.emailAdmins(email('wf-8:run-1:no-scans'));
+
+  let row: SentEmail | null = null;
+  await eventually(async () => (row = await orm.em.fork().findOne(SentEmail, { key: 'wf-8:run-1:no-scans' })) !== null, 'the claim');
+  expect(row!.status).toBe('sending');
+  expect(row!.leaseUntil!.getTime() - row!.createdAt.getTime()).toBe(90_000);
+  await expect(createMailActivities(deps).emailAdmins(email('wf-8:run-1:no-scans'))).rejects.toMatchObject({ type: 'EmailBeingSent' });
+
+  release();
+  expect(await first).toMatchObject({ sent: true });
+  expect(smtp.messages).toHaveLength(1);
+});
+
+test('ten concurrent calls with one key send one email; the others find it sent or being sent', async () => {
+  const { emailAdmins } = createMailActivities(deps);
+  const results = await Promise.allSettled(Array.from({ length: 10 }, () => emailAdmins(email('wf-5:run-1:no-scans'))));
+  const sentNow = results.filter((r) => r.status === 'fulfilled' && !r.value.alreadySent);
+  expect(sentNow).toHaveLength(1);
+  for (const result of results) {
+    if (result.status === 'rejected') expect(result.reason).toMatchObject({ type: 'EmailBeingSent' });
+  }
   expect(smtp.messages).toHaveLength(1);
 });
 
@@ -138,7 +184,7 @@ test('without SMTP_URL each message is an .eml file under DATA_DIR/outbox', asyn
   mailer.close();
 });
 
-test('the checked-in migration creates the sent_email table the entity describes', async () => {
+test('the checked-in migrations create the sent_email table the entity describes', async () => {
   const diff = await orm.schema.getUpdateSchemaSQL({ wrap: false });
   expect(diff).not.toMatch(/sent_email/);
 });

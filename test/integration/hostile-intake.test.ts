@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { WorkflowFailedError } from '@temporalio/client';
-import { Runtime, type Worker } from '@temporalio/worker';
+import { Runtime } from '@temporalio/worker';
 import fc from 'fast-check';
 import pino from 'pino';
 import request from 'supertest';
@@ -23,7 +23,7 @@ import { RedcapConfig, RedcapRecord } from '../../src/db/entities';
 import type { Orm } from '../../src/db/orm';
 import { createMailer, type Mailer } from '../../src/mail/transport';
 import { installTemporalRuntime } from '../../src/temporal/runtime';
-import { createWorker } from '../../src/worker';
+import { createWorker, type ServiceWorker } from '../../src/worker';
 import type { RedcapIntakeResult } from '../../surface';
 import { createTestDatabase } from '../support/db';
 import { FakeRedcap, type FakeProject } from '../support/fake-redcap';
@@ -54,7 +54,7 @@ let elsewhere: FakeRedcap;
 let project: FakeProject;
 let config: Config;
 let mailer: Mailer;
-let worker: Worker;
+let worker: ServiceWorker;
 let workerRun: Promise<void>;
 let app: http.Server;
 let goodConfig: RedcapConfig;
@@ -137,7 +137,7 @@ const postDet = (fields: Record<string, string>) => request(app).post(`/redcap?s
 async function intake(workflowId: string): Promise<RedcapIntakeResult> {
   workflows.add(workflowId);
   const result = (await temporal.client.workflow.getHandle(workflowId).result()) as RedcapIntakeResult;
-  workflows.add(result.monitors.scanImport.workflowId);
+  workflows.add(result.monitors!.scanImport.workflowId);
   return result;
 }
 
@@ -301,7 +301,7 @@ describe('tokens and secrets never in logs, histories or emails', () => {
     await request(app).post(`/redcap?secret=${encodeURIComponent(`${DET_SECRET}x`)}`).type('form').send(det('x')).expect(403);
 
     const histories = await Promise.all(
-      [ok.body.workflowId, revoked.body.workflowId, result.monitors.scanImport.workflowId].map(async (id) =>
+      [ok.body.workflowId, revoked.body.workflowId, result.monitors!.scanImport.workflowId].map(async (id) =>
         JSON.stringify(await temporal.client.workflow.getHandle(id).fetchHistory()),
       ),
     );

@@ -37,3 +37,18 @@ test('an abort (the activity cancelled) stops the job', async () => {
   setTimeout(() => controller.abort(), 100);
   await expect(job).rejects.toThrow(/abort/i);
 });
+
+test('the job runs in a process group of its own; stopping it stops everything it started, and waits for it', async () => {
+  const marker = path.join(dir, 'grandchild-ran');
+  fs.writeFileSync(path.join(dir, 'tree.sh'), `sleep 30 & echo $! > "${marker}"; wait\n`);
+  const controller = new AbortController();
+  let group = 0;
+  const job = submitJob(settings, 'tree.sh', args, { signal: controller.signal, onStart: (pid) => (group = pid) });
+  while (!fs.existsSync(marker) || fs.readFileSync(marker, 'utf8').trim() === '') await new Promise((resolve) => setTimeout(resolve, 50));
+  const grandchild = Number(fs.readFileSync(marker, 'utf8'));
+  expect(fs.readFileSync(`/proc/${grandchild}/stat`, 'utf8').split(' ')[4]).toBe(String(group)); // its process group
+  expect(group).not.toBe(Number(fs.readFileSync('/proc/self/stat', 'utf8').split(' ')[4])); // not ours: a Ctrl-C does not reach it
+  controller.abort();
+  await expect(job).rejects.toThrow(/abort/i);
+  expect(() => process.kill(grandchild, 0)).toThrow(); // gone when the promise settles
+});

@@ -1,15 +1,38 @@
 /**
- * Replays the checked-in histories of completed monitor runs (test/fixtures/histories, recorded by
- * monitors.dev-server.test.ts with RECORD_HISTORIES=1) against today's workflow code: a change that would
- * break running monitors (nondeterminism) fails here.
+ * Replays every checked-in history under test/fixtures/histories against today's workflows/: the completed runs
+ * recorded by monitors.dev-server.test.ts (RECORD_HISTORIES=1), and the workflows each release left running,
+ * recorded mid-flight under release-<version>/ (see its README). A change to workflows/ that would break a
+ * workflow running in a lab (nondeterminism: other commands than the history holds) fails here, naming the
+ * history and the mismatch. Each release's histories also replay against that release's frozen code
+ * (test/fixtures/releases/<version>), which shows the frozen copy is the code that made them.
  */
-import { Worker } from '@temporalio/worker';
-import { recordedHistories } from '../support/histories';
+import path from 'node:path';
+import { replayHistories, type ReplayOutcome } from '../support/determinism';
+import { HISTORIES_DIR, recordedHistories } from '../support/histories';
 import { quietTemporalLogs } from '../support/monitors';
+import { frozenReleases, releaseWorkflowsPath } from '../support/releases';
 
-test('every recorded monitor history replays without nondeterminism', async () => {
-  quietTemporalLogs();
-  const histories = recordedHistories();
+jest.setTimeout(180_000);
+
+const histories = recordedHistories();
+
+/** Fails listing every history that did not replay, with what to do about it. */
+function expectAllReplayed(outcomes: ReplayOutcome[], against: string): void {
+  const failed = outcomes.filter((outcome) => outcome.error !== undefined);
+  if (failed.length > 0) {
+    throw new Error(
+      `${failed.length} of ${outcomes.length} recorded histories do not replay against ${against}:\n` +
+        failed.map((f) => `  ${path.join(path.relative(process.cwd(), HISTORIES_DIR), f.name)}.history.json: ${f.error}`).join('\n') +
+        '\nA workflow running in a lab has this history: change the workflow code so that it replays (guard the change with ' +
+        "patched('<change-id>'), see test/fixtures/releases/README.md); never re-record a release's histories.",
+    );
+  }
+  expect(outcomes.map((outcome) => outcome.name)).toEqual(histories.map((h) => h.name));
+}
+
+beforeAll(() => quietTemporalLogs());
+
+test('the recorded histories are there: completed runs, and release 0.1.0 mid-flight', () => {
   expect(histories.map((h) => h.name)).toEqual(
     expect.arrayContaining([
       'scan-import-email-sent',
@@ -18,11 +41,30 @@ test('every recorded monitor history replays without nondeterminism', async () =
       'scan-import-worker-restarted',
       'scan-download-downloaded',
       'scan-download-gave-up',
+      'release-0.1.0/scan-import-mid-wait',
+      'release-0.1.0/scan-import-mid-wait-after-scans-arrived',
+      'release-0.1.0/scan-import-mid-email',
+      'release-0.1.0/scan-download-mid-download',
+      'release-0.1.0/scan-download-mid-download-after-scans-arrived',
+      'release-0.1.0/scan-download-mid-post-download',
+      'release-0.1.0/redcap-intake-retrying-redcap',
+      'release-0.1.0/redcap-intake-mid-start-monitors',
     ]),
   );
-  const results = [];
-  for await (const result of Worker.runReplayHistories({ workflowsPath: require.resolve('../../workflows') }, histories)) {
-    results.push([result.workflowId, result.error ? `${result.error.name}: ${result.error.message}` : 'ok']);
-  }
-  expect(results).toEqual(histories.map((h) => [h.workflowId, 'ok']));
+});
+
+test("every recorded history replays against today's workflows/", async () => {
+  const outcomes = await replayHistories({ workflowsPath: require.resolve('../../workflows') }, histories);
+  expectAllReplayed(outcomes, "today's workflows/");
+});
+
+describe.each(frozenReleases())('release %s', (version) => {
+  test("its recorded histories replay against its frozen workflow code", async () => {
+    const own = histories.filter((h) => h.name.startsWith(`release-${version}/`));
+    expect(own.length).toBeGreaterThan(0);
+    const outcomes = await replayHistories({ workflowsPath: releaseWorkflowsPath(version) }, own);
+    const failed = outcomes.filter((outcome) => outcome.error !== undefined);
+    expect(failed).toEqual([]);
+    expect(outcomes.map((o) => o.name)).toEqual(own.map((h) => h.name));
+  });
 });

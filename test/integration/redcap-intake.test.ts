@@ -11,7 +11,6 @@ import path from 'node:path';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { MikroORM } from '@mikro-orm/postgresql';
 import { Client, Connection, WorkflowFailedError, WorkflowNotFoundError } from '@temporalio/client';
-import type { Worker } from '@temporalio/worker';
 import pino from 'pino';
 import request from 'supertest';
 import type { ActivityDeps } from '../../activities';
@@ -23,7 +22,7 @@ import type { Orm } from '../../src/db/orm';
 import { createMailer, type Mailer } from '../../src/mail/transport';
 import { triggersTotal } from '../../src/metrics';
 import { findSession } from '../../src/sessions/domain';
-import { createWorker } from '../../src/worker';
+import { createWorker, type ServiceWorker } from '../../src/worker';
 import { redcapIntakeWorkflowId, type RedcapIntakeResult } from '../../surface';
 import { createTestDatabase } from '../support/db';
 import { FakeRedcap, detFixtureFields, redcapFixtureRows } from '../support/fake-redcap';
@@ -43,7 +42,7 @@ let orm: Orm;
 let fake: FakeRedcap;
 let smtp: TestSmtpServer;
 let temporal: Awaited<ReturnType<typeof connectDevServer>>;
-let worker: Worker;
+let worker: ServiceWorker;
 let workerRun: Promise<void>;
 let mailer: Mailer;
 let config: Config;
@@ -70,8 +69,8 @@ const post = (fields: Record<string, string>, query = '') => request(app).post(`
 
 async function intakeResult(workflowId: string): Promise<RedcapIntakeResult> {
   const result = (await temporal.client.workflow.getHandle(workflowId).result()) as RedcapIntakeResult;
-  startedMonitors.push(result.monitors.scanImport.workflowId);
-  if (result.monitors.scanDownload) startedMonitors.push(result.monitors.scanDownload.workflowId);
+  if (result.monitors) startedMonitors.push(result.monitors.scanImport.workflowId);
+  if (result.monitors?.scanDownload) startedMonitors.push(result.monitors.scanDownload.workflowId);
   return result;
 }
 
@@ -209,9 +208,9 @@ describe('accepted triggers', () => {
 
     const sessionId = `SPN01_CMH_${subject(1)}_01_01`;
     const result = await intakeResult(workflowId);
-    expect(result).toMatchObject({ sessionId, sessionCreated: true });
-    expect(result.monitors.scanImport.workflowId).toBe(`scan-import:${sessionId}`);
-    expect(result.monitors.scanDownload?.workflowId).toBe(`scan-download:${sessionId}`);
+    expect(result).toMatchObject({ sessionId, sessionCreated: true, change: 'created', reads: 1 });
+    expect(result.monitors?.scanImport.workflowId).toBe(`scan-import:${sessionId}`);
+    expect(result.monitors?.scanDownload?.workflowId).toBe(`scan-download:${sessionId}`);
 
     const session = await findSession(em(), sessionId);
     expect(session.date).toBe('2026-11-20');
@@ -252,7 +251,7 @@ describe('accepted triggers', () => {
     const sessionId = `SPN01_CMH_${subject(7)}_02_01`;
     const result = await intakeResult(workflowId);
     expect(result.sessionId).toBe(sessionId);
-    expect(result.monitors.scanDownload).toBeDefined();
+    expect(result.monitors?.scanDownload).toBeDefined();
     const record = await em().findOneOrFail(RedcapRecord, result.redcapRecordId);
     expect(record).toMatchObject({
       record: 'CMH0042',
@@ -283,20 +282,28 @@ describe('accepted triggers', () => {
     expect(redirect.headers.location).not.toContain('event_id');
   });
 
-  test('the same trigger twice, at once and again later: one workflow, one record', async () => {
+  test('the same trigger twice, at once and again later: one workflow at a time, one record, the monitors once', async () => {
     const fields = det('det-classic-complete.form', { record: '20' });
     const [first, second] = await Promise.all([post(fields).expect(202), post(fields).expect(202)]);
     expect(second.body.workflowId).toBe(first.body.workflowId);
     const result = await intakeResult(first.body.workflowId);
     const { runId } = await temporal.client.workflow.getHandle(first.body.workflowId).describe();
+    // The second trigger joined the running intake: read once, or once more if it came after the first read began.
+    expect(fake.callsFor('record', '20')).toHaveLength(result.reads);
+    expect(result.monitors).not.toBeNull();
 
-    // After the intake completed, the same trigger answers the same and starts nothing.
+    // After the intake completed, the same trigger (the form saved again) reads the record again under the same
+    // id: a new run, which finds nothing to change and starts no monitor (they run once).
     const again = await post(fields).expect(202);
     expect(again.body).toEqual({ status: 'accepted', workflowId: first.body.workflowId });
-    expect((await temporal.client.workflow.getHandle(first.body.workflowId).describe()).runId).toBe(runId);
-    expect(fake.callsFor('record', '20')).toHaveLength(1);
+    const rerun = await intakeResult(first.body.workflowId);
+    expect((await temporal.client.workflow.getHandle(first.body.workflowId).describe()).runId).not.toBe(runId);
+    expect(rerun).toMatchObject({ sessionId: result.sessionId, redcapRecordId: result.redcapRecordId, change: 'unchanged', monitors: null, sessionCreated: false });
+    expect(fake.callsFor('record', '20')).toHaveLength(result.reads + 1);
     expect(await em().count(RedcapRecord, { record: '20', config: classicConfig.id })).toBe(1);
     expect((await findSession(em(), result.sessionId)).redcap?.record?.id).toBe(result.redcapRecordId);
+    const monitor = await temporal.client.workflow.getHandle(`scan-import:${result.sessionId}`).describe();
+    expect(monitor.runId).toBe(result.monitors?.scanImport.runId);
   });
 
   test('REDCap down for a while, then back: the intake retries and the record is filed', async () => {
@@ -312,7 +319,8 @@ describe('accepted triggers', () => {
     const res = await post(det('det-classic-complete.form', { record: '25' })).expect(202);
     const result = await intakeResult(res.body.workflowId);
     expect(result.sessionId).toBe(`SPN01_ZHH_${subject(6)}_01_01`);
-    expect(result.monitors.scanDownload).toBeUndefined();
+    expect(result.monitors).not.toBeNull();
+    expect(result.monitors?.scanDownload).toBeUndefined();
     expect(await em().findOneOrFail(RedcapRecord, result.redcapRecordId)).toMatchObject({ comment: '' });
   });
 });

@@ -2,11 +2,13 @@
  * ScanImportWorkflow on Temporal's time-skipping test server, with the real default durations (a 2-day
  * wait), real activities, a real database and a real SMTP server.
  */
+import type { EntityManager } from '@mikro-orm/postgresql';
 import { WorkflowFailedError } from '@temporalio/client';
 import { ActivityFailure, ApplicationFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Session, User } from '../../src/db/entities';
 import { SentEmail } from '../../src/db/sent-email';
+import { recordMonitorsCancelled } from '../../src/sessions/cancel';
 import { startScanMonitors } from '../../src/temporal/monitors';
 import { cancelSignal, scansArrivedSignal, statusQuery, type ScanImportResult } from '../../surface';
 import { addScan, seedSession } from '../support/lab';
@@ -122,6 +124,15 @@ test('cancel ends it cancelled, with the reason, and no email', async () => {
   await handle.signal(cancelSignal, { reason: 'participant withdrew' });
   expect(await handle.result()).toEqual({ outcome: 'cancelled', cancelReason: 'participant withdrew' });
   expect(await handle.query(statusQuery)).toMatchObject({ state: 'done', outcome: 'cancelled', cancelReason: 'participant withdrew' });
+  expect(lab.smtp.messages).toHaveLength(0);
+});
+
+test('a cancel recorded on the session during the wait (no signal) ends it cancelled at the check, without email', async () => {
+  const { sessionId } = await newSession();
+  const handle = await startImport(sessionId);
+  await waitingUntil(handle);
+  await recordMonitorsCancelled(lab.orm.em.fork() as EntityManager, sessionId, 'scanned at another site');
+  expect(await handle.result()).toEqual({ outcome: 'cancelled', cancelReason: 'scanned at another site' });
   expect(lab.smtp.messages).toHaveLength(0);
 });
 

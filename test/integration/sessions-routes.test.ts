@@ -1,12 +1,14 @@
 /**
- * GET /sessions/:id, POST /sessions/:id/scans and POST /sessions/:id/monitors/cancel through createApp
+ * GET /sessions/:id, POST /sessions/:id/scans and POST/DELETE /sessions/:id/monitors/cancel through createApp
  * (supertest), on a real database and the suite's Temporal dev server with a worker running the monitors.
  */
+import type { EntityManager } from '@mikro-orm/postgresql';
 import request from 'supertest';
 import { createApp } from '../../src/app';
 import { Scan } from '../../src/db/entities';
+import { recordMonitorsCancelled } from '../../src/sessions/cancel';
 import { startScanMonitors } from '../../src/temporal/monitors';
-import { statusQuery } from '../../surface';
+import { scansArrivedSignal, statusQuery } from '../../surface';
 import { addScan, seedSession, uniqueSessionId } from '../support/lab';
 import { quietTemporalLogs, startMonitorHarness, type MonitorHarness } from '../support/monitors';
 import { eventually } from '../support/processes';
@@ -230,4 +232,80 @@ test('a terminated monitor is shown as such', async () => {
   await temporal.client.workflow.getHandle(monitors.scanImport.workflowId).terminate('ops stopped it');
   const res = await request(app).get(`/sessions/${sessionId}`).set(auth).expect(200);
   expect(res.body.monitors).toEqual([expect.objectContaining({ monitor: 'scan-import', status: 'TERMINATED' })]);
+});
+
+describe('the cancel lasts: recorded on the session', () => {
+  const waitingImport = (workflowId: string) =>
+    eventually(async () => (await temporal.client.workflow.getHandle(workflowId).query(statusQuery)).state === 'waiting', 'the wait');
+
+  test('GET shows it; monitors started later end cancelled at once, without a job or an email; the first cancel counts', async () => {
+    const { sessionId } = await newSession();
+    const before = Date.now();
+    await request(app).post(`/sessions/${sessionId}/monitors/cancel`).set(auth).send({ reason: 'participant withdrew' }).expect(200);
+    await request(app).post(`/sessions/${sessionId}/monitors/cancel`).set(auth).send({ reason: 'another reason' }).expect(200);
+    const shown = (await request(app).get(`/sessions/${sessionId}`).set(auth).expect(200)).body.monitorsCancelled;
+    expect(shown).toEqual({ reason: 'participant withdrew', at: expect.any(String) });
+    expect(Date.parse(shown.at)).toBeGreaterThanOrEqual(before - 1_000);
+
+    // A re-saved form, a late intake: the monitors start, and end at their first check.
+    const monitors = await startMonitors(sessionId);
+    expect(await temporal.client.workflow.getHandle(monitors.scanImport.workflowId).result()).toEqual({ outcome: 'cancelled', cancelReason: 'participant withdrew' });
+    expect(await temporal.client.workflow.getHandle(monitors.scanDownload!.workflowId).result()).toEqual({
+      outcome: 'cancelled',
+      cancelReason: 'participant withdrew',
+      attempts: 0,
+    });
+    expect(lab.jobRuns('download', sessionId)).toBe(0);
+    expect(lab.smtp.messages.filter((m) => m.subject.includes(sessionId))).toHaveLength(0);
+  });
+
+  test('a running monitor the cancel signal missed ends cancelled at its next check', async () => {
+    const { sessionId } = await newSession();
+    const monitors = await startMonitors(sessionId);
+    await waitingImport(monitors.scanImport.workflowId);
+    await eventually(() => lab.jobRuns('download', sessionId) >= 1, 'the first download attempt');
+    // Recorded while Temporal could not be reached: no signal. The next check (here made now by scansArrived) finds it.
+    await recordMonitorsCancelled(lab.orm.em.fork() as EntityManager, sessionId, 'withdrawn');
+    for (const { workflowId } of [monitors.scanImport, monitors.scanDownload!]) await temporal.client.workflow.getHandle(workflowId).signal(scansArrivedSignal);
+    expect(await temporal.client.workflow.getHandle(monitors.scanImport.workflowId).result()).toEqual({ outcome: 'cancelled', cancelReason: 'withdrawn' });
+    expect(await temporal.client.workflow.getHandle(monitors.scanDownload!.workflowId).result()).toMatchObject({ outcome: 'cancelled', cancelReason: 'withdrawn' });
+    expect(lab.jobRuns('download', sessionId)).toBe(1);
+  });
+
+  test('DELETE undoes a cancel made by mistake: the cancel is cleared and the monitors run again', async () => {
+    const { sessionId } = await newSession();
+    const first = await startMonitors(sessionId);
+    await waitingImport(first.scanImport.workflowId);
+    await request(app).post(`/sessions/${sessionId}/monitors/cancel`).set(auth).send({ reason: 'wrong session' }).expect(200);
+
+    const res = await request(app).delete(`/sessions/${sessionId}/monitors/cancel`).set(auth).expect(200);
+    expect(res.body).toEqual({
+      sessionId,
+      undone: { reason: 'wrong session', at: expect.any(String) },
+      monitors: {
+        scanImport: { workflowId: `scan-import:${sessionId}`, runId: expect.any(String) },
+        scanDownload: { workflowId: `scan-download:${sessionId}`, runId: expect.any(String) },
+      },
+    });
+    started.push(res.body.monitors.scanImport.workflowId, res.body.monitors.scanDownload.workflowId);
+    expect(res.body.monitors.scanImport.runId).not.toBe(first.scanImport.runId);
+    expect(await temporal.client.workflow.getHandle(first.scanImport.workflowId, first.scanImport.runId).result()).toMatchObject({ outcome: 'cancelled' });
+    await waitingImport(res.body.monitors.scanImport.workflowId);
+    const after = (await request(app).get(`/sessions/${sessionId}`).set(auth).expect(200)).body;
+    expect(after.monitorsCancelled).toBeNull();
+    expect(after.monitors).toEqual([
+      expect.objectContaining({ monitor: 'scan-import', runId: res.body.monitors.scanImport.runId, status: 'RUNNING', state: 'waiting' }),
+      expect.objectContaining({ monitor: 'scan-download', runId: res.body.monitors.scanDownload.runId, status: 'RUNNING' }),
+    ]);
+
+    const again = await request(app).delete(`/sessions/${sessionId}/monitors/cancel`).set(auth).expect(409);
+    expect(again.body.error).toBe(`Monitoring of ${sessionId} is not cancelled; nothing to undo`);
+    await request(app).delete('/sessions/SPN01_CMH_9999_01_01/monitors/cancel').set(auth).expect(404);
+    await request(app).delete(`/sessions/${sessionId}/monitors/cancel`).expect(401);
+  });
+
+  test('the checked-in migrations create the session columns and the job ledger the entities describe', async () => {
+    const diff = await lab.orm.schema.getUpdateSchemaSQL({ wrap: false });
+    expect(diff).not.toMatch(/monitors_cancel|job_run/);
+  });
 });

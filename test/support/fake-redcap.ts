@@ -1,8 +1,14 @@
 /**
  * A fake REDCap server for tests: a real HTTP server on 127.0.0.1 (random port) whose `POST /api/` answers
- * Export Records (content=record, one record) and Export Events (content=event) the way REDCap does, from
- * the fixtures in test/fixtures/redcap (every value a string). It checks the token (403 with
- * export-bad-token.json), records every call, and can be told to fail: 5xx for N calls, slow answers, 403.
+ * Export Records (content=record: `records[i]`, `fields[i]`, `dateRangeBegin`), Import Records (content=record with
+ * data=), Export Events (content=event) and Export Metadata (content=metadata, the record id field only) the way REDCap
+ * does, from the fixtures in test/fixtures/redcap: every value a string, but `redcap_repeat_instance`, a JSON number on
+ * the rows of repeat instances ("" on a record's base row). It checks the token (403 with export-bad-token.json),
+ * records every call, and can be told to fail: 5xx for N calls, slow answers, answers held until the test releases
+ * them, 403.
+ *
+ * Like REDCap, it knows when each record was last modified (saved, or imported), and reads `dateRangeBegin` in its
+ * own clock (`utcOffsetMinutes` of the project: a REDCap server ahead of or behind ours).
  */
 import fs from 'node:fs';
 import http from 'node:http';
@@ -18,17 +24,29 @@ export function redcapFixture(name: string): string {
 export function redcapFixtureRows(name: string): Array<Record<string, string>> {
   return JSON.parse(redcapFixture(name)) as Array<Record<string, string>>;
 }
+/** Rows of an export fixture with repeat instances (redcap_repeat_instance is a number on their rows). */
+export function redcapFixtureRepeatRows(name: string): FakeRow[] {
+  return JSON.parse(redcapFixture(name)) as FakeRow[];
+}
 /** A DET fixture as fields, e.g. to change one before sending. */
 export function detFixtureFields(name: string): Record<string, string> {
   return Object.fromEntries(new URLSearchParams(redcapFixture(name).trim()));
 }
 
+/** A row as REDCap's JSON has it: text, but redcap_repeat_instance is a number on the row of a repeat instance. */
+export type FakeRow = Record<string, string | number>;
+
 export interface FakeProject {
   token: string;
-  /** Export Records rows (every value a string). */
-  records: Array<Record<string, string>>;
+  /** Export Records rows, in order; Import Records changes them in place. */
+  records: FakeRow[];
   /** Longitudinal projects: unique event name → event_id. Classic projects have none. */
   events?: Record<string, number>;
+  /**
+   * The REDCap server's clock, in minutes ahead of UTC (e.g. -300 for Toronto in winter, 840 for Kiribati): Export
+   * Records reads `dateRangeBegin` in it. Default 0.
+   */
+  utcOffsetMinutes?: number;
 }
 
 export interface FakeCall {
@@ -44,8 +62,11 @@ export class FakeRedcap {
   /** What was asked, in order. */
   readonly calls: FakeCall[] = [];
   private readonly projects = new Map<string, FakeProject>();
+  /** Per project token: record → when it was last modified (ms since the epoch); unset: when the project was added. */
+  private readonly modified = new Map<string, { since: number; records: Map<string, number> }>();
   private failures: { remaining: number; status: number; content?: string } = { remaining: 0, status: 503 };
   private delayMs = 0;
+  private held: Array<() => void> | undefined;
   private forbidden = false;
 
   private constructor(
@@ -67,7 +88,33 @@ export class FakeRedcap {
 
   addProject(project: FakeProject): this {
     this.projects.set(project.token, project);
+    this.modified.set(project.token, { since: Date.now(), records: new Map() });
     return this;
+  }
+
+  /**
+   * A form saved in REDCap (whether or not its Data Entry Trigger reaches us): the row replaces the project's row of
+   * the same record, event and repeat instance, or is added; the record is modified at `at` (default now).
+   */
+  saveRow(token: string, row: FakeRow, at = new Date()): this {
+    const project = this.projectOf(token);
+    const index = project.records.findIndex((existing) => rowKey(existing) === rowKey(row));
+    if (index >= 0) project.records[index] = row;
+    else project.records.push(row);
+    return this.touch(token, firstValue(row), at);
+  }
+
+  /** Sets when a record was last modified (REDCap's log time), e.g. to put it before a date range. */
+  touch(token: string, record: string, at: Date): this {
+    this.projectOf(token);
+    this.modified.get(token)!.records.set(record, at.getTime());
+    return this;
+  }
+
+  private projectOf(token: string): FakeProject {
+    const project = this.projects.get(token);
+    if (!project) throw new Error(`the fake REDCap has no project with token ${token.slice(0, 4)}…`);
+    return project;
   }
 
   /** The next `count` API calls (of one `content` only, if given) answer `status` (default 503) with an HTML error page. */
@@ -82,14 +129,29 @@ export class FakeRedcap {
     return this;
   }
 
+  /**
+   * From now on, answers are composed when a call arrives (the data as it is then) but sent only when the returned
+   * function is called: REDCap slow, for exactly as long as the test wants.
+   */
+  hold(): () => void {
+    const held: Array<() => void> = [];
+    this.held = held;
+    return () => {
+      if (this.held === held) this.held = undefined;
+      for (const send of held.splice(0)) send();
+    };
+  }
+
   /** Every call answers 403 as for a revoked token. */
   forbid(on = true): this {
     this.forbidden = on;
     return this;
   }
 
-  /** Back to answering normally; the call log is kept. */
+  /** Back to answering normally (held answers are sent); the call log is kept. */
   heal(): this {
+    for (const send of this.held?.splice(0) ?? []) send();
+    this.held = undefined;
     this.failures = { remaining: 0, status: 503 };
     this.delayMs = 0;
     this.forbidden = false;
@@ -121,7 +183,8 @@ export class FakeRedcap {
         res.writeHead(status, { 'content-type': `${type}; charset=utf-8` });
         res.end(typeof body === 'string' ? body : JSON.stringify(body));
       };
-      if (this.delayMs > 0) setTimeout(send, this.delayMs).unref();
+      if (this.held) this.held.push(send);
+      else if (this.delayMs > 0) setTimeout(send, this.delayMs).unref();
       else send();
     };
 
@@ -134,13 +197,40 @@ export class FakeRedcap {
     if (this.forbidden || !project) return answer(403, JSON.parse(redcapFixture('export-bad-token.json')));
     if (params.format !== 'json' || params.returnFormat !== 'json') return answer(400, { error: 'This test server answers format=json only' });
 
+    if (params.content === 'record' && params.data !== undefined) {
+      try {
+        const imported = importRecords(project, params.data);
+        for (const record of imported) this.touch(token, record, new Date());
+        return answer(200, { count: imported.size });
+      } catch {
+        return answer(400, { error: 'The data being imported is not formatted correctly' });
+      }
+    }
     if (params.content === 'record') {
       if (params.type !== 'flat') return answer(400, { error: 'The value of the parameter "type" is not valid' });
-      const wanted = Object.entries(params)
-        .filter(([key]) => /^records\[\d+\]$/.test(key))
-        .map(([, value]) => value);
-      const rows = wanted.length === 0 ? project.records : project.records.filter((row) => wanted.includes(firstValue(row)));
+      const wanted = listParam(params, 'records');
+      let rows = wanted.length === 0 ? project.records : project.records.filter((row) => wanted.includes(firstValue(row)));
+      if (params.dateRangeBegin !== undefined) {
+        // REDCap compares with its log's times, in its own clock: the string is that clock's local time.
+        const local = /^(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})$/.exec(params.dateRangeBegin);
+        if (!local) return answer(400, { error: 'The value of the parameter "dateRangeBegin" is not a valid date/time (Y-M-D H:M:S)' });
+        const [year, month, day, hour, minute, second] = local.slice(1).map(Number);
+        const begin = Date.UTC(year, month - 1, day, hour, minute, second) - (project.utcOffsetMinutes ?? 0) * 60_000;
+        const modified = this.modified.get(token)!;
+        // Log times have whole seconds; "after" the given time.
+        rows = rows.filter((row) => Math.floor((modified.records.get(firstValue(row)) ?? modified.since) / 1000) * 1000 > begin);
+      }
+      const fields = listParam(params, 'fields');
+      if (fields.length > 0) {
+        const kept = new Set([...fields, 'redcap_event_name', 'redcap_repeat_instrument', 'redcap_repeat_instance']);
+        rows = rows.map((row) => Object.fromEntries(Object.entries(row).filter(([key]) => kept.has(key))));
+      }
       return answer(200, rows);
+    }
+    if (params.content === 'metadata') {
+      // The record id field is the project's first field (here: the first key of its rows).
+      const recordIdField = Object.keys(project.records[0] ?? { record_id: '' })[0];
+      return answer(200, [{ field_name: recordIdField, form_name: 'enrolment', field_type: 'text', field_label: 'Record ID' }]);
     }
     if (params.content === 'event') {
       if (!project.events) return answer(400, { error: 'You cannot export events for classic projects' });
@@ -161,6 +251,35 @@ export class FakeRedcap {
 }
 
 /** The record id is the first field of a REDCap row (record_id by default). */
-function firstValue(row: Record<string, string>): string {
-  return Object.values(row)[0];
+function firstValue(row: FakeRow): string {
+  return String(Object.values(row)[0]);
+}
+
+/**
+ * Import Records (format=json, type=flat, overwriteBehavior=normal): each row updates the row of the same record,
+ * event and repeat instance (blank values leave a value as it is), or is added. Returns the records it named.
+ */
+function importRecords(project: FakeProject, data: string): Set<string> {
+  const rows = JSON.parse(data) as FakeRow[];
+  for (const row of rows) {
+    if (row.redcap_repeat_instance !== undefined && row.redcap_repeat_instance !== '') row.redcap_repeat_instance = Number(row.redcap_repeat_instance);
+    const existing = project.records.find((candidate) => rowKey(candidate) === rowKey(row));
+    if (!existing) project.records.push(row);
+    else for (const [field, value] of Object.entries(row)) if (value !== '') existing[field] = value;
+  }
+  return new Set(rows.map(firstValue));
+}
+
+/** A row's identity: record, event, repeat instrument and instance. */
+function rowKey(row: FakeRow): string {
+  return JSON.stringify([firstValue(row), row.redcap_event_name ?? '', row.redcap_repeat_instrument ?? '', String(row.redcap_repeat_instance ?? '')]);
+}
+
+/** The values of `name[0]`, `name[1]`, … in order. */
+function listParam(params: Record<string, string>, name: string): string[] {
+  return Object.entries(params)
+    .map(([key, value]) => [new RegExp(`^${name}\\[(\\d+)\\]$`).exec(key)?.[1], value] as const)
+    .filter((entry): entry is readonly [string, string] => entry[0] !== undefined)
+    .sort((a, b) => Number(a[0]) - Number(b[0]))
+    .map(([, value]) => value);
 }

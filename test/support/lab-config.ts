@@ -1,17 +1,21 @@
 /**
- * The smallest lab as a config file (the `config apply` format): SPN01 at CMH without job scripts, one admin,
- * REDCap project 1234 (instrument mri_scan_log) at `redcapUrl`. Applied through the real lab-config code.
+ * The smallest lab as a config file (the `config apply` format): SPN01 at CMH (without job scripts, or with
+ * download.sh and post_download.sh) and at ZHH (without), one admin, REDCap project 1234 (instrument
+ * mri_scan_log) at `redcapUrl`. Applied through the real lab-config code.
  */
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { applyLabConfig, parseLabConfig } from '../../src/lab-config';
 
-export function smallLabConfig(redcapUrl: string, token: string): string {
+export function smallLabConfig(redcapUrl: string, token: string, options: { jobScripts?: boolean } = {}): string {
+  const scripts = options.jobScripts ? '\n        downloadScript: download.sh\n        postDownloadScript: post_download.sh' : '';
   return `
 studies:
   - id: SPN01
     name: Social Processes Network
     sites:
       - site: CMH
+        usesRedcap: true${scripts}
+      - site: ZHH
         usesRedcap: true
 users:
   - name: Ada Admin
@@ -27,6 +31,6 @@ redcap:
 `;
 }
 
-export async function applySmallLab(em: EntityManager, redcapUrl: string, token: string): Promise<void> {
-  await applyLabConfig(em, parseLabConfig(smallLabConfig(redcapUrl, token)).config);
+export async function applySmallLab(em: EntityManager, redcapUrl: string, token: string, options: { jobScripts?: boolean } = {}): Promise<void> {
+  await applyLabConfig(em, parseLabConfig(smallLabConfig(redcapUrl, token, options)).config);
 }

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { status } from '@grpc/grpc-js';
 import type { Client } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
-import { DefaultLogger, Runtime, type NativeConnection, type Worker } from '@temporalio/worker';
+import { DefaultLogger, Runtime, type NativeConnection } from '@temporalio/worker';
 import type { ActivityDeps } from '../../activities';
 import { loadConfig, type Config } from '../../src/config';
 import type { Orm } from '../../src/db/orm';
@@ -18,7 +18,7 @@ import { logger } from '../../src/logger';
 import { createMailer } from '../../src/mail/transport';
 import { registerSearchAttributes } from '../../src/temporal/client';
 import { searchAttributes } from '../../surface';
-import { createWorker } from '../../src/worker';
+import { createWorker, type ServiceWorker } from '../../src/worker';
 import { createTestDatabase } from './db';
 import { seedLab, type LabOptions } from './lab';
 import { startSmtpServer, type TestSmtpServer } from './smtp';
@@ -78,7 +78,8 @@ export interface MonitorHarness {
 
 export async function startMonitorHarness(
   server: { client: Client; nativeConnection: NativeConnection },
-  options: { env?: Record<string, string>; lab?: LabOptions } = {},
+  /** worker: false starts no worker (a test that runs its own, e.g. on a frozen release's code). */
+  options: { env?: Record<string, string>; lab?: LabOptions; worker?: boolean } = {},
 ): Promise<MonitorHarness> {
   await registerOurSearchAttributes(server.client);
   const { orm, url: databaseUrl } = await createTestDatabase();
@@ -100,7 +101,7 @@ export async function startMonitorHarness(
     mailer: createMailer(config),
   };
 
-  let worker: Worker | undefined;
+  let worker: ServiceWorker | undefined;
   let running: Promise<void> | undefined;
   const harness: MonitorHarness = {
     orm,
@@ -140,6 +141,6 @@ export async function startMonitorHarness(
       await orm.close();
     },
   };
-  await harness.startWorker();
+  if (options.worker !== false) await harness.startWorker();
   return harness;
 }

@@ -15,6 +15,16 @@ export interface TestSmtpServer {
   messages: ReceivedMail[];
   /** Reject the next `count` messages with a 451 (a temporary failure, as a busy server does). */
   rejectNext(count: number): void;
+  /**
+   * Holds the reply to every message from now on (no 250 until `release`), as a stalled server does. A message
+   * for which `takenBeforeReply` is true counts as received at once (a server that delivers what it got even if
+   * the client is gone before the reply); any other counts only if its client is still there at the release.
+   */
+  hold(takenBeforeReply: (mail: ReceivedMail) => boolean): void;
+  /** Replies to the held messages whose clients are still connected, and stops holding. */
+  release(): void;
+  /** Messages whose reply is held now. */
+  held(): number;
   close(): Promise<void>;
 }
 
@@ -33,10 +43,17 @@ function parse(raw: string, from: string, to: string[]): ReceivedMail {
 export async function startSmtpServer(options: { port?: number } = {}): Promise<TestSmtpServer> {
   const messages: ReceivedMail[] = [];
   let rejections = 0;
+  let holding: ((mail: ReceivedMail) => boolean) | undefined;
+  const heldReplies = new Map<string, () => void>();
+  const closed = new Set<string>();
   const server = new SMTPServer({
     authOptional: true,
     disabledCommands: ['STARTTLS', 'AUTH'],
     logger: false,
+    onClose(session) {
+      closed.add(session.id);
+      heldReplies.delete(session.id);
+    },
     onData(stream, session, callback) {
       const chunks: Buffer[] = [];
       stream.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -50,8 +67,19 @@ export async function startSmtpServer(options: { port?: number } = {}): Promise<
         }
         const envelope = session.envelope;
         const from = envelope.mailFrom ? envelope.mailFrom.address : '';
-        messages.push(parse(Buffer.concat(chunks).toString('utf8'), from, envelope.rcptTo.map((r) => r.address)));
-        callback();
+        const mail = parse(Buffer.concat(chunks).toString('utf8'), from, envelope.rcptTo.map((r) => r.address));
+        if (!holding) {
+          messages.push(mail);
+          callback();
+          return;
+        }
+        const taken = holding(mail);
+        if (taken) messages.push(mail);
+        heldReplies.set(session.id, () => {
+          if (closed.has(session.id)) return;
+          if (!taken) messages.push(mail);
+          callback();
+        });
       });
     },
   });
@@ -66,6 +94,15 @@ export async function startSmtpServer(options: { port?: number } = {}): Promise<
     rejectNext: (count) => {
       rejections = count;
     },
+    hold: (takenBeforeReply) => {
+      holding = takenBeforeReply;
+    },
+    release: () => {
+      holding = undefined;
+      for (const reply of heldReplies.values()) reply();
+      heldReplies.clear();
+    },
+    held: () => heldReplies.size,
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
 }

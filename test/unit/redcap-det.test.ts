@@ -94,3 +94,34 @@ test('JSON bodies are flattened to string fields; nested values are dropped; __p
   expect(flattenFields([1, 2])).toEqual({});
   expect(flattenFields('text')).toEqual({});
 });
+
+test('a repeating instrument or event: the instance (and the instrument) come with the trigger', () => {
+  const fields = detFixtureFields('det-classic-complete.form');
+  expect(parseDataEntryTrigger({ ...fields, redcap_repeat_instrument: 'mri_scan_log', redcap_repeat_instance: '3' })).toMatchObject({
+    instance: 3,
+    repeatInstrument: 'mri_scan_log',
+  });
+  // A repeating event has no instrument; an empty instance is absent, as REDCap leaves it for forms that do not repeat.
+  expect(parseDataEntryTrigger({ ...fields, redcap_repeat_instance: ' 12 ' })).toMatchObject({ instance: 12, repeatInstrument: undefined });
+  expect(parseDataEntryTrigger({ ...fields, redcap_repeat_instance: '' }).instance).toBeUndefined();
+  expect(parseDataEntryTrigger({ ...fields, redcap_repeat_instance: '2147483647' }).instance).toBe(2147483647);
+  expect(parseDataEntryTrigger(fields).instance).toBeUndefined();
+});
+
+test.each([['0'], ['-1'], ['1.5'], ['two'], ['2147483648'], ['1e3'], ['0x10']])('an instance of %p is a 400 naming redcap_repeat_instance', (instance) => {
+  let error: BadRequestError | undefined;
+  try {
+    parseDataEntryTrigger({ ...detFixtureFields('det-classic-complete.form'), redcap_repeat_instance: instance });
+  } catch (err) {
+    error = err as BadRequestError;
+  }
+  expect(error).toBeInstanceOf(BadRequestError);
+  expect(error!.message).toMatch(/redcap_repeat_instance must be a positive whole number/);
+  expect(error!.details).toMatchObject({ invalid: ['redcap_repeat_instance'] });
+});
+
+test('a repeating instrument without its instance is a 400 naming redcap_repeat_instance', () => {
+  expect(() => parseDataEntryTrigger({ ...detFixtureFields('det-classic-complete.form'), redcap_repeat_instrument: 'mri_scan_log' })).toThrow(
+    /redcap_repeat_instrument is set but redcap_repeat_instance is missing/,
+  );
+});

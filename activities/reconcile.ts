@@ -1,0 +1,264 @@
+/**
+ * Activities of RedcapReconcileWorkflow: ask REDCap which records changed, read them a page at a time, compare each
+ * completed row with what is filed, and start the intake a trigger would have started where they differ.
+ *
+ * The pages are worked through in one activity that heartbeats its progress: a retry (REDCap 5xx, a worker that
+ * died) goes on from the last pages done, the workflow's history does not grow with the number of records, and no
+ * page waits in the task queue behind the intakes the earlier pages started.
+ */
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { Context } from '@temporalio/activity';
+import { ApplicationFailure, defaultPayloadConverter } from '@temporalio/common';
+import { WorkflowNotFoundError } from '@temporalio/client';
+import type { temporal } from '@temporalio/proto';
+import { RedcapConfig, RedcapRecord, ReconcileState } from '../src/db/entities';
+import { missedTriggersEmail } from '../src/mail/templates';
+import { missedTriggersTotal } from '../src/metrics';
+import { RedcapClient, RedcapError } from '../src/redcap/client';
+import {
+  describeRow,
+  differsFromFiled,
+  exportedFields,
+  identityKey,
+  isCompleted,
+  needsIntake,
+  ofInstrument,
+  readRow,
+  reconcileWindow,
+  rowDigest,
+  rowIdentity,
+  storedIdentity,
+  type FiledEntry,
+  type IntakeSeen,
+} from '../src/redcap/reconcile';
+import { startRedcapIntake } from '../src/temporal/intakes';
+import { deleteReconcileSchedule } from '../src/temporal/schedules';
+import { redcapIntakeWorkflowId, redcapReconcileScheduleId, type RedcapReconcileResult } from '../surface';
+import type { ActivityDeps } from './deps';
+import type { AdminEmail } from './mail';
+
+/** Where a reconciliation is: what the workflow hands from one activity to the next, and the heartbeat's checkpoint. */
+export interface ReconcileProgress {
+  /** When the reconciliation began (ISO): on success, changes before it have all been seen. */
+  startedAt: string;
+  /** REDCap's dateRangeBegin, `YYYY-MM-DD HH:MM:SS`. */
+  begin: string;
+  /** True when this reconciliation reaches back to the previous successful one (or the lookback): its success counts. */
+  coversGap: boolean;
+  /** The project's record id field. */
+  recordIdField: string;
+  /** The last record done (records go in sorted order); null before the first. */
+  after: string | null;
+  totals: RedcapReconcileResult;
+  /** Rows whose intake reconciliation started: how many, and the first few. */
+  missed: { count: number; sample: string[] };
+}
+
+/** Records per Export Records call (`records[i]`). */
+const PAGE = 100;
+/** Pages worked on at once. */
+const PARALLEL_PAGES = 4;
+/** Rows of a page looked up in Temporal (and started) at once. */
+const TEMPORAL_CONCURRENCY = 16;
+/** Rows named in the email. */
+const MISSED_SAMPLE = 20;
+/** How often the progress is sent as a heartbeat (the activity's heartbeatTimeout is longer). */
+const HEARTBEAT_MS = 2_000;
+
+export function createReconcileActivities(deps: ActivityDeps) {
+  const redcap = new RedcapClient();
+  const log = deps.logger.child({ component: 'reconcile' });
+
+  /** The config, or a permanent failure (and its schedule deleted) when it is no longer in the database. */
+  async function configOf(em: EntityManager, configId: number): Promise<RedcapConfig> {
+    const config = await em.findOne(RedcapConfig, configId);
+    if (config) return config;
+    await deleteReconcileSchedule(deps.temporal, configId).catch((err) => log.warn({ configId, err }, 'could not delete the schedule of a REDCap config that is gone'));
+    throw ApplicationFailure.nonRetryable(`REDCap config ${configId} no longer exists; its reconciliation schedule is deleted`, 'RedcapConfigMissing');
+  }
+
+  /** REDCap errors as Temporal failures: retried when REDCap may answer later, else the run fails with the reason. */
+  async function askRedcap<T>(configId: number, call: () => Promise<T>): Promise<T> {
+    try {
+      return await call();
+    } catch (err) {
+      if (!(err instanceof RedcapError)) throw err;
+      log.warn({ configId, type: err.type, retryable: err.retryable }, err.message);
+      throw ApplicationFailure.create({ message: err.message, type: err.type, nonRetryable: !err.retryable, details: [err.details] });
+    }
+  }
+
+  /** What Temporal knows of a row's intake; for a failed one a trigger started, what it read or why it failed. */
+  async function intakeSeen(workflowId: string): Promise<IntakeSeen> {
+    const handle = deps.temporal.workflow.getHandle(workflowId);
+    let description;
+    try {
+      description = await handle.describe();
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) return { state: 'none' };
+      throw err;
+    }
+    const status = description.status.name;
+    if (status === 'RUNNING') return { state: 'running' };
+    const rowDigest = description.memo?.rowDigest;
+    if (typeof rowDigest === 'string') return { state: 'closed', status, rowDigest };
+    if (status === 'COMPLETED') return { state: 'closed', status };
+    return { state: 'closed', status, ...whatTheIntakeRead(await handle.fetchHistory()) };
+  }
+
+  /** One page of records: every row read, compared with what is filed, and an intake started where it differs. */
+  async function reconcilePage(config: RedcapConfig, recordIdField: string, records: string[]): Promise<Page> {
+    const em = deps.orm.em.fork() as EntityManager;
+    const rows = await askRedcap(config.id, () => redcap.exportRecordRows(config, records, exportedFields(config, recordIdField)));
+    const filed = new Map<string, FiledEntry>();
+    // Oldest first: where several are stored for one row (dates used to tell them apart), the newest wins.
+    for (const stored of await em.find(RedcapRecord, { config: config.id, record: { $in: records } }, { orderBy: { id: 'asc' } })) {
+      filed.set(identityKey(storedIdentity(stored)), stored);
+    }
+
+    const page: Page = { checked: 0, started: 0, unchanged: 0, missed: [] };
+    const candidates = [];
+    for (const row of rows.filter((row) => ofInstrument(row, config))) {
+      page.checked += 1;
+      if (!isCompleted(row, config)) continue;
+      const identity = rowIdentity(row, recordIdField);
+      const reading = readRow(row, config, identity.record);
+      if (reading.entry && !differsFromFiled(filed.get(identityKey(identity)), reading.entry)) page.unchanged += 1;
+      else candidates.push({ identity, reading, digest: rowDigest(row, config) });
+    }
+
+    await forEachLimited(candidates, TEMPORAL_CONCURRENCY, async ({ identity, reading, digest }) => {
+      const workflowId = redcapIntakeWorkflowId(config.id, identity.record, identity.eventName, identity.instance);
+      if (!needsIntake(reading, digest, await intakeSeen(workflowId))) {
+        page.unchanged += 1;
+        return;
+      }
+      const trigger = { configId: config.id, record: identity.record, eventName: identity.eventName || null, instance: identity.instance };
+      await startRedcapIntake(deps.temporal, deps.config.taskQueue, config, trigger, { startedBy: 'reconciliation', rowDigest: digest });
+      page.started += 1;
+      page.missed.push(describeRow(identity));
+      log.warn(
+        { configId: config.id, project: config.project, instrument: config.instrument, ...identity, workflowId },
+        `REDCap record ${describeRow(identity)} reached us without a Data Entry Trigger; intake started`,
+      );
+    });
+    missedTriggersTotal.inc({ config: String(config.id) }, page.started);
+    return page;
+  }
+
+  return {
+    /** Where a reconciliation starts: its window (from the last successful run, or the lookback) and the record id field. */
+    async beginReconcile(input: { configId: number; since?: string }): Promise<ReconcileProgress> {
+      const em = deps.orm.em.fork() as EntityManager;
+      const config = await configOf(em, input.configId);
+      const startedAt = new Date();
+      const state = await em.findOne(ReconcileState, { config: config.id });
+      const window = reconcileWindow(startedAt, {
+        since: input.since ? new Date(input.since) : undefined,
+        reconciledUntil: state?.reconciledUntil,
+        lookbackMs: deps.config.reconcile.lookbackMs,
+      });
+      const recordIdField = await askRedcap(config.id, () => redcap.exportRecordIdField(config));
+      log.info({ configId: config.id, from: window.from.toISOString(), dateRangeBegin: window.begin, coversGap: window.coversGap }, 'reconciliation begins');
+      return {
+        startedAt: startedAt.toISOString(),
+        begin: window.begin,
+        coversGap: window.coversGap,
+        recordIdField,
+        after: null,
+        totals: { checked: 0, started: 0, unchanged: 0 },
+        missed: { count: 0, sample: [] },
+      };
+    },
+
+    /**
+     * Every record REDCap says changed since `begin` (after `progress.after`, when going on from a checkpoint), a page
+     * at a time: each completed row compared with what is filed, and an intake started where it differs.
+     */
+    async reconcileRecords(input: { configId: number; progress: ReconcileProgress }): Promise<ReconcileProgress> {
+      const context = Context.current();
+      let progress: ReconcileProgress = context.info.heartbeatDetails ?? input.progress;
+      const config = await configOf(deps.orm.em.fork() as EntityManager, input.configId);
+      const names = await askRedcap(config.id, () => redcap.exportRecordNamesSince(config, progress.recordIdField, progress.begin));
+      const after = progress.after;
+      const todo = after === null ? names : names.filter((name) => name > after);
+      const heartbeat = setInterval(() => context.heartbeat(progress), HEARTBEAT_MS);
+      try {
+        for (let i = 0; i < todo.length; i += PAGE * PARALLEL_PAGES) {
+          context.cancellationSignal.throwIfAborted(); // the run was cancelled or terminated, or the worker stops
+          const round = todo.slice(i, i + PAGE * PARALLEL_PAGES);
+          const pages = [];
+          for (let j = 0; j < round.length; j += PAGE) pages.push(reconcilePage(config, progress.recordIdField, round.slice(j, j + PAGE)));
+          progress = (await Promise.all(pages)).reduce(addPage, { ...progress, after: round[round.length - 1] });
+          context.heartbeat(progress);
+        }
+      } finally {
+        clearInterval(heartbeat);
+      }
+      return progress;
+    },
+
+    /**
+     * Records a successful run (when it reached back far enough), and returns the day's email about missed triggers, if
+     * any were (its key is the config and the day: one a day at most).
+     */
+    async finishReconcile(input: { configId: number; progress: ReconcileProgress }): Promise<AdminEmail | null> {
+      const em = deps.orm.em.fork() as EntityManager;
+      const config = await configOf(em, input.configId);
+      const { startedAt, coversGap, totals, missed } = input.progress;
+      if (coversGap) {
+        await em.getConnection().execute(
+          `insert into reconcile_state (config_id, reconciled_until) values (?, ?)
+           on conflict (config_id) do update set reconciled_until = greatest(reconcile_state.reconciled_until, excluded.reconciled_until)`,
+          [config.id, startedAt],
+        );
+      }
+      log.info({ configId: config.id, ...totals, missedTriggers: missed.count, coversGap }, 'reconciliation done');
+      if (missed.count === 0) return null;
+      const day = startedAt.slice(0, 10);
+      return {
+        key: `${redcapReconcileScheduleId(config.id)}:${day}:missed-triggers`,
+        kind: 'missed-triggers',
+        ...missedTriggersEmail({ configId: config.id, url: config.url, project: config.project, instrument: config.instrument, day, ...missed }),
+      };
+    },
+  };
+}
+
+/** From a finished intake's history: the row its fetchRedcapRecord activity read, and the message it failed with. */
+function whatTheIntakeRead(history: temporal.api.history.v1.IHistory): { read?: FiledEntry; failure?: string } {
+  const fetches = new Set<string>();
+  let read: FiledEntry | undefined;
+  let failure: string | undefined;
+  for (const event of history.events ?? []) {
+    if (event.activityTaskScheduledEventAttributes?.activityType?.name === 'fetchRedcapRecord') fetches.add(String(event.eventId));
+    const completed = event.activityTaskCompletedEventAttributes;
+    const payload = completed?.result?.payloads?.[0];
+    if (completed && payload && fetches.has(String(completed.scheduledEventId))) read = defaultPayloadConverter.fromPayload<FiledEntry>(payload);
+    failure = event.workflowExecutionFailedEventAttributes?.failure?.message ?? failure;
+  }
+  return { read, failure };
+}
+
+/** What one page found: counts, and the rows whose intake was started. */
+interface Page extends RedcapReconcileResult {
+  missed: string[];
+}
+
+function addPage(progress: ReconcileProgress, page: Page): ReconcileProgress {
+  const { totals, missed } = progress;
+  return {
+    ...progress,
+    totals: { checked: totals.checked + page.checked, started: totals.started + page.started, unchanged: totals.unchanged + page.unchanged },
+    missed: { count: missed.count + page.missed.length, sample: [...missed.sample, ...page.missed].slice(0, MISSED_SAMPLE) },
+  };
+}
+
+/** Runs `work` over `items`, at most `limit` at a time. */
+async function forEachLimited<T>(items: T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const lane = async () => {
+    while (next < items.length) await work(items[next++]);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
+}

@@ -1,0 +1,94 @@
+/**
+ * The job ledger (job_run, src/db/job-run.ts): which download and post-download jobs a session has, and
+ * whether one is still queued or running. At most one row per session and kind is `running` (PostgreSQL
+ * enforces it), so a session never has two jobs of a kind at once, whichever worker or attempt asks.
+ *
+ * Whether a running row's job still runs: a queued job (it has a job id) by JOB_STATUS_COMMAND; a job its
+ * submit command runs (bash) by its process group when it runs on this host, else by its worker's renewal of
+ * `aliveAt` (a worker renews it every 30 s; 2 minutes without means the worker and its job are gone).
+ */
+import os from 'node:os';
+import { UniqueConstraintViolationException } from '@mikro-orm/core';
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { JobRun, type JobKind, type JobRunStatus } from '../db/job-run';
+import { readJobState, type QueuedJobState } from './status';
+
+export const HOST = os.hostname();
+export const ALIVE_EVERY_MS = 30_000;
+const LOST_AFTER_MS = 2 * 60_000;
+
+export type NewJobRun = Pick<JobRun, 'sessionId' | 'kind' | 'command' | 'workflowId' | 'runId' | 'attempt'>;
+
+/** Records a job about to be submitted; null when the session already has a running job of that kind. */
+export async function claimJobRun(em: EntityManager, job: NewJobRun): Promise<JobRun | null> {
+  const row = em.create(JobRun, { ...job, host: HOST });
+  try {
+    await em.flush();
+    return row;
+  } catch (err) {
+    if (err instanceof UniqueConstraintViolationException) return null;
+    throw err;
+  }
+}
+
+export function runningJob(em: EntityManager, sessionId: string, kind: JobKind): Promise<JobRun | null> {
+  return em.findOne(JobRun, { sessionId, kind, status: 'running' });
+}
+
+export async function updateJobRun(em: EntityManager, id: number, changes: Partial<Pick<JobRun, 'pid' | 'jobId' | 'detail'>>): Promise<void> {
+  await em.nativeUpdate(JobRun, { id }, changes);
+}
+
+export async function endJobRun(
+  em: EntityManager,
+  id: number,
+  end: { status: Exclude<JobRunStatus, 'running'>; exitCode?: number | null; detail?: string | null },
+): Promise<void> {
+  await em.nativeUpdate(JobRun, { id }, { ...end, pid: null, endedAt: new Date() });
+}
+
+export async function renewJobRun(em: EntityManager, id: number): Promise<void> {
+  await em.nativeUpdate(JobRun, { id }, { aliveAt: new Date() });
+}
+
+/** Failed runs of a kind in one monitor run (interrupted ones do not count). */
+export function failedJobRuns(em: EntityManager, runId: string, kind: JobKind): Promise<number> {
+  return em.count(JobRun, { runId, kind, status: 'failed' });
+}
+
+/**
+ * Whether the job of a running row still runs. A job that has ended is marked so (`ended`, or `lost` when its
+ * worker died); `unknown` when its state cannot be read.
+ */
+export async function settleJobRun(em: EntityManager, row: JobRun, statusCommand: string[] | undefined, cwd: string): Promise<QueuedJobState> {
+  const state = await probe(row, statusCommand, cwd);
+  if (state.state === 'ended') await endJobRun(em, row.id, { status: row.jobId ? 'ended' : 'lost', detail: state.detail });
+  return state;
+}
+
+async function probe(row: JobRun, statusCommand: string[] | undefined, cwd: string): Promise<QueuedJobState> {
+  if (row.jobId) {
+    if (!statusCommand) return { state: 'unknown', detail: `job ${row.jobId} was queued, and no JOB_STATUS_COMMAND is set to read its state` };
+    return readJobState(statusCommand, row.jobId, cwd);
+  }
+  if (row.pid == null) {
+    return { state: 'unknown', detail: `${row.command} printed no job id (expected "Submitted batch job <id>"), so its state cannot be read` };
+  }
+  if (row.host === HOST) {
+    return processGroupAlive(row.pid)
+      ? { state: 'active', detail: `running on this host (process group ${row.pid})` }
+      : { state: 'ended', detail: `its worker stopped and process group ${row.pid} is gone` };
+  }
+  return Date.now() - row.aliveAt.getTime() < LOST_AFTER_MS
+    ? { state: 'active', detail: `running on ${row.host}` }
+    : { state: 'ended', detail: `its worker on ${row.host} has not renewed it since ${row.aliveAt.toISOString()}` };
+}
+
+function processGroupAlive(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

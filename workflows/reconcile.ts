@@ -1,0 +1,57 @@
+/**
+ * RedcapReconcileWorkflow: finds what no Data Entry Trigger announced. Asks REDCap which records of a config changed
+ * since the last successful run (less a margin for REDCap's unknown clock), reads them a page at a time, and starts
+ * the intake a trigger would have started for each completed row that is not filed as it is now. Run by the schedule
+ * `redcap-reconcile:<configId>` and by `npm run cli -- reconcile`.
+ *
+ * Its history is the same few events however many records changed: the pages are worked through in one activity
+ * that heartbeats its progress and goes on from there when retried. REDCap refusing the token, or down for the whole
+ * retry, fails the run with REDCap's reason (the schedule goes on). Deterministic: all I/O is in the activities.
+ */
+import { ActivityFailure, ApplicationFailure, log, proxyActivities } from '@temporalio/workflow';
+import type { RetryPolicy } from '@temporalio/common';
+import type { Activities } from '../activities';
+import type { RedcapReconcileInput, RedcapReconcileResult } from '../surface';
+
+// A run does not wait out a long REDCap outage: it fails, and the next one covers the same ground.
+const retry: RetryPolicy = { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 4 };
+
+const { beginReconcile, finishReconcile } = proxyActivities<Activities>({ startToCloseTimeout: '2 minutes', retry });
+
+const { reconcileRecords } = proxyActivities<Activities>({
+  // The pages of a big project take minutes; a worker that dies is noticed by the missing heartbeat.
+  startToCloseTimeout: '4 hours',
+  heartbeatTimeout: '1 minute',
+  retry,
+});
+
+const { emailAdmins } = proxyActivities<Activities>({
+  startToCloseTimeout: '1 minute',
+  scheduleToCloseTimeout: '1 hour',
+  retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumInterval: '5 minutes' },
+});
+
+export async function RedcapReconcileWorkflow(input: RedcapReconcileInput): Promise<RedcapReconcileResult> {
+  const { configId } = input;
+  try {
+    const begun = await beginReconcile({ configId, since: input.since });
+    const progress = await reconcileRecords({ configId, progress: begun });
+    const email = await finishReconcile({ configId, progress });
+    if (email) {
+      try {
+        await emailAdmins(email);
+      } catch (err) {
+        log.warn('could not email the admins about missed triggers', { configId, error: (err as Error).message });
+      }
+    }
+    return progress.totals;
+  } catch (err) {
+    if (!(err instanceof ActivityFailure)) throw err;
+    // REDCap's reason (or the database's) as the run's failure, in the Web UI; the schedule goes on.
+    const cause = err.cause;
+    const message = cause?.message ?? err.message;
+    const type = cause instanceof ApplicationFailure && cause.type ? cause.type : 'ReconcileFailed';
+    log.error('reconciliation failed', { configId, type, error: message });
+    throw ApplicationFailure.create({ message: `Reconciliation of REDCap config ${configId} failed: ${message}`, type, nonRetryable: true });
+  }
+}
