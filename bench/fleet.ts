@@ -11,6 +11,7 @@ import type { Client } from '@temporalio/client';
 import { randomUUID } from 'node:crypto';
 import { createMonitorActivities } from '../activities/monitors';
 import type { Config } from '../src/config';
+import { workerTuning } from '../src/temporal/worker-tuning';
 import type { Orm } from '../src/db/orm';
 import { logger } from '../src/logger';
 import { startScanMonitors } from '../src/temporal/monitors';
@@ -136,6 +137,8 @@ export async function benchFleet(options: {
   const { orm, client, config, count } = options;
   const concurrency = options.concurrency ?? 64;
   const print = (text: string) => options.log(`fleet: ${text}`);
+  const tuning = Object.entries(workerTuning(config)).map(([option, value]) => `${option} ${value}`);
+  print(`worker (prebuilt workflow bundle): ${tuning.join(', ') || 'SDK defaults'}`);
   await seedSessions(orm, count, options.redcapConfigId);
   const check = await checkScansCost(orm, config, sessionId(0));
   print(`checkScans: ${check.statements} SQL statement(s), ${fmt(check.ms, 2)} ms each (a session with its REDCap record and no scans; 500 in a row, in the bench process)`);

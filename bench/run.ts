@@ -5,11 +5,13 @@
  *   npm run bench -- [--duration 10] [--fleet 10000] [--rows 5000] [--only intake|fleet|reconcile] [--server dev|production|both]
  */
 import os from 'node:os';
+import path from 'node:path';
 import { Command } from 'commander';
 import { Connection, Client } from '@temporalio/client';
 import { loadConfig } from '../src/config';
 import { RedcapConfig } from '../src/db/entities';
 import { migrate, openDatabase } from '../src/db/orm';
+import { writeWorkflowBundle } from '../src/temporal/workflow-bundle';
 import { applySmallLab } from '../test/support/lab-config';
 import { freePort } from '../test/support/ports';
 import { eventually, startServiceProcess } from '../test/support/processes';
@@ -69,11 +71,21 @@ async function benchOn(server: TemporalServerKind, options: { duration: string; 
     }
 
     if (options.only === undefined || options.only === 'fleet') {
+      // The worker runs a prebuilt bundle, as the image does (bundling at start would leave webpack's memory in it).
+      const bundlePath = path.join(services.workDir, 'workflow-bundle.js');
+      await writeWorkflowBundle(bundlePath);
       const sdkMetricsPort = await freePort();
-      const worker = startServiceProcess('worker', { ...env, LOG_LEVEL: 'info', TEMPORAL_TASK_QUEUE: 'bench-fleet', WORKER_SDK_METRICS_PORT: String(sdkMetricsPort) });
+      const worker = startServiceProcess('worker', {
+        ...env,
+        LOG_LEVEL: 'info',
+        TEMPORAL_TASK_QUEUE: 'bench-fleet',
+        WORKFLOW_BUNDLE_PATH: bundlePath,
+        WORKER_SDK_METRICS_PORT: String(sdkMetricsPort),
+      });
       children.push(worker);
       await eventually(() => worker.output().includes('worker running'), 'the worker to start', 120_000);
-      const config = loadConfig({ ...env, TEMPORAL_TASK_QUEUE: 'bench-fleet' });
+      // The worker's WORKER_* tuning comes from our environment, as the worker's does.
+      const config = loadConfig({ ...process.env, ...env, TEMPORAL_TASK_QUEUE: 'bench-fleet' });
       await benchFleet({
         orm,
         client,

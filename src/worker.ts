@@ -103,7 +103,14 @@ async function main(): Promise<void> {
   await syncReconcileSchedulesAtStart(orm, temporal, config, logger);
   const metrics = config.workerMetricsPort ? await serveMetrics(config.workerMetricsPort) : undefined;
   logger.info(
-    { taskQueue: config.taskQueue, jobsTaskQueue: jobsTaskQueue(config.taskQueue), jobSlots: config.jobSlots, namespace: config.temporalNamespace, metricsPort: config.workerMetricsPort },
+    {
+      taskQueue: config.taskQueue,
+      jobsTaskQueue: jobsTaskQueue(config.taskQueue),
+      jobSlots: config.jobSlots,
+      tuning: workerTuning(config),
+      namespace: config.temporalNamespace,
+      metricsPort: config.workerMetricsPort,
+    },
     'worker running',
   );
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {

@@ -29,7 +29,8 @@ const TEMPORAL_TIMEOUT_MS = TEMPORAL_DEADLINE_MS + 7_000;
 export function redcapRouter(deps: AppDeps): Router {
   const log = (deps.logger ?? defaultLogger).child({ component: 'redcap' });
   const router = new Router();
-  const configs = new RedcapConfigCache();
+  // Without a watched cache (tests, tools) every trigger reads its config from the database.
+  const configs = deps.redcapConfigs ?? new RedcapConfigCache();
 
   /** Counts every trigger and its outcome (redcap_triggers_total). */
   const countOutcome: Middleware = async (ctx, next) => {

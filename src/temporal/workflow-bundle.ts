@@ -12,9 +12,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { Worker as Thread } from 'node:worker_threads';
 import { bundleWorkflowCode, type WorkerOptions } from '@temporalio/worker';
-import type { Logger } from '../logger';
 import { StartupError } from '../startup-failure';
 
 /** True when this file runs as compiled JavaScript (dist/src/temporal/), false under ts-node or jest. */
@@ -59,34 +57,4 @@ export async function writeWorkflowBundle(outputPath: string = defaultBundlePath
   fs.writeFileSync(temporary, code);
   fs.renameSync(temporary, outputPath);
   return Buffer.byteLength(code);
-}
-
-/**
- * The Worker option for `source`: a prebuilt bundle as it is; `workflowsPath` bundled in a thread of its own, so that
- * webpack's memory (over 100 MB) goes away with the thread instead of staying in the worker process for good.
- */
-export async function workflowCode(source: Omit<WorkflowSource, 'description'>, logger: Logger): Promise<Pick<WorkerOptions, 'workflowBundle'>> {
-  if (source.workflowBundle) return { workflowBundle: source.workflowBundle };
-  return { workflowBundle: { code: await bundleInThread(source.workflowsPath!, logger) } };
-}
-
-/** The thread: bundleWorkflowCode, its warnings passed on to our log. */
-const BUNDLE_THREAD = `
-const { parentPort, workerData } = require('node:worker_threads');
-const { bundleWorkflowCode } = require(workerData.sdk);
-const say = (level) => (message, meta) => parentPort.postMessage({ log: { level, message, meta: meta === undefined ? undefined : JSON.parse(JSON.stringify(meta)) } });
-const logger = { log: (level, message, meta) => say(level.toLowerCase())(message, meta), trace() {}, debug() {}, info() {}, warn: say('warn'), error: say('error') };
-bundleWorkflowCode({ workflowsPath: workerData.workflowsPath, logger }).then(({ code }) => parentPort.postMessage({ code }));
-`;
-
-function bundleInThread(workflowsPath: string, logger: Logger): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const thread = new Thread(BUNDLE_THREAD, { eval: true, workerData: { sdk: require.resolve('@temporalio/worker'), workflowsPath } });
-    thread.on('message', (message: { code?: string; log?: { level: 'warn' | 'error'; message: string; meta?: object } }) => {
-      if (message.log) logger[message.log.level === 'error' ? 'error' : 'warn'](message.log.meta ?? {}, message.log.message);
-      if (message.code !== undefined) resolve(message.code);
-    });
-    thread.once('error', reject);
-    thread.once('exit', (exitCode) => reject(new Error(`the workflow bundler thread stopped (exit ${exitCode}) before it made the bundle`)));
-  });
 }

@@ -54,6 +54,17 @@ test('every kind of session: the one-statement check agrees with the entity grap
   }
 });
 
+test("a cancel recorded on the session is read with the check, its reason with it", async () => {
+  await seedSession(orm, 'SPN01_CMH_0021_01_01');
+  await seedSession(orm, 'SPN01_CMH_0022_01_01');
+  const e = em();
+  await e.nativeUpdate(Session, { id: 'SPN01_CMH_0021_01_01' }, { monitorsCancelledAt: new Date(), monitorsCancelReason: 'participant withdrew' });
+  await e.nativeUpdate(Session, { id: 'SPN01_CMH_0022_01_01' }, { monitorsCancelledAt: new Date() });
+  expect(await checkSessionScans(em(), 'SPN01_CMH_0021_01_01')).toEqual({ missingScans: true, scans: 0, cancelled: { reason: 'participant withdrew' } });
+  expect(await checkSessionScans(em(), 'SPN01_CMH_0022_01_01')).toEqual({ missingScans: true, scans: 0, cancelled: {} });
+  expect(await checkSessionScans(em(), 'SPN01_CMH_0001_01_01')).not.toHaveProperty('cancelled');
+});
+
 test('one SQL statement, for an id in any convention and case', async () => {
   await seedSession(orm, 'SPN01_CMH_0011_01_01');
   const knex = orm.em.getConnection().getKnex();

@@ -1,37 +1,51 @@
-/** The DET's in-memory cache of REDCap configs: a short lifetime, one load at a time, failures not kept. */
-import { CONFIG_CACHE_MS, RedcapConfigCache, type TriggerConfig } from '../../src/redcap/config-cache';
+/** The DET's in-memory cache of REDCap configs: used only while changes are heard, emptied by each change. */
+import { RedcapConfigCache, type TriggerConfig } from '../../src/redcap/config-cache';
 
 const key = { url: 'https://redcap.example.org/', project: 1234, instrument: 'mri_scan_log' };
-const stored = { id: 1, ...key, completedField: 'mri_scan_log_complete', completedValue: '2', token: 'secret-token', version: '14.5.2' };
+const stored = { id: 1, ...key, completedField: 'mri_scan_log_complete', completedValue: '2', version: '14.5.2', token: 'secret-token' };
 
-function clockedCache() {
-  let now = 1_000_000;
-  const cache = new RedcapConfigCache(CONFIG_CACHE_MS, () => now);
-  return { cache, advance: (ms: number) => (now += ms) };
+function listeningCache() {
+  const cache = new RedcapConfigCache();
+  cache.setListening(true);
+  return cache;
 }
 
-test('a config is read once per lifetime, as a plain copy of what the trigger needs', async () => {
-  const { cache, advance } = clockedCache();
+test('while changes are heard a config is read once, as a plain copy of what the trigger needs', async () => {
+  const cache = listeningCache();
   const load = jest.fn(async () => stored as TriggerConfig);
-  expect(await cache.get(key, load)).toEqual({ id: 1, ...key, completedField: 'mri_scan_log_complete', completedValue: '2' });
-  advance(CONFIG_CACHE_MS - 1);
+  expect(await cache.get(key, load)).toEqual({ id: 1, ...key, completedField: 'mri_scan_log_complete', completedValue: '2', version: '14.5.2', detVersion: undefined });
   await cache.get({ ...key }, load);
   expect(load).toHaveBeenCalledTimes(1);
-  advance(1);
-  await cache.get(key, load);
-  expect(load).toHaveBeenCalledTimes(2);
 });
 
-test('no config is kept as long: a config applied meanwhile is seen once the lifetime has passed', async () => {
-  const { cache, advance } = clockedCache();
+test('a change empties the cache, "no config" too: the next trigger reads the database', async () => {
+  const cache = listeningCache();
   expect(await cache.get(key, async () => null)).toBeNull();
   expect(await cache.get(key, async () => stored)).toBeNull();
-  advance(CONFIG_CACHE_MS);
+  cache.changed();
   expect(await cache.get(key, async () => stored)).toMatchObject({ id: 1 });
+  cache.changed();
+  expect(await cache.get(key, async () => ({ ...stored, completedValue: '1' }))).toMatchObject({ completedValue: '1' });
+});
+
+test('while changes are not heard nothing is kept', async () => {
+  const cache = new RedcapConfigCache();
+  const load = jest.fn(async () => stored);
+  await cache.get(key, load);
+  await cache.get(key, load);
+  expect(load).toHaveBeenCalledTimes(2);
+
+  cache.setListening(true);
+  await cache.get(key, load);
+  await cache.get(key, load);
+  expect(load).toHaveBeenCalledTimes(3);
+  cache.setListening(false); // the connection dropped: changes from now on could be missed
+  await cache.get(key, load);
+  expect(load).toHaveBeenCalledTimes(4);
 });
 
 test('other projects, instruments and servers are other keys', async () => {
-  const { cache } = clockedCache();
+  const cache = listeningCache();
   await cache.get(key, async () => stored);
   for (const other of [{ ...key, project: 99 }, { ...key, instrument: 'other' }, { ...key, url: 'https://other.example.org/' }]) {
     expect(await cache.get(other, async () => null)).toBeNull();
@@ -39,7 +53,7 @@ test('other projects, instruments and servers are other keys', async () => {
 });
 
 test('concurrent triggers share one load; a failed load is not kept', async () => {
-  const { cache } = clockedCache();
+  const cache = listeningCache();
   let release: (value: TriggerConfig) => void = () => undefined;
   const load = jest.fn(() => new Promise<TriggerConfig>((resolve) => (release = resolve)));
   const both = Promise.all([cache.get(key, load), cache.get(key, load)]);
@@ -53,7 +67,7 @@ test('concurrent triggers share one load; a failed load is not kept', async () =
 });
 
 test('at most 1000 keys are kept, the oldest dropped first', async () => {
-  const { cache } = clockedCache();
+  const cache = listeningCache();
   for (let project = 0; project <= 1000; project++) await cache.get({ ...key, project }, async () => null);
   const load = jest.fn(async () => null);
   await cache.get({ ...key, project: 1000 }, load);
