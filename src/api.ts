@@ -20,7 +20,10 @@ export async function listen(config: Config, deps: { orm: Orm; temporal: Client 
   server.requestTimeout = 30_000;
   server.headersTimeout = 10_000;
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    server.once('error', (err) => {
+      void configs.close();
+      reject(err);
+    });
     server.listen(config.port, resolve);
   });
   logger.info({ port: config.port }, `API listening on http://127.0.0.1:${config.port}`);

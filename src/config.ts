@@ -81,8 +81,9 @@ const schema = z.object({
   WORKER_METRICS_PORT: z.coerce.number().int().min(1).max(65535).optional(),
   /** `npm run worker` serves the Temporal SDK's metrics (slots, sticky cache, requests) on this port; unset: none. */
   WORKER_SDK_METRICS_PORT: z.coerce.number().int().min(1).max(65535).optional(),
-  // Worker tuning (src/temporal/worker-tuning.ts, docs/operating.md "Tuning the worker"); unset: the SDK's default.
-  WORKER_CACHED_WORKFLOWS: z.coerce.number().int().min(0).max(1_000_000).optional(),
+  // Worker tuning (src/temporal/worker-tuning.ts, docs/operating.md "Tuning the worker"); the others unset: the SDK's default.
+  /** Monitors kept in the worker's memory between their workflow tasks: a waiting monitor needs none. */
+  WORKER_CACHED_WORKFLOWS: z.coerce.number().int().min(0).max(1_000_000).default(100),
   WORKER_WORKFLOW_TASK_SLOTS: z.coerce.number().int().min(2).max(10_000).optional(),
   WORKER_ACTIVITY_SLOTS: z.coerce.number().int().min(1).max(10_000).optional(),
   WORKER_LOCAL_ACTIVITY_SLOTS: z.coerce.number().int().min(1).max(10_000).optional(),
@@ -121,7 +122,7 @@ export interface Config {
   workerSdkMetricsPort?: number;
   /** Worker options a lab may override (src/temporal/worker-tuning.ts); undefined: the SDK's default. */
   worker: {
-    cachedWorkflows?: number;
+    cachedWorkflows: number;
     workflowTaskSlots?: number;
     activitySlots?: number;
     localActivitySlots?: number;
