@@ -125,7 +125,7 @@ export async function benchFleet(options: {
   orm: Orm;
   client: Client;
   config: Config;
-  worker: { pid: number; sdkMetricsUrl: string };
+  worker: { pid: number; sdkMetricsUrl: string; env: Record<string, string> };
   count: number;
   redcapConfigId: number;
   /** Seconds of each bare-client start measurement. */
@@ -138,7 +138,7 @@ export async function benchFleet(options: {
   const concurrency = options.concurrency ?? 64;
   const print = (text: string) => options.log(`fleet: ${text}`);
   const tuning = Object.entries(workerTuning(config)).map(([option, value]) => `${option} ${value}`);
-  print(`worker (prebuilt workflow bundle): ${tuning.join(', ') || 'SDK defaults'}`);
+  print(`worker (compiled, prebuilt workflow bundle; NODE_OPTIONS ${options.worker.env.NODE_OPTIONS ?? ''}, MALLOC_ARENA_MAX ${options.worker.env.MALLOC_ARENA_MAX ?? ''}): ${tuning.join(', ') || 'SDK defaults'}`);
   await seedSessions(orm, count, options.redcapConfigId);
   const check = await checkScansCost(orm, config, sessionId(0));
   print(`checkScans: ${check.statements} SQL statement(s), ${fmt(check.ms, 2)} ms each (a session with its REDCap record and no scans; 500 in a row, in the bench process)`);

@@ -4,6 +4,7 @@
  * PostgreSQL), the API and the worker as child processes. Every result line starts with the server kind.
  *   npm run bench -- [--duration 10] [--fleet 10000] [--rows 5000] [--only intake|fleet|reconcile] [--server dev|production|both]
  */
+import { execFileSync } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
 import { Command } from 'commander';
@@ -14,13 +15,15 @@ import { migrate, openDatabase } from '../src/db/orm';
 import { writeWorkflowBundle } from '../src/temporal/workflow-bundle';
 import { applySmallLab } from '../test/support/lab-config';
 import { freePort } from '../test/support/ports';
-import { eventually, startServiceProcess } from '../test/support/processes';
+import { eventually, startCompiledServiceProcess, startServiceProcess } from '../test/support/processes';
 import { benchFleet } from './fleet';
 import { benchIntake } from './intake';
 import { benchReconcile } from './reconcile';
 import { FakeRedcap } from '../test/support/fake-redcap';
 import { startBenchServices } from './services';
 import { printer } from './stats';
+
+const WORKER_NODE_OPTIONS = '--max-old-space-size=128';
 import type { TemporalServerKind } from '../test/support/server-kinds';
 
 async function main(): Promise<void> {
@@ -37,6 +40,17 @@ async function main(): Promise<void> {
   if (servers.length === 0) throw new Error(`--server: expected dev, production or both, got '${options.server}'`);
   console.log(`bench: ${os.cpus().length} cores, ${os.cpus()[0]?.model}, node ${process.version}, ${new Date().toISOString()}`);
   for (const server of servers) await benchOn(server, options);
+}
+
+/**
+ * The worker's process settings as the image sets them (Dockerfile, docker-compose.yml; docs/operating.md "Tuning
+ * the worker"): a bounded V8 heap and two malloc arenas. WORKER_NODE_OPTIONS and MALLOC_ARENA_MAX override them here.
+ */
+function workerProcessEnv(): Record<string, string> {
+  return {
+    NODE_OPTIONS: process.env.WORKER_NODE_OPTIONS ?? WORKER_NODE_OPTIONS,
+    MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX ?? '2',
+  };
 }
 
 async function benchOn(server: TemporalServerKind, options: { duration: string; fleet: string; rows: string; only?: string }): Promise<void> {
@@ -71,16 +85,19 @@ async function benchOn(server: TemporalServerKind, options: { duration: string; 
     }
 
     if (options.only === undefined || options.only === 'fleet') {
-      // The worker runs a prebuilt bundle, as the image does (bundling at start would leave webpack's memory in it).
+      // The worker runs as the image runs it: compiled, on a prebuilt bundle (ts-node's compiler and webpack
+      // would stay in its memory).
+      execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', 'tsconfig.json'], { cwd: path.resolve(__dirname, '..'), stdio: 'inherit' });
       const bundlePath = path.join(services.workDir, 'workflow-bundle.js');
       await writeWorkflowBundle(bundlePath);
       const sdkMetricsPort = await freePort();
-      const worker = startServiceProcess('worker', {
+      const worker = startCompiledServiceProcess('worker', {
         ...env,
         LOG_LEVEL: 'info',
         TEMPORAL_TASK_QUEUE: 'bench-fleet',
         WORKFLOW_BUNDLE_PATH: bundlePath,
         WORKER_SDK_METRICS_PORT: String(sdkMetricsPort),
+        ...workerProcessEnv(),
       });
       children.push(worker);
       await eventually(() => worker.output().includes('worker running'), 'the worker to start', 120_000);
@@ -90,7 +107,7 @@ async function benchOn(server: TemporalServerKind, options: { duration: string; 
         orm,
         client,
         config,
-        worker: { pid: worker.child.pid!, sdkMetricsUrl: `http://127.0.0.1:${sdkMetricsPort}/metrics` },
+        worker: { pid: worker.child.pid!, sdkMetricsUrl: `http://127.0.0.1:${sdkMetricsPort}/metrics`, env: workerProcessEnv() },
         count: Number(options.fleet),
         redcapConfigId,
         bareSeconds: Number(options.duration),

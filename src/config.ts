@@ -88,7 +88,6 @@ const schema = z.object({
   WORKER_ACTIVITY_SLOTS: z.coerce.number().int().min(1).max(10_000).optional(),
   WORKER_LOCAL_ACTIVITY_SLOTS: z.coerce.number().int().min(1).max(10_000).optional(),
   WORKER_REUSE_V8_CONTEXT: z.enum(['true', 'false']).optional(),
-  DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(1_000).optional(),
 });
 
 export interface Config {
@@ -128,7 +127,6 @@ export interface Config {
     localActivitySlots?: number;
     reuseV8Context?: boolean;
   };
-  databasePoolSize?: number;
   logLevel: string;
   embeddedPostgresPort: number;
   temporalUiPort: number;
@@ -196,7 +194,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       localActivitySlots: e.WORKER_LOCAL_ACTIVITY_SLOTS,
       reuseV8Context: e.WORKER_REUSE_V8_CONTEXT === undefined ? undefined : e.WORKER_REUSE_V8_CONTEXT === 'true',
     },
-    databasePoolSize: e.DATABASE_POOL_SIZE,
   };
 }
 
