@@ -80,7 +80,8 @@ export async function benchIntake(options: {
   const print = (text: string) => options.log(`intake: ${text}`);
   const slices = options.slices ?? 5;
   const figures: IntakeFigures[] = [];
-  const viaApi = (agent: http.Agent) => () => postTrigger(options.apiUrl, agent).then((status) => status === 202);
+  // A request that fails (e.g. a keep-alive socket the server closed as it was reused) counts as not 202.
+  const viaApi = (agent: http.Agent) => () => postTrigger(options.apiUrl, agent).then((status) => status === 202, () => false);
   const bare = () =>
     options.client.workflow
       .start(REDCAP_INTAKE_WORKFLOW, {
