@@ -3,12 +3,18 @@
  * through the environment: an embedded PostgreSQL (fresh data directory) and a Temporal dev server
  * (@temporalio/testing createLocal, with the provisioned CLI). The time-skipping server is started per
  * test file (test/support/temporal.ts), since time skipping is global to a server.
+ *
+ * It also bundles workflows/ once, from the sources as they are now, and hands the bundle to every worker the
+ * tests start, in-process or `npm run worker` (WORKFLOW_BUNDLE_PATH, as the Docker image runs its worker): each
+ * would otherwise run webpack for itself, some thirty times a run. Bundling at start has tests of its own
+ * (test/integration/workflow-bundle.test.ts, and npm start in any-user-start.test.ts).
  */
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { startEmbeddedPostgres } from '../src/db/embedded-postgres';
+import { writeWorkflowBundle } from '../src/temporal/workflow-bundle';
 import { devServerExecutable } from '../src/dev/binaries';
 import { searchAttributes } from '../surface';
 import { freePort } from './support/ports';
@@ -27,5 +33,8 @@ export default async function globalSetup(): Promise<void> {
   process.env.TEST_DATABASE_URL = pg.url;
   process.env.TEST_TEMPORAL_ADDRESS = devServer.address;
   process.env.TEST_WORK_DIR = workDir;
+  const bundle = path.join(workDir, 'workflow-bundle.js');
+  await writeWorkflowBundle(bundle);
+  process.env.WORKFLOW_BUNDLE_PATH = bundle;
   (globalThis as Record<string, unknown>).__testServices = { pg, devServer, workDir };
 }

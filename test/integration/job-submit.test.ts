@@ -44,7 +44,8 @@ test('the job runs in a process group of its own; stopping it stops everything i
   const controller = new AbortController();
   let group = 0;
   const job = submitJob(settings, 'tree.sh', args, { signal: controller.signal, onStart: (pid) => (group = pid) });
-  while (!fs.existsSync(marker) || fs.readFileSync(marker, 'utf8').trim() === '') await new Promise((resolve) => setTimeout(resolve, 50));
+  // onStart comes on the next tick; on a busy machine the script may have written the marker before that.
+  while (group === 0 || !fs.existsSync(marker) || fs.readFileSync(marker, 'utf8').trim() === '') await new Promise((resolve) => setTimeout(resolve, 50));
   const grandchild = Number(fs.readFileSync(marker, 'utf8'));
   expect(fs.readFileSync(`/proc/${grandchild}/stat`, 'utf8').split(' ')[4]).toBe(String(group)); // its process group
   expect(group).not.toBe(Number(fs.readFileSync('/proc/self/stat', 'utf8').split(' ')[4])); // not ours: a Ctrl-C does not reach it

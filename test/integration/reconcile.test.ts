@@ -123,6 +123,7 @@ beforeAll(async () => {
   const seed = em();
   const study = seed.create(Study, { id: 'SPN01', name: 'Social Processes Network' });
   seed.create(StudySite, { study, site: seed.create(Site, { id: 'CMH' }), code: 'SPN01', usesRedcap: true });
+  seed.create(StudySite, { study, site: seed.create(Site, { id: 'ZHH' }), code: 'SPN01', usesRedcap: true }); // as in smallLabConfig
   seed.create(User, { name: 'Ada Admin', email: 'ada@example.org', admin: true });
   redcap = seed.create(RedcapConfig, redcapConfig(1234, 'mri_scan_log'));
   await seed.flush();
