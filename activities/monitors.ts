@@ -17,7 +17,7 @@ import { AbortError, jobCommand, JobScriptMissingError, SubmitCommandMissingErro
 import { downloadGaveUpEmail, noScansEmail } from '../src/mail/templates';
 import { checkSessionScans, type ScanCheck } from '../src/sessions/scan-check';
 import { sessionFacts, viewSession, type SessionView } from '../src/sessions/view';
-import { MONITORING_CANCELLED, PermanentError, type CancelRequest, type MonitorEmailKind } from '../surface';
+import { MONITORING_CANCELLED, PermanentError, type MonitorEmailKind } from '../surface';
 import type { ActivityDeps } from './deps';
 import { whileHeartbeating } from './heartbeat';
 import type { ComposedEmail } from './mail';
