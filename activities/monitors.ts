@@ -15,9 +15,9 @@ import { claimJobRun, endJobRun, failedJobRuns, renewJobRun, runningJob, settleJ
 import { queuedJobId } from '../src/jobs/status';
 import { AbortError, jobCommand, JobScriptMissingError, SubmitCommandMissingError, submitJob, type JobResult } from '../src/jobs/submit';
 import { downloadGaveUpEmail, noScansEmail } from '../src/mail/templates';
-import { findSession, missesScans } from '../src/sessions/domain';
+import { checkSessionScans, type ScanCheck } from '../src/sessions/scan-check';
 import { sessionFacts, viewSession, type SessionView } from '../src/sessions/view';
-import { MONITORING_CANCELLED, PermanentError, type CancelRequest, type MonitorEmailKind } from '../surface';
+import { MONITORING_CANCELLED, PermanentError, type MonitorEmailKind } from '../surface';
 import type { ActivityDeps } from './deps';
 import { whileHeartbeating } from './heartbeat';
 import type { ComposedEmail } from './mail';
@@ -36,12 +36,7 @@ export interface MonitorEmailRequest {
   attempts?: number;
 }
 
-export interface ScanCheck {
-  missingScans: boolean;
-  scans: number;
-  /** Set when the session's monitoring was cancelled: the monitor ends `cancelled`, without email. */
-  cancelled?: CancelRequest;
-}
+export type { ScanCheck } from '../src/sessions/scan-check';
 
 /** Heartbeat period while a job runs, so that a cancel reaches the activity (heartbeatTimeout is 1 minute). */
 const HEARTBEAT_MS = 10_000;
@@ -230,12 +225,9 @@ export function createMonitorActivities(deps: ActivityDeps) {
   }
 
   return {
-    /** Whether the session still misses its scans (src/sessions/domain.ts missingScans), and whether its monitoring was cancelled. */
+    /** Whether the session still misses its scans, and whether its monitoring was cancelled (src/sessions/scan-check.ts, one SQL statement). A session gone is permanent. */
     async checkScans(sessionId: string): Promise<ScanCheck> {
-      const session = await orSessionGone(sessionId, findSession(deps.orm.em.fork(), sessionId));
-      const check: ScanCheck = { missingScans: missesScans(session), scans: session.scans.count() };
-      if (session.monitorsCancelledAt) check.cancelled = session.monitorsCancelReason ? { reason: session.monitorsCancelReason } : {};
-      return check;
+      return orSessionGone(sessionId, checkSessionScans(deps.orm.em.fork(), sessionId));
     },
 
     /**

@@ -1,17 +1,25 @@
 /**
  * (b) Monitor fleet: start N ScanImportWorkflows (the real start path, startScanMonitors) for sessions that
- * miss their scans, with the default 2-day wait, on one worker process (`npm run worker`); report the start
- * rate and the worker's RSS; then register a scan for every session, signal `scansArrived` to all, and time
- * how long until every monitor has finished.
+ * miss their scans, with the default 2-day wait, on one worker process (`npm run worker`). Figures: the start
+ * rate; how fast the worker does every monitor's first check; its RSS with all of them waiting; then, after a
+ * scan is registered for every session and `scansArrived` sent to all, how fast they all finish. Beside them,
+ * the rate at which a bare Temporal client starts the same workflow type on the same server (measured before
+ * and after the fleet, and averaged), and the ratios. The hot path is counted too: the SQL statements of one
+ * `checkScans`, and the worker's requests to the server per monitor (from the SDK's metrics).
  */
 import type { Client } from '@temporalio/client';
+import { randomUUID } from 'node:crypto';
+import { createMonitorActivities } from '../activities/monitors';
 import type { Config } from '../src/config';
+import { workerTuning } from '../src/temporal/worker-tuning';
 import type { Orm } from '../src/db/orm';
+import { logger } from '../src/logger';
 import { startScanMonitors } from '../src/temporal/monitors';
-import { scanImportWorkflowId, scansArrivedSignal } from '../surface';
-import { fmt, percentile, rssMiB, runPool } from './stats';
+import { SCAN_IMPORT_WORKFLOW, scanImportWorkflowId, scansArrivedSignal, type ScanImportInput } from '../surface';
+import { cpuSeconds, fmt, percentile, rssMiB, runFor, runPool, scrapeMetrics, type Metrics } from './stats';
 
 const sessionId = (i: number) => `SPN01_CMH_${String(i).padStart(6, '0')}_01_01`;
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** N sessions at CMH, each with a REDCap record and no scans, inserted in a few statements. */
 async function seedSessions(orm: Orm, count: number, redcapConfigId: number): Promise<void> {
@@ -37,56 +45,141 @@ async function seedSessions(orm: Orm, count: number, redcapConfigId: number): Pr
   );
 }
 
+/** The SQL statements one `checkScans` sends, and its mean time over `repeat` calls (the real activity, in this process). */
+async function checkScansCost(orm: Orm, config: Config, session: string, repeat = 500): Promise<{ statements: number; ms: number }> {
+  const { checkScans } = createMonitorActivities({ config, orm, logger, temporal: undefined as never, mailer: undefined as never });
+  const knex = orm.em.getConnection().getKnex();
+  let statements = 0;
+  const count = () => statements++;
+  knex.on('query', count);
+  try {
+    await checkScans(session);
+  } finally {
+    knex.off('query', count);
+  }
+  const started = performance.now();
+  for (let i = 0; i < repeat; i++) await checkScans(session);
+  return { statements, ms: (performance.now() - started) / repeat };
+}
+
+/** Starts per second of a bare client (no memo, no search attributes) for ScanImportWorkflow on a queue no worker polls. */
+async function bareStartRate(client: Client, config: Config, workerPid: number, concurrency: number, seconds: number) {
+  const input: ScanImportInput = { sessionId: 'BARE', studyId: 'SPN01', siteId: 'CMH', checkDelayMs: config.durations.scanCheckDelayMs };
+  const cpuBefore = cpuSeconds(workerPid);
+  const latencies = await runFor(seconds * 1000, concurrency, () =>
+    client.workflow.start(SCAN_IMPORT_WORKFLOW, { taskQueue: `${config.taskQueue}-bare`, workflowId: `bench-bare:${randomUUID()}`, args: [input] }),
+  );
+  const cpu = cpuPerMonitor(cpuBefore, cpuSeconds(workerPid), latencies.length).replace('per monitor', 'per start');
+  return { perSecond: latencies.length / seconds, p50: percentile(latencies, 50), p99: percentile(latencies, 99), cpu };
+}
+
+/** What the worker did between two scrapes of its SDK metrics, per monitor. */
+function perMonitor(before: Metrics, after: Metrics, count: number): string {
+  const delta = (name: string, labels = '') => (after.sum(name, labels) - before.sum(name, labels)) / count;
+  const parts = [
+    `${fmt(delta('temporal_request', 'operation="RespondWorkflowTaskCompleted"'), 2)} workflow tasks`,
+    `${fmt(delta('temporal_request', 'operation="RespondActivityTaskCompleted"') + delta('temporal_request', 'operation="RespondActivityTaskFailed"'), 2)} activity tasks`,
+    `${fmt(delta('temporal_local_activity_execution_latency_count'), 2)} local activities`,
+    `${fmt(delta('temporal_sticky_cache_hit'), 2)} sticky cache hits`,
+    `${fmt(delta('temporal_request', 'operation="GetWorkflowExecutionHistory"'), 2)} history fetches`,
+    `${fmt(delta('temporal_long_request', 'operation="PollWorkflowTaskQueue"'), 2)} workflow task polls`,
+  ];
+  const mean = (name: string, labels = '') =>
+    fmt((after.sum(`${name}_sum`, labels) - before.sum(`${name}_sum`, labels)) / (after.sum(`${name}_count`, labels) - before.sum(`${name}_count`, labels)), 0);
+  return (
+    `${parts.join(', ')}; mean ms: workflow task poll ${mean('temporal_long_request_latency', 'operation="PollWorkflowTaskQueue"')},` +
+    ` queued ${mean('temporal_workflow_task_schedule_to_start_latency')},` +
+    ` executed ${mean('temporal_workflow_task_execution_latency')}, local activity ${mean('temporal_local_activity_execution_latency')}`
+  );
+}
+
+/** CPU milliseconds per monitor each process group used between two readings. */
+function cpuPerMonitor(before: ReturnType<typeof cpuSeconds>, after: ReturnType<typeof cpuSeconds>, count: number): string {
+  const ms = (key: keyof typeof before) => fmt(((after[key] - before[key]) * 1000) / count, 2);
+  return `CPU ms per monitor: worker ${ms('worker')}, Temporal server ${ms('temporal')}, PostgreSQL ${ms('postgres')}, bench ${ms('bench')}`;
+}
+
+/** Checks run by the worker (as activities or local activities), from its SDK metrics. */
+const checksRun = (metrics: Metrics) =>
+  metrics.sum('temporal_activity_execution_latency_count', 'activity_type="checkScans"') +
+  metrics.sum('temporal_local_activity_execution_latency_count', 'activity_type="checkScans"');
+
+/**
+ * Waits until the worker ran `expected` more checks than in `before` and then finished every workflow task it had
+ * (no workflow task slot in use, no task completed for a second); returns the time of its last completed task.
+ */
+async function workerSettled(metricsUrl: string, before: Metrics, expected: number): Promise<{ at: number; metrics: Metrics }> {
+  let last = { completed: -1, at: performance.now() };
+  for (;;) {
+    await sleep(250);
+    const metrics = await scrapeMetrics(metricsUrl);
+    const completed = metrics.sum('temporal_request', 'operation="RespondWorkflowTaskCompleted"');
+    const now = performance.now();
+    if (completed !== last.completed) last = { completed, at: now };
+    const busy = metrics.sum('temporal_worker_task_slots_used', 'worker_type="WorkflowWorker"') > 0;
+    if (checksRun(metrics) - checksRun(before) >= expected && !busy && now - last.at >= 1_000) return { at: last.at, metrics };
+  }
+}
+
 export async function benchFleet(options: {
   orm: Orm;
   client: Client;
   config: Config;
-  workerPid: number;
+  worker: { pid: number; sdkMetricsUrl: string; env: Record<string, string> };
   count: number;
   redcapConfigId: number;
+  /** Seconds of each bare-client start measurement. */
+  bareSeconds: number;
   concurrency?: number;
-  /** Where each result line goes (default: stdout). */
-  log?: (line: string) => void;
+  /** Where each result line goes (bench/stats.ts printer: cores and server kind first). */
+  log: (line: string) => void;
 }): Promise<void> {
-  const log = options.log ?? ((line: string) => console.log(line));
   const { orm, client, config, count } = options;
   const concurrency = options.concurrency ?? 64;
+  const print = (text: string) => options.log(`fleet: ${text}`);
+  const tuning = Object.entries(workerTuning(config)).map(([option, value]) => `${option} ${value}`);
+  print(`worker (compiled, prebuilt workflow bundle; NODE_OPTIONS ${options.worker.env.NODE_OPTIONS ?? ''}, MALLOC_ARENA_MAX ${options.worker.env.MALLOC_ARENA_MAX ?? ''}): ${tuning.join(', ') || 'SDK defaults'}`);
   await seedSessions(orm, count, options.redcapConfigId);
+  const check = await checkScansCost(orm, config, sessionId(0));
+  print(`checkScans: ${check.statements} SQL statement(s), ${fmt(check.ms, 2)} ms each (a session with its REDCap record and no scans; 500 in a row, in the bench process)`);
+  const bareBefore = await bareStartRate(client, config, options.worker.pid, concurrency, options.bareSeconds);
 
+  const idleRss = rssMiB(options.worker.pid);
+  const metricsBefore = await scrapeMetrics(options.worker.sdkMetricsUrl);
+  const cpuBefore = cpuSeconds(options.worker.pid);
   const started = performance.now();
   const startLatencies = await runPool(count, concurrency, (i) =>
     startScanMonitors(client, config, { sessionId: sessionId(i), studyId: 'SPN01', siteId: 'CMH' }),
   );
   const startSeconds = (performance.now() - started) / 1000;
-  log(
-    `fleet: started ${count} ScanImportWorkflows in ${fmt(startSeconds)} s = ${fmt(count / startSeconds)}/s` +
-      ` (p50 ${fmt(percentile(startLatencies, 50))} ms, p99 ${fmt(percentile(startLatencies, 99))} ms, ${concurrency} at once)`,
-  );
 
-  // Settled: the worker has run every monitor's first check and each is waiting out its 2 days. Tasks are not
-  // served in start order, so every monitor is asked (and asked again until it is waiting).
-  const waiting = `WorkflowType="ScanImportWorkflow" AND ExecutionStatus="Running"`;
-  const settleStarted = performance.now();
+  // First checks: every monitor's first checkScans has run and the worker has finished the workflow task after it
+  // (the monitor now waits out its 2 days). Read from the worker's metrics, so the bench adds no work to it.
+  const checked = await workerSettled(options.worker.sdkMetricsUrl, metricsBefore, count);
+  const checkSeconds = (checked.at - started) / 1000;
+  const cpuChecked = cpuSeconds(options.worker.pid);
+  const settledRss = rssMiB(options.worker.pid);
+
+  // Every monitor answers 'waiting' (queries; untimed: with a small cache each is a replay).
   const stateOf = (i: number) =>
     client.workflow
       .getHandle(scanImportWorkflowId(sessionId(i)))
       .query<{ state: string }>('status')
-      .then((status) => status.state, () => 'not yet');
-  while ((await stateOf(count - 1)) !== 'waiting') await new Promise((resolve) => setTimeout(resolve, 500));
+      .then((status) => status.state, () => 'no answer');
   let unsettled = Array.from({ length: count }, (_, i) => i);
+  const queried = performance.now();
   while (unsettled.length > 0) {
     const states = new Map<number, string>();
     await runPool(unsettled.length, concurrency, async (k) => {
       states.set(unsettled[k], await stateOf(unsettled[k]));
     });
     unsettled = unsettled.filter((i) => states.get(i) !== 'waiting');
-    if (unsettled.length > 0) await new Promise((resolve) => setTimeout(resolve, 1_000));
+    if (unsettled.length > 0) await sleep(1_000);
   }
-  const settledRss = rssMiB(options.workerPid);
-  log(
-    `fleet: all ${(await client.workflow.count(waiting)).count} monitors waiting ${fmt((performance.now() - settleStarted) / 1000)} s after the last start (their first check done);` +
-      ` worker RSS ${fmt(settledRss.rss, 0)} MiB (peak ${fmt(settledRss.peak, 0)} MiB)`,
-  );
+  const queriedSeconds = (performance.now() - queried) / 1000;
+  const queriedRss = rssMiB(options.worker.pid);
+  const metricsQueried = await scrapeMetrics(options.worker.sdkMetricsUrl);
+  const cpuQueried = cpuSeconds(options.worker.pid);
 
   await orm.em.getConnection().execute(
     `insert into scan (session_id, name, series, tag, description, created_at)
@@ -95,15 +188,43 @@ export async function benchFleet(options: {
   const signalled = performance.now();
   await runPool(count, concurrency, (i) => client.workflow.getHandle(scanImportWorkflowId(sessionId(i))).signal(scansArrivedSignal));
   const signalSeconds = (performance.now() - signalled) / 1000;
-  let running = count;
-  while (running > 0) {
-    await new Promise((resolve) => setTimeout(resolve, 500));
-    running = (await client.workflow.count(waiting)).count;
+  // Finished: read from the worker's metrics (as the first checks), then confirmed once on the server.
+  const completed = (metrics: Metrics) => metrics.sum('temporal_workflow_completed', `workflow_type="${SCAN_IMPORT_WORKFLOW}"`);
+  while (completed(await scrapeMetrics(options.worker.sdkMetricsUrl)) - completed(metricsQueried) < count) await sleep(250);
+  const drainSeconds = (performance.now() - signalled) / 1000;
+  const drained = await workerSettled(options.worker.sdkMetricsUrl, metricsQueried, count);
+  const running = `WorkflowType="${SCAN_IMPORT_WORKFLOW}" AND TaskQueue="${config.taskQueue}" AND ExecutionStatus="Running"`;
+  for (let tries = 1; (await client.workflow.count(running)).count > 0; tries++) {
+    if (tries === 30) throw new Error(`monitors still running on the server after the worker finished ${count}`);
+    await sleep(1_000);
   }
-  const doneSeconds = (performance.now() - signalled) / 1000;
-  const finalRss = rssMiB(options.workerPid);
-  log(
-    `fleet: scansArrived sent to ${count} in ${fmt(signalSeconds)} s (${fmt(count / signalSeconds)}/s);` +
-      ` all finished ${fmt(doneSeconds)} s after the first signal; worker RSS ${fmt(finalRss.rss, 0)} MiB (peak ${fmt(finalRss.peak, 0)} MiB)`,
+  const finalRss = rssMiB(options.worker.pid);
+  const cpuDrained = cpuSeconds(options.worker.pid);
+
+  const bareAfter = await bareStartRate(client, config, options.worker.pid, concurrency, options.bareSeconds);
+  const bare = (bareBefore.perSecond + bareAfter.perSecond) / 2;
+  const ratio = (perSecond: number) => fmt(perSecond / bare, 2);
+
+  print(
+    `bare client starts ScanImportWorkflow at ${fmt(bare)}/s (${fmt(bareBefore.perSecond)}/s before the fleet, ${fmt(bareAfter.perSecond)}/s after;` +
+      ` p50 ${fmt(bareBefore.p50)} ms, p99 ${fmt(bareBefore.p99)} ms, ${concurrency} at once); before: ${bareBefore.cpu}`,
+  );
+  print(
+    `started ${count} through startScanMonitors in ${fmt(startSeconds)} s = ${fmt(count / startSeconds)}/s, ratio ${ratio(count / startSeconds)}` +
+      ` (p50 ${fmt(percentile(startLatencies, 50))} ms, p99 ${fmt(percentile(startLatencies, 99))} ms)`,
+  );
+  print(
+    `first check of all ${count} done ${fmt(checkSeconds)} s after the first start = ${fmt(count / checkSeconds)}/s, ratio ${ratio(count / checkSeconds)};` +
+      ` per monitor: ${perMonitor(metricsBefore, checked.metrics, count)}; ${cpuPerMonitor(cpuBefore, cpuChecked, count)} (with its start)`,
+  );
+  print(
+    `all ${count} waiting: worker RSS ${fmt(settledRss.rss, 0)} MiB (${fmt(idleRss.rss, 0)} MiB before the fleet); after a status query to each (${fmt(queriedSeconds)} s)` +
+      ` ${fmt(queriedRss.rss, 0)} MiB; peak so far ${fmt(queriedRss.peak, 0)} MiB`,
+  );
+  print(
+    `scansArrived sent to ${count} in ${fmt(signalSeconds)} s; all finished ${fmt(drainSeconds)} s after the first signal` +
+      ` = ${fmt(count / drainSeconds)}/s, ratio ${ratio(count / drainSeconds)}; per monitor: ${perMonitor(metricsQueried, drained.metrics, count)};` +
+      ` ${cpuPerMonitor(cpuQueried, cpuDrained, count)} (with its signal);` +
+      ` worker RSS ${fmt(finalRss.rss, 0)} MiB (peak ${fmt(finalRss.peak, 0)} MiB)`,
   );
 }

@@ -1,11 +1,13 @@
 /**
  * (a) DET intake: accepted triggers per second and latency through `npm run api` (a child process) at 1, 16
  * and 64 connections, each request a distinct record, against the rate at which a bare Temporal client in
- * this process starts the same workflow type on the same server.
+ * this process starts the same workflow type on the same server. The two are measured by the same loop, in
+ * alternating slices (API, bare, bare, API, …), so that a change in the machine's load falls on both.
  */
-import autocannon from 'autocannon';
+import http from 'node:http';
 import type { Client } from '@temporalio/client';
 import { randomUUID } from 'node:crypto';
+import { REDCAP_INTAKE_WORKFLOW } from '../surface';
 import { fmt, percentile, runFor } from './stats';
 
 export interface IntakeFigures {
@@ -28,43 +30,40 @@ function triggerBody(record: number): string {
   }).toString();
 }
 
-async function apiLevel(apiUrl: string, connections: number, durationSeconds: number) {
-  let accepted = 0;
-  const result = await autocannon({
-    url: apiUrl,
-    connections,
-    duration: durationSeconds,
-    requests: [
-      {
-        method: 'POST',
-        path: '/redcap',
-        headers: { 'content-type': 'application/x-www-form-urlencoded' },
-        setupRequest: (request) => ({ ...request, body: triggerBody(nextRecord++) }),
-        onResponse: (status) => {
-          if (status === 202) accepted++;
-        },
+/** POSTs one trigger over a kept-alive connection of `agent`; resolves with the status code. */
+function postTrigger(apiUrl: string, agent: http.Agent): Promise<number> {
+  const body = triggerBody(nextRecord++);
+  return new Promise((resolve, reject) => {
+    const request = http.request(
+      `${apiUrl}/redcap`,
+      { method: 'POST', agent, headers: { 'content-type': 'application/x-www-form-urlencoded', 'content-length': Buffer.byteLength(body) } },
+      (response) => {
+        response.resume();
+        response.once('end', () => resolve(response.statusCode ?? 0));
+        response.once('error', reject);
       },
-    ],
+    );
+    request.once('error', reject);
+    request.end(body);
   });
-  return {
-    perSecond: accepted / durationSeconds,
-    p50: result.latency.p50,
-    p99: result.latency.p99,
-    accepted,
-    other: result.requests.total - accepted,
-  };
 }
 
-async function rawLevel(client: Client, taskQueue: string, connections: number, durationSeconds: number) {
-  const latencies = await runFor(durationSeconds * 1000, connections, () =>
-    client.workflow.start('RedcapIntakeWorkflow', {
-      taskQueue,
-      workflowId: `bench-raw:${randomUUID()}`,
-      args: [{ configId: 1, record: String(nextRecord++), eventName: null }],
-      workflowIdConflictPolicy: 'USE_EXISTING',
-    }),
-  );
-  return { perSecond: latencies.length / durationSeconds, p50: percentile(latencies, 50), p99: percentile(latencies, 99), started: latencies.length };
+interface Slices {
+  latencies: number[];
+  ok: number;
+  other: number;
+  seconds: number;
+}
+
+const emptySlices = (): Slices => ({ latencies: [], ok: 0, other: 0, seconds: 0 });
+
+async function slice(into: Slices, connections: number, seconds: number, call: () => Promise<boolean>): Promise<void> {
+  const latencies = await runFor(seconds * 1000, connections, async () => {
+    if (await call()) into.ok++;
+    else into.other++;
+  });
+  into.latencies.push(...latencies);
+  into.seconds += seconds;
 }
 
 export async function benchIntake(options: {
@@ -73,22 +72,51 @@ export async function benchIntake(options: {
   taskQueue: string;
   durationSeconds: number;
   levels: number[];
-  /** Where each result line goes (default: stdout). */
-  log?: (line: string) => void;
+  /** Slices per side and level (default 5). */
+  slices?: number;
+  /** Where each result line goes (bench/stats.ts printer: cores and server kind first). */
+  log: (line: string) => void;
 }): Promise<IntakeFigures[]> {
-  const log = options.log ?? ((line: string) => console.log(line));
+  const print = (text: string) => options.log(`intake: ${text}`);
+  const slices = options.slices ?? 5;
   const figures: IntakeFigures[] = [];
-  // Warm both paths (connections, JIT, the dev server's caches) before measuring.
-  await apiLevel(options.apiUrl, 4, 2);
-  await rawLevel(options.client, options.taskQueue, 4, 2);
+  // A request that fails (e.g. a keep-alive socket the server closed as it was reused) counts as not 202.
+  const viaApi = (agent: http.Agent) => () => postTrigger(options.apiUrl, agent).then((status) => status === 202, () => false);
+  const bare = () =>
+    options.client.workflow
+      .start(REDCAP_INTAKE_WORKFLOW, {
+        taskQueue: options.taskQueue,
+        workflowId: `bench-raw:${randomUUID()}`,
+        args: [{ configId: 1, record: String(nextRecord++), eventName: null }],
+        workflowIdConflictPolicy: 'USE_EXISTING',
+      })
+      .then(() => true);
+
   for (const connections of options.levels) {
-    const api = await apiLevel(options.apiUrl, connections, options.durationSeconds);
-    const raw = await rawLevel(options.client, options.taskQueue, connections, options.durationSeconds);
-    figures.push({ connections, api, raw });
-    log(
-      `intake c=${String(connections).padStart(2)}: POST /redcap ${fmt(api.perSecond)}/s accepted (p50 ${fmt(api.p50)} ms, p99 ${fmt(api.p99)} ms, ${api.other} not 202)` +
-        ` | bare client start ${fmt(raw.perSecond)}/s (p50 ${fmt(raw.p50)} ms, p99 ${fmt(raw.p99)} ms)` +
-        ` | ratio ${fmt(api.perSecond / raw.perSecond, 2)}`,
+    const agent = new http.Agent({ keepAlive: true, maxSockets: connections });
+    // Warm both paths (connections, JIT, the servers' caches) before measuring.
+    await slice(emptySlices(), connections, 2, viaApi(agent));
+    await slice(emptySlices(), connections, 2, bare);
+    const api = emptySlices();
+    const raw = emptySlices();
+    const seconds = options.durationSeconds / slices;
+    for (let i = 0; i < slices; i++) {
+      const order: Array<[Slices, () => Promise<boolean>]> = [[api, viaApi(agent)], [raw, bare]];
+      for (const [into, call] of i % 2 === 0 ? order : order.reverse()) await slice(into, connections, seconds, call);
+    }
+    agent.destroy();
+    api.latencies.sort((a, b) => a - b);
+    raw.latencies.sort((a, b) => a - b);
+    const figure: IntakeFigures = {
+      connections,
+      api: { perSecond: api.ok / api.seconds, p50: percentile(api.latencies, 50), p99: percentile(api.latencies, 99), accepted: api.ok, other: api.other },
+      raw: { perSecond: raw.ok / raw.seconds, p50: percentile(raw.latencies, 50), p99: percentile(raw.latencies, 99), started: raw.ok },
+    };
+    figures.push(figure);
+    print(
+      `c=${String(connections).padStart(2)}: POST /redcap ${fmt(figure.api.perSecond)}/s accepted (p50 ${fmt(figure.api.p50)} ms, p99 ${fmt(figure.api.p99)} ms, ${api.other} not 202)` +
+        ` | bare client start ${fmt(figure.raw.perSecond)}/s (p50 ${fmt(figure.raw.p50)} ms, p99 ${fmt(figure.raw.p99)} ms)` +
+        ` | rate ratio ${fmt(figure.api.perSecond / figure.raw.perSecond, 2)}, p99 ratio ${fmt(figure.api.p99 / figure.raw.p99, 2)}`,
     );
   }
   return figures;

@@ -4,20 +4,26 @@
  * PostgreSQL), the API and the worker as child processes. Every result line starts with the server kind.
  *   npm run bench -- [--duration 10] [--fleet 10000] [--rows 5000] [--only intake|fleet|reconcile] [--server dev|production|both]
  */
+import { execFileSync } from 'node:child_process';
 import os from 'node:os';
+import path from 'node:path';
 import { Command } from 'commander';
 import { Connection, Client } from '@temporalio/client';
 import { loadConfig } from '../src/config';
 import { RedcapConfig } from '../src/db/entities';
 import { migrate, openDatabase } from '../src/db/orm';
+import { writeWorkflowBundle } from '../src/temporal/workflow-bundle';
 import { applySmallLab } from '../test/support/lab-config';
 import { freePort } from '../test/support/ports';
-import { eventually, startServiceProcess } from '../test/support/processes';
+import { eventually, startCompiledServiceProcess, startServiceProcess } from '../test/support/processes';
 import { benchFleet } from './fleet';
 import { benchIntake } from './intake';
 import { benchReconcile } from './reconcile';
 import { FakeRedcap } from '../test/support/fake-redcap';
 import { startBenchServices } from './services';
+import { printer } from './stats';
+
+const WORKER_NODE_OPTIONS = '--max-old-space-size=128';
 import type { TemporalServerKind } from '../test/support/server-kinds';
 
 async function main(): Promise<void> {
@@ -36,8 +42,19 @@ async function main(): Promise<void> {
   for (const server of servers) await benchOn(server, options);
 }
 
+/**
+ * The worker's process settings as the image sets them (Dockerfile, docker-compose.yml; docs/operating.md "Tuning
+ * the worker"): a bounded V8 heap and two malloc arenas. WORKER_NODE_OPTIONS and MALLOC_ARENA_MAX override them here.
+ */
+function workerProcessEnv(): Record<string, string> {
+  return {
+    NODE_OPTIONS: process.env.WORKER_NODE_OPTIONS ?? WORKER_NODE_OPTIONS,
+    MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX ?? '2',
+  };
+}
+
 async function benchOn(server: TemporalServerKind, options: { duration: string; fleet: string; rows: string; only?: string }): Promise<void> {
-  const log = (line: string) => console.log(`[${server}] ${line}`);
+  const log = printer(server);
   const services = await startBenchServices(server);
   log(`Temporal ${server === 'dev' ? 'dev server (temporal server start-dev, in memory)' : 'temporal-server on PostgreSQL'} at ${services.temporalAddress}`);
   const children: Array<{ stop(): Promise<void> }> = [];
@@ -68,11 +85,34 @@ async function benchOn(server: TemporalServerKind, options: { duration: string; 
     }
 
     if (options.only === undefined || options.only === 'fleet') {
-      const worker = startServiceProcess('worker', { ...env, LOG_LEVEL: 'info', TEMPORAL_TASK_QUEUE: 'bench-fleet' });
+      // The worker runs as the image runs it: compiled, on a prebuilt bundle (ts-node's compiler and webpack
+      // would stay in its memory).
+      execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', 'tsconfig.json'], { cwd: path.resolve(__dirname, '..'), stdio: 'inherit' });
+      const bundlePath = path.join(services.workDir, 'workflow-bundle.js');
+      await writeWorkflowBundle(bundlePath);
+      const sdkMetricsPort = await freePort();
+      const worker = startCompiledServiceProcess('worker', {
+        ...env,
+        LOG_LEVEL: 'info',
+        TEMPORAL_TASK_QUEUE: 'bench-fleet',
+        WORKFLOW_BUNDLE_PATH: bundlePath,
+        WORKER_SDK_METRICS_PORT: String(sdkMetricsPort),
+        ...workerProcessEnv(),
+      });
       children.push(worker);
       await eventually(() => worker.output().includes('worker running'), 'the worker to start', 120_000);
-      const config = loadConfig({ ...env, TEMPORAL_TASK_QUEUE: 'bench-fleet' });
-      await benchFleet({ orm, client, config, workerPid: worker.child.pid!, count: Number(options.fleet), redcapConfigId, log });
+      // The worker's WORKER_* tuning comes from our environment, as the worker's does.
+      const config = loadConfig({ ...process.env, ...env, TEMPORAL_TASK_QUEUE: 'bench-fleet' });
+      await benchFleet({
+        orm,
+        client,
+        config,
+        worker: { pid: worker.child.pid!, sdkMetricsUrl: `http://127.0.0.1:${sdkMetricsPort}/metrics`, env: workerProcessEnv() },
+        count: Number(options.fleet),
+        redcapConfigId,
+        bareSeconds: Number(options.duration),
+        log,
+      });
       await worker.stop();
     }
 

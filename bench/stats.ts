@@ -1,5 +1,6 @@
-/** Small helpers for benchmark figures: percentiles, bounded concurrency, the RSS of a process. */
+/** Small helpers for benchmark figures: percentiles, bounded concurrency, the RSS of a process, metrics, output. */
 import fs from 'node:fs';
+import os from 'node:os';
 
 export function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return NaN;
@@ -47,3 +48,69 @@ export function rssMiB(pid: number): { rss: number; peak: number } {
 }
 
 export const fmt = (n: number, digits = 1) => (Number.isFinite(n) ? n.toFixed(digits) : 'n/a');
+
+/** Prints lines of the bench, each starting with the machine's cores and the Temporal server kind. */
+export function printer(server: string): (line: string) => void {
+  const where = `${os.cpus().length} cores, ${server} server`;
+  return (line) => console.log(`[${where}] ${line}`);
+}
+
+/** One scrape of a Prometheus text endpoint. */
+export interface Metrics {
+  /** The sum of every sample of `name` whose labels contain `labels` (e.g. 'operation="PollWorkflowTaskQueue"'). */
+  sum(name: string, labels?: string): number;
+}
+
+export async function scrapeMetrics(url: string): Promise<Metrics> {
+  const text = await (await fetch(url)).text();
+  const samples = text
+    .split('\n')
+    .filter((line) => line && !line.startsWith('#'))
+    .map((line) => /^([a-zA-Z_:][\w:]*)(\{.*\})?\s+(\S+)/.exec(line))
+    .filter((match): match is RegExpExecArray => match !== null)
+    .map(([, name, labels = '', value]) => ({ name, labels, value: Number(value) }));
+  return {
+    sum: (name, labels = '') =>
+      samples.filter((sample) => sample.name === name && sample.labels.includes(labels)).reduce((total, sample) => total + sample.value, 0),
+  };
+}
+
+const CLOCK_TICKS_PER_SECOND = 100; // Linux USER_HZ
+
+/**
+ * CPU seconds (user + system) used so far by the processes under this one, grouped: `worker` (the process `workerPid`
+ * and its children), `temporal` (any Temporal server), `postgres`, and `bench` (this process). CPU time, unlike a
+ * rate, hardly changes with what else the machine runs.
+ */
+export function cpuSeconds(workerPid: number): Record<'worker' | 'temporal' | 'postgres' | 'bench', number> {
+  const procs = new Map<number, { ppid: number; comm: string; ticks: number }>();
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let stat: string;
+    try {
+      stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
+    } catch {
+      continue; // gone meanwhile
+    }
+    const close = stat.lastIndexOf(')');
+    const fields = stat.slice(close + 2).split(' ');
+    // utime + stime, and for the others cutime + cstime too: an exited PostgreSQL backend's time moves to its parent.
+    const own = Number(fields[11]) + Number(fields[12]);
+    const ticks = Number(entry) === process.pid ? own : own + Number(fields[13]) + Number(fields[14]);
+    procs.set(Number(entry), { ppid: Number(fields[1]), comm: stat.slice(stat.indexOf('(') + 1, close), ticks });
+  }
+  const under = (pid: number, root: number): boolean => {
+    for (let p = pid; p > 1; p = procs.get(p)?.ppid ?? 0) if (p === root) return true;
+    return false;
+  };
+  const totals = { worker: 0, temporal: 0, postgres: 0, bench: 0 };
+  for (const [pid, proc] of procs) {
+    const seconds = proc.ticks / CLOCK_TICKS_PER_SECOND;
+    if (pid === process.pid) totals.bench += seconds;
+    else if (!under(pid, process.pid)) continue;
+    else if (under(pid, workerPid)) totals.worker += seconds;
+    else if (proc.comm.startsWith('temporal')) totals.temporal += seconds;
+    else if (proc.comm.startsWith('postgres')) totals.postgres += seconds;
+  }
+  return totals;
+}

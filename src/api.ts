@@ -6,18 +6,24 @@ import type { Client } from '@temporalio/client';
 import { createApp } from './app';
 import { loadConfig, requireServices, type Config } from './config';
 import { openDatabase, type Orm } from './db/orm';
+import { watchedConfigCache } from './redcap/config-cache';
 import { logger } from './logger';
 import { exitOnStartupFailure } from './startup-failure';
 import { connectTemporal } from './temporal/client';
 
 /** Starts the HTTP server; resolves once it listens. */
 export async function listen(config: Config, deps: { orm: Orm; temporal: Client }): Promise<http.Server> {
-  const app = createApp({ config, ...deps, logger });
+  const configs = watchedConfigCache(deps.orm.config.get('clientUrl')!, logger);
+  const app = createApp({ config, ...deps, logger, redcapConfigs: configs.cache });
   const server = http.createServer(app.callback());
+  server.once('close', () => void configs.close());
   server.requestTimeout = 30_000;
   server.headersTimeout = 10_000;
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    server.once('error', (err) => {
+      void configs.close();
+      reject(err);
+    });
     server.listen(config.port, resolve);
   });
   logger.info({ port: config.port }, `API listening on http://127.0.0.1:${config.port}`);

@@ -10,6 +10,7 @@ import { databaseAnswers, type Orm } from './db/orm';
 import { errorResponse } from './errors';
 import { logger as defaultLogger, type Logger } from './logger';
 import { metricsRegistry } from './metrics';
+import type { RedcapConfigCache } from './redcap/config-cache';
 import { redcapRouter } from './redcap/routes';
 import { sessionsRouter } from './sessions/routes';
 import { temporalAnswers } from './temporal/client';
@@ -19,6 +20,8 @@ export interface AppDeps {
   orm: Orm;
   temporal: Client;
   logger?: Logger;
+  /** The REDCap configs the DET route looks up, kept while changes are heard (api.ts listen: watchedConfigCache). */
+  redcapConfigs?: RedcapConfigCache;
 }
 
 export function createApp(deps: AppDeps): Koa {

@@ -79,6 +79,15 @@ const schema = z.object({
   TEMPORAL_UI_PORT: z.coerce.number().int().min(1).max(65535).default(8233),
   /** `npm run worker` serves GET /metrics on this port (emails sent are counted in the worker); unset: none. */
   WORKER_METRICS_PORT: z.coerce.number().int().min(1).max(65535).optional(),
+  /** `npm run worker` serves the Temporal SDK's metrics (slots, sticky cache, requests) on this port; unset: none. */
+  WORKER_SDK_METRICS_PORT: z.coerce.number().int().min(1).max(65535).optional(),
+  // Worker tuning (src/temporal/worker-tuning.ts, docs/operating.md "Tuning the worker"); the others unset: the SDK's default.
+  /** Monitors kept in the worker's memory between their workflow tasks: a waiting monitor needs none. */
+  WORKER_CACHED_WORKFLOWS: z.coerce.number().int().min(0).max(1_000_000).default(100),
+  WORKER_WORKFLOW_TASK_SLOTS: z.coerce.number().int().min(2).max(10_000).optional(),
+  WORKER_ACTIVITY_SLOTS: z.coerce.number().int().min(1).max(10_000).optional(),
+  WORKER_LOCAL_ACTIVITY_SLOTS: z.coerce.number().int().min(1).max(10_000).optional(),
+  WORKER_REUSE_V8_CONTEXT: z.enum(['true', 'false']).optional(),
 });
 
 export interface Config {
@@ -109,6 +118,15 @@ export interface Config {
   /** Reconciliation of each REDCap config (docs/redcap.md "Reconciliation"): how often (null: `off`), and how far back a first run looks. */
   reconcile: { intervalMs: number | null; lookbackMs: number };
   workerMetricsPort?: number;
+  workerSdkMetricsPort?: number;
+  /** Worker options a lab may override (src/temporal/worker-tuning.ts); undefined: the SDK's default. */
+  worker: {
+    cachedWorkflows: number;
+    workflowTaskSlots?: number;
+    activitySlots?: number;
+    localActivitySlots?: number;
+    reuseV8Context?: boolean;
+  };
   logLevel: string;
   embeddedPostgresPort: number;
   temporalUiPort: number;
@@ -168,6 +186,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     embeddedPostgresPort: e.EMBEDDED_POSTGRES_PORT,
     temporalUiPort: e.TEMPORAL_UI_PORT,
     workerMetricsPort: e.WORKER_METRICS_PORT,
+    workerSdkMetricsPort: e.WORKER_SDK_METRICS_PORT,
+    worker: {
+      cachedWorkflows: e.WORKER_CACHED_WORKFLOWS,
+      workflowTaskSlots: e.WORKER_WORKFLOW_TASK_SLOTS,
+      activitySlots: e.WORKER_ACTIVITY_SLOTS,
+      localActivitySlots: e.WORKER_LOCAL_ACTIVITY_SLOTS,
+      reuseV8Context: e.WORKER_REUSE_V8_CONTEXT === undefined ? undefined : e.WORKER_REUSE_V8_CONTEXT === 'true',
+    },
   };
 }
 

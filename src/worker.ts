@@ -14,6 +14,7 @@ import { connectTemporal } from './temporal/client';
 import { installTemporalRuntime } from './temporal/runtime';
 import { syncReconcileSchedulesAtStart } from './temporal/schedules';
 import { workflowSource } from './temporal/workflow-bundle';
+import { workerTuning } from './temporal/worker-tuning';
 
 /**
  * What runs the service's Temporal work: two workers in one process. One polls TEMPORAL_TASK_QUEUE (the
@@ -74,6 +75,7 @@ export async function createWorker(options: { config: Config; connection: Native
     ...common,
     taskQueue: config.taskQueue,
     ...source,
+    ...workerTuning(config),
     // Every activity, the job activities too: monitors started before the jobs queue existed schedule them here.
     activities,
   });
@@ -92,7 +94,7 @@ export async function createWorker(options: { config: Config; connection: Native
 async function main(): Promise<void> {
   const config = requireServices(loadConfig());
   // Shutdown on SIGINT and SIGTERM is ours (below): both workers, and the end of the grace for running jobs.
-  installTemporalRuntime(logger, { shutdownSignals: [] });
+  installTemporalRuntime(logger, { shutdownSignals: [], metricsPort: config.workerSdkMetricsPort });
   const orm = await openDatabase(config.databaseUrl);
   const connection = await NativeConnection.connect({ address: config.temporalAddress });
   const temporal = await connectTemporal({ address: config.temporalAddress, namespace: config.temporalNamespace });
@@ -101,7 +103,14 @@ async function main(): Promise<void> {
   await syncReconcileSchedulesAtStart(orm, temporal, config, logger);
   const metrics = config.workerMetricsPort ? await serveMetrics(config.workerMetricsPort) : undefined;
   logger.info(
-    { taskQueue: config.taskQueue, jobsTaskQueue: jobsTaskQueue(config.taskQueue), jobSlots: config.jobSlots, namespace: config.temporalNamespace, metricsPort: config.workerMetricsPort },
+    {
+      taskQueue: config.taskQueue,
+      jobsTaskQueue: jobsTaskQueue(config.taskQueue),
+      jobSlots: config.jobSlots,
+      tuning: workerTuning(config),
+      namespace: config.temporalNamespace,
+      metricsPort: config.workerMetricsPort,
+    },
     'worker running',
   );
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {

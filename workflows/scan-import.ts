@@ -9,10 +9,11 @@ import type { Activities } from '../activities';
 import type { ScanCheck } from '../activities/monitors';
 import { permanentErrorTypes, scansArrivedSignal, type ScanImportInput, type ScanImportOutcome, type ScanImportResult } from '../surface';
 import { monitorControls } from './monitor-controls';
+import { checkScans } from './scan-check';
 
 // The database or SMTP server being down is retried (for as long as it takes); a session gone is not.
 const retry: RetryPolicy = { initialInterval: '10 seconds', backoffCoefficient: 2, maximumInterval: '10 minutes', nonRetryableErrorTypes: permanentErrorTypes };
-const { checkScans, composeMonitorEmail } = proxyActivities<Activities>({ startToCloseTimeout: '1 minute', retry });
+const { composeMonitorEmail } = proxyActivities<Activities>({ startToCloseTimeout: '1 minute', retry });
 /** The email heartbeats while it is sent: a worker that dies mid-send is noticed in seconds. */
 const { emailAdmins } = proxyActivities<Activities>({ startToCloseTimeout: '1 minute', heartbeatTimeout: '10 seconds', retry });
 

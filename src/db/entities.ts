@@ -205,7 +205,7 @@ export const ScanSchema = new EntitySchema<Scan>({
   tableName: 'scan',
   properties: {
     id: { type: 'number', primary: true, autoincrement: true },
-    session: { kind: 'm:1', entity: () => Session, deleteRule: 'cascade' },
+    session: { kind: 'm:1', entity: () => Session, deleteRule: 'cascade', index: true },
     name: { type: 'string', unique: true },
     series: { type: 'number' },
     tag: { type: 'string', length: 64 },

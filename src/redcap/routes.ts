@@ -11,6 +11,7 @@ import { DomainError, ForbiddenError, NotFoundError, UnavailableError, errorResp
 import { logger as defaultLogger, type Logger } from '../logger';
 import { triggersTotal } from '../metrics';
 import { startRedcapIntake } from '../temporal/intakes';
+import { RedcapConfigCache } from './config-cache';
 import { flattenFields, incompleteReason, parseDataEntryTrigger } from './det';
 import { redcapRecordUrl } from './urls';
 
@@ -28,6 +29,8 @@ const TEMPORAL_TIMEOUT_MS = TEMPORAL_DEADLINE_MS + 7_000;
 export function redcapRouter(deps: AppDeps): Router {
   const log = (deps.logger ?? defaultLogger).child({ component: 'redcap' });
   const router = new Router();
+  // Without a watched cache (tests, tools) every trigger reads its config from the database.
+  const configs = deps.redcapConfigs ?? new RedcapConfigCache();
 
   /** Counts every trigger and its outcome (redcap_triggers_total). */
   const countOutcome: Middleware = async (ctx, next) => {
@@ -71,13 +74,9 @@ export function redcapRouter(deps: AppDeps): Router {
       instance: trigger.instance,
     };
 
-    const em = RequestContext.getEntityManager() ?? deps.orm.em.fork();
+    const key = { url: trigger.redcapUrl, project: trigger.projectId, instrument: trigger.instrument };
     const config = await bounded(log, 'database', 'look up the REDCap config', DATABASE_TIMEOUT_MS, () =>
-      em.findOne(RedcapConfig, {
-        url: trigger.redcapUrl,
-        project: trigger.projectId,
-        instrument: trigger.instrument,
-      }),
+      configs.get(key, () => (RequestContext.getEntityManager() ?? deps.orm.em.fork()).findOne(RedcapConfig, key)),
     );
     if (!config) {
       const reason = `No REDCap config for project ${trigger.projectId}, instrument ${trigger.instrument} at ${trigger.redcapUrl}`;
@@ -89,9 +88,10 @@ export function redcapRouter(deps: AppDeps): Router {
     const version = trigger.redcapVersion;
     if (version && version !== config.detVersion) {
       await bounded(log, 'database', 'note the REDCap version', DATABASE_TIMEOUT_MS, () =>
-        em.nativeUpdate(RedcapConfig, { id: config.id }, { detVersion: version }),
+        (RequestContext.getEntityManager() ?? deps.orm.em.fork()).nativeUpdate(RedcapConfig, { id: config.id }, { detVersion: version }),
       );
       log.info({ configId: config.id, version, previous: config.detVersion ?? config.version }, 'REDCap version of the config changed');
+      config.detVersion = version; // the cached copy now says what the database says: the next trigger writes nothing
     }
     const incomplete = incompleteReason(trigger, config);
     if (incomplete) {

@@ -9,6 +9,7 @@ import { BadRequestError, ConflictError, NotFoundError } from '../errors';
 import { recordName } from '../redcap/names';
 import type { ScanEntry } from '../redcap/record';
 import { parseSessionId, type SessionName } from './ids';
+import { checkSessionScans } from './scan-check';
 
 export class UnknownStudyError extends BadRequestError {}
 
@@ -176,12 +177,7 @@ export async function findSession(em: EntityManager, rawId: string): Promise<Ses
   return session;
 }
 
-/** True when the session has a REDCap record, no scans, and is not marked as never getting any. */
+/** True when the session has a REDCap record, no scans, and is not marked as never getting any (scan-check.ts). */
 export async function missingScans(em: EntityManager, sessionId: string): Promise<boolean> {
-  return missesScans(await findSession(em, sessionId));
-}
-
-/** The rule of missingScans, for a session already loaded by findSession. */
-export function missesScans(session: Session): boolean {
-  return Boolean(session.redcap?.record) && session.scans.count() === 0 && !session.empty;
+  return (await checkSessionScans(em, sessionId)).missingScans;
 }

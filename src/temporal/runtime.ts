@@ -30,10 +30,17 @@ function temporalLogger(logger: Logger): TemporalLogger {
   };
 }
 
-export function installTemporalRuntime(logger: Logger, options: { shutdownSignals?: NodeJS.Signals[] } = {}): void {
+/**
+ * `metricsPort`: the SDK's own metrics (task slots, sticky cache, requests to the server; docs/operating.md) in
+ * Prometheus text at http://127.0.0.1:<port>/metrics.
+ */
+export function installTemporalRuntime(logger: Logger, options: { shutdownSignals?: NodeJS.Signals[]; metricsPort?: number } = {}): void {
   Runtime.install({
     logger: temporalLogger(logger.child({ component: 'temporal' })),
-    telemetryOptions: { logging: { filter: { core: 'WARN', other: 'ERROR' }, forward: {} } },
+    telemetryOptions: {
+      logging: { filter: { core: 'WARN', other: 'ERROR' }, forward: {} },
+      ...(options.metricsPort ? { metrics: { prometheus: { bindAddress: `127.0.0.1:${options.metricsPort}` } } } : {}),
+    },
     ...(options.shutdownSignals ? { shutdownSignals: options.shutdownSignals } : {}),
   });
 }

@@ -19,9 +19,18 @@ export function startServiceProcess(entry: 'worker' | 'api', env: Record<string,
   return startTsProcess(path.join(root, 'src', `${entry}.ts`), [], env);
 }
 
+/** The compiled service, `node dist/src/<entry>.js`, as the image runs it (`npm run build` first). */
+export function startCompiledServiceProcess(entry: 'worker' | 'api', env: Record<string, string>): ServiceProcess {
+  return startNodeProcess([path.join(root, 'dist', 'src', `${entry}.js`)], env);
+}
+
 /** Any TypeScript entry of the project as a child process (through ts-node, as `npm run …` does). */
 export function startTsProcess(file: string, args: string[], env: Record<string, string> = {}): ServiceProcess {
-  const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', file, ...args], {
+  return startNodeProcess(['-r', 'ts-node/register/transpile-only', file, ...args], env);
+}
+
+function startNodeProcess(args: string[], env: Record<string, string>): ServiceProcess {
+  const child = spawn(process.execPath, args, {
     cwd: root,
     env: { ...process.env, LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

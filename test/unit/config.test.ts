@@ -1,4 +1,5 @@
 import { ConfigError, loadConfig } from '../../src/config';
+import { workerTuning } from '../../src/temporal/worker-tuning';
 
 test('defaults follow the contract', () => {
   const config = loadConfig({});
@@ -45,7 +46,22 @@ test('SUBMIT_OPTIONS splits into arguments', () => {
   expect(loadConfig({ SUBMIT_OPTIONS: ' --partition=long  --mem=4G ' }).submit.options).toEqual(['--partition=long', '--mem=4G']);
 });
 
+test('the worker keeps 100 workflows cached by default; every tuning variable overrides the SDK', () => {
+  expect(workerTuning(loadConfig({}))).toEqual({ maxCachedWorkflows: 100 });
+  const env = { WORKER_CACHED_WORKFLOWS: '0', WORKER_WORKFLOW_TASK_SLOTS: '4', WORKER_ACTIVITY_SLOTS: '20', WORKER_LOCAL_ACTIVITY_SLOTS: '30', WORKER_REUSE_V8_CONTEXT: 'false' };
+  expect(workerTuning(loadConfig(env))).toEqual({
+    maxCachedWorkflows: 0,
+    maxConcurrentWorkflowTaskExecutions: 4,
+    maxConcurrentActivityTaskExecutions: 20,
+    maxConcurrentLocalActivityExecutions: 30,
+    reuseV8Context: false,
+  });
+});
+
 test.each([
+  ['WORKER_CACHED_WORKFLOWS', '-1'],
+  ['WORKER_WORKFLOW_TASK_SLOTS', '1'],
+  ['WORKER_REUSE_V8_CONTEXT', 'yes'],
   ['SCAN_CHECK_DELAY', 'two days'],
   ['DOWNLOAD_WINDOW', '-5s'],
   ['PORT', 'eighty'],
