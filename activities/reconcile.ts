@@ -59,7 +59,7 @@ const PAGE = 100;
 /** Pages worked on at once. */
 const PARALLEL_PAGES = 4;
 /** Rows of a page looked up in Temporal (and started) at once. */
-const TEMPORAL_CONCURRENCY = 16;
+const TEMPORAL_CONCURRENCY = 32;
 /** Rows named in the email. */
 const MISSED_SAMPLE = 20;
 /** How often the progress is sent as a heartbeat (the activity's heartbeatTimeout is longer). */
