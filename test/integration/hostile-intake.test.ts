@@ -11,7 +11,6 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { WorkflowFailedError } from '@temporalio/client';
 import { Runtime } from '@temporalio/worker';
 import fc from 'fast-check';
 import pino from 'pino';
@@ -29,7 +28,7 @@ import { createTestDatabase } from '../support/db';
 import { FakeRedcap, type FakeProject } from '../support/fake-redcap';
 import { hostileString, hugeString, storable } from '../support/hostile';
 import { seedLab } from '../support/lab';
-import { connectDevServer } from '../support/temporal';
+import { connectDevServer, workflowFailure } from '../support/temporal';
 
 const REDCAP_TOKEN = `A1B2C3D4E5F6${randomUUID().replace(/-/g, '').slice(0, 20).toUpperCase()}`;
 const REVOKED_TOKEN = `FFEE${randomUUID().replace(/-/g, '').toUpperCase()}`;
@@ -143,15 +142,7 @@ async function intake(workflowId: string): Promise<RedcapIntakeResult> {
 
 async function intakeFailure(workflowId: string): Promise<{ message: string; type?: string }> {
   workflows.add(workflowId);
-  const err = await temporal.client.workflow
-    .getHandle(workflowId)
-    .result()
-    .then(
-      () => undefined,
-      (e: unknown) => e,
-    );
-  expect(err).toBeInstanceOf(WorkflowFailedError);
-  const cause = (err as WorkflowFailedError).cause as { message: string; type?: string };
+  const cause = (await workflowFailure(temporal.client, workflowId)).cause as { message: string; type?: string };
   return { message: cause.message, type: cause.type };
 }
 

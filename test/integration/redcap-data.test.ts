@@ -30,7 +30,7 @@ import { FakeRedcap, detFixtureFields, redcapFixtureRepeatRows, type FakeRow } f
 import { quietTemporalLogs } from '../support/monitors';
 import { eventually } from '../support/processes';
 import { startSmtpServer, type TestSmtpServer } from '../support/smtp';
-import { connectDevServer } from '../support/temporal';
+import { connectDevServer, workflowFailure } from '../support/temporal';
 
 const CLASSIC_TOKEN = 'C1C2C3C4C5C6C7C8C9C0C1C2C3C4C5C6';
 const REPEAT_TOKEN = 'D1D2D3D4D5D6D7D8D9D0D1D2D3D4D5D6';
@@ -105,15 +105,7 @@ async function intake(workflowId: string): Promise<RedcapIntakeResult> {
 
 async function failure(workflowId: string): Promise<WorkflowFailedError> {
   intakes.add(workflowId);
-  const err = await temporal.client.workflow
-    .getHandle(workflowId)
-    .result()
-    .then(
-      () => undefined,
-      (e: unknown) => e,
-    );
-  expect(err).toBeInstanceOf(WorkflowFailedError);
-  return err as WorkflowFailedError;
+  return workflowFailure(temporal.client, workflowId);
 }
 
 const monitorResult = (workflowId: string) => temporal.client.workflow.getHandle(workflowId).result();

@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { MikroORM } from '@mikro-orm/postgresql';
-import { Client, Connection, WorkflowFailedError, WorkflowNotFoundError } from '@temporalio/client';
+import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
 import pino from 'pino';
 import request from 'supertest';
 import type { ActivityDeps } from '../../activities';
@@ -28,7 +28,7 @@ import { createTestDatabase } from '../support/db';
 import { FakeRedcap, detFixtureFields, redcapFixtureRows } from '../support/fake-redcap';
 import { freePort } from '../support/ports';
 import { startSmtpServer, type TestSmtpServer } from '../support/smtp';
-import { connectDevServer } from '../support/temporal';
+import { connectDevServer, workflowFailure } from '../support/temporal';
 
 const CLASSIC_TOKEN = 'A1B2C3D4E5F60718293A4B5C6D7E8F90';
 const LONG_TOKEN = '0F1E2D3C4B5A69788796A5B4C3D2E1F0';
@@ -75,15 +75,7 @@ async function intakeResult(workflowId: string): Promise<RedcapIntakeResult> {
 }
 
 async function intakeFailure(workflowId: string): Promise<{ message: string; type?: string }> {
-  const err = await temporal.client.workflow
-    .getHandle(workflowId)
-    .result()
-    .then(
-      () => undefined,
-      (e: unknown) => e,
-    );
-  expect(err).toBeInstanceOf(WorkflowFailedError);
-  const cause = (err as WorkflowFailedError).cause as { message: string; type?: string };
+  const cause = (await workflowFailure(temporal.client, workflowId)).cause as { message: string; type?: string };
   return { message: cause.message, type: cause.type };
 }
 

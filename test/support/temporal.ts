@@ -1,5 +1,5 @@
 /** Temporal for tests: the suite's dev server, or a time-skipping server of this file's own. */
-import { Client, Connection } from '@temporalio/client';
+import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { NativeConnection } from '@temporalio/worker';
 import { timeSkippingServerExecutable } from '../../src/dev/binaries';
@@ -28,4 +28,17 @@ export async function connectDevServer(): Promise<{ client: Client; nativeConnec
 /** Temporal's Java time-skipping test server, as provisioned by scripts/provision.sh. */
 export function createTimeSkippingEnv(): Promise<TestWorkflowEnvironment> {
   return TestWorkflowEnvironment.createTimeSkipping({ server: { executable: timeSkippingServerExecutable() } });
+}
+
+/** The failure a workflow ended with (the test fails if it did not fail). */
+export async function workflowFailure(client: Client, workflowId: string): Promise<WorkflowFailedError> {
+  const err = await client.workflow
+    .getHandle(workflowId)
+    .result()
+    .then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+  expect(err).toBeInstanceOf(WorkflowFailedError);
+  return err as WorkflowFailedError;
 }
