@@ -7,6 +7,7 @@ import { RedcapClient, RedcapError } from '../src/redcap/client';
 import { recordName } from '../src/redcap/names';
 import { readScanEntry, type ScanEntry } from '../src/redcap/record';
 import { fileRecord } from '../src/sessions/domain';
+import { checkSessionScans } from '../src/sessions/scan-check';
 import { signalSessionMonitors, startScanMonitors, type SignalReport } from '../src/temporal/monitors';
 import { cancelSignal, type IntakeTrigger, type MonitorTarget, type RecordChange, type StartedMonitors } from '../surface';
 import type { ActivityDeps } from './deps';
@@ -112,9 +113,14 @@ export function createIntakeActivities(deps: ActivityDeps) {
       }
     },
 
-    /** Starts (or joins) the session's monitors, and notes on the session that they were started (they run once). */
+    /**
+     * Starts (or joins) the session's monitors, and notes on the session that they were started (they run once). The
+     * import monitor's first check is made here, one SQL statement: when the scans are missing it goes straight to
+     * waiting. A check that fails here is left to the monitor.
+     */
     async startMonitors(target: MonitorTarget): Promise<StartedMonitors> {
-      const started = await startScanMonitors(deps.temporal, deps.config, target);
+      const check = await checkSessionScans(deps.orm.em.fork() as EntityManager, target.sessionId).catch(() => undefined);
+      const started = await startScanMonitors(deps.temporal, deps.config, target, { check });
       await deps.orm.em.fork().nativeUpdate(Session, { id: target.sessionId, monitorsStartedAt: null }, { monitorsStartedAt: new Date() });
       log.info({ sessionId: target.sessionId, started }, 'monitors started');
       return started;

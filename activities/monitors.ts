@@ -15,9 +15,9 @@ import { claimJobRun, endJobRun, failedJobRuns, renewJobRun, runningJob, settleJ
 import { queuedJobId } from '../src/jobs/status';
 import { AbortError, jobCommand, JobScriptMissingError, SubmitCommandMissingError, submitJob, type JobResult } from '../src/jobs/submit';
 import { downloadGaveUpEmail, noScansEmail } from '../src/mail/templates';
-import { checkSessionScans, type ScanCheck } from '../src/sessions/scan-check';
+import { checkSessionScans } from '../src/sessions/scan-check';
 import { sessionFacts, viewSession, type SessionView } from '../src/sessions/view';
-import { MONITORING_CANCELLED, PermanentError, type MonitorEmailKind } from '../surface';
+import { MONITORING_CANCELLED, PermanentError, type MonitorEmailKind, type ScanCheck } from '../surface';
 import type { ActivityDeps } from './deps';
 import { whileHeartbeating } from './heartbeat';
 import type { ComposedEmail } from './mail';
@@ -36,7 +36,6 @@ export interface MonitorEmailRequest {
   attempts?: number;
 }
 
-export type { ScanCheck } from '../src/sessions/scan-check';
 
 /** Heartbeat period while a job runs, so that a cancel reaches the activity (heartbeatTimeout is 1 minute). */
 const HEARTBEAT_MS = 10_000;

@@ -15,6 +15,7 @@ import { workerTuning } from '../src/temporal/worker-tuning';
 import type { Orm } from '../src/db/orm';
 import { logger } from '../src/logger';
 import { startScanMonitors } from '../src/temporal/monitors';
+import { checkSessionScans } from '../src/sessions/scan-check';
 import { SCAN_IMPORT_WORKFLOW, scanImportWorkflowId, scansArrivedSignal, type ScanImportInput } from '../surface';
 import { cpuSeconds, fmt, percentile, rssMiB, runFor, runPool, scrapeMetrics, type Metrics } from './stats';
 
@@ -99,25 +100,23 @@ function cpuPerMonitor(before: ReturnType<typeof cpuSeconds>, after: ReturnType<
   return `CPU ms per monitor: worker ${ms('worker')}, Temporal server ${ms('temporal')}, PostgreSQL ${ms('postgres')}, bench ${ms('bench')}`;
 }
 
-/** Checks run by the worker (as activities or local activities), from its SDK metrics. */
-const checksRun = (metrics: Metrics) =>
-  metrics.sum('temporal_activity_execution_latency_count', 'activity_type="checkScans"') +
-  metrics.sum('temporal_local_activity_execution_latency_count', 'activity_type="checkScans"');
+/** Workflow tasks the worker completed (a monitor's first task ends with it waiting; its last with it finished). */
+const workflowTasksDone = (metrics: Metrics) => metrics.sum('temporal_request', 'operation="RespondWorkflowTaskCompleted"');
 
 /**
- * Waits until the worker ran `expected` more checks than in `before` and then finished every workflow task it had
- * (no workflow task slot in use, no task completed for a second); returns the time of its last completed task.
+ * Waits until the worker completed `expected` more workflow tasks than in `before` and then finished every workflow
+ * task it had (no workflow task slot in use, no task completed for a second); returns the time of its last one.
  */
 async function workerSettled(metricsUrl: string, before: Metrics, expected: number): Promise<{ at: number; metrics: Metrics }> {
   let last = { completed: -1, at: performance.now() };
   for (;;) {
     await sleep(250);
     const metrics = await scrapeMetrics(metricsUrl);
-    const completed = metrics.sum('temporal_request', 'operation="RespondWorkflowTaskCompleted"');
+    const completed = workflowTasksDone(metrics);
     const now = performance.now();
     if (completed !== last.completed) last = { completed, at: now };
     const busy = metrics.sum('temporal_worker_task_slots_used', 'worker_type="WorkflowWorker"') > 0;
-    if (checksRun(metrics) - checksRun(before) >= expected && !busy && now - last.at >= 1_000) return { at: last.at, metrics };
+    if (completed - workflowTasksDone(before) >= expected && !busy && now - last.at >= 1_000) return { at: last.at, metrics };
   }
 }
 
@@ -148,8 +147,9 @@ export async function benchFleet(options: {
   const metricsBefore = await scrapeMetrics(options.worker.sdkMetricsUrl);
   const cpuBefore = cpuSeconds(options.worker.pid);
   const started = performance.now();
-  const startLatencies = await runPool(count, concurrency, (i) =>
-    startScanMonitors(client, config, { sessionId: sessionId(i), studyId: 'SPN01', siteId: 'CMH' }),
+  // As the intake starts them: the session's check first (one SQL statement), then the monitors.
+  const startLatencies = await runPool(count, concurrency, async (i) =>
+    startScanMonitors(client, config, { sessionId: sessionId(i), studyId: 'SPN01', siteId: 'CMH' }, { check: await checkSessionScans(orm.em.fork(), sessionId(i)) }),
   );
   const startSeconds = (performance.now() - started) / 1000;
 
@@ -186,7 +186,11 @@ export async function benchFleet(options: {
        select id, id || '_T1_02', 2, 'T1', 'bench', now() from session where id like 'SPN01_CMH_%'`,
   );
   const signalled = performance.now();
-  await runPool(count, concurrency, (i) => client.workflow.getHandle(scanImportWorkflowId(sessionId(i))).signal(scansArrivedSignal));
+  // As the scan route sends it: with the session's check made after the scan was stored.
+  await runPool(count, concurrency, async (i) => {
+    const check = await checkSessionScans(orm.em.fork(), sessionId(i));
+    await client.workflow.getHandle(scanImportWorkflowId(sessionId(i))).signal(scansArrivedSignal, { check });
+  });
   const signalSeconds = (performance.now() - signalled) / 1000;
   // Finished: read from the worker's metrics (as the first checks), then confirmed once on the server.
   const completed = (metrics: Metrics) => metrics.sum('temporal_workflow_completed', `workflow_type="${SCAN_IMPORT_WORKFLOW}"`);

@@ -6,7 +6,7 @@
 import { ActivityFailure, isCancellation, patched, proxyActivities, proxyLocalActivities, type ActivityOptions } from '@temporalio/workflow';
 import { RetryState } from '@temporalio/common';
 import type { Activities } from '../activities';
-import { permanentErrorTypes } from '../surface';
+import { permanentErrorTypes, type ScanCheck, type ScansArrived } from '../surface';
 
 /** The database being down is retried (for as long as it takes); a session gone is not. */
 const options: ActivityOptions = {
@@ -29,4 +29,13 @@ export async function checkScans(sessionId: string): ReturnType<Activities['chec
     if (err instanceof ActivityFailure || isCancellation(err) || !(err instanceof Error)) throw err;
     throw new ActivityFailure('Local activity task failed', 'checkScans', undefined, RetryState.NON_RETRYABLE_FAILURE, undefined, err);
   }
+}
+
+/** The check a `scansArrived` carries, when it carries a well-formed one (anyone may send the signal); else undefined. */
+export function broughtCheck(arrived: unknown): ScanCheck | undefined {
+  const check = (arrived as ScansArrived | null | undefined)?.check as Partial<ScanCheck> | null | undefined;
+  if (typeof check !== 'object' || check === null || typeof check.missingScans !== 'boolean' || typeof check.scans !== 'number') return undefined;
+  const reason = (check.cancelled as { reason?: unknown } | null | undefined)?.reason;
+  const cancelled = typeof check.cancelled === 'object' && check.cancelled !== null ? { cancelled: typeof reason === 'string' ? { reason } : {} } : {};
+  return { missingScans: check.missingScans, scans: check.scans, ...cancelled };
 }

@@ -2,14 +2,22 @@
  * ScanImportWorkflow: waits SCAN_CHECK_DELAY after the scan was logged, then checks whether scan data for
  * the session arrived; if not, emails the admins once. `scansArrived` makes it check early (and end when
  * the scans are there); `cancel`, or a cancel recorded on the session that a check finds, ends it without
- * an email.
+ * an email. A check the starter made just before (input.scansMissingAt) or one a `scansArrived` brought stands in for
+ * a read of the database: the monitor then costs one workflow task per wake-up and no local activity.
  */
 import { condition, proxyActivities, setHandler, workflowInfo, type RetryPolicy } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import type { ScanCheck } from '../activities/monitors';
-import { permanentErrorTypes, scansArrivedSignal, type ScanImportInput, type ScanImportOutcome, type ScanImportResult } from '../surface';
+import {
+  permanentErrorTypes,
+  scansArrivedSignal,
+  type ScanCheck,
+  type ScanImportInput,
+  type ScanImportOutcome,
+  type ScanImportResult,
+  type ScansArrived,
+} from '../surface';
 import { monitorControls } from './monitor-controls';
-import { checkScans } from './scan-check';
+import { broughtCheck, checkScans } from './scan-check';
 
 // The database or SMTP server being down is retried (for as long as it takes); a session gone is not.
 const retry: RetryPolicy = { initialInterval: '10 seconds', backoffCoefficient: 2, maximumInterval: '10 minutes', nonRetryableErrorTypes: permanentErrorTypes };
@@ -20,16 +28,26 @@ const { emailAdmins } = proxyActivities<Activities>({ startToCloseTimeout: '1 mi
 export async function ScanImportWorkflow(input: ScanImportInput): Promise<ScanImportResult> {
   const { status, cancelled, cancel, finish } = monitorControls<ScanImportOutcome>({ state: 'checking' });
   let scansArrived = false;
-  setHandler(scansArrivedSignal, () => {
+  /** The check the last `scansArrived` brought, until a check takes it. */
+  let brought: ScanCheck | undefined;
+  setHandler(scansArrivedSignal, (arrived?: ScansArrived) => {
     scansArrived = true;
+    brought = broughtCheck(arrived);
   });
+  /** The session's check: the one a signal brought, else a read of the database. */
+  const takeCheck = async (): Promise<ScanCheck> => {
+    const taken = brought;
+    brought = undefined;
+    return taken ?? (await checkScans(input.sessionId));
+  };
   /** How a check ends the monitor: a cancel recorded on the session, or the scans; undefined: still missing. */
   const ending = (check: ScanCheck): ScanImportOutcome | undefined => {
     if (check.cancelled) cancel(check.cancelled);
     return check.cancelled ? 'cancelled' : check.missingScans ? undefined : 'scans-present';
   };
 
-  const first = ending(await checkScans(input.sessionId));
+  // The starter found the scans missing just now (input.scansMissingAt): nothing to check yet.
+  const first = input.scansMissingAt === undefined ? ending(await takeCheck()) : undefined;
   if (first) return finish(first);
 
   const checkAt = Date.now() + input.checkDelayMs;
@@ -41,7 +59,7 @@ export async function ScanImportWorkflow(input: ScanImportInput): Promise<ScanIm
     if (cancelled()) return finish('cancelled');
     status.state = 'checking';
     scansArrived = false; // a signal during the check below makes the next wait end at once
-    const outcome = ending(await checkScans(input.sessionId));
+    const outcome = ending(await takeCheck());
     if (outcome) return finish(outcome);
     if (Date.now() >= checkAt) break;
     // scansArrived, but no scans in the database yet: keep waiting until the check time.
@@ -60,3 +78,4 @@ export async function ScanImportWorkflow(input: ScanImportInput): Promise<ScanIm
   await emailAdmins(email);
   return finish('email-sent');
 }
+

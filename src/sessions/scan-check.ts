@@ -6,15 +6,8 @@
  */
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { NotFoundError } from '../errors';
-import type { CancelRequest } from '../../surface';
+import type { ScanCheck } from '../../surface';
 import { parseSessionId } from './ids';
-
-export interface ScanCheck {
-  missingScans: boolean;
-  scans: number;
-  /** Set when the session's monitoring was cancelled: the monitor ends `cancelled`, without email. */
-  cancelled?: CancelRequest;
-}
 
 const CHECK_SQL = `
   select

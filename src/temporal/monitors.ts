@@ -17,6 +17,7 @@ import {
   StudyIdAttribute,
   type MonitorStatus,
   type MonitorTarget,
+  type ScanCheck,
   type ScanDownloadInput,
   type ScanImportInput,
   type StartedMonitors,
@@ -30,6 +31,8 @@ export interface MonitorOptions {
   recipients?: string[];
   /** ISO time; default: start + DOWNLOAD_WINDOW. */
   downloadEndTime?: string;
+  /** The session's check just done by the caller: when it found scans missing, the import monitor skips its own first check. */
+  check?: ScanCheck;
 }
 
 function visibility(target: MonitorTarget, monitor: string) {
@@ -52,7 +55,12 @@ export async function startScanMonitors(
   const session = { sessionId: target.sessionId, studyId: target.studyId, siteId: target.siteId };
   const { scanCheckDelayMs, downloadWindowMs, downloadRetryInitialMs, downloadRetryMaxMs } = config.durations;
 
-  const importInput: ScanImportInput = { ...session, checkDelayMs: scanCheckDelayMs, ...(options.recipients ? { recipients: options.recipients } : {}) };
+  const importInput: ScanImportInput = {
+    ...session,
+    checkDelayMs: scanCheckDelayMs,
+    ...(options.recipients ? { recipients: options.recipients } : {}),
+    ...(options.check?.missingScans && !options.check.cancelled ? { scansMissingAt: new Date().toISOString() } : {}),
+  };
   const scanImport = await client.workflow.start(SCAN_IMPORT_WORKFLOW, {
     taskQueue: config.taskQueue,
     workflowId: scanImportWorkflowId(target.sessionId),

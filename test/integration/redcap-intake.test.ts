@@ -226,6 +226,10 @@ describe('accepted triggers', () => {
     // The monitors run; ops find the intake and the monitors by SessionId.
     const monitor = await temporal.client.workflow.getHandle(`scan-import:${sessionId}`).describe();
     expect(monitor.status.name).toBe('RUNNING');
+    // The intake made the first check (no scans yet): the monitor went straight to its wait.
+    const [started] = (await temporal.client.workflow.getHandle(`scan-import:${sessionId}`).fetchHistory()).events!;
+    const [input] = started.workflowExecutionStartedEventAttributes!.input!.payloads!.map((p) => JSON.parse(Buffer.from(p.data!).toString()));
+    expect(Date.parse(input.scansMissingAt)).toBeGreaterThan(Date.now() - 60_000);
     const intake = await temporal.client.workflow.getHandle(workflowId).describe();
     expect(intake.searchAttributes.SessionId).toEqual([sessionId]);
     expect(intake.memo).toMatchObject({ record: '17', project: 1234, instrument: 'mri_scan_log', sessionId, redcapRecordId: record.id });
