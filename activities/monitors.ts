@@ -36,7 +36,6 @@ export interface MonitorEmailRequest {
   attempts?: number;
 }
 
-
 /** Heartbeat period while a job runs, so that a cancel reaches the activity (heartbeatTimeout is 1 minute). */
 const HEARTBEAT_MS = 10_000;
 

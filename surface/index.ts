@@ -137,6 +137,7 @@ export interface ScanCheck {
   /** Set when the session's monitoring was cancelled: the monitor ends `cancelled`, without email. */
   cancelled?: CancelRequest;
 }
+
 /** What the monitor is doing right now. */
 export const statusQuery = defineQuery<MonitorStatus>('status');
 

@@ -78,4 +78,3 @@ export async function ScanImportWorkflow(input: ScanImportInput): Promise<ScanIm
   await emailAdmins(email);
   return finish('email-sent');
 }
-
