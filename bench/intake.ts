@@ -52,19 +52,32 @@ interface Slices {
   latencies: number[];
   ok: number;
   other: number;
+  /** What the calls that were not accepted got: a status code or an error code, and how many times. */
+  others: Map<string, number>;
   seconds: number;
 }
 
-const emptySlices = (): Slices => ({ latencies: [], ok: 0, other: 0, seconds: 0 });
+const emptySlices = (): Slices => ({ latencies: [], ok: 0, other: 0, others: new Map(), seconds: 0 });
 
-async function slice(into: Slices, connections: number, seconds: number, call: () => Promise<boolean>): Promise<void> {
+/** One call: true when accepted, else what it got instead. */
+type Call = () => Promise<true | string>;
+
+async function slice(into: Slices, connections: number, seconds: number, call: Call): Promise<void> {
   const latencies = await runFor(seconds * 1000, connections, async () => {
-    if (await call()) into.ok++;
-    else into.other++;
+    const outcome = await call();
+    if (outcome === true) into.ok++;
+    else {
+      into.other++;
+      into.others.set(outcome, (into.others.get(outcome) ?? 0) + 1);
+    }
   });
   into.latencies.push(...latencies);
   into.seconds += seconds;
 }
+
+/** ` (503 ×2, ECONNRESET ×1)`, or nothing when every call was accepted. */
+const notAccepted = (others: Map<string, number>) =>
+  others.size === 0 ? '' : ` (${[...others].map(([what, times]) => `${what} ×${times}`).join(', ')})`;
 
 export async function benchIntake(options: {
   apiUrl: string;
@@ -81,8 +94,12 @@ export async function benchIntake(options: {
   const slices = options.slices ?? 5;
   const figures: IntakeFigures[] = [];
   // A request that fails (e.g. a keep-alive socket the server closed as it was reused) counts as not 202.
-  const viaApi = (agent: http.Agent) => () => postTrigger(options.apiUrl, agent).then((status) => status === 202, () => false);
-  const bare = () =>
+  const viaApi = (agent: http.Agent): Call => () =>
+    postTrigger(options.apiUrl, agent).then(
+      (status) => status === 202 || String(status),
+      (err: NodeJS.ErrnoException) => err.code ?? err.message,
+    );
+  const bare: Call = () =>
     options.client.workflow
       .start(REDCAP_INTAKE_WORKFLOW, {
         taskQueue: options.taskQueue,
@@ -90,7 +107,7 @@ export async function benchIntake(options: {
         args: [{ configId: 1, record: String(nextRecord++), eventName: null }],
         workflowIdConflictPolicy: 'USE_EXISTING',
       })
-      .then(() => true);
+      .then(() => true as const);
 
   for (const connections of options.levels) {
     const agent = new http.Agent({ keepAlive: true, maxSockets: connections });
@@ -101,7 +118,7 @@ export async function benchIntake(options: {
     const raw = emptySlices();
     const seconds = options.durationSeconds / slices;
     for (let i = 0; i < slices; i++) {
-      const order: Array<[Slices, () => Promise<boolean>]> = [[api, viaApi(agent)], [raw, bare]];
+      const order: Array<[Slices, Call]> = [[api, viaApi(agent)], [raw, bare]];
       for (const [into, call] of i % 2 === 0 ? order : order.reverse()) await slice(into, connections, seconds, call);
     }
     agent.destroy();
@@ -114,7 +131,7 @@ export async function benchIntake(options: {
     };
     figures.push(figure);
     print(
-      `c=${String(connections).padStart(2)}: POST /redcap ${fmt(figure.api.perSecond)}/s accepted (p50 ${fmt(figure.api.p50)} ms, p99 ${fmt(figure.api.p99)} ms, ${api.other} not 202)` +
+      `c=${String(connections).padStart(2)}: POST /redcap ${fmt(figure.api.perSecond)}/s accepted (p50 ${fmt(figure.api.p50)} ms, p99 ${fmt(figure.api.p99)} ms, ${api.other} not 202${notAccepted(api.others)})` +
         ` | bare client start ${fmt(figure.raw.perSecond)}/s (p50 ${fmt(figure.raw.p50)} ms, p99 ${fmt(figure.raw.p99)} ms)` +
         ` | rate ratio ${fmt(figure.api.perSecond / figure.raw.perSecond, 2)}, p99 ratio ${fmt(figure.api.p99 / figure.raw.p99, 2)}`,
     );
