@@ -88,10 +88,14 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 /**
  * A free loopback port below 32768. Not an ephemeral one (freePort()): the server stores each service's
  * membership port in cluster_membership.rpc_port, a PostgreSQL SMALLINT, and dies on a port above 32767.
+ * Each jest worker draws from a band of its own (2,000 ports): a port that is free only because another test
+ * file's server is down for a restart is never picked, which made that server's restart fail with
+ * 'address already in use'.
  */
 async function lowFreePort(taken: Set<number>): Promise<number> {
+  const band = Number(process.env.JEST_WORKER_ID ?? 0) % 6;
   for (let attempt = 0; attempt < 200; attempt++) {
-    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    const port = 20_000 + band * 2_000 + Math.floor(Math.random() * 2_000);
     if (taken.has(port)) continue;
     const free = await new Promise<boolean>((resolve) => {
       const server = net.createServer();
@@ -103,7 +107,7 @@ async function lowFreePort(taken: Set<number>): Promise<number> {
       return port;
     }
   }
-  throw new Error('no free port between 20000 and 32000 on 127.0.0.1');
+  throw new Error(`no free port between ${20_000 + band * 2_000} and ${22_000 + band * 2_000} on 127.0.0.1`);
 }
 
 export class ProductionTemporalServer {
