@@ -38,4 +38,9 @@ retry "register the search attributes SessionId, StudyId and SiteId" \
   --name SessionId --type Keyword \
   --name StudyId --type Keyword \
   --name SiteId --type Keyword
+# The server reads new search attributes into its cache within a minute (dynamicconfig.yaml leaves it that way,
+# as Temporal advises for production): wait until a query that names all three is accepted, so that the API
+# and the worker, which start after this job, can use them at once.
+probe='SessionId = "setup-probe" AND StudyId = "setup-probe" AND SiteId = "setup-probe"'
+retry "see the search attributes in use" temporal workflow list --namespace "$NAMESPACE" --query "$probe" --limit 1
 echo "Namespace $NAMESPACE is ready, with the search attributes SessionId, StudyId and SiteId"
