@@ -1,5 +1,6 @@
 /** Activities of RedcapIntakeWorkflow: read the record from REDCap, file it, start the monitors, cancel a moved record's. */
 import type { EntityManager } from '@mikro-orm/postgresql';
+import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { RedcapConfig, Session } from '../src/db/entities';
 import { DomainError } from '../src/errors';
@@ -116,11 +117,16 @@ export function createIntakeActivities(deps: ActivityDeps) {
     /**
      * Starts (or joins) the session's monitors, and notes on the session that they were started (they run once). The
      * import monitor's first check is made here, one SQL statement: when the scans are missing it goes straight to
-     * waiting. A check that fails here is left to the monitor.
+     * waiting. A check that fails here is left to the monitor. A retry (the worker died during an earlier attempt)
+     * keeps the monitors that attempt started, even if they have finished since: never a second set, nor a second email.
      */
     async startMonitors(target: MonitorTarget): Promise<StartedMonitors> {
+      const { attempt, scheduledTimestampMs } = Context.current().info;
       const check = await checkSessionScans(deps.orm.em.fork() as EntityManager, target.sessionId).catch(() => undefined);
-      const started = await startScanMonitors(deps.temporal, deps.config, target, { check });
+      const started = await startScanMonitors(deps.temporal, deps.config, target, {
+        check,
+        ...(attempt > 1 ? { keepStartedSince: scheduledTimestampMs } : {}),
+      });
       await deps.orm.em.fork().nativeUpdate(Session, { id: target.sessionId, monitorsStartedAt: null }, { monitorsStartedAt: new Date() });
       log.info({ sessionId: target.sessionId, started }, 'monitors started');
       return started;

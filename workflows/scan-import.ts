@@ -5,7 +5,7 @@
  * an email. A check the starter made just before (input.scansMissingAt) or one a `scansArrived` brought stands in for
  * a read of the database: the monitor then costs one workflow task per wake-up and no local activity.
  */
-import { condition, proxyActivities, setHandler, workflowInfo, type RetryPolicy } from '@temporalio/workflow';
+import { condition, patched, proxyActivities, setHandler, workflowInfo, type RetryPolicy } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import {
   permanentErrorTypes,
@@ -18,6 +18,14 @@ import {
 } from '../surface';
 import { monitorControls } from './monitor-controls';
 import { broughtCheck, checkScans } from './scan-check';
+
+/**
+ * The checks made by others. Each is guarded although only new inputs and signals switch it on: while a deploy has
+ * old and new workers on the queue, a monitor started (or signalled) by the new code may run a task on the old, which
+ * ignores the check and reads the database; the new code must then replay that read.
+ */
+export const STARTER_CHECK_PATCH = 'scan-import-takes-starter-check';
+export const BROUGHT_CHECK_PATCH = 'scan-import-takes-brought-check';
 
 // The database or SMTP server being down is retried (for as long as it takes); a session gone is not.
 const retry: RetryPolicy = { initialInterval: '10 seconds', backoffCoefficient: 2, maximumInterval: '10 minutes', nonRetryableErrorTypes: permanentErrorTypes };
@@ -36,7 +44,7 @@ export async function ScanImportWorkflow(input: ScanImportInput): Promise<ScanIm
   });
   /** The session's check: the one a signal brought, else a read of the database. */
   const takeCheck = async (): Promise<ScanCheck> => {
-    const taken = brought;
+    const taken = brought !== undefined && patched(BROUGHT_CHECK_PATCH) ? brought : undefined;
     brought = undefined;
     return taken ?? (await checkScans(input.sessionId));
   };
@@ -47,7 +55,7 @@ export async function ScanImportWorkflow(input: ScanImportInput): Promise<ScanIm
   };
 
   // The starter found the scans missing just now (input.scansMissingAt): nothing to check yet.
-  const first = input.scansMissingAt === undefined ? ending(await takeCheck()) : undefined;
+  const first = input.scansMissingAt !== undefined && patched(STARTER_CHECK_PATCH) ? undefined : ending(await takeCheck());
   if (first) return finish(first);
 
   const checkAt = Date.now() + input.checkDelayMs;

@@ -33,6 +33,22 @@ export interface MonitorOptions {
   downloadEndTime?: string;
   /** The session's check just done by the caller: when it found scans missing, the import monitor skips its own first check. */
   check?: ScanCheck;
+  /**
+   * For a start that may already have happened (a retried activity whose worker died): a monitor whose latest run
+   * started at or after this time (ms) is kept as it is, running or finished, not started again.
+   */
+  keepStartedSince?: number;
+}
+
+/** The latest run of `workflowId` when it started at or after `since`; undefined when it started before, or never. */
+async function runStartedSince(client: Client, workflowId: string, since: number): Promise<{ workflowId: string; runId: string } | undefined> {
+  try {
+    const latest = await client.workflow.getHandle(workflowId).describe();
+    return latest.startTime.getTime() >= since ? { workflowId, runId: latest.runId } : undefined;
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) return undefined;
+    throw err;
+  }
 }
 
 function visibility(target: MonitorTarget, monitor: string) {
@@ -61,21 +77,30 @@ export async function startScanMonitors(
     ...(options.recipients ? { recipients: options.recipients } : {}),
     ...(options.check?.missingScans && !options.check.cancelled ? { scansMissingAt: new Date().toISOString() } : {}),
   };
-  const scanImport = await client.workflow.start(SCAN_IMPORT_WORKFLOW, {
-    taskQueue: config.taskQueue,
-    workflowId: scanImportWorkflowId(target.sessionId),
-    workflowIdConflictPolicy: 'USE_EXISTING',
-    args: [importInput],
-    ...visibility(target, 'scan-import'),
-    staticSummary: `Scan import check of ${target.sessionId} (${target.studyId} at ${target.siteId})`,
-    staticDetails: [
-      `Waits **${describeDuration(scanCheckDelayMs)}**, then checks whether scan data for \`${target.sessionId}\` arrived;`,
-      'if not, emails the admins once.',
-      '',
-      'Signals: `scansArrived` (check now), `cancel` `{"reason": "…"}`. Query: `status`.',
-    ].join('\n'),
-  });
-  const started: StartedMonitors = { scanImport: { workflowId: scanImport.workflowId, runId: scanImport.firstExecutionRunId } };
+  const startOnce = async (workflowId: string, start: () => Promise<{ workflowId: string; firstExecutionRunId: string }>) => {
+    const kept = options.keepStartedSince === undefined ? undefined : await runStartedSince(client, workflowId, options.keepStartedSince);
+    if (kept) return kept;
+    const handle = await start();
+    return { workflowId: handle.workflowId, runId: handle.firstExecutionRunId };
+  };
+
+  const scanImport = await startOnce(scanImportWorkflowId(target.sessionId), () =>
+    client.workflow.start(SCAN_IMPORT_WORKFLOW, {
+      taskQueue: config.taskQueue,
+      workflowId: scanImportWorkflowId(target.sessionId),
+      workflowIdConflictPolicy: 'USE_EXISTING',
+      args: [importInput],
+      ...visibility(target, 'scan-import'),
+      staticSummary: `Scan import check of ${target.sessionId} (${target.studyId} at ${target.siteId})`,
+      staticDetails: [
+        `Waits **${describeDuration(scanCheckDelayMs)}**, then checks whether scan data for \`${target.sessionId}\` arrived;`,
+        'if not, emails the admins once.',
+        '',
+        'Signals: `scansArrived` (check now), `cancel` `{"reason": "…"}`. Query: `status`.',
+      ].join('\n'),
+    }),
+  );
+  const started: StartedMonitors = { scanImport };
 
   if (target.downloadScript) {
     const downloadInput: ScanDownloadInput = {
@@ -85,22 +110,23 @@ export async function startScanMonitors(
       retryMaxMs: downloadRetryMaxMs,
       ...(options.downloadEndTime ? { endTime: options.downloadEndTime } : {}),
     };
-    const scanDownload = await client.workflow.start(SCAN_DOWNLOAD_WORKFLOW, {
-      taskQueue: config.taskQueue,
-      workflowId: scanDownloadWorkflowId(target.sessionId),
-      workflowIdConflictPolicy: 'USE_EXISTING',
-      args: [downloadInput],
-      ...visibility(target, 'scan-download'),
-      staticSummary: `Scan download of ${target.sessionId} with ${target.downloadScript}`,
-      staticDetails: [
-        `Submits \`${target.downloadScript} ${target.studyId} ${target.sessionId}\` until the session has scans,`,
-        `retrying with backoff (${describeDuration(downloadRetryInitialMs)} up to ${describeDuration(downloadRetryMaxMs)})`,
-        `for ${options.downloadEndTime ? `until ${options.downloadEndTime}` : describeDuration(downloadWindowMs)}; then the post-download job.`,
-        '',
-        'Signals: `scansArrived` (check now), `cancel` `{"reason": "…"}`. Query: `status`.',
-      ].join('\n'),
-    });
-    started.scanDownload = { workflowId: scanDownload.workflowId, runId: scanDownload.firstExecutionRunId };
+    started.scanDownload = await startOnce(scanDownloadWorkflowId(target.sessionId), () =>
+      client.workflow.start(SCAN_DOWNLOAD_WORKFLOW, {
+        taskQueue: config.taskQueue,
+        workflowId: scanDownloadWorkflowId(target.sessionId),
+        workflowIdConflictPolicy: 'USE_EXISTING',
+        args: [downloadInput],
+        ...visibility(target, 'scan-download'),
+        staticSummary: `Scan download of ${target.sessionId} with ${target.downloadScript}`,
+        staticDetails: [
+          `Submits \`${target.downloadScript} ${target.studyId} ${target.sessionId}\` until the session has scans,`,
+          `retrying with backoff (${describeDuration(downloadRetryInitialMs)} up to ${describeDuration(downloadRetryMaxMs)})`,
+          `for ${options.downloadEndTime ? `until ${options.downloadEndTime}` : describeDuration(downloadWindowMs)}; then the post-download job.`,
+          '',
+          'Signals: `scansArrived` (check now), `cancel` `{"reason": "…"}`. Query: `status`.',
+        ].join('\n'),
+      }),
+    );
   }
   return started;
 }

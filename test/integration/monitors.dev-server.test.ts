@@ -105,6 +105,22 @@ test('no scans: one email through SMTP; a second start joins the running monitor
   expect(noScans.text).toContain('after waiting 3 seconds');
 });
 
+test('a retried start keeps the monitors its earlier attempt started, even finished ones; an older run is not kept', async () => {
+  const target = await newSession('ZHH');
+  await addScan(lab.orm, target.sessionId);
+  const since = Date.now() - 1_000;
+  const first = await startScanMonitors(temporal.client, lab.config, target);
+  const handle = temporal.client.workflow.getHandle(first.scanImport.workflowId, first.scanImport.runId);
+  expect(await handle.result()).toEqual({ outcome: 'scans-present' });
+
+  // As the intake's activity retries after its worker died: the finished run is kept, nothing new starts.
+  expect(await startScanMonitors(temporal.client, lab.config, target, { keepStartedSince: since })).toEqual(first);
+  // A start after it (a later intake, an undo): the finished run is older, so a new one starts.
+  const later = await startScanMonitors(temporal.client, lab.config, target, { keepStartedSince: Date.now() });
+  expect(later.scanImport.runId).not.toBe(first.scanImport.runId);
+  expect(await temporal.client.workflow.getHandle(later.scanImport.workflowId, later.scanImport.runId).result()).toEqual({ outcome: 'scans-present' });
+});
+
 test('scansArrived and cancel sent with the Temporal client end the wait', async () => {
   const arrived = await newSession();
   const a = await startScanMonitors(temporal.client, lab.config, arrived);
