@@ -29,7 +29,7 @@ const scanBody = z
   })
   .strict();
 
-const cancelBody = z.object({ reason: z.string().trim().max(1_000).optional() }).strict();
+const cancelBody = z.object({ reason: z.string().trim().max(1_000).superRefine(refineStorable).optional() }).strict();
 
 /** The JSON body, validated: a problem is a 400 that names each field. */
 function parse<T>(schema: z.ZodType<T>, body: unknown): T {

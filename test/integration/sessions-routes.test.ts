@@ -90,6 +90,10 @@ describe('auth and validation', () => {
     await request(app).post(`/sessions/${sessionId}/scans`).set(auth).send({ name: 'x'.repeat(200_000), series: 1, tag: 'T1' }).expect(413);
     const cancel = await request(app).post(`/sessions/${sessionId}/monitors/cancel`).set(auth).send({ reason: 42 }).expect(400);
     expect(cancel.body.error).toMatch(/reason/);
+    // A reason PostgreSQL cannot store (a NUL character; found by the hostile-input property test) is a 400 too, not a 500.
+    const unstorable = await request(app).post(`/sessions/${sessionId}/monitors/cancel`).set(auth).send({ reason: 'a\u0000b' }).expect(400);
+    expect(unstorable.body.error).toMatch(/reason/);
+    expect((await request(app).get(`/sessions/${sessionId}`).set(auth).expect(200)).body.monitorsCancelled).toBeNull();
   });
 });
 
