@@ -77,30 +77,32 @@ export async function startScanMonitors(
     ...(options.recipients ? { recipients: options.recipients } : {}),
     ...(options.check?.missingScans && !options.check.cancelled ? { scansMissingAt: new Date().toISOString() } : {}),
   };
-  const startOnce = async (workflowId: string, start: () => Promise<{ workflowId: string; firstExecutionRunId: string }>) => {
+  /** Starts one monitor, or joins the running one; a run started since `keepStartedSince` is kept instead. */
+  const startMonitor = async (monitor: MonitorName, workflowType: string, workflowId: string, input: ScanImportInput | ScanDownloadInput, summary: string, details: string[]) => {
     const kept = options.keepStartedSince === undefined ? undefined : await runStartedSince(client, workflowId, options.keepStartedSince);
     if (kept) return kept;
-    const handle = await start();
-    return { workflowId: handle.workflowId, runId: handle.firstExecutionRunId };
+    const handle = await client.workflow.start(workflowType, {
+      taskQueue: config.taskQueue,
+      workflowId,
+      workflowIdConflictPolicy: 'USE_EXISTING',
+      args: [input],
+      ...visibility(target, monitor),
+      staticSummary: summary,
+      staticDetails: [...details, '', 'Signals: `scansArrived` (check now), `cancel` `{"reason": "…"}`. Query: `status`.'].join('\n'),
+    });
+    return { workflowId, runId: handle.firstExecutionRunId };
   };
 
-  const scanImport = await startOnce(scanImportWorkflowId(target.sessionId), () =>
-    client.workflow.start(SCAN_IMPORT_WORKFLOW, {
-      taskQueue: config.taskQueue,
-      workflowId: scanImportWorkflowId(target.sessionId),
-      workflowIdConflictPolicy: 'USE_EXISTING',
-      args: [importInput],
-      ...visibility(target, 'scan-import'),
-      staticSummary: `Scan import check of ${target.sessionId} (${target.studyId} at ${target.siteId})`,
-      staticDetails: [
-        `Waits **${describeDuration(scanCheckDelayMs)}**, then checks whether scan data for \`${target.sessionId}\` arrived;`,
-        'if not, emails the admins once.',
-        '',
-        'Signals: `scansArrived` (check now), `cancel` `{"reason": "…"}`. Query: `status`.',
-      ].join('\n'),
-    }),
-  );
-  const started: StartedMonitors = { scanImport };
+  const started: StartedMonitors = {
+    scanImport: await startMonitor(
+      'scan-import',
+      SCAN_IMPORT_WORKFLOW,
+      scanImportWorkflowId(target.sessionId),
+      importInput,
+      `Scan import check of ${target.sessionId} (${target.studyId} at ${target.siteId})`,
+      [`Waits **${describeDuration(scanCheckDelayMs)}**, then checks whether scan data for \`${target.sessionId}\` arrived;`, 'if not, emails the admins once.'],
+    ),
+  };
 
   if (target.downloadScript) {
     const downloadInput: ScanDownloadInput = {
@@ -110,22 +112,17 @@ export async function startScanMonitors(
       retryMaxMs: downloadRetryMaxMs,
       ...(options.downloadEndTime ? { endTime: options.downloadEndTime } : {}),
     };
-    started.scanDownload = await startOnce(scanDownloadWorkflowId(target.sessionId), () =>
-      client.workflow.start(SCAN_DOWNLOAD_WORKFLOW, {
-        taskQueue: config.taskQueue,
-        workflowId: scanDownloadWorkflowId(target.sessionId),
-        workflowIdConflictPolicy: 'USE_EXISTING',
-        args: [downloadInput],
-        ...visibility(target, 'scan-download'),
-        staticSummary: `Scan download of ${target.sessionId} with ${target.downloadScript}`,
-        staticDetails: [
-          `Submits \`${target.downloadScript} ${target.studyId} ${target.sessionId}\` until the session has scans,`,
-          `retrying with backoff (${describeDuration(downloadRetryInitialMs)} up to ${describeDuration(downloadRetryMaxMs)})`,
-          `for ${options.downloadEndTime ? `until ${options.downloadEndTime}` : describeDuration(downloadWindowMs)}; then the post-download job.`,
-          '',
-          'Signals: `scansArrived` (check now), `cancel` `{"reason": "…"}`. Query: `status`.',
-        ].join('\n'),
-      }),
+    started.scanDownload = await startMonitor(
+      'scan-download',
+      SCAN_DOWNLOAD_WORKFLOW,
+      scanDownloadWorkflowId(target.sessionId),
+      downloadInput,
+      `Scan download of ${target.sessionId} with ${target.downloadScript}`,
+      [
+        `Submits \`${target.downloadScript} ${target.studyId} ${target.sessionId}\` until the session has scans,`,
+        `retrying with backoff (${describeDuration(downloadRetryInitialMs)} up to ${describeDuration(downloadRetryMaxMs)})`,
+        `for ${options.downloadEndTime ? `until ${options.downloadEndTime}` : describeDuration(downloadWindowMs)}; then the post-download job.`,
+      ],
     );
   }
   return started;
