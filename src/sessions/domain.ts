@@ -9,7 +9,6 @@ import { BadRequestError, ConflictError, NotFoundError } from '../errors';
 import { recordName } from '../redcap/names';
 import type { ScanEntry } from '../redcap/record';
 import { parseSessionId, type SessionName } from './ids';
-import { checkSessionScans } from './scan-check';
 
 export class UnknownStudyError extends BadRequestError {}
 
@@ -175,9 +174,4 @@ export async function findSession(em: EntityManager, rawId: string): Promise<Ses
   });
   if (!session) throw new NotFoundError(`No session ${sessionId}`, { sessionId });
   return session;
-}
-
-/** True when the session has a REDCap record, no scans, and is not marked as never getting any (scan-check.ts). */
-export async function missingScans(em: EntityManager, sessionId: string): Promise<boolean> {
-  return (await checkSessionScans(em, sessionId)).missingScans;
 }

@@ -11,8 +11,8 @@ import {
   fileRecord,
   findSession,
   markExpectingNoRecord,
-  missingScans,
 } from '../../src/sessions/domain';
+import { checkSessionScans } from '../../src/sessions/scan-check';
 import { InvalidSessionIdError } from '../../src/sessions/ids';
 import { createTestDatabase } from '../support/db';
 
@@ -118,27 +118,27 @@ test('a session marked as expecting no record refuses one', async () => {
   await expect(attachRedcapRecord(em(), session, await newRecord('4'))).rejects.toThrow(/expecting no REDCap record/);
 });
 
-test('missingScans: a REDCap record, no scans, not marked empty', async () => {
+test('checkSessionScans missingScans: a REDCap record, no scans, not marked empty', async () => {
   const { session } = await findOrCreateSession(em(), 'SPN01_CMH_0004_01_01');
-  expect(await missingScans(em(), session.id)).toBe(false); // no record yet
+  expect((await checkSessionScans(em(), session.id)).missingScans).toBe(false); // no record yet
   await attachRedcapRecord(em(), session, await newRecord('5'));
-  expect(await missingScans(em(), session.id)).toBe(true);
+  expect((await checkSessionScans(em(), session.id)).missingScans).toBe(true);
 
   const e = em();
   e.create(Scan, { session: e.getReference(Session, session.id), name: 'SPN01_CMH_0004_01_01_T1_02_SagT1', series: 2, tag: 'T1' });
   await e.flush();
-  expect(await missingScans(em(), session.id)).toBe(false);
+  expect((await checkSessionScans(em(), session.id)).missingScans).toBe(false);
 
   const { session: empty } = await findOrCreateSession(em(), 'SPN01_CMH_0005_01_01');
   await attachRedcapRecord(em(), empty, await newRecord('6'));
   const e2 = em();
   e2.create(EmptySession, { session: e2.getReference(Session, empty.id), comment: 'participant withdrew' });
   await e2.flush();
-  expect(await missingScans(em(), empty.id)).toBe(false);
+  expect((await checkSessionScans(em(), empty.id)).missingScans).toBe(false);
 });
 
 test('an unknown session is a 404 naming the id', async () => {
-  await expect(missingScans(em(), 'SPN01_CMH_9999_01_01')).rejects.toThrow(NotFoundError);
+  await expect(checkSessionScans(em(), 'SPN01_CMH_9999_01_01')).rejects.toThrow(NotFoundError);
   await expect(findSession(em(), 'spn01_cmh_9999_01_01')).rejects.toThrow(/SPN01_CMH_9999_01_01/);
 });
 
