@@ -74,9 +74,10 @@ export function redcapRouter(deps: AppDeps): Router {
       instance: trigger.instance,
     };
 
+    const em = RequestContext.getEntityManager() ?? deps.orm.em.fork();
     const key = { url: trigger.redcapUrl, project: trigger.projectId, instrument: trigger.instrument };
     const config = await bounded(log, 'database', 'look up the REDCap config', DATABASE_TIMEOUT_MS, () =>
-      configs.get(key, () => (RequestContext.getEntityManager() ?? deps.orm.em.fork()).findOne(RedcapConfig, key)),
+      configs.get(key, () => em.findOne(RedcapConfig, key)),
     );
     if (!config) {
       const reason = `No REDCap config for project ${trigger.projectId}, instrument ${trigger.instrument} at ${trigger.redcapUrl}`;
@@ -88,7 +89,7 @@ export function redcapRouter(deps: AppDeps): Router {
     const version = trigger.redcapVersion;
     if (version && version !== config.detVersion) {
       await bounded(log, 'database', 'note the REDCap version', DATABASE_TIMEOUT_MS, () =>
-        (RequestContext.getEntityManager() ?? deps.orm.em.fork()).nativeUpdate(RedcapConfig, { id: config.id }, { detVersion: version }),
+        em.nativeUpdate(RedcapConfig, { id: config.id }, { detVersion: version }),
       );
       log.info({ configId: config.id, version, previous: config.detVersion ?? config.version }, 'REDCap version of the config changed');
       config.detVersion = version; // the cached copy now says what the database says: the next trigger writes nothing
