@@ -175,8 +175,8 @@ export interface ScanImportInput extends MonitoredSession {
   /** Who gets the email; default: every admin with an email address. */
   recipients?: string[];
   /**
-   * ISO time at which whoever started the monitor found the session without scans and not cancelled; the monitor
-   * then skips its own first check and goes straight to waiting. Unset: it checks first.
+   * ISO time of the start, just after whoever started the monitor found the session without scans and not
+   * cancelled; the monitor then skips its own first check and goes straight to waiting. Unset: it checks first.
    */
   scansMissingAt?: string;
 }
