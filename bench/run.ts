@@ -15,7 +15,7 @@ import { migrate, openDatabase } from '../src/db/orm';
 import { writeWorkflowBundle } from '../src/temporal/workflow-bundle';
 import { applySmallLab } from '../test/support/lab-config';
 import { freePort } from '../test/support/ports';
-import { eventually, startCompiledServiceProcess, startServiceProcess } from '../test/support/processes';
+import { startCompiledServiceProcess, startServiceProcess, waitForProcess } from '../test/support/processes';
 import { benchFleet } from './fleet';
 import { benchIntake } from './intake';
 import { benchReconcile } from './reconcile';
@@ -79,7 +79,7 @@ async function benchOn(server: TemporalServerKind, options: { duration: string; 
       const port = await freePort();
       const api = startServiceProcess('api', { ...env, PORT: String(port), TEMPORAL_TASK_QUEUE: 'bench-intake' });
       children.push(api);
-      await eventually(() => fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.ok, () => false), 'the API to be ready');
+      await waitForProcess(api, () => fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.ok, () => false), 'the API to be ready');
       await benchIntake({ apiUrl: `http://127.0.0.1:${port}`, client, taskQueue: 'bench-intake', durationSeconds: Number(options.duration), levels: [1, 16, 64], log });
       await api.stop();
     }
@@ -100,7 +100,7 @@ async function benchOn(server: TemporalServerKind, options: { duration: string; 
         ...workerProcessEnv(),
       });
       children.push(worker);
-      await eventually(() => worker.output().includes('worker running'), 'the worker to start', 120_000);
+      await waitForProcess(worker, () => worker.output().includes('worker running'), 'the worker to start', 120_000);
       // The worker's WORKER_* tuning comes from our environment, as the worker's does.
       const config = loadConfig({ ...process.env, ...env, TEMPORAL_TASK_QUEUE: 'bench-fleet' });
       await benchFleet({
@@ -125,7 +125,7 @@ async function benchOn(server: TemporalServerKind, options: { duration: string; 
       const reconcileConfigId = (await orm.em.fork().findOneOrFail(RedcapConfig, { url: redcap.url })).id;
       const worker = startServiceProcess('worker', { ...env, LOG_LEVEL: 'info', TEMPORAL_TASK_QUEUE: 'bench-reconcile' });
       children.push(worker, { stop: () => redcap.close() });
-      await eventually(() => worker.output().includes('worker running'), 'the worker to start', 120_000);
+      await waitForProcess(worker, () => worker.output().includes('worker running'), 'the worker to start', 120_000);
       await benchReconcile({ orm, client, redcap, token, redcapConfigId: reconcileConfigId, taskQueue: 'bench-reconcile', rows: Number(options.rows), log });
     }
     await client.connection.close();

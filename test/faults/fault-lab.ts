@@ -16,7 +16,7 @@ import type { TemporalServerKind } from '../support/server-kinds';
 import { FakeRedcap } from '../support/fake-redcap';
 import { applySmallLab } from '../support/lab-config';
 import { freePort } from '../support/ports';
-import { eventually, startServiceProcess, startTsProcess, type ServiceProcess } from '../support/processes';
+import { eventually, startServiceProcess, startTsProcess, waitForProcess, type ServiceProcess } from '../support/processes';
 import { startSmtpServer, type ReceivedMail, type TestSmtpServer } from '../support/smtp';
 
 const REDCAP_TOKEN = 'FA17FA17FA17FA17FA17FA17FA17FA17';
@@ -135,7 +135,7 @@ export class FaultLab {
       'faults',
     ]);
     this.pg = pg;
-    await eventually(() => pg.output().includes('ready '), `PostgreSQL to start:\n${pg.output()}`, 60_000);
+    await waitForProcess(pg, () => pg.output().includes('ready '), 'PostgreSQL to start', 60_000);
     this.databaseUrl = /ready (\S+)/.exec(pg.output())![1];
   }
 
@@ -180,7 +180,7 @@ export class FaultLab {
     const worker = startServiceProcess('worker', { ...this.env, ...env });
     this.worker = worker;
     this.processes.push(worker);
-    await eventually(() => worker.output().includes('worker running'), `the worker to start:\n${worker.output()}`, 120_000);
+    await waitForProcess(worker, () => worker.output().includes('worker running'), 'the worker to start', 120_000);
     return worker;
   }
 
@@ -202,7 +202,7 @@ export class FaultLab {
     const api = startServiceProcess('api', { ...this.env, PORT: String(this.apiPort) });
     this.api = api;
     this.processes.push(api);
-    await eventually(() => fetch(`http://127.0.0.1:${this.apiPort}/healthz`).then((r) => r.ok, () => false), `the API to start:\n${api.output()}`);
+    await waitForProcess(api, () => fetch(`http://127.0.0.1:${this.apiPort}/healthz`).then((r) => r.ok, () => false), 'the API to start');
     return this.apiUrl;
   }
 

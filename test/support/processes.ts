@@ -11,6 +11,8 @@ export interface ServiceProcess {
   child: ChildProcess;
   /** Everything the process printed, for the failure message of a test. */
   output(): string;
+  /** How the process ended (`code 1`, `signal SIGKILL`); undefined while it runs. */
+  ended(): string | undefined;
   /** SIGTERM (graceful) or SIGKILL (a crash); resolves when the process is gone. */
   stop(signal?: NodeJS.Signals): Promise<void>;
 }
@@ -45,6 +47,7 @@ function startNodeProcess(args: string[], env: Record<string, string>): ServiceP
   return {
     child,
     output: () => output,
+    ended: () => (child.exitCode !== null ? `code ${child.exitCode}` : child.signalCode ? `signal ${child.signalCode}` : undefined),
     stop: async (signal: NodeJS.Signals = 'SIGTERM') => {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
       await exited;
@@ -65,6 +68,23 @@ export async function eventually(
     if (Date.now() > deadline) throw new Error(`Timed out after ${timeoutMs / 1000}s waiting for ${typeof what === 'string' ? what : what()}`);
     await new Promise((resolve) => setTimeout(resolve, everyMs));
   }
+}
+
+/**
+ * Waits until `ready` is true of a process started here. Throws at once when the process ends first, and at the
+ * timeout; either way with what the process printed by then.
+ */
+export async function waitForProcess(proc: ServiceProcess, ready: () => Promise<boolean> | boolean, what: string, timeoutMs?: number): Promise<void> {
+  await eventually(
+    async () => {
+      if (await ready()) return true;
+      const ended = proc.ended();
+      if (ended) throw new Error(`${what}, but the process ended (${ended}):\n${proc.output()}`);
+      return false;
+    },
+    () => `${what}:\n${proc.output()}`,
+    timeoutMs,
+  );
 }
 
 export interface CliResult {
