@@ -10,7 +10,13 @@ import { readScanEntry, type ScanEntry } from '../src/redcap/record';
 import { fileRecord } from '../src/sessions/domain';
 import { checkSessionScans } from '../src/sessions/scan-check';
 import { signalSessionMonitors, startScanMonitors, type SignalReport } from '../src/temporal/monitors';
-import { cancelSignal, type IntakeTrigger, type MonitorTarget, type RecordChange, type StartedMonitors } from '../surface';
+import {
+  cancelSignal,
+  type IntakeTrigger,
+  type MonitorTarget,
+  type RecordChange,
+  type StartedMonitors,
+} from '../surface';
 import type { ActivityDeps } from './deps';
 import { whileHeartbeating } from './heartbeat';
 
@@ -44,21 +50,40 @@ export function createIntakeActivities(deps: ActivityDeps) {
     const em = deps.orm.em.fork() as EntityManager;
     const config = await em.findOne(RedcapConfig, trigger.configId);
     if (!config) {
-      throw ApplicationFailure.nonRetryable(`REDCap config ${trigger.configId} no longer exists`, 'RedcapConfigMissing');
+      throw ApplicationFailure.nonRetryable(
+        `REDCap config ${trigger.configId} no longer exists`,
+        'RedcapConfigMissing',
+      );
     }
     const endpoint = { url: config.url, project: config.project, token: config.token };
-    const where = { configId: config.id, project: config.project, record: trigger.record, eventName: trigger.eventName ?? null, instance: trigger.instance ?? null };
+    const where = {
+      configId: config.id,
+      project: config.project,
+      record: trigger.record,
+      eventName: trigger.eventName ?? null,
+      instance: trigger.instance ?? null,
+    };
     try {
-      const row = await redcap.exportRecord(endpoint, trigger.record, trigger.eventName, { instance: trigger.instance, instrument: config.instrument });
+      const row = await redcap.exportRecord(endpoint, trigger.record, trigger.eventName, {
+        instance: trigger.instance,
+        instrument: config.instrument,
+      });
       const entry = readScanEntry(row, config, triggerName(trigger));
       const eventName = trigger.eventName || row.redcap_event_name || '';
       let eventId: number | null = null;
       if (eventName) {
         try {
           eventId = (await redcap.exportEvents(endpoint)).get(eventName) ?? null;
-          if (eventId === null) log.warn(where, `REDCap Export Events has no event_id for ${eventName}; the record link will have no event_id`);
+          if (eventId === null)
+            log.warn(
+              where,
+              `REDCap Export Events has no event_id for ${eventName}; the record link will have no event_id`,
+            );
         } catch (err) {
-          log.warn({ ...where, reason: (err as Error).message }, 'REDCap Export Events failed; the record link will have no event_id');
+          log.warn(
+            { ...where, reason: (err as Error).message },
+            'REDCap Export Events failed; the record link will have no event_id',
+          );
         }
       }
       log.info({ ...where, sessionName: entry.sessionName, eventId }, 'REDCap record read');
@@ -66,7 +91,12 @@ export function createIntakeActivities(deps: ActivityDeps) {
     } catch (err) {
       if (err instanceof RedcapError) {
         log.warn({ ...where, type: err.type, retryable: err.retryable }, err.message);
-        throw ApplicationFailure.create({ message: err.message, type: err.type, nonRetryable: !err.retryable, details: [err.details] });
+        throw ApplicationFailure.create({
+          message: err.message,
+          type: err.type,
+          nonRetryable: !err.retryable,
+          details: [err.details],
+        });
       }
       throw err;
     }
@@ -85,12 +115,24 @@ export function createIntakeActivities(deps: ActivityDeps) {
      */
     async fileRedcapRecord(trigger: IntakeTrigger, fetched: FetchedRecord): Promise<FiledRecord> {
       const em = deps.orm.em.fork() as EntityManager;
-      const key = { configId: trigger.configId, record: trigger.record, eventName: fetched.eventName, instance: trigger.instance ?? 0 };
+      const key = {
+        configId: trigger.configId,
+        record: trigger.record,
+        eventName: fetched.eventName,
+        instance: trigger.instance ?? 0,
+      };
       try {
         const filed = await fileRecord(em, key, fetched);
         const { session, studySite, record } = filed;
         log.info(
-          { ...key, sessionId: session.id, redcapRecordId: record.id, created: filed.sessionCreated, change: filed.change, movedFrom: filed.movedFrom },
+          {
+            ...key,
+            sessionId: session.id,
+            redcapRecordId: record.id,
+            created: filed.sessionCreated,
+            change: filed.change,
+            movedFrom: filed.movedFrom,
+          },
           'REDCap record filed',
         );
         return {
@@ -122,12 +164,16 @@ export function createIntakeActivities(deps: ActivityDeps) {
      */
     async startMonitors(target: MonitorTarget): Promise<StartedMonitors> {
       const { attempt, scheduledTimestampMs } = Context.current().info;
-      const check = await checkSessionScans(deps.orm.em.fork() as EntityManager, target.sessionId).catch(() => undefined);
+      const check = await checkSessionScans(deps.orm.em.fork() as EntityManager, target.sessionId).catch(
+        () => undefined,
+      );
       const started = await startScanMonitors(deps.temporal, deps.config, target, {
         check,
         ...(attempt > 1 ? { keepStartedSince: scheduledTimestampMs } : {}),
       });
-      await deps.orm.em.fork().nativeUpdate(Session, { id: target.sessionId, monitorsStartedAt: null }, { monitorsStartedAt: new Date() });
+      await deps.orm.em
+        .fork()
+        .nativeUpdate(Session, { id: target.sessionId, monitorsStartedAt: null }, { monitorsStartedAt: new Date() });
       log.info({ sessionId: target.sessionId, started }, 'monitors started');
       return started;
     },
@@ -135,8 +181,13 @@ export function createIntakeActivities(deps: ActivityDeps) {
     /** Sends `cancel` with the reason to the running monitors of a session its record moved away from. */
     async cancelMovedSessionMonitors(input: { sessionId: string; movedTo: string }): Promise<SignalReport> {
       const reason = `record moved to ${input.movedTo}`;
-      const report = await signalSessionMonitors(deps.temporal, input.sessionId, (handle) => handle.signal(cancelSignal, { reason }));
-      log.info({ sessionId: input.sessionId, reason, signalled: report.signalled.map((m) => m.workflowId) }, 'monitors of the session the record left cancelled');
+      const report = await signalSessionMonitors(deps.temporal, input.sessionId, (handle) =>
+        handle.signal(cancelSignal, { reason }),
+      );
+      log.info(
+        { sessionId: input.sessionId, reason, signalled: report.signalled.map((m) => m.workflowId) },
+        'monitors of the session the record left cancelled',
+      );
       return report;
     },
   };

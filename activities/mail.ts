@@ -49,7 +49,9 @@ function unique(addresses: string[]): string[] {
 export function createMailActivities(deps: ActivityDeps) {
   async function recipientsFor(email: ComposedEmail): Promise<string[]> {
     if (email.recipients && unique(email.recipients).length > 0) return unique(email.recipients);
-    const admins = await deps.orm.em.fork().find(User, { admin: true, email: { $ne: null } }, { orderBy: { name: 'asc' } });
+    const admins = await deps.orm.em
+      .fork()
+      .find(User, { admin: true, email: { $ne: null } }, { orderBy: { name: 'asc' } });
     const addresses = unique(admins.map((admin) => admin.email ?? ''));
     if (addresses.length === 0) {
       const about = email.sessionId ? `session ${email.sessionId}` : `"${email.subject}"`;
@@ -92,18 +94,30 @@ export function createMailActivities(deps: ActivityDeps) {
 
       let messageId: string;
       try {
-        ({ messageId } = await whileHeartbeating(() => deps.mailer.send({ to: recipients, subject: email.subject, text: email.text })));
+        ({ messageId } = await whileHeartbeating(() =>
+          deps.mailer.send({ to: recipients, subject: email.subject, text: email.text }),
+        ));
       } catch (err) {
         // Known not sent: give the claim back so that the retry need not wait out the lease (if this write fails too, the lease runs out).
         const reason = (err instanceof Error ? err.message : String(err)).slice(0, 2_000);
         await em
-          .nativeUpdate(SentEmail, { key: email.key, status: 'sending' }, { status: 'failed', error: reason, leaseUntil: null })
-          .catch((releaseError: unknown) => log.warn({ err: releaseError }, 'could not give back the claim; it is taken again when its lease runs out'));
+          .nativeUpdate(
+            SentEmail,
+            { key: email.key, status: 'sending' },
+            { status: 'failed', error: reason, leaseUntil: null },
+          )
+          .catch((releaseError: unknown) =>
+            log.warn({ err: releaseError }, 'could not give back the claim; it is taken again when its lease runs out'),
+          );
         log.warn({ err, via: deps.mailer.description }, 'sending admin email failed; the activity retries');
         throw err;
       }
       emailsSentTotal.inc({ kind });
-      await em.nativeUpdate(SentEmail, { key: email.key }, { status: 'sent', messageId, sentAt: new Date(), leaseUntil: null });
+      await em.nativeUpdate(
+        SentEmail,
+        { key: email.key },
+        { status: 'sent', messageId, sentAt: new Date(), leaseUntil: null },
+      );
       log.info({ recipients, messageId, via: deps.mailer.description }, 'admin email sent');
       return { sent: true, recipients };
     },
@@ -117,7 +131,10 @@ export interface EmailSent {
   alreadySent?: true;
 }
 
-type Claim = { status: 'claimed' } | { status: 'sent'; recipients: string } | { status: 'sending' | 'failed'; leaseUntil: Date | null };
+type Claim =
+  | { status: 'claimed' }
+  | { status: 'sent'; recipients: string }
+  | { status: 'sending' | 'failed'; leaseUntil: Date | null };
 
 /**
  * Claims the key for one send, in one statement: a new row, or a row whose last send failed or whose lease has
@@ -141,5 +158,7 @@ async function claimKey(
   );
   if (claimed.length === 1) return { status: 'claimed' };
   const row = await em.fork().findOneOrFail(SentEmail, { key: email.key });
-  return row.status === 'sent' ? { status: 'sent', recipients: row.recipients } : { status: row.status, leaseUntil: row.leaseUntil ?? null };
+  return row.status === 'sent'
+    ? { status: 'sent', recipients: row.recipients }
+    : { status: row.status, leaseUntil: row.leaseUntil ?? null };
 }

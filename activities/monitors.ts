@@ -11,9 +11,25 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { Session } from '../src/db/entities';
 import type { JobKind, JobRun } from '../src/db/job-run';
 import { NotFoundError } from '../src/errors';
-import { claimJobRun, endJobRun, failedJobRuns, renewJobRun, runningJob, settleJobRun, updateJobRun, ALIVE_EVERY_MS } from '../src/jobs/ledger';
+import {
+  claimJobRun,
+  endJobRun,
+  failedJobRuns,
+  renewJobRun,
+  runningJob,
+  settleJobRun,
+  updateJobRun,
+  ALIVE_EVERY_MS,
+} from '../src/jobs/ledger';
 import { queuedJobId } from '../src/jobs/status';
-import { AbortError, jobCommand, JobScriptMissingError, SubmitCommandMissingError, submitJob, type JobResult } from '../src/jobs/submit';
+import {
+  AbortError,
+  jobCommand,
+  JobScriptMissingError,
+  SubmitCommandMissingError,
+  submitJob,
+  type JobResult,
+} from '../src/jobs/submit';
 import { downloadGaveUpEmail, noScansEmail } from '../src/mail/templates';
 import { checkSessionScans } from '../src/sessions/scan-check';
 import { sessionFacts, viewSession, type SessionView } from '../src/sessions/view';
@@ -61,7 +77,8 @@ async function orSessionGone<T>(sessionId: string, read: Promise<T>): Promise<T>
   }
 }
 
-const readSession = (em: EntityManager, sessionId: string): Promise<SessionView> => orSessionGone(sessionId, viewSession(em, sessionId));
+const readSession = (em: EntityManager, sessionId: string): Promise<SessionView> =>
+  orSessionGone(sessionId, viewSession(em, sessionId));
 
 /** The session's monitoring was cancelled: the monitor ends `cancelled` (surface MONITORING_CANCELLED). */
 function refuseIfCancelled(view: SessionView): void {
@@ -86,13 +103,19 @@ const WHY_STOPPED: Record<string, string> = {
 /** A job script or command that is not there: a failure no retry fixes. */
 function permanent(err: unknown, script: string, attempt: number): unknown {
   if (!(err instanceof JobScriptMissingError || err instanceof SubmitCommandMissingError)) return err;
-  return ApplicationFailure.create({ type: err.name, nonRetryable: true, message: err.message, details: [{ script, attempt }] });
+  return ApplicationFailure.create({
+    type: err.name,
+    nonRetryable: true,
+    message: err.message,
+    details: [{ script, attempt }],
+  });
 }
 
 /** The monitor run an activity works for. */
 const monitorRun = (context: Context) => context.info.workflowExecution ?? { workflowId: '', runId: '' };
 
-const describeJob = (row: JobRun) => `${row.jobId ? `job ${row.jobId}` : row.command}, submitted ${row.submittedAt.toISOString()}`;
+const describeJob = (row: JobRun) =>
+  `${row.jobId ? `job ${row.jobId}` : row.command}, submitted ${row.submittedAt.toISOString()}`;
 
 export function createMonitorActivities(deps: ActivityDeps) {
   const settings = deps.config.submit;
@@ -123,7 +146,10 @@ export function createMonitorActivities(deps: ActivityDeps) {
    */
   async function stopsJob(context: Context, kind: JobKind, sessionId: string): Promise<boolean> {
     if (kind !== 'download' || !context.cancellationDetails?.cancelRequested) return true;
-    const session = await deps.orm.em.fork().findOne(Session, sessionId).catch(() => null);
+    const session = await deps.orm.em
+      .fork()
+      .findOne(Session, sessionId)
+      .catch(() => null);
     return Boolean(session?.monitorsCancelledAt);
   }
 
@@ -173,24 +199,38 @@ export function createMonitorActivities(deps: ActivityDeps) {
     const graceOver = () => stopper.abort();
     context.cancellationSignal.addEventListener('abort', listener, { once: true });
     deps.graceOver?.addEventListener('abort', graceOver, { once: true });
-    const renewal = setInterval(() => void renewJobRun(deps.orm.em.fork() as EntityManager, row.id).catch(() => undefined), ALIVE_EVERY_MS);
+    const renewal = setInterval(
+      () => void renewJobRun(deps.orm.em.fork() as EntityManager, row.id).catch(() => undefined),
+      ALIVE_EVERY_MS,
+    );
     let pidWritten: Promise<void> = Promise.resolve();
     try {
       const job = await whileHeartbeating(
-        () => submitJob(settings, script, args, { signal: stopper.signal, onStart: (pid) => (pidWritten = updateJobRun(deps.orm.em.fork() as EntityManager, row.id, { pid })) }),
+        () =>
+          submitJob(settings, script, args, {
+            signal: stopper.signal,
+            onStart: (pid) => (pidWritten = updateJobRun(deps.orm.em.fork() as EntityManager, row.id, { pid })),
+          }),
         HEARTBEAT_MS,
       );
       await pidWritten.catch(() => undefined);
       await recordEnd(em, row, job);
-      log.info({ command, exitCode: job.exitCode, stdout: job.stdout }, job.exitCode === 0 ? `${kind} job done` : `${kind} job failed`);
+      log.info(
+        { command, exitCode: job.exitCode, stdout: job.stdout },
+        job.exitCode === 0 ? `${kind} job done` : `${kind} job failed`,
+      );
       return job;
     } catch (err) {
       if (!(err instanceof AbortError)) {
-        await endJobRun(em, row.id, { status: 'failed', detail: String((err as Error).message) }).catch(() => undefined);
+        await endJobRun(em, row.id, { status: 'failed', detail: String((err as Error).message) }).catch(
+          () => undefined,
+        );
         throw permanent(err, script, attempt);
       }
       const reason = (context.cancellationSignal.reason as Error | undefined)?.message ?? '';
-      const why = deps.graceOver?.aborted ? WHY_STOPPED.WORKER_SHUTDOWN : (WHY_STOPPED[reason] ?? 'the attempt was cancelled');
+      const why = deps.graceOver?.aborted
+        ? WHY_STOPPED.WORKER_SHUTDOWN
+        : (WHY_STOPPED[reason] ?? 'the attempt was cancelled');
       await endJobRun(em, row.id, { status: 'interrupted', detail: `stopped: ${why}` });
       log.warn({ command }, `${kind} job stopped (${why})`);
       // Its monitor asked the attempt to stop: the monitor decides what comes next.
@@ -214,7 +254,11 @@ export function createMonitorActivities(deps: ActivityDeps) {
   /** The row after the submit command returned: a queued job stays running under its job id; any other is over. */
   async function recordEnd(em: EntityManager, row: JobRun, job: JobResult): Promise<void> {
     if (job.exitCode !== 0) {
-      await endJobRun(em, row.id, { status: 'failed', exitCode: job.exitCode, detail: job.stderr.slice(-2_000) || null });
+      await endJobRun(em, row.id, {
+        status: 'failed',
+        exitCode: job.exitCode,
+        detail: job.stderr.slice(-2_000) || null,
+      });
     } else if (queued) {
       await updateJobRun(em, row.id, { pid: null, jobId: queuedJobId(job.stdout) });
     } else {
@@ -280,7 +324,11 @@ export function createMonitorActivities(deps: ActivityDeps) {
       await ensureNoJobRunning(view.sessionId, 'post-download');
       const job = await runJob('post-download', view.postDownloadScript, view);
       if (job.exitCode !== 0) {
-        const failures = await failedJobRuns(deps.orm.em.fork() as EntityManager, monitorRun(context).runId, 'post-download');
+        const failures = await failedJobRuns(
+          deps.orm.em.fork() as EntityManager,
+          monitorRun(context).runId,
+          'post-download',
+        );
         const last = failures >= POST_DOWNLOAD_TRIES;
         throw ApplicationFailure.create({
           type: 'PostDownloadJobFailed',
@@ -300,8 +348,18 @@ export function createMonitorActivities(deps: ActivityDeps) {
       const content =
         request.kind === 'no-scans'
           ? noScansEmail(facts, request.waitedMs ?? 0)
-          : downloadGaveUpEmail(facts, { windowMs: request.windowMs ?? 0, endTime: request.endTime ?? '', attempts: request.attempts ?? 0 });
-      return { key: request.key, kind: request.kind, sessionId: facts.sessionId, recipients: request.recipients, ...content };
+          : downloadGaveUpEmail(facts, {
+              windowMs: request.windowMs ?? 0,
+              endTime: request.endTime ?? '',
+              attempts: request.attempts ?? 0,
+            });
+      return {
+        key: request.key,
+        kind: request.kind,
+        sessionId: facts.sessionId,
+        recipients: request.recipients,
+        ...content,
+      };
     },
   };
 }

@@ -73,8 +73,13 @@ export function createReconcileActivities(deps: ActivityDeps) {
   async function configOf(em: EntityManager, configId: number): Promise<RedcapConfig> {
     const config = await em.findOne(RedcapConfig, configId);
     if (config) return config;
-    await deleteReconcileSchedule(deps.temporal, configId).catch((err) => log.warn({ configId, err }, 'could not delete the schedule of a REDCap config that is gone'));
-    throw ApplicationFailure.nonRetryable(`REDCap config ${configId} no longer exists; its reconciliation schedule is deleted`, 'RedcapConfigMissing');
+    await deleteReconcileSchedule(deps.temporal, configId).catch((err) =>
+      log.warn({ configId, err }, 'could not delete the schedule of a REDCap config that is gone'),
+    );
+    throw ApplicationFailure.nonRetryable(
+      `REDCap config ${configId} no longer exists; its reconciliation schedule is deleted`,
+      'RedcapConfigMissing',
+    );
   }
 
   /** REDCap errors as Temporal failures: retried when REDCap may answer later, else the run fails with the reason. */
@@ -84,7 +89,12 @@ export function createReconcileActivities(deps: ActivityDeps) {
     } catch (err) {
       if (!(err instanceof RedcapError)) throw err;
       log.warn({ configId, type: err.type, retryable: err.retryable }, err.message);
-      throw ApplicationFailure.create({ message: err.message, type: err.type, nonRetryable: !err.retryable, details: [err.details] });
+      throw ApplicationFailure.create({
+        message: err.message,
+        type: err.type,
+        nonRetryable: !err.retryable,
+        details: [err.details],
+      });
     }
   }
 
@@ -109,10 +119,16 @@ export function createReconcileActivities(deps: ActivityDeps) {
   /** One page of records: every row read, compared with what is filed, and an intake started where it differs. */
   async function reconcilePage(config: RedcapConfig, recordIdField: string, records: string[]): Promise<Page> {
     const em = deps.orm.em.fork() as EntityManager;
-    const rows = await askRedcap(config.id, () => redcap.exportRecordRows(config, records, exportedFields(config, recordIdField)));
+    const rows = await askRedcap(config.id, () =>
+      redcap.exportRecordRows(config, records, exportedFields(config, recordIdField)),
+    );
     const filed = new Map<string, FiledEntry>();
     // Oldest first: where several are stored for one row (dates used to tell them apart), the newest wins.
-    for (const stored of await em.find(RedcapRecord, { config: config.id, record: { $in: records } }, { orderBy: { id: 'asc' } })) {
+    for (const stored of await em.find(
+      RedcapRecord,
+      { config: config.id, record: { $in: records } },
+      { orderBy: { id: 'asc' } },
+    )) {
       filed.set(identityKey(storedIdentity(stored)), stored);
     }
 
@@ -133,8 +149,16 @@ export function createReconcileActivities(deps: ActivityDeps) {
         page.unchanged += 1;
         return;
       }
-      const trigger = { configId: config.id, record: identity.record, eventName: identity.eventName || null, instance: identity.instance };
-      await startRedcapIntake(deps.temporal, deps.config.taskQueue, config, trigger, { startedBy: 'reconciliation', rowDigest: digest });
+      const trigger = {
+        configId: config.id,
+        record: identity.record,
+        eventName: identity.eventName || null,
+        instance: identity.instance,
+      };
+      await startRedcapIntake(deps.temporal, deps.config.taskQueue, config, trigger, {
+        startedBy: 'reconciliation',
+        rowDigest: digest,
+      });
       page.started += 1;
       page.missed.push(describeRow(identity));
       log.warn(
@@ -159,7 +183,15 @@ export function createReconcileActivities(deps: ActivityDeps) {
         lookbackMs: deps.config.reconcile.lookbackMs,
       });
       const recordIdField = await askRedcap(config.id, () => redcap.exportRecordIdField(config));
-      log.info({ configId: config.id, from: window.from.toISOString(), dateRangeBegin: window.begin, coversGap: window.coversGap }, 'reconciliation begins');
+      log.info(
+        {
+          configId: config.id,
+          from: window.from.toISOString(),
+          dateRangeBegin: window.begin,
+          coversGap: window.coversGap,
+        },
+        'reconciliation begins',
+      );
       return {
         startedAt: startedAt.toISOString(),
         begin: window.begin,
@@ -179,7 +211,9 @@ export function createReconcileActivities(deps: ActivityDeps) {
       const context = Context.current();
       let progress: ReconcileProgress = context.info.heartbeatDetails ?? input.progress;
       const config = await configOf(deps.orm.em.fork() as EntityManager, input.configId);
-      const names = await askRedcap(config.id, () => redcap.exportRecordNamesSince(config, progress.recordIdField, progress.begin));
+      const names = await askRedcap(config.id, () =>
+        redcap.exportRecordNamesSince(config, progress.recordIdField, progress.begin),
+      );
       const after = progress.after;
       const todo = after === null ? names : names.filter((name) => name > after);
       const heartbeat = setInterval(() => context.heartbeat(progress), HEARTBEAT_MS);
@@ -188,7 +222,8 @@ export function createReconcileActivities(deps: ActivityDeps) {
           context.cancellationSignal.throwIfAborted(); // the run was cancelled or terminated, or the worker stops
           const round = todo.slice(i, i + PAGE * PARALLEL_PAGES);
           const pages = [];
-          for (let j = 0; j < round.length; j += PAGE) pages.push(reconcilePage(config, progress.recordIdField, round.slice(j, j + PAGE)));
+          for (let j = 0; j < round.length; j += PAGE)
+            pages.push(reconcilePage(config, progress.recordIdField, round.slice(j, j + PAGE)));
           progress = (await Promise.all(pages)).reduce(addPage, { ...progress, after: round[round.length - 1] });
           context.heartbeat(progress);
         }
@@ -219,7 +254,14 @@ export function createReconcileActivities(deps: ActivityDeps) {
       return {
         key: `${redcapReconcileScheduleId(config.id)}:${day}:missed-triggers`,
         kind: 'missed-triggers',
-        ...missedTriggersEmail({ configId: config.id, url: config.url, project: config.project, instrument: config.instrument, day, ...missed }),
+        ...missedTriggersEmail({
+          configId: config.id,
+          url: config.url,
+          project: config.project,
+          instrument: config.instrument,
+          day,
+          ...missed,
+        }),
       };
     },
   };
@@ -231,10 +273,12 @@ function whatTheIntakeRead(history: temporal.api.history.v1.IHistory): { read?: 
   let read: FiledEntry | undefined;
   let failure: string | undefined;
   for (const event of history.events ?? []) {
-    if (event.activityTaskScheduledEventAttributes?.activityType?.name === 'fetchRedcapRecord') fetches.add(String(event.eventId));
+    if (event.activityTaskScheduledEventAttributes?.activityType?.name === 'fetchRedcapRecord')
+      fetches.add(String(event.eventId));
     const completed = event.activityTaskCompletedEventAttributes;
     const payload = completed?.result?.payloads?.[0];
-    if (completed && payload && fetches.has(String(completed.scheduledEventId))) read = defaultPayloadConverter.fromPayload<FiledEntry>(payload);
+    if (completed && payload && fetches.has(String(completed.scheduledEventId)))
+      read = defaultPayloadConverter.fromPayload<FiledEntry>(payload);
     failure = event.workflowExecutionFailedEventAttributes?.failure?.message ?? failure;
   }
   return { read, failure };
@@ -249,8 +293,15 @@ function addPage(progress: ReconcileProgress, page: Page): ReconcileProgress {
   const { totals, missed } = progress;
   return {
     ...progress,
-    totals: { checked: totals.checked + page.checked, started: totals.started + page.started, unchanged: totals.unchanged + page.unchanged },
-    missed: { count: missed.count + page.missed.length, sample: [...missed.sample, ...page.missed].slice(0, MISSED_SAMPLE) },
+    totals: {
+      checked: totals.checked + page.checked,
+      started: totals.started + page.started,
+      unchanged: totals.unchanged + page.unchanged,
+    },
+    missed: {
+      count: missed.count + page.missed.length,
+      sample: [...missed.sample, ...page.missed].slice(0, MISSED_SAMPLE),
+    },
   };
 }
 

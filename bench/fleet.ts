@@ -49,8 +49,19 @@ async function seedSessions(orm: Orm, count: number, redcapConfigId: number): Pr
 }
 
 /** The SQL statements one `checkScans` sends, and its mean time over `repeat` calls (the real activity, in this process). */
-async function checkScansCost(orm: Orm, config: Config, session: string, repeat = 500): Promise<{ statements: number; ms: number }> {
-  const { checkScans } = createMonitorActivities({ config, orm, logger, temporal: undefined as never, mailer: undefined as never });
+async function checkScansCost(
+  orm: Orm,
+  config: Config,
+  session: string,
+  repeat = 500,
+): Promise<{ statements: number; ms: number }> {
+  const { checkScans } = createMonitorActivities({
+    config,
+    orm,
+    logger,
+    temporal: undefined as never,
+    mailer: undefined as never,
+  });
   const knex = orm.em.getConnection().getKnex();
   let statements = 0;
   const count = () => statements++;
@@ -67,10 +78,19 @@ async function checkScansCost(orm: Orm, config: Config, session: string, repeat 
 
 /** Starts per second of a bare client (no memo, no search attributes) for ScanImportWorkflow on a queue no worker polls. */
 async function bareStartRate(client: Client, config: Config, workerPid: number, concurrency: number, seconds: number) {
-  const input: ScanImportInput = { sessionId: 'BARE', studyId: 'SPN01', siteId: 'CMH', checkDelayMs: config.durations.scanCheckDelayMs };
+  const input: ScanImportInput = {
+    sessionId: 'BARE',
+    studyId: 'SPN01',
+    siteId: 'CMH',
+    checkDelayMs: config.durations.scanCheckDelayMs,
+  };
   const cpuBefore = cpuSeconds(workerPid);
   const latencies = await runFor(seconds * 1000, concurrency, () =>
-    client.workflow.start(SCAN_IMPORT_WORKFLOW, { taskQueue: `${config.taskQueue}-bare`, workflowId: `bench-bare:${randomUUID()}`, args: [input] }),
+    client.workflow.start(SCAN_IMPORT_WORKFLOW, {
+      taskQueue: `${config.taskQueue}-bare`,
+      workflowId: `bench-bare:${randomUUID()}`,
+      args: [input],
+    }),
   );
   const cpu = cpuPerMonitor(cpuBefore, cpuSeconds(workerPid), latencies.length).replace('per monitor', 'per start');
   return { perSecond: latencies.length / seconds, p50: percentile(latencies, 50), p99: percentile(latencies, 99), cpu };
@@ -88,7 +108,11 @@ function perMonitor(before: Metrics, after: Metrics, count: number): string {
     `${fmt(delta('temporal_long_request', 'operation="PollWorkflowTaskQueue"'), 2)} workflow task polls`,
   ];
   const mean = (name: string, labels = '') =>
-    fmt((after.sum(`${name}_sum`, labels) - before.sum(`${name}_sum`, labels)) / (after.sum(`${name}_count`, labels) - before.sum(`${name}_count`, labels)), 0);
+    fmt(
+      (after.sum(`${name}_sum`, labels) - before.sum(`${name}_sum`, labels)) /
+        (after.sum(`${name}_count`, labels) - before.sum(`${name}_count`, labels)),
+      0,
+    );
   return (
     `${parts.join(', ')}; mean ms: workflow task poll ${mean('temporal_long_request_latency', 'operation="PollWorkflowTaskQueue"')},` +
     ` queued ${mean('temporal_workflow_task_schedule_to_start_latency')},` +
@@ -97,19 +121,28 @@ function perMonitor(before: Metrics, after: Metrics, count: number): string {
 }
 
 /** CPU milliseconds per monitor each process group used between two readings. */
-function cpuPerMonitor(before: ReturnType<typeof cpuSeconds>, after: ReturnType<typeof cpuSeconds>, count: number): string {
+function cpuPerMonitor(
+  before: ReturnType<typeof cpuSeconds>,
+  after: ReturnType<typeof cpuSeconds>,
+  count: number,
+): string {
   const ms = (key: keyof typeof before) => fmt(((after[key] - before[key]) * 1000) / count, 2);
   return `CPU ms per monitor: worker ${ms('worker')}, Temporal server ${ms('temporal')}, PostgreSQL ${ms('postgres')}, bench ${ms('bench')}`;
 }
 
 /** Workflow tasks the worker completed (a monitor's first task ends with it waiting; its last with it finished). */
-const workflowTasksDone = (metrics: Metrics) => metrics.sum('temporal_request', 'operation="RespondWorkflowTaskCompleted"');
+const workflowTasksDone = (metrics: Metrics) =>
+  metrics.sum('temporal_request', 'operation="RespondWorkflowTaskCompleted"');
 
 /**
  * Waits until the worker completed `expected` more workflow tasks than in `before` and then finished every workflow
  * task it had (no workflow task slot in use, no task completed for a second); returns the time of its last one.
  */
-async function workerSettled(metricsUrl: string, before: Metrics, expected: number): Promise<{ at: number; metrics: Metrics }> {
+async function workerSettled(
+  metricsUrl: string,
+  before: Metrics,
+  expected: number,
+): Promise<{ at: number; metrics: Metrics }> {
   let last = { completed: -1, at: performance.now() };
   for (;;) {
     await sleep(250);
@@ -118,7 +151,8 @@ async function workerSettled(metricsUrl: string, before: Metrics, expected: numb
     const now = performance.now();
     if (completed !== last.completed) last = { completed, at: now };
     const busy = metrics.sum('temporal_worker_task_slots_used', 'worker_type="WorkflowWorker"') > 0;
-    if (completed - workflowTasksDone(before) >= expected && !busy && now - last.at >= 1_000) return { at: last.at, metrics };
+    if (completed - workflowTasksDone(before) >= expected && !busy && now - last.at >= 1_000)
+      return { at: last.at, metrics };
   }
 }
 
@@ -139,10 +173,14 @@ export async function benchFleet(options: {
   const concurrency = options.concurrency ?? 64;
   const print = (text: string) => options.log(`fleet: ${text}`);
   const tuning = Object.entries(workerTuning(config)).map(([option, value]) => `${option} ${value}`);
-  print(`worker (compiled, prebuilt workflow bundle; NODE_OPTIONS ${options.worker.env.NODE_OPTIONS ?? ''}, MALLOC_ARENA_MAX ${options.worker.env.MALLOC_ARENA_MAX ?? ''}): ${tuning.join(', ') || 'SDK defaults'}`);
+  print(
+    `worker (compiled, prebuilt workflow bundle; NODE_OPTIONS ${options.worker.env.NODE_OPTIONS ?? ''}, MALLOC_ARENA_MAX ${options.worker.env.MALLOC_ARENA_MAX ?? ''}): ${tuning.join(', ') || 'SDK defaults'}`,
+  );
   await seedSessions(orm, count, options.redcapConfigId);
   const check = await checkScansCost(orm, config, sessionId(0));
-  print(`checkScans: ${check.statements} SQL statement(s), ${fmt(check.ms, 2)} ms each (a session with its REDCap record and no scans; 500 in a row, in the bench process)`);
+  print(
+    `checkScans: ${check.statements} SQL statement(s), ${fmt(check.ms, 2)} ms each (a session with its REDCap record and no scans; 500 in a row, in the bench process)`,
+  );
   const bareBefore = await bareStartRate(client, config, options.worker.pid, concurrency, options.bareSeconds);
 
   const idleRss = rssMiB(options.worker.pid);
@@ -151,7 +189,12 @@ export async function benchFleet(options: {
   const started = performance.now();
   // As the intake starts them: the session's check first (one SQL statement), then the monitors.
   const startLatencies = await runPool(count, concurrency, async (i) =>
-    startScanMonitors(client, config, { sessionId: sessionId(i), studyId: 'SPN01', siteId: 'CMH' }, { check: await checkSessionScans(orm.em.fork(), sessionId(i)) }),
+    startScanMonitors(
+      client,
+      config,
+      { sessionId: sessionId(i), studyId: 'SPN01', siteId: 'CMH' },
+      { check: await checkSessionScans(orm.em.fork(), sessionId(i)) },
+    ),
   );
   const startSeconds = (performance.now() - started) / 1000;
 
@@ -167,7 +210,10 @@ export async function benchFleet(options: {
     client.workflow
       .getHandle(scanImportWorkflowId(sessionId(i)))
       .query<{ state: string }>('status')
-      .then((status) => status.state, () => 'no answer');
+      .then(
+        (status) => status.state,
+        () => 'no answer',
+      );
   let unsettled = Array.from({ length: count }, (_, i) => i);
   const queried = performance.now();
   while (unsettled.length > 0) {
@@ -195,8 +241,10 @@ export async function benchFleet(options: {
   });
   const signalSeconds = (performance.now() - signalled) / 1000;
   // Finished: read from the worker's metrics (as the first checks), then confirmed once on the server.
-  const completed = (metrics: Metrics) => metrics.sum('temporal_workflow_completed', `workflow_type="${SCAN_IMPORT_WORKFLOW}"`);
-  while (completed(await scrapeMetrics(options.worker.sdkMetricsUrl)) - completed(metricsQueried) < count) await sleep(250);
+  const completed = (metrics: Metrics) =>
+    metrics.sum('temporal_workflow_completed', `workflow_type="${SCAN_IMPORT_WORKFLOW}"`);
+  while (completed(await scrapeMetrics(options.worker.sdkMetricsUrl)) - completed(metricsQueried) < count)
+    await sleep(250);
   const drainSeconds = (performance.now() - signalled) / 1000;
   const drained = await workerSettled(options.worker.sdkMetricsUrl, metricsQueried, count);
   const running = `WorkflowType="${SCAN_IMPORT_WORKFLOW}" AND TaskQueue="${config.taskQueue}" AND ExecutionStatus="Running"`;

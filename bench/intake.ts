@@ -36,7 +36,11 @@ function postTrigger(apiUrl: string, agent: http.Agent): Promise<number> {
   return new Promise((resolve, reject) => {
     const request = http.request(
       `${apiUrl}/redcap`,
-      { method: 'POST', agent, headers: { 'content-type': 'application/x-www-form-urlencoded', 'content-length': Buffer.byteLength(body) } },
+      {
+        method: 'POST',
+        agent,
+        headers: { 'content-type': 'application/x-www-form-urlencoded', 'content-length': Buffer.byteLength(body) },
+      },
       (response) => {
         response.resume();
         response.once('end', () => resolve(response.statusCode ?? 0));
@@ -90,11 +94,13 @@ export async function benchIntake(options: {
   const slices = options.slices ?? 5;
   const figures: IntakeFigures[] = [];
   // A request that fails (e.g. a keep-alive socket the server closed as it was reused) counts as not 202.
-  const viaApi = (agent: http.Agent): Call => () =>
-    postTrigger(options.apiUrl, agent).then(
-      (status) => status === 202 || String(status),
-      (err: NodeJS.ErrnoException) => err.code ?? err.message,
-    );
+  const viaApi =
+    (agent: http.Agent): Call =>
+    () =>
+      postTrigger(options.apiUrl, agent).then(
+        (status) => status === 202 || String(status),
+        (err: NodeJS.ErrnoException) => err.code ?? err.message,
+      );
   const bare: Call = () =>
     options.client.workflow
       .start(REDCAP_INTAKE_WORKFLOW, {
@@ -114,7 +120,10 @@ export async function benchIntake(options: {
     const raw = emptySlices();
     const seconds = options.durationSeconds / slices;
     for (let i = 0; i < slices; i++) {
-      const order: Array<[Slices, Call]> = [[api, viaApi(agent)], [raw, bare]];
+      const order: Array<[Slices, Call]> = [
+        [api, viaApi(agent)],
+        [raw, bare],
+      ];
       for (const [into, call] of i % 2 === 0 ? order : order.reverse()) await slice(into, connections, seconds, call);
     }
     agent.destroy();
@@ -122,8 +131,19 @@ export async function benchIntake(options: {
     raw.latencies.sort((a, b) => a - b);
     const figure: IntakeFigures = {
       connections,
-      api: { perSecond: api.ok / api.seconds, p50: percentile(api.latencies, 50), p99: percentile(api.latencies, 99), accepted: api.ok, other: [...api.others.values()].reduce((a, b) => a + b, 0) },
-      raw: { perSecond: raw.ok / raw.seconds, p50: percentile(raw.latencies, 50), p99: percentile(raw.latencies, 99), started: raw.ok },
+      api: {
+        perSecond: api.ok / api.seconds,
+        p50: percentile(api.latencies, 50),
+        p99: percentile(api.latencies, 99),
+        accepted: api.ok,
+        other: [...api.others.values()].reduce((a, b) => a + b, 0),
+      },
+      raw: {
+        perSecond: raw.ok / raw.seconds,
+        p50: percentile(raw.latencies, 50),
+        p99: percentile(raw.latencies, 99),
+        started: raw.ok,
+      },
     };
     figures.push(figure);
     print(

@@ -40,7 +40,14 @@ export async function benchReconcile(options: {
       });
     }
   };
-  const filed = async () => Number((await sql.execute<Array<{ n: string }>>(`select count(*) as n from redcap_record where config_id = ?`, [redcapConfigId]))[0].n);
+  const filed = async () =>
+    Number(
+      (
+        await sql.execute<Array<{ n: string }>>(`select count(*) as n from redcap_record where config_id = ?`, [
+          redcapConfigId,
+        ])
+      )[0].n,
+    );
 
   const reconcile = async (what: string) => {
     const workflowId = `${redcapReconcileScheduleId(redcapConfigId)}-bench-${randomUUID()}`;

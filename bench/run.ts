@@ -36,9 +36,15 @@ async function main(): Promise<void> {
     .parse()
     .opts<{ duration: string; fleet: string; rows: string; only?: string; server: string }>();
   const servers: TemporalServerKind[] =
-    options.server === 'both' ? ['dev', 'production'] : options.server === 'dev' || options.server === 'production' ? [options.server] : [];
+    options.server === 'both'
+      ? ['dev', 'production']
+      : options.server === 'dev' || options.server === 'production'
+        ? [options.server]
+        : [];
   if (servers.length === 0) throw new Error(`--server: expected dev, production or both, got '${options.server}'`);
-  console.log(`bench: ${os.cpus().length} cores, ${os.cpus()[0]?.model}, node ${process.version}, ${new Date().toISOString()}`);
+  console.log(
+    `bench: ${os.cpus().length} cores, ${os.cpus()[0]?.model}, node ${process.version}, ${new Date().toISOString()}`,
+  );
   for (const server of servers) await benchOn(server, options);
 }
 
@@ -53,10 +59,15 @@ function workerProcessEnv(): Record<string, string> {
   };
 }
 
-async function benchOn(server: TemporalServerKind, options: { duration: string; fleet: string; rows: string; only?: string }): Promise<void> {
+async function benchOn(
+  server: TemporalServerKind,
+  options: { duration: string; fleet: string; rows: string; only?: string },
+): Promise<void> {
   const log = printer(server);
   const services = await startBenchServices(server);
-  log(`Temporal ${server === 'dev' ? 'dev server (temporal server start-dev, in memory)' : 'temporal-server on PostgreSQL'} at ${services.temporalAddress}`);
+  log(
+    `Temporal ${server === 'dev' ? 'dev server (temporal server start-dev, in memory)' : 'temporal-server on PostgreSQL'} at ${services.temporalAddress}`,
+  );
   const children: Array<{ stop(): Promise<void> }> = [];
   try {
     const env = {
@@ -79,15 +90,33 @@ async function benchOn(server: TemporalServerKind, options: { duration: string; 
       const port = await freePort();
       const api = startServiceProcess('api', { ...env, PORT: String(port), TEMPORAL_TASK_QUEUE: 'bench-intake' });
       children.push(api);
-      await waitForProcess(api, () => fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.ok, () => false), 'the API to be ready');
-      await benchIntake({ apiUrl: `http://127.0.0.1:${port}`, client, taskQueue: 'bench-intake', durationSeconds: Number(options.duration), levels: [1, 16, 64], log });
+      await waitForProcess(
+        api,
+        () =>
+          fetch(`http://127.0.0.1:${port}/readyz`).then(
+            (r) => r.ok,
+            () => false,
+          ),
+        'the API to be ready',
+      );
+      await benchIntake({
+        apiUrl: `http://127.0.0.1:${port}`,
+        client,
+        taskQueue: 'bench-intake',
+        durationSeconds: Number(options.duration),
+        levels: [1, 16, 64],
+        log,
+      });
       await api.stop();
     }
 
     if (options.only === undefined || options.only === 'fleet') {
       // The worker runs as the image runs it: compiled, on a prebuilt bundle (ts-node's compiler and webpack
       // would stay in its memory).
-      execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', 'tsconfig.json'], { cwd: path.resolve(__dirname, '..'), stdio: 'inherit' });
+      execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', 'tsconfig.json'], {
+        cwd: path.resolve(__dirname, '..'),
+        stdio: 'inherit',
+      });
       const bundlePath = path.join(services.workDir, 'workflow-bundle.js');
       await writeWorkflowBundle(bundlePath);
       const sdkMetricsPort = await freePort();
@@ -107,7 +136,11 @@ async function benchOn(server: TemporalServerKind, options: { duration: string; 
         orm,
         client,
         config,
-        worker: { pid: worker.child.pid!, sdkMetricsUrl: `http://127.0.0.1:${sdkMetricsPort}/metrics`, env: workerProcessEnv() },
+        worker: {
+          pid: worker.child.pid!,
+          sdkMetricsUrl: `http://127.0.0.1:${sdkMetricsPort}/metrics`,
+          env: workerProcessEnv(),
+        },
         count: Number(options.fleet),
         redcapConfigId,
         bareSeconds: Number(options.duration),
@@ -123,10 +156,23 @@ async function benchOn(server: TemporalServerKind, options: { duration: string; 
       redcap.addProject({ token, records: [] });
       await applySmallLab(orm.em.fork(), redcap.url, token);
       const reconcileConfigId = (await orm.em.fork().findOneOrFail(RedcapConfig, { url: redcap.url })).id;
-      const worker = startServiceProcess('worker', { ...env, LOG_LEVEL: 'info', TEMPORAL_TASK_QUEUE: 'bench-reconcile' });
+      const worker = startServiceProcess('worker', {
+        ...env,
+        LOG_LEVEL: 'info',
+        TEMPORAL_TASK_QUEUE: 'bench-reconcile',
+      });
       children.push(worker, { stop: () => redcap.close() });
       await waitForProcess(worker, () => worker.output().includes('worker running'), 'the worker to start', 120_000);
-      await benchReconcile({ orm, client, redcap, token, redcapConfigId: reconcileConfigId, taskQueue: 'bench-reconcile', rows: Number(options.rows), log });
+      await benchReconcile({
+        orm,
+        client,
+        redcap,
+        token,
+        redcapConfigId: reconcileConfigId,
+        taskQueue: 'bench-reconcile',
+        rows: Number(options.rows),
+        log,
+      });
     }
     await client.connection.close();
     await orm.close();

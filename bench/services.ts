@@ -29,7 +29,12 @@ export async function startBenchServices(server: TemporalServerKind = 'dev'): Pr
     server === 'dev'
       ? await startDevServer({ port: await freePort(), stdio: 'ignore' })
       : await ProductionTemporalServer.create({
-          postgres: { host: '127.0.0.1', port, user: 'postgres', password: decodeURIComponent(new URL(pg.url).password) },
+          postgres: {
+            host: '127.0.0.1',
+            port,
+            user: 'postgres',
+            password: decodeURIComponent(new URL(pg.url).password),
+          },
           workDir: path.join(workDir, 'temporal'),
           logLevel: 'warn',
         });

@@ -8,7 +8,11 @@ export function percentile(sorted: number[], p: number): number {
 }
 
 /** Runs `task(i)` for i in [0, count) with at most `concurrency` at once; returns each call's latency in ms. */
-export async function runPool(count: number, concurrency: number, task: (i: number) => Promise<unknown>): Promise<number[]> {
+export async function runPool(
+  count: number,
+  concurrency: number,
+  task: (i: number) => Promise<unknown>,
+): Promise<number[]> {
   const latencies: number[] = [];
   let next = 0;
   await Promise.all(
@@ -71,7 +75,9 @@ export async function scrapeMetrics(url: string): Promise<Metrics> {
     .map(([, name, labels = '', value]) => ({ name, labels, value: Number(value) }));
   return {
     sum: (name, labels = '') =>
-      samples.filter((sample) => sample.name === name && sample.labels.includes(labels)).reduce((total, sample) => total + sample.value, 0),
+      samples
+        .filter((sample) => sample.name === name && sample.labels.includes(labels))
+        .reduce((total, sample) => total + sample.value, 0),
   };
 }
 

@@ -9,7 +9,9 @@ import { defaultBundlePath, workflowsPath, writeWorkflowBundle } from '../src/te
 async function main(): Promise<void> {
   const output = process.argv[2] ? path.resolve(process.argv[2]) : defaultBundlePath;
   const bytes = await writeWorkflowBundle(output);
-  console.log(`workflow bundle: ${path.relative(process.cwd(), workflowsPath)} -> ${output} (${Math.round(bytes / 1024)} KiB)`);
+  console.log(
+    `workflow bundle: ${path.relative(process.cwd(), workflowsPath)} -> ${output} (${Math.round(bytes / 1024)} KiB)`,
+  );
 }
 
 main().catch((err) => {

@@ -14,12 +14,19 @@ async function main(): Promise<void> {
   const classic = process.env.REDCAP_TOKEN_SPN01;
   const longitudinal = process.env.REDCAP_TOKEN_SPN01_LONG;
   const repeating = process.env.REDCAP_TOKEN_SPN01_REPEAT;
-  if (!classic || !longitudinal) throw new Error('Set REDCAP_TOKEN_SPN01 and REDCAP_TOKEN_SPN01_LONG (the tokens the config file uses)');
+  if (!classic || !longitudinal)
+    throw new Error('Set REDCAP_TOKEN_SPN01 and REDCAP_TOKEN_SPN01_LONG (the tokens the config file uses)');
   const fake = await FakeRedcap.start(port);
   fake.addProject({ token: classic, records: redcapFixtureRows('export-classic.json') });
-  fake.addProject({ token: longitudinal, records: redcapFixtureRows('export-longitudinal.json'), events: { baseline_arm_1: 41, month_6_arm_1: 42 } });
+  fake.addProject({
+    token: longitudinal,
+    records: redcapFixtureRows('export-longitudinal.json'),
+    events: { baseline_arm_1: 41, month_6_arm_1: 42 },
+  });
   if (repeating) fake.addProject({ token: repeating, records: redcapFixtureRepeatRows('export-repeating.json') });
-  console.log(`fake REDCap on ${fake.url} (API at ${fake.url}api/); projects 1234, 2001${repeating ? ', 3001 (repeating)' : ' (set REDCAP_TOKEN_SPN01_REPEAT for the repeating project 3001)'}; Ctrl-C stops it`);
+  console.log(
+    `fake REDCap on ${fake.url} (API at ${fake.url}api/); projects 1234, 2001${repeating ? ', 3001 (repeating)' : ' (set REDCAP_TOKEN_SPN01_REPEAT for the repeating project 3001)'}; Ctrl-C stops it`,
+  );
   const stop = () => void fake.close().then(() => process.exit(0));
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);

@@ -58,7 +58,11 @@ export function createApp(deps: AppDeps): Koa {
     ctx.body =
       down.length === 0
         ? { status: 'ready', database: 'ok', temporal: 'ok' }
-        : { error: `Not ready: ${down.join(' and ')} not answering`, database: database ? 'ok' : 'down', temporal: temporal ? 'ok' : 'down' };
+        : {
+            error: `Not ready: ${down.join(' and ')} not answering`,
+            database: database ? 'ok' : 'down',
+            temporal: temporal ? 'ok' : 'down',
+          };
   });
   router.get('/metrics', async (ctx) => {
     ctx.type = metricsRegistry.contentType;

@@ -20,7 +20,12 @@ import { describeStartupFailure, StartupError } from './startup-failure';
 import { applyLabConfig, formatReport, LabConfigError, parseLabConfig } from './lab-config';
 import { commandTemporalAddress, connectTemporal } from './temporal/client';
 import { describeScheduleChange, syncReconcileSchedulesWith } from './temporal/schedules';
-import { REDCAP_RECONCILE_WORKFLOW, redcapReconcileScheduleId, type RedcapReconcileInput, type RedcapReconcileResult } from '../surface';
+import {
+  REDCAP_RECONCILE_WORKFLOW,
+  redcapReconcileScheduleId,
+  type RedcapReconcileInput,
+  type RedcapReconcileResult,
+} from '../surface';
 
 /** A refused command, with a message that says what to do. */
 class CommandError extends StartupError {}
@@ -79,18 +84,27 @@ function createProgram(): Command {
       'reconcile now: start the intake of each completed REDCap record that no Data Entry Trigger announced, and print the ' +
         'counts (a running worker does the work: npm start or npm run worker)',
     )
-    .option('--since <ISO-TIME>', 'records changed since then (default: since the last successful run, or RECONCILE_LOOKBACK)', isoTime)
+    .option(
+      '--since <ISO-TIME>',
+      'records changed since then (default: since the last successful run, or RECONCILE_LOOKBACK)',
+      isoTime,
+    )
     .option('--config <ID>', 'only this REDCap config (default: every one)', configId)
     .action(async (options: { since?: string; config?: number }) => {
       const config = loadConfig();
       const address = commandTemporalAddress(config);
-      if (!address) throw new CommandError('reconcile needs Temporal: set TEMPORAL_ADDRESS, or start the service with npm start');
+      if (!address)
+        throw new CommandError('reconcile needs Temporal: set TEMPORAL_ADDRESS, or start the service with npm start');
       const client = await connectTemporal({ address, namespace: config.temporalNamespace });
       try {
-        const all = await withCommandDatabase(config, note, (orm) => orm.em.fork().find(RedcapConfig, {}, { orderBy: { id: 'asc' } }));
+        const all = await withCommandDatabase(config, note, (orm) =>
+          orm.em.fork().find(RedcapConfig, {}, { orderBy: { id: 'asc' } }),
+        );
         const configs = all.filter((redcap) => options.config === undefined || redcap.id === options.config);
         if (configs.length === 0 && options.config !== undefined) {
-          throw new CommandError(`no REDCap config ${options.config} (the REDCap configs: ${all.map((redcap) => redcap.id).join(', ') || 'none'})`);
+          throw new CommandError(
+            `no REDCap config ${options.config} (the REDCap configs: ${all.map((redcap) => redcap.id).join(', ') || 'none'})`,
+          );
         }
         for (const redcap of configs) await reconcileNow(client, config, redcap, options.since);
       } finally {
@@ -113,7 +127,9 @@ async function updateSchedules(config: Config, orm: Orm): Promise<void> {
     client = await connectTemporal({ address, namespace: config.temporalNamespace });
     for (const change of await syncReconcileSchedulesWith(orm, client, config)) out(describeScheduleChange(change));
   } catch (err) {
-    note(`warning: reconciliation schedules not updated: ${describeStartupFailure(err)}; npm start and npm run worker update them when they start`);
+    note(
+      `warning: reconciliation schedules not updated: ${describeStartupFailure(err)}; npm start and npm run worker update them when they start`,
+    );
   } finally {
     await client?.connection.close();
   }
@@ -134,7 +150,9 @@ async function reconcileNow(client: Client, config: Config, redcap: RedcapConfig
       staticSummary: `Reconciliation of REDCap project ${redcap.project} (${redcap.instrument}) at ${redcap.url}, from the CLI`,
     });
     const { checked, started: intakes, unchanged } = result as RedcapReconcileResult;
-    out(`${what}: checked ${checked}, started ${intakes}, unchanged ${unchanged} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
+    out(
+      `${what}: checked ${checked}, started ${intakes}, unchanged ${unchanged} (${((Date.now() - started) / 1000).toFixed(1)} s)`,
+    );
   } catch (err) {
     if (!(err instanceof WorkflowFailedError)) throw err;
     process.exitCode = 1;
@@ -144,12 +162,14 @@ async function reconcileNow(client: Client, config: Config, redcap: RedcapConfig
 
 function isoTime(value: string): string {
   const time = /^\d{4}-\d{2}-\d{2}(T|\s|$)/.test(value.trim()) ? new Date(value.trim()) : new Date(NaN);
-  if (Number.isNaN(time.getTime())) throw new InvalidArgumentError(`"${value}" is not an ISO time (e.g. 2026-11-20T08:00:00Z)`);
+  if (Number.isNaN(time.getTime()))
+    throw new InvalidArgumentError(`"${value}" is not an ISO time (e.g. 2026-11-20T08:00:00Z)`);
   return time.toISOString();
 }
 
 function configId(value: string): number {
-  if (!/^[1-9]\d{0,8}$/.test(value.trim())) throw new InvalidArgumentError(`"${value}" is not a REDCap config id (a whole number)`);
+  if (!/^[1-9]\d{0,8}$/.test(value.trim()))
+    throw new InvalidArgumentError(`"${value}" is not a REDCap config id (a whole number)`);
   return Number(value);
 }
 
@@ -169,7 +189,8 @@ async function main(): Promise<void> {
     await createProgram().parseAsync(process.argv);
   } catch (err) {
     for (const line of describeError(err)) note(`error: ${line}`);
-    if (process.env.LOG_LEVEL === 'debug' && err instanceof Error && !(err instanceof LabConfigError)) note(err.stack ?? '');
+    if (process.env.LOG_LEVEL === 'debug' && err instanceof Error && !(err instanceof LabConfigError))
+      note(err.stack ?? '');
     process.exitCode = 1;
   }
 }

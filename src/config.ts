@@ -16,7 +16,10 @@ function toMillis(value: string, ctx: z.RefinementCtx): number {
     millis = NaN;
   }
   if (!Number.isFinite(millis) || millis <= 0) {
-    ctx.addIssue({ code: z.ZodIssueCode.custom, message: `"${value}" is not a duration (try "2 days", "90s" or "1h")` });
+    ctx.addIssue({
+      code: z.ZodIssueCode.custom,
+      message: `"${value}" is not a duration (try "2 days", "90s" or "1h")`,
+    });
     return z.NEVER;
   }
   return millis;
@@ -114,7 +117,12 @@ export interface Config {
   jobSlots: number;
   shutdownGraceMs: number;
   emailLeaseMs: number;
-  durations: { scanCheckDelayMs: number; downloadWindowMs: number; downloadRetryInitialMs: number; downloadRetryMaxMs: number };
+  durations: {
+    scanCheckDelayMs: number;
+    downloadWindowMs: number;
+    downloadRetryInitialMs: number;
+    downloadRetryMaxMs: number;
+  };
   /** Reconciliation of each REDCap config (docs/redcap.md "Reconciliation"): how often (null: `off`), and how far back a first run looks. */
   reconcile: { intervalMs: number | null; lookbackMs: number };
   workerMetricsPort?: number;
@@ -199,9 +207,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 
 /** The settings a production process cannot run without. */
 export function requireServices(config: Config): Config & { databaseUrl: string; temporalAddress: string } {
-  const missing = [!config.databaseUrl && 'DATABASE_URL', !config.temporalAddress && 'TEMPORAL_ADDRESS'].filter(Boolean);
+  const missing = [!config.databaseUrl && 'DATABASE_URL', !config.temporalAddress && 'TEMPORAL_ADDRESS'].filter(
+    Boolean,
+  );
   if (missing.length > 0) {
-    throw new ConfigError(`${missing.join(' and ')} must be set for this process (npm start runs embedded services instead)`);
+    throw new ConfigError(
+      `${missing.join(' and ')} must be set for this process (npm start runs embedded services instead)`,
+    );
   }
   return config as Config & { databaseUrl: string; temporalAddress: string };
 }

@@ -39,12 +39,18 @@ export function errorResponse(err: unknown): { status: number; body: Record<stri
     return { status: err.status, body: { error: err.message, ...err.details } };
   }
   if (isDecompressionError(err)) {
-    return { status: 400, body: { error: 'The body could not be decompressed: it does not match its Content-Encoding' } };
+    return {
+      status: 400,
+      body: { error: 'The body could not be decompressed: it does not match its Content-Encoding' },
+    };
   }
   const httpError = err as { status?: number; expose?: boolean; message?: string; type?: string };
   if (typeof httpError?.status === 'number' && httpError.status >= 400 && httpError.status < 500) {
     // Errors from Koa middleware such as the body parser (413 too large, 400 malformed, 415 ...).
-    return { status: httpError.status, body: { error: httpError.expose && httpError.message ? httpError.message : 'Bad request' } };
+    return {
+      status: httpError.status,
+      body: { error: httpError.expose && httpError.message ? httpError.message : 'Bad request' },
+    };
   }
   return { status: 500, body: { error: 'Internal error; the details are in the service log' } };
 }

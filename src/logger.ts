@@ -17,7 +17,16 @@ export const logger = pino({
   base: { service: 'redcap-scan-monitor' },
   mixin: activityFields,
   redact: {
-    paths: ['token', '*.token', '*.*.token', 'authorization', '*.authorization', 'headers.authorization', 'secret', '*.secret'],
+    paths: [
+      'token',
+      '*.token',
+      '*.*.token',
+      'authorization',
+      '*.authorization',
+      'headers.authorization',
+      'secret',
+      '*.secret',
+    ],
     censor: '[redacted]',
   },
 });

@@ -33,12 +33,17 @@ export const emailsSentTotal = new Counter({
 export function serveMetrics(port: number): Promise<http.Server> {
   const server = http.createServer((req, res) => {
     if (req.method !== 'GET' || req.url !== '/metrics') {
-      res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ error: `No route for ${req.method} ${req.url}` }));
+      res
+        .writeHead(404, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ error: `No route for ${req.method} ${req.url}` }));
       return;
     }
     metricsRegistry.metrics().then(
       (text) => res.writeHead(200, { 'content-type': metricsRegistry.contentType }).end(text),
-      () => res.writeHead(500, { 'content-type': 'application/json' }).end(JSON.stringify({ error: 'Metrics unavailable' })),
+      () =>
+        res
+          .writeHead(500, { 'content-type': 'application/json' })
+          .end(JSON.stringify({ error: 'Metrics unavailable' })),
     );
   });
   return new Promise((resolve, reject) => {

@@ -14,7 +14,8 @@ export function limitedBody(types: Array<'form' | 'json'>, limit: string, hint =
     try {
       await parse(ctx, async () => undefined);
     } catch (err) {
-      if ((err as { status?: number }).status === 413) throw new PayloadTooLargeError(`Body over ${limit.replace('kb', ' kB')}${hint}`);
+      if ((err as { status?: number }).status === 413)
+        throw new PayloadTooLargeError(`Body over ${limit.replace('kb', ' kB')}${hint}`);
       throw err;
     }
     await next();

@@ -13,7 +13,12 @@ import { loadConfig } from './config';
 import { EMBEDDED_DATABASE, startEmbeddedPostgres } from './db/embedded-postgres';
 import { migrate, openDatabase } from './db/orm';
 import { logger } from './logger';
-import { connectTemporal, EMBEDDED_TEMPORAL_PORT, embeddedTemporalFile, registerSearchAttributes } from './temporal/client';
+import {
+  connectTemporal,
+  EMBEDDED_TEMPORAL_PORT,
+  embeddedTemporalFile,
+  registerSearchAttributes,
+} from './temporal/client';
 import { startDevServer } from './dev/dev-server';
 import { exitOnStartupFailure } from './startup-failure';
 import { installTemporalRuntime } from './temporal/runtime';
@@ -33,7 +38,9 @@ async function main(): Promise<void> {
       logger.info({ reason }, 'stopping');
       for (const [name, cleanup, timeoutMs = 20_000] of cleanups.reverse()) {
         logger.debug(`stopping ${name}`);
-        await withTimeout(cleanup(), timeoutMs, `stopping ${name}`).catch((err) => logger.warn({ err }, `stopping ${name} failed`));
+        await withTimeout(cleanup(), timeoutMs, `stopping ${name}`).catch((err) =>
+          logger.warn({ err }, `stopping ${name} failed`),
+        );
       }
       logger.info('stopped');
     })());
@@ -93,13 +100,19 @@ async function main(): Promise<void> {
     cleanups.push([
       'worker',
       async () => {
-        logger.info({ graceMs: config.shutdownGraceMs }, 'worker stopping: no new work; running activities get SHUTDOWN_GRACE to finish');
+        logger.info(
+          { graceMs: config.shutdownGraceMs },
+          'worker stopping: no new work; running activities get SHUTDOWN_GRACE to finish',
+        );
         worker.shutdown();
         await workerDone;
       },
       config.shutdownGraceMs + 40_000,
     ]);
-    logger.info({ api: `http://127.0.0.1:${config.port}`, webUi: `http://127.0.0.1:${config.temporalUiPort}` }, 'ready');
+    logger.info(
+      { api: `http://127.0.0.1:${config.port}`, webUi: `http://127.0.0.1:${config.temporalUiPort}` },
+      'ready',
+    );
   } catch (err) {
     await stop('start-up failed');
     exitOnStartupFailure('npm start', err);

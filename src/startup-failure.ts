@@ -15,8 +15,15 @@ export class StartupError extends Error {
 /** The one line for `err`. */
 export function describeStartupFailure(err: unknown): string {
   if (err instanceof StartupError) return err.message;
-  const { code, syscall, address, port, path } = (err ?? {}) as { code?: string; syscall?: string; address?: string; port?: number; path?: string };
-  if (code === 'EADDRINUSE') return `port ${port ?? '?'} on ${address ?? '127.0.0.1'} is in use by another program: stop it or choose another port (PORT)`;
+  const { code, syscall, address, port, path } = (err ?? {}) as {
+    code?: string;
+    syscall?: string;
+    address?: string;
+    port?: number;
+    path?: string;
+  };
+  if (code === 'EADDRINUSE')
+    return `port ${port ?? '?'} on ${address ?? '127.0.0.1'} is in use by another program: stop it or choose another port (PORT)`;
   if (path && code && ['EACCES', 'EPERM', 'EROFS', 'ENOTDIR', 'EEXIST', 'ENOSPC'].includes(code)) {
     return `cannot ${syscall ?? 'write'} ${path} (${code}): set DATA_DIR to a directory this user can write`;
   }

@@ -55,7 +55,11 @@ export class ServiceWorker {
   }
 }
 
-export async function createWorker(options: { config: Config; connection: NativeConnection; deps: ActivityDeps }): Promise<ServiceWorker> {
+export async function createWorker(options: {
+  config: Config;
+  connection: NativeConnection;
+  deps: ActivityDeps;
+}): Promise<ServiceWorker> {
   const { config, connection, deps } = options;
   // A prebuilt bundle when compiled or WORKFLOW_BUNDLE_PATH is set, else bundled at start (see workflow-bundle.ts).
   const { description, ...source } = workflowSource();
@@ -88,7 +92,9 @@ export async function createWorker(options: { config: Config; connection: Native
     // A running job hears of a cancel (scansArrived, cancel, its monitor gone) within 10 s, not 80% of its heartbeat timeout.
     maxHeartbeatThrottleInterval: '10 seconds',
   });
-  return new ServiceWorker([monitors, jobs], () => setTimeout(() => grace.abort(), config.shutdownGraceMs + 1_000).unref());
+  return new ServiceWorker([monitors, jobs], () =>
+    setTimeout(() => grace.abort(), config.shutdownGraceMs + 1_000).unref(),
+  );
 }
 
 async function main(): Promise<void> {
@@ -116,7 +122,10 @@ async function main(): Promise<void> {
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.on(signal, () => {
       if (worker.getState() !== 'RUNNING') return;
-      logger.info({ signal, graceMs: config.shutdownGraceMs }, 'worker stopping: no new work; running activities get SHUTDOWN_GRACE to finish');
+      logger.info(
+        { signal, graceMs: config.shutdownGraceMs },
+        'worker stopping: no new work; running activities get SHUTDOWN_GRACE to finish',
+      );
       worker.shutdown();
     });
   }

@@ -18,8 +18,12 @@ export const REDCAP_RECONCILE_WORKFLOW = 'RedcapReconcileWorkflow';
 export const scanImportWorkflowId = (sessionId: string) => `scan-import:${sessionId}`;
 export const scanDownloadWorkflowId = (sessionId: string) => `scan-download:${sessionId}`;
 /** `redcap-intake:<configId>:<record>[:<event>][#<repeat instance>]`: one intake per record, event and instance. */
-export const redcapIntakeWorkflowId = (configId: number, record: string, event?: string | null, instance?: number | null) =>
-  `redcap-intake:${configId}:${record}${event ? `:${event}` : ''}${instance ? `#${instance}` : ''}`;
+export const redcapIntakeWorkflowId = (
+  configId: number,
+  record: string,
+  event?: string | null,
+  instance?: number | null,
+) => `redcap-intake:${configId}:${record}${event ? `:${event}` : ''}${instance ? `#${instance}` : ''}`;
 /** The Temporal Schedule that runs RedcapReconcileWorkflow for one REDCap config (its runs: `<schedule id>-<time>`). */
 export const redcapReconcileScheduleId = (configId: number) => `redcap-reconcile:${configId}`;
 

@@ -51,7 +51,12 @@ const { emailAdmins } = proxyActivities<Activities>({
 });
 
 export async function RedcapIntakeWorkflow(input: RedcapIntakeInput): Promise<RedcapIntakeResult> {
-  const trigger: IntakeTrigger = { configId: input.configId, record: input.record, eventName: input.eventName ?? null, instance: input.instance ?? null };
+  const trigger: IntakeTrigger = {
+    configId: input.configId,
+    record: input.record,
+    eventName: input.eventName ?? null,
+    instance: input.instance ?? null,
+  };
   const fetchTimeout = input.fetchTimeout ?? '1 day';
   const { fetchRedcapRecord } = proxyActivities<Activities>({
     startToCloseTimeout: '2 minutes',
@@ -91,9 +96,15 @@ export async function RedcapIntakeWorkflow(input: RedcapIntakeInput): Promise<Re
       { key: SiteIdAttribute, value: filed.siteId },
     ]);
     upsertMemo({ sessionId: filed.sessionId, redcapRecordId: filed.redcapRecordId });
-    const target: MonitorTarget = { sessionId: filed.sessionId, studyId: filed.studyId, siteId: filed.siteId, downloadScript: filed.downloadScript };
+    const target: MonitorTarget = {
+      sessionId: filed.sessionId,
+      studyId: filed.studyId,
+      siteId: filed.siteId,
+      downloadScript: filed.downloadScript,
+    };
     // A session's monitors run once: after an earlier intake started them, a re-save starts none.
-    if (!(filed.monitorsDue === false && patched('intake-monitors-run-once'))) started.set(filed.sessionId, await startMonitors(target));
+    if (!(filed.monitorsDue === false && patched('intake-monitors-run-once')))
+      started.set(filed.sessionId, await startMonitors(target));
     if (filed.movedFrom && patched('intake-cancels-moved-monitors')) {
       await cancelMovedSessionMonitors({ sessionId: filed.movedFrom, movedTo: filed.sessionId });
     }
@@ -114,7 +125,8 @@ export async function RedcapIntakeWorkflow(input: RedcapIntakeInput): Promise<Re
 /** The message and type the workflow fails with: the activity's own, or what gave up and the last error. */
 function describeFailure(err: ActivityFailure, fetchTimeout: Duration): { message: string; type: string } {
   const cause = err.cause;
-  const gaveUp = err.retryState === 'TIMEOUT' || err.retryState === 'MAXIMUM_ATTEMPTS_REACHED' || cause instanceof TimeoutFailure;
+  const gaveUp =
+    err.retryState === 'TIMEOUT' || err.retryState === 'MAXIMUM_ATTEMPTS_REACHED' || cause instanceof TimeoutFailure;
   if (gaveUp) {
     const last = cause instanceof TimeoutFailure ? cause.cause?.message : cause?.message;
     const what =
@@ -134,7 +146,11 @@ function describeFailure(err: ActivityFailure, fetchTimeout: Duration): { messag
  */
 async function notifyAdmins(trigger: IntakeTrigger, message: string, type: string, protect: boolean): Promise<void> {
   const { workflowId, runId } = workflowInfo();
-  const send = () => emailAdmins({ key: `${workflowId}:${runId}:intake-failed`, intakeFailure: { ...trigger, message, type, workflowId, runId } });
+  const send = () =>
+    emailAdmins({
+      key: `${workflowId}:${runId}:intake-failed`,
+      intakeFailure: { ...trigger, message, type, workflowId, runId },
+    });
   try {
     await (protect && patched('intake-email-not-cancellable') ? CancellationScope.nonCancellable(send) : send());
   } catch (err) {

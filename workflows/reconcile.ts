@@ -14,7 +14,12 @@ import type { Activities } from '../activities';
 import type { RedcapReconcileInput, RedcapReconcileResult } from '../surface';
 
 // A run does not wait out a long REDCap outage: it fails, and the next one covers the same ground.
-const retry: RetryPolicy = { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 4 };
+const retry: RetryPolicy = {
+  initialInterval: '1 second',
+  backoffCoefficient: 2,
+  maximumInterval: '30 seconds',
+  maximumAttempts: 4,
+};
 
 const { beginReconcile, finishReconcile } = proxyActivities<Activities>({ startToCloseTimeout: '2 minutes', retry });
 
@@ -52,6 +57,10 @@ export async function RedcapReconcileWorkflow(input: RedcapReconcileInput): Prom
     const message = cause?.message ?? err.message;
     const type = cause instanceof ApplicationFailure && cause.type ? cause.type : 'ReconcileFailed';
     log.error('reconciliation failed', { configId, type, error: message });
-    throw ApplicationFailure.create({ message: `Reconciliation of REDCap config ${configId} failed: ${message}`, type, nonRetryable: true });
+    throw ApplicationFailure.create({
+      message: `Reconciliation of REDCap config ${configId} failed: ${message}`,
+      type,
+      nonRetryable: true,
+    });
   }
 }

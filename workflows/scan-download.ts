@@ -49,14 +49,28 @@ const ATTEMPT_TIMEOUT_MS = 60 * 60 * 1000;
 export const JOB_AWARE_SIGNALS = 'scan-download-job-aware-signals';
 
 /** The gave-up email: the database or SMTP server being down is retried for as long as it takes. */
-const retry: RetryPolicy = { initialInterval: '10 seconds', backoffCoefficient: 2, maximumInterval: '10 minutes', nonRetryableErrorTypes: permanentErrorTypes };
+const retry: RetryPolicy = {
+  initialInterval: '10 seconds',
+  backoffCoefficient: 2,
+  maximumInterval: '10 minutes',
+  nonRetryableErrorTypes: permanentErrorTypes,
+};
 const { composeMonitorEmail } = proxyActivities<Activities>({ startToCloseTimeout: '1 minute', retry });
 /** The email heartbeats while it is sent: a worker that dies mid-send is noticed in seconds. */
-const { emailAdmins } = proxyActivities<Activities>({ startToCloseTimeout: '1 minute', heartbeatTimeout: '10 seconds', retry });
+const { emailAdmins } = proxyActivities<Activities>({
+  startToCloseTimeout: '1 minute',
+  heartbeatTimeout: '10 seconds',
+  retry,
+});
 
 /** The cancel an activity found recorded on the session (surface MONITORING_CANCELLED), when that is why it failed. */
 function cancelledOnSession(err: unknown): CancelRequest | undefined {
-  if (!(err instanceof ActivityFailure) || !(err.cause instanceof ApplicationFailure) || err.cause.type !== MONITORING_CANCELLED) return undefined;
+  if (
+    !(err instanceof ActivityFailure) ||
+    !(err.cause instanceof ApplicationFailure) ||
+    err.cause.type !== MONITORING_CANCELLED
+  )
+    return undefined;
   return (err.cause.details?.[0] as CancelRequest | undefined) ?? {};
 }
 
@@ -72,7 +86,10 @@ export async function ScanDownloadWorkflow(input: ScanDownloadInput): Promise<Sc
   const startedAt = Date.now();
   const endMs = input.endTime === undefined ? startedAt + input.downloadWindowMs : Date.parse(input.endTime);
   if (Number.isNaN(endMs)) {
-    throw ApplicationFailure.nonRetryable(`endTime "${input.endTime}" is not an ISO time, e.g. 2026-01-31T17:00:00Z`, 'InvalidInput');
+    throw ApplicationFailure.nonRetryable(
+      `endTime "${input.endTime}" is not an ISO time, e.g. 2026-01-31T17:00:00Z`,
+      'InvalidInput',
+    );
   }
   const endTime = new Date(endMs).toISOString();
   let attempts = 0;
@@ -94,7 +111,12 @@ export async function ScanDownloadWorkflow(input: ScanDownloadInput): Promise<Sc
   const { runPostDownload } = proxyActivities<Activities>({
     ...jobs,
     startToCloseTimeout: '1 hour',
-    retry: { initialInterval: '1 minute', backoffCoefficient: 2, maximumInterval: '1 hour', nonRetryableErrorTypes: permanentErrorTypes },
+    retry: {
+      initialInterval: '1 minute',
+      backoffCoefficient: 2,
+      maximumInterval: '1 hour',
+      nonRetryableErrorTypes: permanentErrorTypes,
+    },
   });
 
   /** Runs `fn` in a scope the signals can cancel; undefined when a signal ended it. */
@@ -105,7 +127,8 @@ export async function ScanDownloadWorkflow(input: ScanDownloadInput): Promise<Sc
       if (!jobAware) return await running;
       return await Promise.race([running, condition(() => cancelled() !== undefined).then(() => undefined)]);
     } catch (err) {
-      if (isCancellation(err) && (cancelled() || checkAgain) && !CancellationScope.current().consideredCancelled) return undefined;
+      if (isCancellation(err) && (cancelled() || checkAgain) && !CancellationScope.current().consideredCancelled)
+        return undefined;
       throw err;
     } finally {
       scope = undefined;
@@ -144,7 +167,8 @@ export async function ScanDownloadWorkflow(input: ScanDownloadInput): Promise<Sc
         controls.cancel(onSession);
         return finish('cancelled');
       }
-      if (!(err instanceof ActivityFailure) || err.retryState === 'NON_RETRYABLE_FAILURE' || isCancellation(err)) throw err;
+      if (!(err instanceof ActivityFailure) || err.retryState === 'NON_RETRYABLE_FAILURE' || isCancellation(err))
+        throw err;
       attempts += attemptOf(err);
       status.attempts = attempts;
       // Retries stopped because the next one would pass the end time (or the attempt ran into it): give up.

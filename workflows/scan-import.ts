@@ -28,10 +28,19 @@ export const STARTER_CHECK_PATCH = 'scan-import-takes-starter-check';
 export const BROUGHT_CHECK_PATCH = 'scan-import-takes-brought-check';
 
 // The database or SMTP server being down is retried (for as long as it takes); a session gone is not.
-const retry: RetryPolicy = { initialInterval: '10 seconds', backoffCoefficient: 2, maximumInterval: '10 minutes', nonRetryableErrorTypes: permanentErrorTypes };
+const retry: RetryPolicy = {
+  initialInterval: '10 seconds',
+  backoffCoefficient: 2,
+  maximumInterval: '10 minutes',
+  nonRetryableErrorTypes: permanentErrorTypes,
+};
 const { composeMonitorEmail } = proxyActivities<Activities>({ startToCloseTimeout: '1 minute', retry });
 /** The email heartbeats while it is sent: a worker that dies mid-send is noticed in seconds. */
-const { emailAdmins } = proxyActivities<Activities>({ startToCloseTimeout: '1 minute', heartbeatTimeout: '10 seconds', retry });
+const { emailAdmins } = proxyActivities<Activities>({
+  startToCloseTimeout: '1 minute',
+  heartbeatTimeout: '10 seconds',
+  retry,
+});
 
 export async function ScanImportWorkflow(input: ScanImportInput): Promise<ScanImportResult> {
   const { status, cancelled, cancel, finish } = monitorControls<ScanImportOutcome>({ state: 'checking' });
@@ -55,7 +64,8 @@ export async function ScanImportWorkflow(input: ScanImportInput): Promise<ScanIm
   };
 
   // The starter found the scans missing just now (input.scansMissingAt): nothing to check yet.
-  const first = input.scansMissingAt !== undefined && patched(STARTER_CHECK_PATCH) ? undefined : ending(await takeCheck());
+  const first =
+    input.scansMissingAt !== undefined && patched(STARTER_CHECK_PATCH) ? undefined : ending(await takeCheck());
   if (first) return finish(first);
 
   const checkAt = Date.now() + input.checkDelayMs;

@@ -10,7 +10,11 @@ import { describeStartupFailure } from '../startup-failure';
 import { DatabaseUnavailableError, openDatabase, type Orm } from './orm';
 
 /** Runs `work` on the database, then closes the connection (and stops PostgreSQL if we started it). */
-export async function withCommandDatabase<T>(config: Config, log: (line: string) => void, work: (orm: Orm) => Promise<T>): Promise<T> {
+export async function withCommandDatabase<T>(
+  config: Config,
+  log: (line: string) => void,
+  work: (orm: Orm) => Promise<T>,
+): Promise<T> {
   const stops: Array<() => Promise<void>> = [];
   const cleanUp = async () => {
     for (const stop of stops.splice(0).reverse()) await stop();
@@ -29,8 +33,14 @@ export async function withCommandDatabase<T>(config: Config, log: (line: string)
         url = running;
       } else {
         log(`starting the embedded PostgreSQL (${dataDir}, port ${config.embeddedPostgresPort}) for this command`);
-        const pg = await startEmbeddedPostgres({ dataDir, port: config.embeddedPostgresPort, database: EMBEDDED_DATABASE }).catch((err) => {
-          throw new DatabaseUnavailableError(`cannot start the embedded PostgreSQL in ${dataDir}: ${describeStartupFailure(err)}`);
+        const pg = await startEmbeddedPostgres({
+          dataDir,
+          port: config.embeddedPostgresPort,
+          database: EMBEDDED_DATABASE,
+        }).catch((err) => {
+          throw new DatabaseUnavailableError(
+            `cannot start the embedded PostgreSQL in ${dataDir}: ${describeStartupFailure(err)}`,
+          );
         });
         stops.push(() => pg.stop());
         url = pg.url;

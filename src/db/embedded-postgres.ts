@@ -45,7 +45,9 @@ function binaryDir(): string {
     const bin = path.join(dir, name, 'native', 'bin');
     if (fs.existsSync(path.join(bin, 'postgres'))) return bin;
   }
-  throw new EmbeddedPostgresError(`no PostgreSQL binaries for ${os.platform()}-${os.arch()} (${name}): run npm ci, or set DATABASE_URL`);
+  throw new EmbeddedPostgresError(
+    `no PostgreSQL binaries for ${os.platform()}-${os.arch()} (${name}): run npm ci, or set DATABASE_URL`,
+  );
 }
 
 /** How PostgreSQL's programs are started for this OS user. */
@@ -75,7 +77,11 @@ function chooseRunner(): Runner {
     const prefix = ['--user', `--map-user=${nobody.uid}`, `--map-group=${nobody.gid}`];
     const probe = spawnSync('unshare', [...prefix, 'true'], { stdio: 'ignore' });
     if (probe.status === 0) {
-      return { command: (program, args) => ['unshare', [...prefix, program, ...args]], owner: self, description: 'in a user namespace (root)' };
+      return {
+        command: (program, args) => ['unshare', [...prefix, program, ...args]],
+        owner: self,
+        description: 'in a user namespace (root)',
+      };
     }
   }
 
@@ -83,7 +89,11 @@ function chooseRunner(): Runner {
   let postgres = passwdEntry((entry) => entry.name === 'postgres');
   if (!postgres) {
     spawnSync('groupadd', ['--system', 'postgres'], { stdio: 'ignore' });
-    spawnSync('useradd', ['--system', '--gid', 'postgres', '--no-create-home', '--shell', '/usr/sbin/nologin', 'postgres'], { stdio: 'ignore' });
+    spawnSync(
+      'useradd',
+      ['--system', '--gid', 'postgres', '--no-create-home', '--shell', '/usr/sbin/nologin', 'postgres'],
+      { stdio: 'ignore' },
+    );
     postgres = passwdEntry((entry) => entry.name === 'postgres');
   }
   if (!postgres) {
@@ -92,10 +102,16 @@ function chooseRunner(): Runner {
     );
   }
   const owner = { uid: postgres.uid, gid: postgres.gid };
-  return { command: (program, args) => [program, args], owner, description: 'as the postgres user (root without user namespaces)' };
+  return {
+    command: (program, args) => [program, args],
+    owner,
+    description: 'as the postgres user (root without user namespaces)',
+  };
 }
 
-function passwdEntry(match: (entry: { name: string; uid: number; gid: number }) => boolean): { name: string; uid: number; gid: number } | undefined {
+function passwdEntry(
+  match: (entry: { name: string; uid: number; gid: number }) => boolean,
+): { name: string; uid: number; gid: number } | undefined {
   try {
     for (const line of fs.readFileSync('/etc/passwd', 'utf8').split('\n')) {
       const [name, , uid, gid] = line.split(':');
@@ -275,7 +291,11 @@ export async function startEmbeddedPostgres(options: {
     'unix_socket_directories=',
   ]);
   // Its own process group: Ctrl-C reaches only us, and we stop PostgreSQL last, after what uses it.
-  const child = spawn(program, args, { detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LC_ALL: 'C' } });
+  const child = spawn(program, args, {
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, LC_ALL: 'C' },
+  });
   let recent = '';
   const keep = (chunk: Buffer) => {
     const text = chunk.toString('utf8');
@@ -309,14 +329,24 @@ export async function startEmbeddedPostgres(options: {
   return { url: connectionUrl(options.port, password, options.database), stop };
 }
 
-async function waitUntilAnswering(port: number, password: string, child: ChildProcess, output: () => string): Promise<void> {
+async function waitUntilAnswering(
+  port: number,
+  password: string,
+  child: ChildProcess,
+  output: () => string,
+): Promise<void> {
   const deadline = Date.now() + 60_000;
   for (;;) {
     if (child.exitCode !== null || child.signalCode !== null) {
       const said = output().trim().split('\n').slice(-2).join(' / ');
-      throw new EmbeddedPostgresError(`PostgreSQL exited at start (${child.exitCode ?? child.signalCode}; is port ${port} in use?): ${said}`);
+      throw new EmbeddedPostgresError(
+        `PostgreSQL exited at start (${child.exitCode ?? child.signalCode}; is port ${port} in use?): ${said}`,
+      );
     }
-    const client = new Client({ connectionString: connectionUrl(port, password, 'postgres'), connectionTimeoutMillis: 1_000 });
+    const client = new Client({
+      connectionString: connectionUrl(port, password, 'postgres'),
+      connectionTimeoutMillis: 1_000,
+    });
     try {
       await client.connect();
       await client.end();

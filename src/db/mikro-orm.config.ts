@@ -28,4 +28,6 @@ export function ormConfig(clientUrl: string, options: { debug?: boolean } = {}) 
 }
 
 /** Lets `npx mikro-orm migration:create` find the config (DATABASE_URL must be set). */
-export default ormConfig(process.env.DATABASE_URL ?? 'postgresql://postgres:postgres@127.0.0.1:5432/redcap_scan_monitor');
+export default ormConfig(
+  process.env.DATABASE_URL ?? 'postgresql://postgres:postgres@127.0.0.1:5432/redcap_scan_monitor',
+);

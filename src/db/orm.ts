@@ -14,7 +14,9 @@ export async function openDatabase(databaseUrl: string): Promise<Orm> {
     return await MikroORM.init(ormConfig(databaseUrl));
   } catch (err) {
     const reason = err instanceof Error ? err.message.split('\n')[0] : String(err);
-    throw new DatabaseUnavailableError(`cannot connect to the database at ${withoutCredentials(databaseUrl)}: ${reason}`);
+    throw new DatabaseUnavailableError(
+      `cannot connect to the database at ${withoutCredentials(databaseUrl)}: ${reason}`,
+    );
   }
 }
 

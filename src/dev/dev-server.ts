@@ -41,7 +41,10 @@ async function spawnDevServer(cli: string, options: DevServerOptions): Promise<D
   else args.push('--headless');
   for (const key of searchAttributes) args.push('--search-attribute', `${key.name}=Keyword`);
 
-  const child = spawn(cli, args, { detached: true, stdio: ['ignore', options.stdio ?? 'inherit', options.stdio ?? 'inherit'] });
+  const child = spawn(cli, args, {
+    detached: true,
+    stdio: ['ignore', options.stdio ?? 'inherit', options.stdio ?? 'inherit'],
+  });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const address = `127.0.0.1:${options.port}`;
   try {
@@ -55,7 +58,9 @@ async function spawnDevServer(cli: string, options: DevServerOptions): Promise<D
 
 async function downloadedDevServer(options: DevServerOptions): Promise<DevServer> {
   const { TestWorkflowEnvironment } = await import('@temporalio/testing').catch(() => {
-    throw new StartupError('no Temporal CLI: run `npm run provision` (needs Go), install the `temporal` CLI, or set TEMPORAL_ADDRESS');
+    throw new StartupError(
+      'no Temporal CLI: run `npm run provision` (needs Go), install the `temporal` CLI, or set TEMPORAL_ADDRESS',
+    );
   });
   const env = await TestWorkflowEnvironment.createLocal({
     server: {
@@ -70,7 +75,9 @@ async function downloadedDevServer(options: DevServerOptions): Promise<DevServer
     },
   }).catch((err: unknown) => {
     const reason = err instanceof Error ? err.message.split('\n')[0] : String(err);
-    throw new StartupError(`no Temporal CLI here, and the SDK could not download one (${reason}): run \`npm run provision\` (needs Go), or set TEMPORAL_ADDRESS`);
+    throw new StartupError(
+      `no Temporal CLI here, and the SDK could not download one (${reason}): run \`npm run provision\` (needs Go), or set TEMPORAL_ADDRESS`,
+    );
   });
   return { address: env.address, stop: () => env.teardown() };
 }
@@ -88,7 +95,11 @@ function waitForPort(port: number, child: ChildProcess, timeoutMs: number): Prom
   return new Promise((resolve, reject) => {
     const attempt = () => {
       if (child.exitCode !== null || child.signalCode !== null) {
-        reject(new StartupError(`the Temporal dev server exited (${child.exitCode ?? child.signalCode}) before port ${port} opened: is another program using port ${port}?`));
+        reject(
+          new StartupError(
+            `the Temporal dev server exited (${child.exitCode ?? child.signalCode}) before port ${port} opened: is another program using port ${port}?`,
+          ),
+        );
         return;
       }
       const socket = net.connect({ host: '127.0.0.1', port });
@@ -98,7 +109,8 @@ function waitForPort(port: number, child: ChildProcess, timeoutMs: number): Prom
       });
       socket.once('error', () => {
         socket.destroy();
-        if (Date.now() > deadline) reject(new StartupError(`the Temporal dev server did not open port ${port} within ${timeoutMs / 1000} s`));
+        if (Date.now() > deadline)
+          reject(new StartupError(`the Temporal dev server did not open port ${port} within ${timeoutMs / 1000} s`));
         else setTimeout(attempt, 100);
       });
     };

@@ -35,7 +35,11 @@ export function runningJob(em: EntityManager, sessionId: string, kind: JobKind):
   return em.findOne(JobRun, { sessionId, kind, status: 'running' });
 }
 
-export async function updateJobRun(em: EntityManager, id: number, changes: Partial<Pick<JobRun, 'pid' | 'jobId' | 'detail'>>): Promise<void> {
+export async function updateJobRun(
+  em: EntityManager,
+  id: number,
+  changes: Partial<Pick<JobRun, 'pid' | 'jobId' | 'detail'>>,
+): Promise<void> {
   await em.nativeUpdate(JobRun, { id }, changes);
 }
 
@@ -60,19 +64,32 @@ export function failedJobRuns(em: EntityManager, runId: string, kind: JobKind): 
  * Whether the job of a running row still runs. A job that has ended is marked so (`ended`, or `lost` when its
  * worker died); `unknown` when its state cannot be read.
  */
-export async function settleJobRun(em: EntityManager, row: JobRun, statusCommand: string[] | undefined, cwd: string): Promise<QueuedJobState> {
+export async function settleJobRun(
+  em: EntityManager,
+  row: JobRun,
+  statusCommand: string[] | undefined,
+  cwd: string,
+): Promise<QueuedJobState> {
   const state = await probe(row, statusCommand, cwd);
-  if (state.state === 'ended') await endJobRun(em, row.id, { status: row.jobId ? 'ended' : 'lost', detail: state.detail });
+  if (state.state === 'ended')
+    await endJobRun(em, row.id, { status: row.jobId ? 'ended' : 'lost', detail: state.detail });
   return state;
 }
 
 async function probe(row: JobRun, statusCommand: string[] | undefined, cwd: string): Promise<QueuedJobState> {
   if (row.jobId) {
-    if (!statusCommand) return { state: 'unknown', detail: `job ${row.jobId} was queued, and no JOB_STATUS_COMMAND is set to read its state` };
+    if (!statusCommand)
+      return {
+        state: 'unknown',
+        detail: `job ${row.jobId} was queued, and no JOB_STATUS_COMMAND is set to read its state`,
+      };
     return readJobState(statusCommand, row.jobId, cwd);
   }
   if (row.pid == null) {
-    return { state: 'unknown', detail: `${row.command} printed no job id (expected "Submitted batch job <id>"), so its state cannot be read` };
+    return {
+      state: 'unknown',
+      detail: `${row.command} printed no job id (expected "Submitted batch job <id>"), so its state cannot be read`,
+    };
   }
   if (row.host === HOST) {
     return processGroupAlive(row.pid)

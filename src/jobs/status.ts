@@ -16,11 +16,15 @@ export interface QueuedJobState {
 
 /** Slurm's states of a job still queued or running (long names and squeue's %t codes). */
 const ACTIVE = new Set(
-  'PENDING PD RUNNING R CONFIGURING CF COMPLETING CG SUSPENDED S REQUEUED RQ REQUEUE_FED RF REQUEUE_HOLD RH RESIZING RS SIGNALING SI STAGE_OUT SO STOPPED ST RESV_DEL_HOLD RD'.split(' '),
+  'PENDING PD RUNNING R CONFIGURING CF COMPLETING CG SUSPENDED S REQUEUED RQ REQUEUE_FED RF REQUEUE_HOLD RH RESIZING RS SIGNALING SI STAGE_OUT SO STOPPED ST RESV_DEL_HOLD RD'.split(
+    ' ',
+  ),
 );
 /** Slurm's states of a job that has ended. */
 const ENDED = new Set(
-  'COMPLETED CD CANCELLED CA FAILED F TIMEOUT TO NODE_FAIL NF PREEMPTED PR BOOT_FAIL BF DEADLINE DL OUT_OF_MEMORY OOM REVOKED RV SPECIAL_EXIT SE'.split(' '),
+  'COMPLETED CD CANCELLED CA FAILED F TIMEOUT TO NODE_FAIL NF PREEMPTED PR BOOT_FAIL BF DEADLINE DL OUT_OF_MEMORY OOM REVOKED RV SPECIAL_EXIT SE'.split(
+    ' ',
+  ),
 );
 
 /** The job id a submit command printed: sbatch's `Submitted batch job 123`, or `sbatch --parsable`'s `123[;cluster]`. */
@@ -32,7 +36,11 @@ export function queuedJobId(stdout: string): string | null {
 }
 
 /** Reads what a status command answered. */
-export function interpretJobStatus(answer: { exitCode: number | null; stdout: string; stderr: string }): QueuedJobState {
+export function interpretJobStatus(answer: {
+  exitCode: number | null;
+  stdout: string;
+  stderr: string;
+}): QueuedJobState {
   const said = (answer.stdout.trim() || answer.stderr.trim()).split('\n')[0].slice(0, 500);
   if (answer.exitCode === 0) {
     const word = answer.stdout.trim().split(/\s+/)[0]?.toUpperCase() ?? '';
@@ -42,24 +50,35 @@ export function interpretJobStatus(answer: { exitCode: number | null; stdout: st
     return { state: 'unknown', detail: `unrecognised state "${said}"` };
   }
   if (/invalid job id/i.test(answer.stderr)) return { state: 'ended', detail: 'no longer known to the queue' };
-  return { state: 'unknown', detail: `status command exited ${answer.exitCode ?? 'on a signal'}: ${said || '(no output)'}` };
+  return {
+    state: 'unknown',
+    detail: `status command exited ${answer.exitCode ?? 'on a signal'}: ${said || '(no output)'}`,
+  };
 }
 
 /** Runs `<command…> <jobId>` (30 s at most) and interprets its answer. */
 export function readJobState(command: string[], jobId: string, cwd: string): Promise<QueuedJobState> {
   const [file, ...args] = command;
   return new Promise((resolve) => {
-    execFile(file, [...args, jobId], { cwd, env: jobEnvironment(process.env), timeout: 30_000 }, (err, stdout, stderr) => {
-      const failure = err as (Error & { code?: string | number | null; killed?: boolean }) | null;
-      if (failure && typeof failure.code === 'string') {
-        resolve({ state: 'unknown', detail: `cannot run JOB_STATUS_COMMAND "${command.join(' ')}": ${failure.code}` });
-        return;
-      }
-      if (failure?.killed) {
-        resolve({ state: 'unknown', detail: `JOB_STATUS_COMMAND "${command.join(' ')}" took longer than 30 s` });
-        return;
-      }
-      resolve(interpretJobStatus({ exitCode: failure ? Number(failure.code ?? 1) : 0, stdout, stderr }));
-    });
+    execFile(
+      file,
+      [...args, jobId],
+      { cwd, env: jobEnvironment(process.env), timeout: 30_000 },
+      (err, stdout, stderr) => {
+        const failure = err as (Error & { code?: string | number | null; killed?: boolean }) | null;
+        if (failure && typeof failure.code === 'string') {
+          resolve({
+            state: 'unknown',
+            detail: `cannot run JOB_STATUS_COMMAND "${command.join(' ')}": ${failure.code}`,
+          });
+          return;
+        }
+        if (failure?.killed) {
+          resolve({ state: 'unknown', detail: `JOB_STATUS_COMMAND "${command.join(' ')}" took longer than 30 s` });
+          return;
+        }
+        resolve(interpretJobStatus({ exitCode: failure ? Number(failure.code ?? 1) : 0, stdout, stderr }));
+      },
+    );
   });
 }

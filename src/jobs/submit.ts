@@ -38,7 +38,9 @@ function jobScriptPath(settings: SubmitSettings, script: string): string {
   const dir = path.resolve(settings.scriptsDir);
   const file = path.resolve(dir, script);
   if (!file.startsWith(dir + path.sep)) {
-    throw new JobScriptMissingError(`Job script "${script}" is not inside SUBMIT_SCRIPTS (${dir}); give a file name relative to it`);
+    throw new JobScriptMissingError(
+      `Job script "${script}" is not inside SUBMIT_SCRIPTS (${dir}); give a file name relative to it`,
+    );
   }
   if (!fs.existsSync(file) || !fs.statSync(file).isFile()) {
     throw new JobScriptMissingError(`Job script "${script}" not found: ${file} does not exist (SUBMIT_SCRIPTS=${dir})`);
@@ -52,7 +54,8 @@ function jobScriptPath(settings: SubmitSettings, script: string): string {
  * job registers scans with it (POST /sessions/:id/scans).
  */
 export function jobEnvironment(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
-  const secret = (name: string) => ['DATABASE_URL', 'SMTP_URL', 'DET_SECRET'].includes(name) || (/TOKEN/.test(name) && name !== 'API_TOKEN');
+  const secret = (name: string) =>
+    ['DATABASE_URL', 'SMTP_URL', 'DET_SECRET'].includes(name) || (/TOKEN/.test(name) && name !== 'API_TOKEN');
   return Object.fromEntries(Object.entries(env).filter(([name]) => !secret(name)));
 }
 
@@ -107,7 +110,11 @@ export async function submitJob(
     });
     child.once('error', (err: NodeJS.ErrnoException) => {
       if (err.code === 'ENOENT' || err.code === 'EACCES') {
-        reject(new SubmitCommandMissingError(`Cannot run SUBMIT_COMMAND "${settings.command}": ${err.code}; install it or set SUBMIT_COMMAND`));
+        reject(
+          new SubmitCommandMissingError(
+            `Cannot run SUBMIT_COMMAND "${settings.command}": ${err.code}; install it or set SUBMIT_COMMAND`,
+          ),
+        );
       } else {
         reject(err);
       }

@@ -33,8 +33,16 @@ export interface ApplyOptions {
   lineOf?: (path: ConfigPath) => number | undefined;
 }
 
-export async function applyLabConfig(em: EntityManager, config: LabConfig, options: ApplyOptions = {}): Promise<ApplyReport> {
-  const problem = (path: ConfigPath, message: string): ConfigProblem => ({ line: options.lineOf?.(path), path: formatPath(path), message });
+export async function applyLabConfig(
+  em: EntityManager,
+  config: LabConfig,
+  options: ApplyOptions = {},
+): Promise<ApplyReport> {
+  const problem = (path: ConfigPath, message: string): ConfigProblem => ({
+    line: options.lineOf?.(path),
+    path: formatPath(path),
+    message,
+  });
   try {
     const changes = await em.transactional(async (tx) => {
       const changes: EntityChange[] = [];
@@ -57,8 +65,12 @@ export async function applyLabConfig(em: EntityManager, config: LabConfig, optio
   } catch (err) {
     if (err instanceof UniqueConstraintViolationException) {
       // The driver's message holds the SQL and its values (tokens among them): report only what clashed.
-      const detail = (err as { detail?: string; constraint?: string }).detail ?? (err as { constraint?: string }).constraint;
-      throw new LabConfigError([{ message: `the database refused the change: ${detail ?? 'a unique value is already taken'}` }], options.file);
+      const detail =
+        (err as { detail?: string; constraint?: string }).detail ?? (err as { constraint?: string }).constraint;
+      throw new LabConfigError(
+        [{ message: `the database refused the change: ${detail ?? 'a unique value is already taken'}` }],
+        options.file,
+      );
     }
     throw err;
   }
@@ -89,7 +101,11 @@ async function applyStudySite(em: EntityManager, study: StudyConfig, site: Study
   };
   const existing = await em.findOne(StudySite, { study: study.id, site: site.site });
   if (!existing) {
-    em.create(StudySite, { study: em.getReference(Study, study.id), site: em.getReference(Site, site.site), ...wanted });
+    em.create(StudySite, {
+      study: em.getReference(Study, study.id),
+      site: em.getReference(Site, site.site),
+      ...wanted,
+    });
     return created('study site', name);
   }
   return outcome('study site', name, reconcile(existing, wanted));
@@ -100,7 +116,12 @@ async function applyStudySite(em: EntityManager, study: StudyConfig, site: Study
  * that the file does not move elsewhere cannot be taken. (Two studies in the file sharing one is a
  * schema error.)
  */
-async function codeConflict(em: EntityManager, config: LabConfig, study: StudyConfig, site: StudySiteConfig): Promise<string | undefined> {
+async function codeConflict(
+  em: EntityManager,
+  config: LabConfig,
+  study: StudyConfig,
+  site: StudySiteConfig,
+): Promise<string | undefined> {
   const code = site.code ?? study.id;
   const holder = await em.findOne(StudySite, { code, site: site.site, study: { $ne: study.id } });
   if (!holder) return undefined;
@@ -151,7 +172,11 @@ async function applyRedcapConfig(em: EntityManager, redcap: RedcapProjectConfig)
 }
 
 /** Sets each wanted value that differs; returns the names of those that did (null and absent are equal). */
-function reconcile<T extends object>(entity: T, wanted: Partial<T>, names: Partial<Record<keyof T, string>> = {}): string[] {
+function reconcile<T extends object>(
+  entity: T,
+  wanted: Partial<T>,
+  names: Partial<Record<keyof T, string>> = {},
+): string[] {
   const changed: string[] = [];
   for (const key of Object.keys(wanted) as Array<keyof T>) {
     const want = wanted[key] ?? null;

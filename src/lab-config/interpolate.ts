@@ -9,7 +9,11 @@ const REFERENCE = /\$\{([^}]*)\}/g;
 const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 /** Replaces every `${VAR}` in the document's string values, in place; returns the problems found. */
-export function interpolateEnvironment(doc: Document, env: NodeJS.ProcessEnv, lineCounter: LineCounter): ConfigProblem[] {
+export function interpolateEnvironment(
+  doc: Document,
+  env: NodeJS.ProcessEnv,
+  lineCounter: LineCounter,
+): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
   visit(doc, {
     Scalar(key, node) {

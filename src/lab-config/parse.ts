@@ -19,7 +19,10 @@ export interface ParsedLabConfig {
   lineOf(path: ConfigPath): number | undefined;
 }
 
-export function parseLabConfig(source: string, options: { env?: NodeJS.ProcessEnv; file?: string } = {}): ParsedLabConfig {
+export function parseLabConfig(
+  source: string,
+  options: { env?: NodeJS.ProcessEnv; file?: string } = {},
+): ParsedLabConfig {
   const { file } = options;
   const lineCounter = new LineCounter();
   const doc = parseDocument(source, { lineCounter, prettyErrors: true });
@@ -36,12 +39,18 @@ export function parseLabConfig(source: string, options: { env?: NodeJS.ProcessEn
 
   const raw: unknown = doc.toJS({ maxAliasCount: 100 });
   if (raw === null || raw === undefined) {
-    throw new LabConfigError([{ line: 1, message: 'the file is empty (expected studies:, users: and/or redcap:)' }], file);
+    throw new LabConfigError(
+      [{ line: 1, message: 'the file is empty (expected studies:, users: and/or redcap:)' }],
+      file,
+    );
   }
   const parsed = labConfigSchema.safeParse(raw);
   if (!parsed.success) {
     const problems = parsed.error.issues.flatMap((issue) => problemsOf(issue, doc, lineCounter));
-    throw new LabConfigError(problems.sort((a, b) => (a.line ?? 0) - (b.line ?? 0)), file);
+    throw new LabConfigError(
+      problems.sort((a, b) => (a.line ?? 0) - (b.line ?? 0)),
+      file,
+    );
   }
   return { config: parsed.data, file, lineOf };
 }
@@ -66,7 +75,14 @@ function problemsOf(issue: ZodIssue, doc: Document, lineCounter: LineCounter): C
 
 /** Zod's JavaScript type names, in YAML's words. */
 function inYaml(type: string): string {
-  const words: Record<string, string> = { object: 'a mapping (key: value)', array: 'a list', string: 'text', number: 'a number', boolean: 'true or false', null: 'an empty value' };
+  const words: Record<string, string> = {
+    object: 'a mapping (key: value)',
+    array: 'a list',
+    string: 'text',
+    number: 'a number',
+    boolean: 'true or false',
+    null: 'an empty value',
+  };
   return words[type] ?? type;
 }
 
@@ -82,7 +98,9 @@ function locate(doc: Document, lineCounter: LineCounter, path: ConfigPath): numb
 function keyLine(doc: Document, lineCounter: LineCounter, path: ConfigPath, key: string): number | undefined {
   const map = path.length === 0 ? doc.contents : doc.getIn(path, true);
   if (!isMap(map)) return undefined;
-  const pair = map.items.find((item) => (isNode(item.key) ? (item.key as { value?: unknown }).value : item.key) === key);
+  const pair = map.items.find(
+    (item) => (isNode(item.key) ? (item.key as { value?: unknown }).value : item.key) === key,
+  );
   const range = isNode(pair?.key) ? pair.key.range : undefined;
   return range ? lineCounter.linePos(range[0]).line : undefined;
 }

@@ -8,7 +8,9 @@ export function formatReport(report: ApplyReport): string[] {
   });
   const count = (action: string) => report.changes.filter((change) => change.action === action).length;
   if (!report.changed) {
-    lines.push(`nothing changed (${report.changes.length} ${report.changes.length === 1 ? 'entry' : 'entries'} already up to date)`);
+    lines.push(
+      `nothing changed (${report.changes.length} ${report.changes.length === 1 ? 'entry' : 'entries'} already up to date)`,
+    );
   } else {
     lines.push(`${count('created')} created, ${count('updated')} updated, ${count('unchanged')} unchanged`);
   }

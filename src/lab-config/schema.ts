@@ -50,7 +50,9 @@ const redcapUrl = z
 /** A REDCap project id; `"1234"` is accepted too, so it can come from `${VAR}`. */
 const NOT_A_PROJECT_ID = 'must be a REDCap project id (a whole number)';
 const projectId = z
-  .union([z.number(), z.string().trim().regex(/^\d+$/, NOT_A_PROJECT_ID)], { errorMap: () => ({ message: NOT_A_PROJECT_ID }) })
+  .union([z.number(), z.string().trim().regex(/^\d+$/, NOT_A_PROJECT_ID)], {
+    errorMap: () => ({ message: NOT_A_PROJECT_ID }),
+  })
   .transform(Number)
   .pipe(z.number().int('must be a whole number').positive('must be a positive number'));
 
@@ -126,7 +128,11 @@ export const labConfigSchema = z
     config.studies.forEach((study, i) => {
       once(`study:${study.id}`, ['studies', i, 'id'], `study ${study.id} is listed twice`);
       study.sites.forEach((site, j) => {
-        once(`study-site:${study.id}:${site.site}`, ['studies', i, 'sites', j, 'site'], `site ${site.site} is listed twice for study ${study.id}`);
+        once(
+          `study-site:${study.id}:${site.site}`,
+          ['studies', i, 'sites', j, 'site'],
+          `site ${site.site} is listed twice for study ${study.id}`,
+        );
       });
     });
     const codes = new Map<string, string>();
@@ -135,11 +141,16 @@ export const labConfigSchema = z
         const key = `${site.code ?? study.id}@${site.site}`;
         const owner = codes.get(key);
         if (owner && owner !== study.id) {
-          duplicate(['studies', i, 'sites', j, 'code'], `code ${site.code ?? study.id} at site ${site.site} is already used by study ${owner}`);
+          duplicate(
+            ['studies', i, 'sites', j, 'code'],
+            `code ${site.code ?? study.id} at site ${site.site} is already used by study ${owner}`,
+          );
         } else codes.set(key, study.id);
       }),
     );
-    config.users.forEach((user, i) => once(`user:${user.name}`, ['users', i, 'name'], `user "${user.name}" is listed twice`));
+    config.users.forEach((user, i) =>
+      once(`user:${user.name}`, ['users', i, 'name'], `user "${user.name}" is listed twice`),
+    );
     config.redcap.forEach((redcap, i) =>
       once(
         `redcap:${redcap.url}:${redcap.project}:${redcap.instrument}`,

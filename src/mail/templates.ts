@@ -112,7 +112,10 @@ export function intakeFailedEmail(failure: IntakeFailure): MailContent {
   };
 }
 
-export function downloadGaveUpEmail(facts: SessionFacts, details: { windowMs: number; endTime: string; attempts: number }): MailContent {
+export function downloadGaveUpEmail(
+  facts: SessionFacts,
+  details: { windowMs: number; endTime: string; attempts: number },
+): MailContent {
   return {
     subject: `[${facts.studyId}] Scan download gave up for ${facts.sessionId}`,
     text: [
@@ -152,7 +155,7 @@ export function missedTriggersEmail(missed: MissedTriggers): MailContent {
       ...(more > 0 ? [`  … and ${more} more`] : []),
       '',
       'Check the Data Entry Trigger URL in REDCap (Project Setup → Additional customizations → Data Entry Trigger):',
-      'it must be this service\'s /redcap, with ?secret= when DET_SECRET is set. Triggers are also lost while the',
+      "it must be this service's /redcap, with ?secret= when DET_SECRET is set. Triggers are also lost while the",
       'service is down, and REDCap sends none for API or CSV imports.',
       '',
       '-- ',

@@ -64,7 +64,12 @@ export class RedcapClient {
    * instance besides it, with `redcap_repeat_instance` a number there and "" on the base row). Zero or several rows
    * are errors that name the record, event and instance.
    */
-  async exportRecord(endpoint: RedcapEndpoint, record: string, eventName?: string | null, repeat: RepeatInstance = {}): Promise<RedcapRow> {
+  async exportRecord(
+    endpoint: RedcapEndpoint,
+    record: string,
+    eventName?: string | null,
+    repeat: RepeatInstance = {},
+  ): Promise<RedcapRow> {
     const what = `record ${recordName(record, eventName, repeat.instance)} of REDCap project ${endpoint.project}`;
     const details = { record, eventName: eventName ?? null, instance: repeat.instance ?? null };
     const answer = await this.call(endpoint, `Export Records for ${what}`, {
@@ -75,11 +80,18 @@ export class RedcapClient {
       returnFormat: 'json',
     });
     if (!Array.isArray(answer)) {
-      throw new RedcapError(`REDCap answered Export Records for ${what} with something other than a list of rows`, 'RedcapBadResponse', true, {
-        record,
-      });
+      throw new RedcapError(
+        `REDCap answered Export Records for ${what} with something other than a list of rows`,
+        'RedcapBadResponse',
+        true,
+        {
+          record,
+        },
+      );
     }
-    let rows = answer.filter((row): row is Record<string, unknown> => row !== null && typeof row === 'object' && !Array.isArray(row));
+    let rows = answer.filter(
+      (row): row is Record<string, unknown> => row !== null && typeof row === 'object' && !Array.isArray(row),
+    );
     if (eventName && rows.some((row) => 'redcap_event_name' in row)) {
       rows = rows.filter((row) => row.redcap_event_name === eventName);
     }
@@ -112,7 +124,11 @@ export class RedcapClient {
     const answer = await this.call(endpoint, what, { content: 'metadata', format: 'json', returnFormat: 'json' });
     const first = Array.isArray(answer) ? (answer[0] as { field_name?: unknown } | undefined) : undefined;
     if (typeof first?.field_name !== 'string' || first.field_name === '') {
-      throw new RedcapError(`REDCap answered ${what} without a first field (the record id field)`, 'RedcapBadResponse', true);
+      throw new RedcapError(
+        `REDCap answered ${what} without a first field (the record id field)`,
+        'RedcapBadResponse',
+        true,
+      );
     }
     return first.field_name;
   }
@@ -123,10 +139,14 @@ export class RedcapClient {
    * once, sorted (by UTF-16 code units), so a long list can be worked through in order.
    */
   async exportRecordNamesSince(endpoint: RedcapEndpoint, recordIdField: string, begin: string): Promise<string[]> {
-    const rows = await this.exportRows(endpoint, `Export Records changed since ${begin} of REDCap project ${endpoint.project}`, {
-      'fields[0]': recordIdField,
-      dateRangeBegin: begin,
-    });
+    const rows = await this.exportRows(
+      endpoint,
+      `Export Records changed since ${begin} of REDCap project ${endpoint.project}`,
+      {
+        'fields[0]': recordIdField,
+        dateRangeBegin: begin,
+      },
+    );
     const names = new Set(rows.map((row) => row[recordIdField]).filter((name) => name !== undefined && name !== ''));
     return [...names].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   }
@@ -136,7 +156,11 @@ export class RedcapClient {
     const params: Record<string, string> = {};
     records.forEach((record, i) => (params[`records[${i}]`] = record));
     fields.forEach((field, i) => (params[`fields[${i}]`] = field));
-    return this.exportRows(endpoint, `Export Records of ${records.length} records of REDCap project ${endpoint.project}`, params);
+    return this.exportRows(
+      endpoint,
+      `Export Records of ${records.length} records of REDCap project ${endpoint.project}`,
+      params,
+    );
   }
 
   /** Export Events: unique event name → event_id (events without an id in the answer are left out). */
@@ -147,23 +171,44 @@ export class RedcapClient {
       returnFormat: 'json',
     });
     if (!Array.isArray(answer)) {
-      throw new RedcapError(`REDCap answered Export Events of project ${endpoint.project} with something other than a list`, 'RedcapBadResponse', true);
+      throw new RedcapError(
+        `REDCap answered Export Events of project ${endpoint.project} with something other than a list`,
+        'RedcapBadResponse',
+        true,
+      );
     }
     const events = new Map<string, number>();
     for (const event of answer as Array<Record<string, unknown>>) {
       const id = Number(event?.event_id);
-      if (typeof event?.unique_event_name === 'string' && Number.isInteger(id) && id > 0) events.set(event.unique_event_name, id);
+      if (typeof event?.unique_event_name === 'string' && Number.isInteger(id) && id > 0)
+        events.set(event.unique_event_name, id);
     }
     return events;
   }
 
   /** Export Records (flat JSON) with `params`: its rows, every value a string. */
-  private async exportRows(endpoint: RedcapEndpoint, what: string, params: Record<string, string>): Promise<RedcapRow[]> {
-    const answer = await this.call(endpoint, what, { content: 'record', format: 'json', type: 'flat', returnFormat: 'json', ...params });
+  private async exportRows(
+    endpoint: RedcapEndpoint,
+    what: string,
+    params: Record<string, string>,
+  ): Promise<RedcapRow[]> {
+    const answer = await this.call(endpoint, what, {
+      content: 'record',
+      format: 'json',
+      type: 'flat',
+      returnFormat: 'json',
+      ...params,
+    });
     if (!Array.isArray(answer)) {
-      throw new RedcapError(`REDCap answered ${what} with something other than a list of rows`, 'RedcapBadResponse', true);
+      throw new RedcapError(
+        `REDCap answered ${what} with something other than a list of rows`,
+        'RedcapBadResponse',
+        true,
+      );
     }
-    return answer.filter((row): row is Record<string, unknown> => row !== null && typeof row === 'object' && !Array.isArray(row)).map(stringValues);
+    return answer
+      .filter((row): row is Record<string, unknown> => row !== null && typeof row === 'object' && !Array.isArray(row))
+      .map(stringValues);
   }
 
   /** One API call: POST <url>api/ with the token; the parsed JSON answer, or a classified RedcapError. */
@@ -195,18 +240,34 @@ export class RedcapClient {
       try {
         return JSON.parse(body) as unknown;
       } catch {
-        throw new RedcapError(`${what}: REDCap answered ${status} with something other than JSON`, 'RedcapBadResponse', true, { status });
+        throw new RedcapError(
+          `${what}: REDCap answered ${status} with something other than JSON`,
+          'RedcapBadResponse',
+          true,
+          { status },
+        );
       }
     }
     const detail = `${what}: REDCap answered ${status}${said ? `: ${said}` : ''}`;
     if (status === 401 || status === 403) {
-      throw new RedcapError(`${detail} (check the API token and the user's API export rights)`, 'RedcapAccessDenied', false, { status });
+      throw new RedcapError(
+        `${detail} (check the API token and the user's API export rights)`,
+        'RedcapAccessDenied',
+        false,
+        { status },
+      );
     }
-    if (status === 429 || status === 408 || status >= 500) throw new RedcapError(detail, 'RedcapUnavailable', true, { status });
+    if (status === 429 || status === 408 || status >= 500)
+      throw new RedcapError(detail, 'RedcapUnavailable', true, { status });
     if (status >= 300 && status < 400) {
-      throw new RedcapError(`${what}: ${apiUrl} redirects (${status}); set the REDCap config's url to the server's base URL`, 'RedcapRedirected', false, {
-        status,
-      });
+      throw new RedcapError(
+        `${what}: ${apiUrl} redirects (${status}); set the REDCap config's url to the server's base URL`,
+        'RedcapRedirected',
+        false,
+        {
+          status,
+        },
+      );
     }
     throw new RedcapError(detail, 'RedcapBadRequest', false, { status });
   }

@@ -76,7 +76,10 @@ function pick(config: TriggerConfig | null): TriggerConfig | null {
 }
 
 /** A cache kept right by LISTEN on a connection of its own to `databaseUrl`; close() ends it. */
-export function watchedConfigCache(databaseUrl: string, log: Logger): { cache: RedcapConfigCache; close(): Promise<void> } {
+export function watchedConfigCache(
+  databaseUrl: string,
+  log: Logger,
+): { cache: RedcapConfigCache; close(): Promise<void> } {
   const cache = new RedcapConfigCache();
   let closed = false;
   let current: Client | undefined;
@@ -88,7 +91,10 @@ export function watchedConfigCache(databaseUrl: string, log: Logger): { cache: R
     cache.setListening(false);
     client.end().catch(() => undefined);
     if (closed) return;
-    log.warn({ err }, `REDCap config changes not heard (LISTEN ${CONFIG_CHANGED_CHANNEL}); triggers read the database until the connection is back`);
+    log.warn(
+      { err },
+      `REDCap config changes not heard (LISTEN ${CONFIG_CHANGED_CHANNEL}); triggers read the database until the connection is back`,
+    );
     retry = setTimeout(connect, RECONNECT_MS);
   };
   const connect = () => {

@@ -57,7 +57,10 @@ const schema = z.object({
   redcap_repeat_instance: z
     .string()
     .trim()
-    .refine((value) => value === '' || (/^\d+$/.test(value) && Number(value) > 0 && atMostMaxInteger(value)), `must be a positive whole number up to ${MAX_INTEGER} (the repeat instance)`)
+    .refine(
+      (value) => value === '' || (/^\d+$/.test(value) && Number(value) > 0 && atMostMaxInteger(value)),
+      `must be a positive whole number up to ${MAX_INTEGER} (the repeat instance)`,
+    )
     .optional(),
   redcap_repeat_instrument: storable(z.string().trim().max(200)).optional(),
   username: storable(z.string().trim().max(255)).optional(),
@@ -101,10 +104,13 @@ export function parseDataEntryTrigger(fields: Record<string, string>): DataEntry
   }
   const d = parsed.data;
   if (d.redcap_repeat_instrument && !d.redcap_repeat_instance) {
-    throw new BadRequestError('Invalid REDCap Data Entry Trigger: redcap_repeat_instrument is set but redcap_repeat_instance is missing', {
-      invalid: ['redcap_repeat_instance'],
-      keysFound,
-    });
+    throw new BadRequestError(
+      'Invalid REDCap Data Entry Trigger: redcap_repeat_instrument is set but redcap_repeat_instance is missing',
+      {
+        invalid: ['redcap_repeat_instance'],
+        keysFound,
+      },
+    );
   }
   return {
     record: d.record,

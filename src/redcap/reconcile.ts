@@ -32,10 +32,17 @@ export interface ReconcileWindow {
  * What a run asks REDCap for: changes since `since` (a backfill) or else since the previous successful run
  * (`reconciledUntil`) or else over the lookback, less the margin.
  */
-export function reconcileWindow(now: Date, options: { since?: Date; reconciledUntil?: Date | null; lookbackMs: number }): ReconcileWindow {
+export function reconcileWindow(
+  now: Date,
+  options: { since?: Date; reconciledUntil?: Date | null; lookbackMs: number },
+): ReconcileWindow {
   const needed = options.reconciledUntil ?? new Date(now.getTime() - options.lookbackMs);
   const from = options.since ?? needed;
-  return { from, begin: redcapDateTime(new Date(from.getTime() - RECONCILE_MARGIN_MS)), coversGap: from.getTime() <= needed.getTime() };
+  return {
+    from,
+    begin: redcapDateTime(new Date(from.getTime() - RECONCILE_MARGIN_MS)),
+    coversGap: from.getTime() <= needed.getTime(),
+  };
 }
 
 /** What reconciliation needs from a RedcapConfig. */
@@ -51,7 +58,14 @@ export interface ReconcileFields {
 
 /** The fields to export: the record id field and those the intake reads. */
 export function exportedFields(config: ReconcileFields, recordIdField: string): string[] {
-  const fields = [recordIdField, config.sessionField, config.dateField, config.commentField, config.userField, config.completedField];
+  const fields = [
+    recordIdField,
+    config.sessionField,
+    config.dateField,
+    config.commentField,
+    config.userField,
+    config.completedField,
+  ];
   return [...new Set(fields.filter((field): field is string => Boolean(field)))];
 }
 
@@ -68,7 +82,11 @@ export interface RowIdentity {
 /** The identity of an exported row (`redcap_repeat_instance` is a number on instance rows, "" on the base row). */
 export function rowIdentity(row: RedcapRow, recordIdField: string): RowIdentity {
   const instance = String(row.redcap_repeat_instance ?? '');
-  return { record: String(row[recordIdField]), eventName: String(row.redcap_event_name ?? ''), instance: /^[1-9]\d*$/.test(instance) ? Number(instance) : null };
+  return {
+    record: String(row[recordIdField]),
+    eventName: String(row.redcap_event_name ?? ''),
+    instance: /^[1-9]\d*$/.test(instance) ? Number(instance) : null,
+  };
 }
 
 /** The identity of a stored record (its repeatInstance is 0 on a row that does not repeat). */
@@ -108,7 +126,9 @@ export function readRow(row: RedcapRow, config: ReconcileFields, record: string)
 
 /** A fingerprint of what the intake reads from a row (its session, date, comment and user fields, as sent). */
 export function rowDigest(row: RedcapRow, config: ReconcileFields): string {
-  const values = [config.sessionField, config.dateField, config.commentField, config.userField].map((field) => (field ? (row[field] ?? null) : null));
+  const values = [config.sessionField, config.dateField, config.commentField, config.userField].map((field) =>
+    field ? (row[field] ?? null) : null,
+  );
   return createHash('sha256').update(JSON.stringify(values)).digest('hex').slice(0, 16);
 }
 

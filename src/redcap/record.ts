@@ -32,17 +32,31 @@ export function readScanEntry(row: RedcapRow, fields: RecordFields, record: stri
     }
     const value = row[field];
     if (required && value.trim() === '') {
-      throw new RedcapError(`REDCap record ${record} has an empty "${field}" (the ${role}); fill it in REDCap and save the form again`, 'RedcapFieldMissing', false, {
-        record,
-        field,
-      });
+      throw new RedcapError(
+        `REDCap record ${record} has an empty "${field}" (the ${role}); fill it in REDCap and save the form again`,
+        'RedcapFieldMissing',
+        false,
+        {
+          record,
+          field,
+        },
+      );
     }
-    const problem = unstorableReason(value) ?? (maxLength !== undefined && [...value].length > maxLength ? `must be at most ${maxLength} characters` : undefined);
+    const problem =
+      unstorableReason(value) ??
+      (maxLength !== undefined && [...value].length > maxLength
+        ? `must be at most ${maxLength} characters`
+        : undefined);
     if (problem) {
-      throw new RedcapError(`REDCap record ${record} field "${field}" (the ${role}) ${problem}; correct it in REDCap and save the form again`, 'RedcapFieldInvalid', false, {
-        record,
-        field,
-      });
+      throw new RedcapError(
+        `REDCap record ${record} field "${field}" (the ${role}) ${problem}; correct it in REDCap and save the form again`,
+        'RedcapFieldInvalid',
+        false,
+        {
+          record,
+          field,
+        },
+      );
     }
     return value;
   };
@@ -51,10 +65,15 @@ export function readScanEntry(row: RedcapRow, fields: RecordFields, record: stri
   const rawDate = read(fields.dateField, 'scan date', true).trim();
   const date = /^(\d{4}-\d{2}-\d{2})(?:[ T].*)?$/.exec(rawDate)?.[1];
   if (!date || Number.isNaN(Date.parse(`${date}T00:00:00Z`))) {
-    throw new RedcapError(`REDCap record ${record} has "${rawDate}" in "${fields.dateField}", which is not a date (YYYY-MM-DD)`, 'RedcapFieldInvalid', false, {
-      record,
-      field: fields.dateField,
-    });
+    throw new RedcapError(
+      `REDCap record ${record} has "${rawDate}" in "${fields.dateField}", which is not a date (YYYY-MM-DD)`,
+      'RedcapFieldInvalid',
+      false,
+      {
+        record,
+        field: fields.dateField,
+      },
+    );
   }
   const comment = read(fields.commentField, 'comment', false);
   const userValue = fields.userField ? read(fields.userField, 'user', false, 255) : '';

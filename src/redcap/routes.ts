@@ -57,7 +57,11 @@ export function redcapRouter(deps: AppDeps): Router {
     await next();
   };
 
-  const readBody = limitedBody(['form', 'json'], DET_BODY_LIMIT, '; a REDCap Data Entry Trigger is a few hundred bytes');
+  const readBody = limitedBody(
+    ['form', 'json'],
+    DET_BODY_LIMIT,
+    '; a REDCap Data Entry Trigger is a few hundred bytes',
+  );
 
   router.post('/redcap', countOutcome, checkSecret, readBody, async (ctx) => {
     // Forms are read flat from the raw body (no nesting of keys like a[b]); JSON bodies are accepted too.
@@ -91,7 +95,10 @@ export function redcapRouter(deps: AppDeps): Router {
       await bounded(log, 'database', 'note the REDCap version', DATABASE_TIMEOUT_MS, () =>
         em.nativeUpdate(RedcapConfig, { id: config.id }, { detVersion: version }),
       );
-      log.info({ configId: config.id, version, previous: config.detVersion ?? config.version }, 'REDCap version of the config changed');
+      log.info(
+        { configId: config.id, version, previous: config.detVersion ?? config.version },
+        'REDCap version of the config changed',
+      );
       config.detVersion = version; // the cached copy now says what the database says: the next trigger writes nothing
     }
     const incomplete = incompleteReason(trigger, config);
@@ -101,10 +108,17 @@ export function redcapRouter(deps: AppDeps): Router {
       return;
     }
 
-    const input: RedcapIntakeInput = { configId: config.id, record: trigger.record, eventName: trigger.eventName ?? null, instance: trigger.instance ?? null };
+    const input: RedcapIntakeInput = {
+      configId: config.id,
+      record: trigger.record,
+      eventName: trigger.eventName ?? null,
+      instance: trigger.instance ?? null,
+    };
     const { workflowId } = await bounded(log, 'temporal', 'start the intake workflow', TEMPORAL_TIMEOUT_MS, () =>
       // The gRPC deadline ends the call (and its retries) before the outer bound gives up on it.
-      deps.temporal.connection.withDeadline(Date.now() + TEMPORAL_DEADLINE_MS, () => startRedcapIntake(deps.temporal, deps.config.taskQueue, config, input)),
+      deps.temporal.connection.withDeadline(Date.now() + TEMPORAL_DEADLINE_MS, () =>
+        startRedcapIntake(deps.temporal, deps.config.taskQueue, config, input),
+      ),
     );
     log.info({ ...where, workflowId }, 'trigger accepted');
     ctx.status = 202;
@@ -116,10 +130,22 @@ export function redcapRouter(deps: AppDeps): Router {
     const id = /^\d{1,9}$/.test(recordId) ? Number(recordId) : undefined;
     const em = RequestContext.getEntityManager() ?? deps.orm.em.fork();
     const record = id
-      ? await bounded(log, 'database', 'look up the REDCap record', DATABASE_TIMEOUT_MS, () => em.findOne(RedcapRecord, id, { populate: ['config'] }))
+      ? await bounded(log, 'database', 'look up the REDCap record', DATABASE_TIMEOUT_MS, () =>
+          em.findOne(RedcapRecord, id, { populate: ['config'] }),
+        )
       : null;
-    if (!record) throw new NotFoundError(`No REDCap record ${recordId} (the id is ours, as shown by GET /sessions/:sessionId)`, { recordId });
-    ctx.redirect(redcapRecordUrl({ config: record.config, record: record.record, eventId: record.eventId, instance: record.repeatInstance }));
+    if (!record)
+      throw new NotFoundError(`No REDCap record ${recordId} (the id is ours, as shown by GET /sessions/:sessionId)`, {
+        recordId,
+      });
+    ctx.redirect(
+      redcapRecordUrl({
+        config: record.config,
+        record: record.record,
+        eventId: record.eventId,
+        instance: record.repeatInstance,
+      }),
+    );
   });
 
   return router;
@@ -149,7 +175,10 @@ async function bounded<T>(
     // The driver's message can hold the SQL and its values: it goes to the log, the caller gets the gist.
     log.error({ err, service }, `could not ${what}`);
     const name = service === 'database' ? 'Database' : 'Temporal';
-    const reason = err instanceof TimeoutError ? err.message : (err as { code?: unknown }).code ?? 'error; the details are in the service log';
+    const reason =
+      err instanceof TimeoutError
+        ? err.message
+        : ((err as { code?: unknown }).code ?? 'error; the details are in the service log');
     throw new UnavailableError(`${name} unavailable: could not ${what} (${String(reason)})`, { unavailable: service });
   } finally {
     clearTimeout(timer);

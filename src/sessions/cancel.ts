@@ -13,11 +13,21 @@ export interface MonitorsCancelled {
 
 /** The cancel recorded on a loaded session, or null. */
 export const monitorsCancelledOf = (session: Session): MonitorsCancelled | null =>
-  session.monitorsCancelledAt ? { reason: session.monitorsCancelReason ?? null, at: new Date(session.monitorsCancelledAt).toISOString() } : null;
+  session.monitorsCancelledAt
+    ? { reason: session.monitorsCancelReason ?? null, at: new Date(session.monitorsCancelledAt).toISOString() }
+    : null;
 
 /** Records the cancel (unless one is recorded already); returns the one recorded. */
-export async function recordMonitorsCancelled(em: EntityManager, sessionId: string, reason: string | undefined): Promise<MonitorsCancelled> {
-  await em.nativeUpdate(Session, { id: sessionId, monitorsCancelledAt: null }, { monitorsCancelledAt: new Date(), monitorsCancelReason: reason ?? null });
+export async function recordMonitorsCancelled(
+  em: EntityManager,
+  sessionId: string,
+  reason: string | undefined,
+): Promise<MonitorsCancelled> {
+  await em.nativeUpdate(
+    Session,
+    { id: sessionId, monitorsCancelledAt: null },
+    { monitorsCancelledAt: new Date(), monitorsCancelReason: reason ?? null },
+  );
   return monitorsCancelledOf(await em.fork().findOneOrFail(Session, sessionId))!;
 }
 
@@ -26,6 +36,14 @@ export async function clearMonitorsCancelled(em: EntityManager, sessionId: strin
 }
 
 /** Puts back a cancel that was cleared (the undo could not start the monitors). */
-export async function restoreMonitorsCancelled(em: EntityManager, sessionId: string, cancelled: MonitorsCancelled): Promise<void> {
-  await em.nativeUpdate(Session, { id: sessionId }, { monitorsCancelledAt: new Date(cancelled.at), monitorsCancelReason: cancelled.reason });
+export async function restoreMonitorsCancelled(
+  em: EntityManager,
+  sessionId: string,
+  cancelled: MonitorsCancelled,
+): Promise<void> {
+  await em.nativeUpdate(
+    Session,
+    { id: sessionId },
+    { monitorsCancelledAt: new Date(cancelled.at), monitorsCancelReason: cancelled.reason },
+  );
 }

@@ -60,13 +60,19 @@ export interface Attachment {
  * moves here (the other session keeps none); a session that already has another record, or is marked as expecting
  * none, refuses it.
  */
-export async function attachRedcapRecord(em: EntityManager, session: Session, record: RedcapRecord): Promise<Attachment> {
+export async function attachRedcapRecord(
+  em: EntityManager,
+  session: Session,
+  record: RedcapRecord,
+): Promise<Attachment> {
   const current = await em.findOne(SessionRedcap, { record: record.id });
   if (current?.session.id === session.id) return { change: 'unchanged' };
   const link = await em.findOne(SessionRedcap, { session: session.id }, { populate: ['record'] });
   if (link) {
     if (link.record === null || link.record === undefined) {
-      throw new ConflictError(`Session ${session.id} is marked as expecting no REDCap record`, { sessionId: session.id });
+      throw new ConflictError(`Session ${session.id} is marked as expecting no REDCap record`, {
+        sessionId: session.id,
+      });
     }
     throw new ConflictError(
       `Session ${session.id} already has REDCap record ${recordName(link.record.record, link.record.eventName, link.record.repeatInstance)} (id ${link.record.id}); ` +
@@ -130,9 +136,16 @@ export async function fileRecord(em: EntityManager, key: RecordKey, entry: Recor
     let record = await tx.findOne(RedcapRecord, where);
     let change: RecordChange = 'unchanged';
     if (!record) {
-      record = tx.create(RedcapRecord, { ...where, config: tx.getReference(RedcapConfig, key.configId), eventId: entry.eventId, ...values });
+      record = tx.create(RedcapRecord, {
+        ...where,
+        config: tx.getReference(RedcapConfig, key.configId),
+        eventId: entry.eventId,
+        ...values,
+      });
       change = 'created';
-    } else if (Object.entries(values).some(([field, value]) => (record as unknown as Record<string, unknown>)[field] !== value)) {
+    } else if (
+      Object.entries(values).some(([field, value]) => (record as unknown as Record<string, unknown>)[field] !== value)
+    ) {
       tx.assign(record, values);
       change = 'updated';
     }
@@ -160,7 +173,9 @@ export async function fileRecord(em: EntityManager, key: RecordKey, entry: Recor
 export async function markExpectingNoRecord(em: EntityManager, session: Session): Promise<void> {
   const link = await em.findOne(SessionRedcap, { session: session.id });
   if (link?.record) {
-    throw new ConflictError(`Session ${session.id} already has REDCap record ${link.record.id}`, { sessionId: session.id });
+    throw new ConflictError(`Session ${session.id} already has REDCap record ${link.record.id}`, {
+      sessionId: session.id,
+    });
   }
   if (!link) em.create(SessionRedcap, { session, record: null });
   await em.flush();

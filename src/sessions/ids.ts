@@ -33,14 +33,17 @@ const KCNI = new RegExp(`^(${PART})_(${PART})_(${PART})_(${PART})_SE(\\d{1,2})_M
 /** datman's KCNI phantom: a three-letter type, PHA, 4 to 6 digits, the modality. */
 const KCNI_PHANTOM = new RegExp(`^(${PART})_(${PART})_([A-Z]{3})PHA_(\\d{4,6})_MR$`);
 /** A KCNI id of another modality than MR (datman accepts e.g. _EEG; there are no scans to monitor for it here). */
-const KCNI_OTHER_MODALITY = new RegExp(`^${PART}_${PART}_(?:${PART}_${PART}_SE\\d{1,2}|[A-Z]{3}PHA_\\d{4,6})_([A-Z]{2,4})$`);
+const KCNI_OTHER_MODALITY = new RegExp(
+  `^${PART}_${PART}_(?:${PART}_${PART}_SE\\d{1,2}|[A-Z]{3}PHA_\\d{4,6})_([A-Z]{2,4})$`,
+);
 
 const twoDigits = (num: number) => String(num).padStart(2, '0');
 
 /** The longest timepoint id the database holds (the session id adds _NN). */
 const MAX_TIMEPOINT_ID = 64;
 function checkLength(raw: string, timepointId: string): void {
-  if (timepointId.length > MAX_TIMEPOINT_ID) invalid(raw, `it is too long (at most ${MAX_TIMEPOINT_ID} characters before the session number)`);
+  if (timepointId.length > MAX_TIMEPOINT_ID)
+    invalid(raw, `it is too long (at most ${MAX_TIMEPOINT_ID} characters before the session number)`);
 }
 
 function invalid(raw: string, why: string): never {
@@ -83,7 +86,8 @@ export function parseSessionId(raw: string): SessionName {
   }
 
   const otherModality = KCNI_OTHER_MODALITY.exec(id);
-  if (otherModality) invalid(raw, `it is a KCNI id of modality ${otherModality[1]}; only MR sessions (ending _MR) are monitored`);
+  if (otherModality)
+    invalid(raw, `it is a KCNI id of modality ${otherModality[1]}; only MR sessions (ending _MR) are monitored`);
 
   invalid(
     raw,

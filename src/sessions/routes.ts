@@ -12,7 +12,13 @@ import { Scan } from '../db/entities';
 import { BadRequestError, ConflictError, UnavailableError } from '../errors';
 import { logger as defaultLogger } from '../logger';
 import { refineStorable } from '../storable-text';
-import { awaitSessionMonitorsClosed, describeSessionMonitors, signalSessionMonitors, startScanMonitors, type SignalReport } from '../temporal/monitors';
+import {
+  awaitSessionMonitorsClosed,
+  describeSessionMonitors,
+  signalSessionMonitors,
+  startScanMonitors,
+  type SignalReport,
+} from '../temporal/monitors';
 import { clearMonitorsCancelled, recordMonitorsCancelled, restoreMonitorsCancelled } from './cancel';
 import { findSession } from './domain';
 import { checkSessionScans } from './scan-check';
@@ -60,7 +66,13 @@ export function sessionsRouter(deps: AppDeps): Router {
     let scan = await manager.findOne(Scan, { name: body.name }, { populate: ['session'] });
     if (!scan) {
       try {
-        scan = manager.create(Scan, { session, name: body.name, series: body.series, tag: body.tag, description: body.description ?? null });
+        scan = manager.create(Scan, {
+          session,
+          name: body.name,
+          series: body.series,
+          tag: body.tag,
+          description: body.description ?? null,
+        });
         await manager.flush();
         created = true;
       } catch (err) {
@@ -70,13 +82,20 @@ export function sessionsRouter(deps: AppDeps): Router {
       }
     }
     if (scan.session.id !== session.id) {
-      throw new ConflictError(`Scan ${body.name} is already registered for session ${scan.session.id}`, { scan: body.name, sessionId: scan.session.id });
-    }
-    const same = scan.series === body.series && scan.tag === body.tag && (scan.description ?? null) === (body.description ?? null);
-    if (!created && !same) {
-      throw new ConflictError(`Scan ${body.name} is already registered for ${session.id} with other details (series ${scan.series}, tag ${scan.tag})`, {
+      throw new ConflictError(`Scan ${body.name} is already registered for session ${scan.session.id}`, {
         scan: body.name,
+        sessionId: scan.session.id,
       });
+    }
+    const same =
+      scan.series === body.series && scan.tag === body.tag && (scan.description ?? null) === (body.description ?? null);
+    if (!created && !same) {
+      throw new ConflictError(
+        `Scan ${body.name} is already registered for ${session.id} with other details (series ${scan.series}, tag ${scan.tag})`,
+        {
+          scan: body.name,
+        },
+      );
     }
 
     // The monitors also find the scan at their next check; the signal only makes them look now. It carries the
@@ -109,7 +128,9 @@ export function sessionsRouter(deps: AppDeps): Router {
     const cancelled = await recordMonitorsCancelled(manager, session.id, reason);
     let report: SignalReport;
     try {
-      report = await signalSessionMonitors(deps.temporal, session.id, (handle) => handle.signal(cancelSignal, reason ? { reason } : {}));
+      report = await signalSessionMonitors(deps.temporal, session.id, (handle) =>
+        handle.signal(cancelSignal, reason ? { reason } : {}),
+      );
     } catch (err) {
       if (!(err instanceof UnavailableError)) throw err;
       throw new UnavailableError(
@@ -117,7 +138,10 @@ export function sessionsRouter(deps: AppDeps): Router {
         { unavailable: 'temporal', monitorsCancelled: cancelled },
       );
     }
-    log.info({ sessionId: session.id, reason, cancelled, signalled: report.signalled.map((m) => m.workflowId) }, 'monitors cancelled');
+    log.info(
+      { sessionId: session.id, reason, cancelled, signalled: report.signalled.map((m) => m.workflowId) },
+      'monitors cancelled',
+    );
     ctx.body = { sessionId: session.id, ...(reason ? { reason } : {}), ...report };
   });
 
@@ -126,7 +150,9 @@ export function sessionsRouter(deps: AppDeps): Router {
     const manager = em();
     const view = await viewSession(manager, ctx.params.sessionId);
     if (!view.monitorsCancelled) {
-      throw new ConflictError(`Monitoring of ${view.sessionId} is not cancelled; nothing to undo`, { sessionId: view.sessionId });
+      throw new ConflictError(`Monitoring of ${view.sessionId} is not cancelled; nothing to undo`, {
+        sessionId: view.sessionId,
+      });
     }
     const undone = view.monitorsCancelled;
     // The cancelled monitors are ending; a new start would otherwise join one of them.
@@ -134,14 +160,24 @@ export function sessionsRouter(deps: AppDeps): Router {
     await clearMonitorsCancelled(manager, view.sessionId);
     let monitors;
     try {
-      const target = { sessionId: view.sessionId, studyId: view.study.id, siteId: view.site, downloadScript: view.downloadScript };
-      monitors = await startScanMonitors(deps.temporal, deps.config, target, { check: await checkSessionScans(manager, view.sessionId) });
+      const target = {
+        sessionId: view.sessionId,
+        studyId: view.study.id,
+        siteId: view.site,
+        downloadScript: view.downloadScript,
+      };
+      monitors = await startScanMonitors(deps.temporal, deps.config, target, {
+        check: await checkSessionScans(manager, view.sessionId),
+      });
     } catch (err) {
       await restoreMonitorsCancelled(manager, view.sessionId, undone);
       if (!isGrpcServiceError(err)) throw err;
-      throw new UnavailableError(`Temporal did not answer while starting the monitors of ${view.sessionId}; the cancel stays. Try again when it is back`, {
-        unavailable: 'temporal',
-      });
+      throw new UnavailableError(
+        `Temporal did not answer while starting the monitors of ${view.sessionId}; the cancel stays. Try again when it is back`,
+        {
+          unavailable: 'temporal',
+        },
+      );
     }
     log.info({ sessionId: view.sessionId, undone, monitors }, 'cancel undone; monitors started again');
     ctx.body = { sessionId: view.sessionId, undone, monitors };

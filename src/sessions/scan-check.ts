@@ -21,7 +21,13 @@ const CHECK_SQL = `
 /** Throws NotFoundError (404) for an unknown session, InvalidSessionIdError for an id that fits no convention. */
 export async function checkSessionScans(em: EntityManager, rawId: string): Promise<ScanCheck> {
   const { sessionId } = parseSessionId(rawId);
-  type Row = { scans: number; has_record: boolean; marked_empty: boolean; cancelled: boolean; cancel_reason: string | null };
+  type Row = {
+    scans: number;
+    has_record: boolean;
+    marked_empty: boolean;
+    cancelled: boolean;
+    cancel_reason: string | null;
+  };
   const [row] = await em.getConnection().execute<Row[]>(CHECK_SQL, [sessionId]);
   if (!row) throw new NotFoundError(`No session ${sessionId}`, { sessionId });
   const check: ScanCheck = { missingScans: row.has_record && row.scans === 0 && !row.marked_empty, scans: row.scans };

@@ -70,7 +70,12 @@ export async function viewSession(em: EntityManager, rawId: string): Promise<Ses
           entryDate: record.entryDate,
           comment: record.comment,
           user: record.user ?? null,
-          url: redcapRecordUrl({ config: record.config, record: record.record, eventId: record.eventId, instance: record.repeatInstance }),
+          url: redcapRecordUrl({
+            config: record.config,
+            record: record.record,
+            eventId: record.eventId,
+            instance: record.repeatInstance,
+          }),
           redirect: `/redcap_redirect/${record.id}`,
         }
       : null,
@@ -90,6 +95,8 @@ export function sessionFacts(view: SessionView): SessionFacts {
     studyName: view.study.name,
     siteId: view.site,
     date: view.date,
-    redcap: view.redcapRecord ? { recordId: view.redcapRecord.id, record: view.redcapRecord.record, url: view.redcapRecord.url } : null,
+    redcap: view.redcapRecord
+      ? { recordId: view.redcapRecord.id, record: view.redcapRecord.record, url: view.redcapRecord.url }
+      : null,
   };
 }

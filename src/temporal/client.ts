@@ -42,9 +42,7 @@ export async function connectTemporal(settings: TemporalSettings): Promise<Clien
 /** True when the Temporal frontend answers within a few seconds. */
 export async function temporalAnswers(client: Client): Promise<boolean> {
   try {
-    await client.connection.withDeadline(Date.now() + 3_000, () =>
-      client.connection.workflowService.getSystemInfo({}),
-    );
+    await client.connection.withDeadline(Date.now() + 3_000, () => client.connection.workflowService.getSystemInfo({}));
     return true;
   } catch {
     return false;

@@ -6,7 +6,12 @@
  */
 import type { Client } from '@temporalio/client';
 import { recordName } from '../redcap/names';
-import { REDCAP_INTAKE_WORKFLOW, recordSavedSignal, redcapIntakeWorkflowId, type RedcapIntakeInput } from '../../surface';
+import {
+  REDCAP_INTAKE_WORKFLOW,
+  recordSavedSignal,
+  redcapIntakeWorkflowId,
+  type RedcapIntakeInput,
+} from '../../surface';
 
 /** The REDCap config an intake is for, as the Web UI's memo and summary name it. */
 export interface IntakeConfig {

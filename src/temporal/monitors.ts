@@ -41,7 +41,11 @@ export interface MonitorOptions {
 }
 
 /** The latest run of `workflowId` when it started at or after `since`; undefined when it started before, or never. */
-async function runStartedSince(client: Client, workflowId: string, since: number): Promise<{ workflowId: string; runId: string } | undefined> {
+async function runStartedSince(
+  client: Client,
+  workflowId: string,
+  since: number,
+): Promise<{ workflowId: string; runId: string } | undefined> {
   try {
     const latest = await client.workflow.getHandle(workflowId).describe();
     return latest.startTime.getTime() >= since ? { workflowId, runId: latest.runId } : undefined;
@@ -78,8 +82,18 @@ export async function startScanMonitors(
     ...(options.check?.missingScans && !options.check.cancelled ? { scansMissingAt: new Date().toISOString() } : {}),
   };
   /** Starts one monitor, or joins the running one; a run started since `keepStartedSince` is kept instead. */
-  const startMonitor = async (monitor: MonitorName, workflowType: string, workflowId: string, input: ScanImportInput | ScanDownloadInput, summary: string, details: string[]) => {
-    const kept = options.keepStartedSince === undefined ? undefined : await runStartedSince(client, workflowId, options.keepStartedSince);
+  const startMonitor = async (
+    monitor: MonitorName,
+    workflowType: string,
+    workflowId: string,
+    input: ScanImportInput | ScanDownloadInput,
+    summary: string,
+    details: string[],
+  ) => {
+    const kept =
+      options.keepStartedSince === undefined
+        ? undefined
+        : await runStartedSince(client, workflowId, options.keepStartedSince);
     if (kept) return kept;
     const handle = await client.workflow.start(workflowType, {
       taskQueue: config.taskQueue,
@@ -88,7 +102,11 @@ export async function startScanMonitors(
       args: [input],
       ...visibility(target, monitor),
       staticSummary: summary,
-      staticDetails: [...details, '', 'Signals: `scansArrived` (check now), `cancel` `{"reason": "…"}`. Query: `status`.'].join('\n'),
+      staticDetails: [
+        ...details,
+        '',
+        'Signals: `scansArrived` (check now), `cancel` `{"reason": "…"}`. Query: `status`.',
+      ].join('\n'),
     });
     return { workflowId, runId: handle.firstExecutionRunId };
   };
@@ -100,7 +118,10 @@ export async function startScanMonitors(
       scanImportWorkflowId(target.sessionId),
       importInput,
       `Scan import check of ${target.sessionId} (${target.studyId} at ${target.siteId})`,
-      [`Waits **${describeDuration(scanCheckDelayMs)}**, then checks whether scan data for \`${target.sessionId}\` arrived;`, 'if not, emails the admins once.'],
+      [
+        `Waits **${describeDuration(scanCheckDelayMs)}**, then checks whether scan data for \`${target.sessionId}\` arrived;`,
+        'if not, emails the admins once.',
+      ],
     ),
   };
 
@@ -158,16 +179,20 @@ export interface MonitorView extends Partial<MonitorStatus> {
   queryError?: string;
 }
 
-const isUnavailable = (err: unknown) => isGrpcServiceError(err) || (err instanceof Error && /deadline|unavailable|connect/i.test(err.message));
+const isUnavailable = (err: unknown) =>
+  isGrpcServiceError(err) || (err instanceof Error && /deadline|unavailable|connect/i.test(err.message));
 
 /** Temporal not answering is a 503 (the gist only: the raw message stays out of the answer); anything else is a bug. */
 function unavailable(err: unknown, what: string): never {
   if (!isUnavailable(err)) throw err;
-  throw new UnavailableError(`Temporal did not answer while ${what}; try again when it is back`, { unavailable: 'temporal' });
+  throw new UnavailableError(`Temporal did not answer while ${what}; try again when it is back`, {
+    unavailable: 'temporal',
+  });
 }
 
 /** A protobuf timestamp as ISO text. */
-const iso = (value: Parameters<typeof optionalTsToDate>[0]): string | undefined => optionalTsToDate(value)?.toISOString();
+const iso = (value: Parameters<typeof optionalTsToDate>[0]): string | undefined =>
+  optionalTsToDate(value)?.toISOString();
 
 /** Each monitor that exists for the session, with its state (status query while running, result once closed). */
 export async function describeSessionMonitors(client: Client, sessionId: string): Promise<MonitorView[]> {
@@ -192,11 +217,16 @@ export async function describeSessionMonitors(client: Client, sessionId: string)
     const exact = client.workflow.getHandle(workflowId, description.runId);
     if (description.status.name === 'RUNNING') {
       try {
-        Object.assign(view, await client.withDeadline(Date.now() + TEMPORAL_TIMEOUT_MS, () => exact.query(statusQuery)));
+        Object.assign(
+          view,
+          await client.withDeadline(Date.now() + TEMPORAL_TIMEOUT_MS, () => exact.query(statusQuery)),
+        );
       } catch (err) {
         view.queryError = `The status query got no answer (${err instanceof Error ? err.message : String(err)}); is a worker running?`;
       }
-      const pending = description.raw.pendingActivities?.find((activity) => activity.activityType?.name === 'downloadScans');
+      const pending = description.raw.pendingActivities?.find(
+        (activity) => activity.activityType?.name === 'downloadScans',
+      );
       if (pending) {
         view.currentAttempt = {
           attempt: pending.attempt ?? 1,
@@ -208,10 +238,13 @@ export async function describeSessionMonitors(client: Client, sessionId: string)
     } else if (description.status.name === 'COMPLETED' || description.status.name === 'FAILED') {
       // The result (or failure) is read from the history: no worker needed.
       try {
-        const result = (await client.withDeadline(Date.now() + TEMPORAL_TIMEOUT_MS, () => exact.result())) as Partial<MonitorStatus>;
+        const result = (await client.withDeadline(Date.now() + TEMPORAL_TIMEOUT_MS, () =>
+          exact.result(),
+        )) as Partial<MonitorStatus>;
         Object.assign(view, { state: 'done' }, result);
       } catch (err) {
-        if (err instanceof WorkflowFailedError) view.failure = (err.cause?.cause as Error | undefined)?.message ?? err.cause?.message ?? err.message;
+        if (err instanceof WorkflowFailedError)
+          view.failure = (err.cause?.cause as Error | undefined)?.message ?? err.cause?.message ?? err.message;
         else if (isUnavailable(err)) unavailable(err, `reading the result of ${workflowId}`);
         else throw err;
       }
@@ -237,7 +270,9 @@ export async function signalSessionMonitors(
   const report: SignalReport = { signalled: [], notRunning: [] };
   for (const target of sessionMonitorIds(sessionId)) {
     try {
-      await client.withDeadline(Date.now() + TEMPORAL_TIMEOUT_MS, () => send(client.workflow.getHandle(target.workflowId)));
+      await client.withDeadline(Date.now() + TEMPORAL_TIMEOUT_MS, () =>
+        send(client.workflow.getHandle(target.workflowId)),
+      );
       report.signalled.push(target);
     } catch (err) {
       if (err instanceof WorkflowNotFoundError) report.notRunning.push(target);

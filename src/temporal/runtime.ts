@@ -34,7 +34,10 @@ function temporalLogger(logger: Logger): TemporalLogger {
  * `metricsPort`: the SDK's own metrics (task slots, sticky cache, requests to the server; docs/operating.md) in
  * Prometheus text at http://127.0.0.1:<port>/metrics.
  */
-export function installTemporalRuntime(logger: Logger, options: { shutdownSignals?: NodeJS.Signals[]; metricsPort?: number } = {}): void {
+export function installTemporalRuntime(
+  logger: Logger,
+  options: { shutdownSignals?: NodeJS.Signals[]; metricsPort?: number } = {},
+): void {
   Runtime.install({
     logger: temporalLogger(logger.child({ component: 'temporal' })),
     telemetryOptions: {

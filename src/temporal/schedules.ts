@@ -5,7 +5,14 @@
  * ones updated, all of them paused while RECONCILE_INTERVAL is `off`, and those of configs that are gone deleted. Safe
  * to run again; a schedule paused by hand in the Web UI stays paused.
  */
-import { ScheduleAlreadyRunning, ScheduleNotFoundError, ScheduleOverlapPolicy, type Client, type ScheduleDescription, type ScheduleOptions } from '@temporalio/client';
+import {
+  ScheduleAlreadyRunning,
+  ScheduleNotFoundError,
+  ScheduleOverlapPolicy,
+  type Client,
+  type ScheduleDescription,
+  type ScheduleOptions,
+} from '@temporalio/client';
 import { REDCAP_RECONCILE_WORKFLOW, redcapReconcileScheduleId, type RedcapReconcileInput } from '../../surface';
 import type { Config } from '../config';
 import { RedcapConfig } from '../db/entities';
@@ -31,15 +38,28 @@ export interface ScheduleChange {
 }
 
 /** Makes the schedules match `configs` (every REDCap config in the database). */
-export async function syncReconcileSchedules(client: Client, settings: ScheduleSettings, configs: IntakeConfig[]): Promise<ScheduleChange[]> {
+export async function syncReconcileSchedules(
+  client: Client,
+  settings: ScheduleSettings,
+  configs: IntakeConfig[],
+): Promise<ScheduleChange[]> {
   const changes: ScheduleChange[] = [];
   for (const config of configs) changes.push(await syncSchedule(client, settings, config));
   const wanted = new Set(configs.map((config) => redcapReconcileScheduleId(config.id)));
   for await (const schedule of client.schedule.list()) {
     // Only ours (this task queue: another deployment may share the namespace), and only those whose config is gone.
-    if (!/^redcap-reconcile:\d+$/.test(schedule.scheduleId) || wanted.has(schedule.scheduleId) || schedule.memo?.taskQueue !== settings.taskQueue) continue;
+    if (
+      !/^redcap-reconcile:\d+$/.test(schedule.scheduleId) ||
+      wanted.has(schedule.scheduleId) ||
+      schedule.memo?.taskQueue !== settings.taskQueue
+    )
+      continue;
     await client.schedule.getHandle(schedule.scheduleId).delete().catch(ignoreNotFound);
-    changes.push({ scheduleId: schedule.scheduleId, action: 'deleted', detail: 'its REDCap config is no longer in the database' });
+    changes.push({
+      scheduleId: schedule.scheduleId,
+      action: 'deleted',
+      detail: 'its REDCap config is no longer in the database',
+    });
   }
   return changes;
 }
@@ -47,13 +67,23 @@ export async function syncReconcileSchedules(client: Client, settings: ScheduleS
 /** syncReconcileSchedules for every REDCap config in the database, with this process's settings. */
 export async function syncReconcileSchedulesWith(orm: Orm, client: Client, config: Config): Promise<ScheduleChange[]> {
   const configs = await orm.em.fork().find(RedcapConfig, {}, { orderBy: { id: 'asc' } });
-  return syncReconcileSchedules(client, { taskQueue: config.taskQueue, intervalMs: config.reconcile.intervalMs }, configs);
+  return syncReconcileSchedules(
+    client,
+    { taskQueue: config.taskQueue, intervalMs: config.reconcile.intervalMs },
+    configs,
+  );
 }
 
 /** At the start of `npm start` and `npm run worker`: each change logged; a failure is logged, not fatal (the next start or config apply tries again). */
-export async function syncReconcileSchedulesAtStart(orm: Orm, client: Client, config: Config, log: Logger): Promise<void> {
+export async function syncReconcileSchedulesAtStart(
+  orm: Orm,
+  client: Client,
+  config: Config,
+  log: Logger,
+): Promise<void> {
   try {
-    for (const change of await syncReconcileSchedulesWith(orm, client, config)) log.info({ ...change }, describeScheduleChange(change));
+    for (const change of await syncReconcileSchedulesWith(orm, client, config))
+      log.info({ ...change }, describeScheduleChange(change));
   } catch (err) {
     log.error({ err }, 'could not update the reconciliation schedules; the next start or config apply tries again');
   }
@@ -76,7 +106,8 @@ async function syncSchedule(client: Client, settings: ScheduleSettings, config: 
 
   if (settings.intervalMs === null) {
     if (!existing) return { scheduleId, action: 'not created', detail: 'RECONCILE_INTERVAL is off' };
-    if (existing.state.paused) return { scheduleId, action: 'unchanged', detail: `paused: ${existing.state.note ?? ''}` };
+    if (existing.state.paused)
+      return { scheduleId, action: 'unchanged', detail: `paused: ${existing.state.note ?? ''}` };
     await handle.pause(OFF_NOTE);
     return { scheduleId, action: 'paused', detail: 'RECONCILE_INTERVAL is off' };
   }
@@ -96,13 +127,21 @@ async function syncSchedule(client: Client, settings: ScheduleSettings, config: 
   const stale = isStale(existing, wanted);
   if (stale) {
     const { scheduleId: _id, memo: _memo, state: _state, ...update } = wanted;
-    await handle.update((previous) => ({ ...update, state: { paused: previous.state.paused, note: previous.state.note } }));
+    await handle.update((previous) => ({
+      ...update,
+      state: { paused: previous.state.paused, note: previous.state.note },
+    }));
   }
   if (existing.state.paused && existing.state.note === OFF_NOTE) {
     await handle.unpause('RECONCILE_INTERVAL is set again');
     return { scheduleId, action: 'unpaused', detail: every };
   }
-  if (existing.state.paused) return { scheduleId, action: stale ? 'updated' : 'unchanged', detail: `${every}; paused by hand: ${existing.state.note ?? ''}` };
+  if (existing.state.paused)
+    return {
+      scheduleId,
+      action: stale ? 'updated' : 'unchanged',
+      detail: `${every}; paused by hand: ${existing.state.note ?? ''}`,
+    };
   return { scheduleId, action: stale ? 'updated' : 'unchanged', detail: every };
 }
 
@@ -123,8 +162,18 @@ function scheduleOptions(config: IntakeConfig, taskQueue: string, intervalMs: nu
       staticSummary: `Reconciliation of ${what}`,
     },
     // A run missed while Temporal was down is made up once; the next run reaches back to the last success anyway.
-    policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: Math.max(intervalMs, 60_000), pauseOnFailure: false },
-    memo: { configId: config.id, redcapUrl: config.url, project: config.project, instrument: config.instrument, taskQueue },
+    policies: {
+      overlap: ScheduleOverlapPolicy.SKIP,
+      catchupWindow: Math.max(intervalMs, 60_000),
+      pauseOnFailure: false,
+    },
+    memo: {
+      configId: config.id,
+      redcapUrl: config.url,
+      project: config.project,
+      instrument: config.instrument,
+      taskQueue,
+    },
   };
 }
 

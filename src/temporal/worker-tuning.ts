@@ -7,7 +7,11 @@ import type { Config } from '../config';
 
 export type WorkerTuning = Pick<
   WorkerOptions,
-  'maxCachedWorkflows' | 'maxConcurrentWorkflowTaskExecutions' | 'maxConcurrentActivityTaskExecutions' | 'maxConcurrentLocalActivityExecutions' | 'reuseV8Context'
+  | 'maxCachedWorkflows'
+  | 'maxConcurrentWorkflowTaskExecutions'
+  | 'maxConcurrentActivityTaskExecutions'
+  | 'maxConcurrentLocalActivityExecutions'
+  | 'reuseV8Context'
 >;
 
 export function workerTuning(config: Pick<Config, 'worker'>): WorkerTuning {

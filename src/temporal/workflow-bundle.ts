@@ -36,7 +36,9 @@ export function workflowSource(env: NodeJS.ProcessEnv = process.env): WorkflowSo
   if (explicit) {
     const codePath = path.resolve(explicit);
     if (!fs.existsSync(codePath)) {
-      throw new StartupError(`WORKFLOW_BUNDLE_PATH: no workflow bundle at ${codePath} (build one with npm run build:bundle)`);
+      throw new StartupError(
+        `WORKFLOW_BUNDLE_PATH: no workflow bundle at ${codePath} (build one with npm run build:bundle)`,
+      );
     }
     return { workflowBundle: { codePath }, description: `prebuilt bundle ${codePath}` };
   }

@@ -30,5 +30,7 @@ test('SMTP server down when the emails are due: each is sent once when it is bac
   const emails = await expectOneEmailEach(lab, 4);
   const counted = await lab.workerMetric('emails_sent_total{kind="no-scans"}');
   expect(counted).toBe(4);
-  console.log(`fault: SMTP down then back: emails per session ${JSON.stringify(emails)}; worker /metrics emails_sent_total ${counted}`);
+  console.log(
+    `fault: SMTP down then back: emails per session ${JSON.stringify(emails)}; worker /metrics emails_sent_total ${counted}`,
+  );
 });

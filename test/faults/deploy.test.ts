@@ -84,7 +84,8 @@ test(`deploy of new workflow code under ${SESSIONS} monitors mid-wait (started o
   const monitor = (n: number) => l.client.workflow.getHandle(`scan-import:${FaultLab.sessionId(n)}`);
   const monitors: WorkflowHandle[] = Array.from({ length: SESSIONS }, (_, i) => monitor(i + 1));
   // Read from the histories, not with the status query: 50 queries a poll would load the worker doing the intakes.
-  const midWait = async (handles: WorkflowHandle[]) => (await Promise.all(handles.map((h) => h.fetchHistory().then(isMidWait, () => false)))).filter(Boolean).length;
+  const midWait = async (handles: WorkflowHandle[]) =>
+    (await Promise.all(handles.map((h) => h.fetchHistory().then(isMidWait, () => false)))).filter(Boolean).length;
   const intakeIds: string[] = [];
   /** Logs sessions from..to through the API at once, and waits until their intakes completed and their monitors wait. */
   const logSessions = async (from: number, to: number, delay: string) => {
@@ -94,8 +95,16 @@ test(`deploy of new workflow code under ${SESSIONS} monitors mid-wait (started o
       intakeIds.push(body.workflowId!);
     }
     const handles = monitors.slice(from - 1, to);
-    await l.waitFor(async () => (await l.workflows('RedcapIntakeWorkflow', 'Completed')) === to, `intakes 1..${to} to complete`, 300_000);
-    await l.waitFor(async () => (await midWait(handles)) === handles.length, `monitors ${from}..${to} to wait (before their ${delay} runs out)`, 300_000);
+    await l.waitFor(
+      async () => (await l.workflows('RedcapIntakeWorkflow', 'Completed')) === to,
+      `intakes 1..${to} to complete`,
+      300_000,
+    );
+    await l.waitFor(
+      async () => (await midWait(handles)) === handles.length,
+      `monitors ${from}..${to} to wait (before their ${delay} runs out)`,
+      300_000,
+    );
   };
 
   // Sessions 1..25 (their scans come after the deploy): a long wait, and a measure of how long intakes take now.
@@ -129,22 +138,27 @@ test(`deploy of new workflow code under ${SESSIONS} monitors mid-wait (started o
   const newWorker = l.worker!;
   const newLines = nondeterminismLines(newWorker, []);
   // Today's workflows/: bundled by the worker, or once for the whole test run (test/global-setup.ts).
-  expect(newWorker.output()).toContain(process.env.WORKFLOW_BUNDLE_PATH ? `prebuilt bundle ${process.env.WORKFLOW_BUNDLE_PATH}` : 'bundled at start from');
+  expect(newWorker.output()).toContain(
+    process.env.WORKFLOW_BUNDLE_PATH ? `prebuilt bundle ${process.env.WORKFLOW_BUNDLE_PATH}` : 'bundled at start from',
+  );
   mark('newWorkerUp');
 
   let completed = 0;
-  await l.waitFor(
-    async () => {
-      if (newLines.length > 0) throw new Error(`nondeterminism after the deploy:\n${newLines.slice(0, 5).join('\n')}`);
-      completed = await l.workflows('ScanImportWorkflow', 'Completed');
-      return completed === SESSIONS;
-    },
-    `all ${SESSIONS} monitors to complete on the new code (${SCANNED} at once, the others ${emailedDelay} after their start)`,
-    // The last waits end emailedDelay after their start, which on a busy machine is after the deploy: wait past that.
-    (parseInt(emailedDelay, 10) + 240) * 1000,
-  ).catch((err: Error) => {
-    throw new Error(`${err.message}\ncompleted: ${completed}; seconds so far: ${JSON.stringify(phase)}`);
-  });
+  await l
+    .waitFor(
+      async () => {
+        if (newLines.length > 0)
+          throw new Error(`nondeterminism after the deploy:\n${newLines.slice(0, 5).join('\n')}`);
+        completed = await l.workflows('ScanImportWorkflow', 'Completed');
+        return completed === SESSIONS;
+      },
+      `all ${SESSIONS} monitors to complete on the new code (${SCANNED} at once, the others ${emailedDelay} after their start)`,
+      // The last waits end emailedDelay after their start, which on a busy machine is after the deploy: wait past that.
+      (parseInt(emailedDelay, 10) + 240) * 1000,
+    )
+    .catch((err: Error) => {
+      throw new Error(`${err.message}\ncompleted: ${completed}; seconds so far: ${JSON.stringify(phase)}`);
+    });
   mark('allCompleted');
   await new Promise((resolve) => setTimeout(resolve, 3_000)); // a second email would come now, if at all
 
@@ -181,7 +195,9 @@ test(`deploy of new workflow code under ${SESSIONS} monitors mid-wait (started o
     emailedDelay,
     seconds: phase,
   };
-  console.log(`fault: deploy of new workflow code under ${SESSIONS} monitors mid-wait (release ${CURRENT_RELEASE} -> this checkout): ${JSON.stringify(counts)}`);
+  console.log(
+    `fault: deploy of new workflow code under ${SESSIONS} monitors mid-wait (release ${CURRENT_RELEASE} -> this checkout): ${JSON.stringify(counts)}`,
+  );
   expect(counts).toMatchObject({
     waitingAtDeploy: SESSIONS,
     outcomes: { 'scans-present': SCANNED, 'email-sent': SESSIONS - SCANNED },

@@ -28,12 +28,19 @@ export async function sendTriggers(lab: FaultLab, from: number, to: number): Pro
 }
 
 /** Filed rows, read again until PostgreSQL answers (it may be coming back). */
-const filedRecords = (lab: FaultLab) => lab.filed().then((f) => f.records, () => -1);
+const filedRecords = (lab: FaultLab) =>
+  lab.filed().then(
+    (f) => f.records,
+    () => -1,
+  );
 
 /** Waits for one email per session, then a little longer for any second one, and checks there is none. */
 export async function expectOneEmailEach(lab: FaultLab, sessions: number): Promise<number[]> {
   await lab.waitFor(() => lab.mail().length >= sessions, `${sessions} emails`);
-  await lab.waitFor(async () => (await lab.workflows('ScanImportWorkflow', 'Completed')) === sessions, 'every monitor to complete');
+  await lab.waitFor(
+    async () => (await lab.workflows('ScanImportWorkflow', 'Completed')) === sessions,
+    'every monitor to complete',
+  );
   await sleep(3_000);
   const perSession = lab.emailsPerSession(sessions);
   expect(perSession).toEqual(Array(sessions).fill(1));
@@ -43,7 +50,10 @@ export async function expectOneEmailEach(lab: FaultLab, sessions: number): Promi
 
 export async function expectFiledOnce(lab: FaultLab, triggers: number) {
   await lab.waitFor(async () => (await filedRecords(lab)) === triggers, `${triggers} records filed`);
-  await lab.waitFor(async () => (await lab.workflows('RedcapIntakeWorkflow', 'Completed')) === triggers, 'every intake to complete');
+  await lab.waitFor(
+    async () => (await lab.workflows('RedcapIntakeWorkflow', 'Completed')) === triggers,
+    'every intake to complete',
+  );
   const filed = await lab.filed();
   expect(filed).toEqual({ records: triggers, sessions: triggers, links: triggers, duplicateRecords: 0 });
   expect(await lab.workflows('ScanImportWorkflow')).toBe(triggers);

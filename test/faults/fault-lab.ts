@@ -16,7 +16,13 @@ import type { TemporalServerKind } from '../support/server-kinds';
 import { FakeRedcap } from '../support/fake-redcap';
 import { applySmallLab } from '../support/lab-config';
 import { freePort } from '../support/ports';
-import { eventually, startServiceProcess, startTsProcess, waitForProcess, type ServiceProcess } from '../support/processes';
+import {
+  eventually,
+  startServiceProcess,
+  startTsProcess,
+  waitForProcess,
+  type ServiceProcess,
+} from '../support/processes';
 import { startSmtpServer, type ReceivedMail, type TestSmtpServer } from '../support/smtp';
 
 const REDCAP_TOKEN = 'FA17FA17FA17FA17FA17FA17FA17FA17';
@@ -63,18 +69,30 @@ export class FaultLab {
   static async start(options: FaultLabOptions): Promise<FaultLab> {
     const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'redcap-scan-monitor-faults-'));
     fs.chmodSync(workDir, 0o755); // PostgreSQL may run as its own user (when we are root)
-    const ports = { postgres: await freePort(), temporal: await freePort(), smtp: await freePort(), workerMetrics: await freePort() };
+    const ports = {
+      postgres: await freePort(),
+      temporal: await freePort(),
+      smtp: await freePort(),
+      workerMetrics: await freePort(),
+    };
     const lab = new FaultLab(workDir, ports, options);
     try {
       await lab.startPostgres();
       await lab.startTemporal();
       await lab.startSmtp();
       lab.redcap = await FakeRedcap.start();
-      lab.redcap.addProject({ token: REDCAP_TOKEN, records: lab.redcapRows, utcOffsetMinutes: options.redcapUtcOffsetMinutes });
+      lab.redcap.addProject({
+        token: REDCAP_TOKEN,
+        records: lab.redcapRows,
+        utcOffsetMinutes: options.redcapUtcOffsetMinutes,
+      });
       lab.orm = await openDatabase(lab.databaseUrl);
       await migrate(lab.orm);
-      for (const [name, text] of Object.entries(options.jobScripts ?? {})) fs.writeFileSync(path.join(lab.jobsDir, name), text, { mode: 0o755 });
-      await applySmallLab(lab.orm.em.fork(), lab.redcap.url, REDCAP_TOKEN, { jobScripts: options.jobScripts !== undefined });
+      for (const [name, text] of Object.entries(options.jobScripts ?? {}))
+        fs.writeFileSync(path.join(lab.jobsDir, name), text, { mode: 0o755 });
+      await applySmallLab(lab.orm.em.fork(), lab.redcap.url, REDCAP_TOKEN, {
+        jobScripts: options.jobScripts !== undefined,
+      });
       lab.client = new Client({ connection: await Connection.connect({ address: lab.temporalAddress }) });
     } catch (err) {
       await lab.close(); // what did start (PostgreSQL, a server) would otherwise outlive the test run
@@ -146,13 +164,22 @@ export class FaultLab {
 
   async startTemporal(): Promise<void> {
     if (this.temporalKind === 'dev') {
-      this.devServer = await startDevServer({ port: this.ports.temporal, dbFilename: path.join(this.workDir, 'temporal.sqlite'), stdio: 'ignore' });
+      this.devServer = await startDevServer({
+        port: this.ports.temporal,
+        dbFilename: path.join(this.workDir, 'temporal.sqlite'),
+        stdio: 'ignore',
+      });
     } else if (this.productionServer) {
       await this.productionServer.start();
     } else {
       // Temporal's databases beside ours on the one PostgreSQL, as in docker-compose.yml.
       this.productionServer = await ProductionTemporalServer.create({
-        postgres: { host: '127.0.0.1', port: this.ports.postgres, user: 'postgres', password: decodeURIComponent(new URL(this.databaseUrl).password) },
+        postgres: {
+          host: '127.0.0.1',
+          port: this.ports.postgres,
+          user: 'postgres',
+          password: decodeURIComponent(new URL(this.databaseUrl).password),
+        },
         workDir: path.join(this.workDir, 'temporal'),
       });
     }
@@ -202,7 +229,15 @@ export class FaultLab {
     const api = startServiceProcess('api', { ...this.env, PORT: String(this.apiPort) });
     this.api = api;
     this.processes.push(api);
-    await waitForProcess(api, () => fetch(`http://127.0.0.1:${this.apiPort}/healthz`).then((r) => r.ok, () => false), 'the API to start');
+    await waitForProcess(
+      api,
+      () =>
+        fetch(`http://127.0.0.1:${this.apiPort}/healthz`).then(
+          (r) => r.ok,
+          () => false,
+        ),
+      'the API to start',
+    );
     return this.apiUrl;
   }
 
@@ -218,9 +253,13 @@ export class FaultLab {
   }
 
   /** REDCap has (or gets) a completed scan log for participant n (record n), and sends the DET to the API. */
-  async logScan(n: number, options: { site?: 'CMH' | 'ZHH'; apiUrl?: string } = {}): Promise<{ status: number; body: { status?: string; workflowId?: string } }> {
+  async logScan(
+    n: number,
+    options: { site?: 'CMH' | 'ZHH'; apiUrl?: string } = {},
+  ): Promise<{ status: number; body: { status?: string; workflowId?: string } }> {
     const record = String(n);
-    if (!this.redcapRows.some((row) => row.record_id === record)) this.addRedcapRow(n, FaultLab.sessionId(n, options.site));
+    if (!this.redcapRows.some((row) => row.record_id === record))
+      this.addRedcapRow(n, FaultLab.sessionId(n, options.site));
     const response = await fetch(`${options.apiUrl ?? this.apiUrl}/redcap`, {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
@@ -256,7 +295,12 @@ export class FaultLab {
              (select count(*) from session) as sessions,
              (select count(*) from session_redcap where record_id is not null) as links,
              (select count(*) from (select record from redcap_record group by record having count(*) > 1) d) as duplicate_records`);
-    return { records: Number(row.records), sessions: Number(row.sessions), links: Number(row.links), duplicateRecords: Number(row.duplicate_records) };
+    return {
+      records: Number(row.records),
+      sessions: Number(row.sessions),
+      links: Number(row.links),
+      duplicateRecords: Number(row.duplicate_records),
+    };
   }
 
   /** The SMTP server (while it runs). */
@@ -273,7 +317,10 @@ export class FaultLab {
   /** Emails naming each session, by session id. */
   emailsPerSession(count: number): number[] {
     const mail = this.mail();
-    return Array.from({ length: count }, (_, i) => mail.filter((m) => m.subject.includes(FaultLab.sessionId(i + 1))).length);
+    return Array.from(
+      { length: count },
+      (_, i) => mail.filter((m) => m.subject.includes(FaultLab.sessionId(i + 1))).length,
+    );
   }
 
   /** A sample of the worker's GET /metrics, e.g. `emails_sent_total{kind="no-scans"}`; 0 when absent. */
@@ -290,8 +337,14 @@ export class FaultLab {
   }
 
   async waitFor(check: () => Promise<boolean> | boolean, what: string, timeoutMs = 120_000): Promise<void> {
-    const serverLog = () => (this.productionServer ? `\n--- temporal-server log ---\n${this.productionServer.logTail(15)}` : '');
-    await eventually(check, () => `${what}\n--- worker output ---\n${this.worker?.output().slice(-4000) ?? '(no worker)'}${serverLog()}`, timeoutMs, 500);
+    const serverLog = () =>
+      this.productionServer ? `\n--- temporal-server log ---\n${this.productionServer.logTail(15)}` : '';
+    await eventually(
+      check,
+      () => `${what}\n--- worker output ---\n${this.worker?.output().slice(-4000) ?? '(no worker)'}${serverLog()}`,
+      timeoutMs,
+      500,
+    );
   }
 
   async close(): Promise<void> {

@@ -45,12 +45,25 @@ test('API and worker down while records are completed: every record filed exactl
   await lab.startWorker();
 
   await lab.waitFor(async () => (await lab.filed()).records === GOOD, `${GOOD} records filed`);
-  await lab.waitFor(() => lab.mail().filter((m) => m.subject.includes('No scan data')).length >= GOOD, `${GOOD} no-scans emails`);
-  await lab.waitFor(() => lab.mail().some((m) => m.subject.includes(`REDCap record ${BAD} could not be filed`)), 'the email about the bad record');
-  await lab.waitFor(() => lab.mail().some((m) => m.subject.includes('arrived without a Data Entry Trigger')), 'the missed-triggers email');
+  await lab.waitFor(
+    () => lab.mail().filter((m) => m.subject.includes('No scan data')).length >= GOOD,
+    `${GOOD} no-scans emails`,
+  );
+  await lab.waitFor(
+    () => lab.mail().some((m) => m.subject.includes(`REDCap record ${BAD} could not be filed`)),
+    'the email about the bad record',
+  );
+  await lab.waitFor(
+    () => lab.mail().some((m) => m.subject.includes('arrived without a Data Entry Trigger')),
+    'the missed-triggers email',
+  );
   // A few more runs: they find everything as filed, and start nothing.
   const runsSoFar = await reconcileRuns('Completed');
-  await lab.waitFor(async () => (await reconcileRuns('Completed')) >= runsSoFar + 3, 'three more reconciliations', 60_000);
+  await lab.waitFor(
+    async () => (await reconcileRuns('Completed')) >= runsSoFar + 3,
+    'three more reconciliations',
+    60_000,
+  );
   await sleep(3_000);
 
   const filed = await lab.filed();
@@ -89,5 +102,7 @@ test('API and worker down while records are completed: every record filed exactl
     emails: GOOD + 2,
   });
   const missed = mail.find((m) => m.subject.includes('arrived without a Data Entry Trigger'))!;
-  expect(missed.subject).toBe(`REDCap project 1234 (mri_scan_log): ${BAD - BY_TRIGGER} records arrived without a Data Entry Trigger`);
+  expect(missed.subject).toBe(
+    `REDCap project 1234 (mri_scan_log): ${BAD - BY_TRIGGER} records arrived without a Data Entry Trigger`,
+  );
 });

@@ -30,7 +30,9 @@ describe.each(kinds)('on the %s Temporal server', (kind) => {
     const filed = await expectFiledOnce(lab, 7);
     const emails = await expectOneEmailEach(lab, 7);
     const server = lab.production ? `; temporal-server seconds ${JSON.stringify(lab.production.seconds)}` : '';
-    console.log(`fault: [${kind}] Temporal server restart: 503 while down: ${down.status}; ${JSON.stringify(filed)}; emails per session ${JSON.stringify(emails)}${server}`);
+    console.log(
+      `fault: [${kind}] Temporal server restart: 503 while down: ${down.status}; ${JSON.stringify(filed)}; emails per session ${JSON.stringify(emails)}${server}`,
+    );
   });
 
   test('PostgreSQL restarted while records are being filed: each is filed once, /readyz says the database is down meanwhile', async () => {
@@ -49,6 +51,8 @@ describe.each(kinds)('on the %s Temporal server', (kind) => {
 
     const filed = await expectFiledOnce(lab, 6);
     const emails = await expectOneEmailEach(lab, 6);
-    console.log(`fault: [${kind}] PostgreSQL restart: /readyz while down ${readyz.status} ${JSON.stringify(readyzBody)}; ${JSON.stringify(filed)}; emails per session ${JSON.stringify(emails)}`);
+    console.log(
+      `fault: [${kind}] PostgreSQL restart: /readyz while down ${readyz.status} ${JSON.stringify(readyzBody)}; ${JSON.stringify(filed)}; emails per session ${JSON.stringify(emails)}`,
+    );
   });
 });

@@ -47,11 +47,17 @@ describe.each(temporalServerKinds())('on the %s Temporal server', (kind) => {
     await lab.startWorker();
 
     await lab.waitFor(async () => (await lab.filed()).records === TRIGGERS, `${TRIGGERS} records filed`);
-    await lab.waitFor(async () => (await lab.workflows('RedcapIntakeWorkflow', 'Completed')) === TRIGGERS, 'every intake to complete');
+    await lab.waitFor(
+      async () => (await lab.workflows('RedcapIntakeWorkflow', 'Completed')) === TRIGGERS,
+      'every intake to complete',
+    );
     // The same triggers again (each form saved again, unchanged): each intake reads its record again, and files
     // nothing new and starts no second monitor.
     for (let n = 1; n <= TRIGGERS; n++) expect((await lab.logScan(n)).status).toBe(202);
-    await lab.waitFor(async () => (await lab.workflows('RedcapIntakeWorkflow', 'Completed')) === 2 * TRIGGERS, 'every intake to read again');
+    await lab.waitFor(
+      async () => (await lab.workflows('RedcapIntakeWorkflow', 'Completed')) === 2 * TRIGGERS,
+      'every intake to read again',
+    );
     await lab.waitFor(() => allWaiting(1, TRIGGERS), 'every monitor to wait');
 
     const filed = await lab.filed();
@@ -82,10 +88,15 @@ describe.each(temporalServerKinds())('on the %s Temporal server', (kind) => {
     await lab.startWorker();
 
     await lab.waitFor(() => lab.mail().length >= TRIGGERS, `${TRIGGERS} emails`);
-    await lab.waitFor(async () => (await lab.workflows('ScanImportWorkflow', 'Completed')) === TRIGGERS, 'every monitor to complete');
+    await lab.waitFor(
+      async () => (await lab.workflows('ScanImportWorkflow', 'Completed')) === TRIGGERS,
+      'every monitor to complete',
+    );
     await new Promise((resolve) => setTimeout(resolve, 3_000)); // a second email would come now, if at all
     const perSession = lab.emailsPerSession(TRIGGERS);
-    console.log(`fault: [${kind}] worker SIGKILL during the wait: emails per session ${JSON.stringify(perSession)}, total ${lab.mail().length}`);
+    console.log(
+      `fault: [${kind}] worker SIGKILL during the wait: emails per session ${JSON.stringify(perSession)}, total ${lab.mail().length}`,
+    );
     expect(perSession).toEqual(Array(TRIGGERS).fill(1));
     expect(lab.mail()).toHaveLength(TRIGGERS);
   });

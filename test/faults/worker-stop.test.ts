@@ -43,7 +43,13 @@ beforeAll(async () => {
   lab = await FaultLab.start({
     scanCheckDelay: '5s',
     jobScripts: { 'download.sh': job('download'), 'post_download.sh': job('post') },
-    env: { SHUTDOWN_GRACE: '10s', EMAIL_LEASE: '10s', DOWNLOAD_WINDOW: '30 minutes', DOWNLOAD_RETRY_INITIAL: '2s', DOWNLOAD_RETRY_MAX: '4s' },
+    env: {
+      SHUTDOWN_GRACE: '10s',
+      EMAIL_LEASE: '10s',
+      DOWNLOAD_WINDOW: '30 minutes',
+      DOWNLOAD_RETRY_INITIAL: '2s',
+      DOWNLOAD_RETRY_MAX: '4s',
+    },
   });
   await lab.startApi();
   await lab.startWorker();
@@ -70,7 +76,10 @@ test('SIGTERM during download and post-download jobs: finished within the grace,
   set(`post-seconds-${post}`, '120'); // its post-download job does not either
   for (const n of [301, 302, 303]) expect((await lab.logScan(n)).status).toBe(202);
   await lab.waitFor(
-    () => events().includes(`download-start ${quick}`) && events().includes(`download-start ${slow}`) && events().includes(`post-start ${post}`),
+    () =>
+      events().includes(`download-start ${quick}`) &&
+      events().includes(`download-start ${slow}`) &&
+      events().includes(`post-start ${post}`),
     'the three jobs to run',
   );
 
@@ -85,8 +94,11 @@ test('SIGTERM during download and post-download jobs: finished within the grace,
   set(`post-seconds-${post}`, '1');
   await lab.startWorker();
   const outcomes = await Promise.all([quick, slow, post].map((s) => result(`scan-download:${s}`)));
-  const rows = await lab.orm.em.fork().find(JobRun, { sessionId: { $in: [quick, slow, post] } }, { orderBy: { id: 'asc' } });
-  const ledger = (s: string, kind: string) => rows.filter((r) => r.sessionId === s && r.kind === kind).map((r) => r.status);
+  const rows = await lab.orm.em
+    .fork()
+    .find(JobRun, { sessionId: { $in: [quick, slow, post] } }, { orderBy: { id: 'asc' } });
+  const ledger = (s: string, kind: string) =>
+    rows.filter((r) => r.sessionId === s && r.kind === kind).map((r) => r.status);
   const counts = {
     workerStopSeconds: stopSeconds,
     downloadJobsStarted: [quick, slow, post].map((s) => count(`download-start ${s}`)),
@@ -94,7 +106,11 @@ test('SIGTERM during download and post-download jobs: finished within the grace,
     postDownloadJobsEnded: [quick, slow, post].map((s) => count(`post-end ${s}`)),
     overlaps: events().filter((e) => e.startsWith('overlap')).length,
     outcomes: outcomes.map((o) => o.outcome),
-    ledger: { quick: ledger(quick, 'download'), slow: ledger(slow, 'download'), postDownload: ledger(post, 'post-download') },
+    ledger: {
+      quick: ledger(quick, 'download'),
+      slow: ledger(slow, 'download'),
+      postDownload: ledger(post, 'post-download'),
+    },
   };
   console.log(`fault: worker SIGTERM during jobs (SHUTDOWN_GRACE 10s): ${JSON.stringify(counts)}`);
   expect(counts).toMatchObject({
@@ -123,7 +139,9 @@ test('SIGKILL while the SMTP server holds the emails: each arrives after the lea
   const outcomes = await Promise.all(sessions.map((s) => result(`scan-import:${s}`)));
   await sleep(3_000); // a further email would come now, if at all
   const perSession = sessions.map((s) => lab.mail().filter((m) => m.subject.includes(s)).length);
-  const ledger = await lab.orm.em.fork().find(SentEmail, { sessionId: { $in: sessions } }, { orderBy: { sessionId: 'asc' } });
+  const ledger = await lab.orm.em
+    .fork()
+    .find(SentEmail, { sessionId: { $in: sessions } }, { orderBy: { sessionId: 'asc' } });
   const counts = {
     claimedWhenKilled: claimed,
     emailsPerSession: perSession,

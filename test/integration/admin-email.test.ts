@@ -32,7 +32,13 @@ beforeAll(async () => {
   smtp = await startSmtpServer();
   temporal = await connectDevServer();
   const config = loadConfig({ SMTP_URL: smtp.url, MAIL_FROM: 'monitor@lab.example.org' });
-  deps = { config, orm, logger: logger.child({ test: 'admin-email' }, { level: 'warn' }), temporal: temporal.client, mailer: createMailer(config) };
+  deps = {
+    config,
+    orm,
+    logger: logger.child({ test: 'admin-email' }, { level: 'warn' }),
+    temporal: temporal.client,
+    mailer: createMailer(config),
+  };
 });
 
 afterAll(async () => {
@@ -46,7 +52,12 @@ beforeEach(() => {
   smtp.messages.length = 0;
 });
 
-const email = (key: string) => ({ key, subject: `[SPN01] Test ${key}`, text: 'Hello admins', sessionId: 'SPN01_CMH_0001_01_01' });
+const email = (key: string) => ({
+  key,
+  subject: `[SPN01] Test ${key}`,
+  text: 'Hello admins',
+  sessionId: 'SPN01_CMH_0001_01_01',
+});
 
 async function metric(kind: string): Promise<number> {
   const values = (await emailsSentTotal.get()).values;
@@ -62,7 +73,11 @@ test('sends to every admin with an email, once per key', async () => {
   expect(again).toEqual({ sent: true, alreadySent: true, recipients: ['ada@example.org', 'bo@example.org'] });
 
   expect(smtp.messages).toHaveLength(1);
-  expect(smtp.messages[0]).toMatchObject({ from: 'monitor@lab.example.org', to: ['ada@example.org', 'bo@example.org'], subject: '[SPN01] Test wf-1:run-1:no-scans' });
+  expect(smtp.messages[0]).toMatchObject({
+    from: 'monitor@lab.example.org',
+    to: ['ada@example.org', 'bo@example.org'],
+    subject: '[SPN01] Test wf-1:run-1:no-scans',
+  });
   expect(smtp.messages[0].text).toContain('Hello admins');
   const row = await orm.em.fork().findOneOrFail(SentEmail, { key: 'wf-1:run-1:no-scans' });
   expect(row).toMatchObject({ status: 'sent', kind: 'no-scans', sessionId: 'SPN01_CMH_0001_01_01', attempts: 1 });
@@ -73,7 +88,10 @@ test('sends to every admin with an email, once per key', async () => {
 
 test('explicit recipients replace the admins', async () => {
   const { emailAdmins } = createMailActivities(deps);
-  const result = await emailAdmins({ ...email('wf-2:run-1:no-scans'), recipients: ['lab@example.org', ' lab@example.org '] });
+  const result = await emailAdmins({
+    ...email('wf-2:run-1:no-scans'),
+    recipients: ['lab@example.org', ' lab@example.org '],
+  });
   expect(result).toEqual({ sent: true, recipients: ['lab@example.org'] });
   expect(smtp.messages.map((m) => m.to)).toEqual([['lab@example.org']]);
 });
@@ -87,7 +105,10 @@ test('a send the SMTP server refuses releases the claim, and the retry sends it 
   expect(failed.error).toMatch(/Try again later/);
   expect(smtp.messages).toHaveLength(0);
 
-  expect(await emailAdmins(email('wf-3:run-1:no-scans'))).toEqual({ sent: true, recipients: ['ada@example.org', 'bo@example.org'] });
+  expect(await emailAdmins(email('wf-3:run-1:no-scans'))).toEqual({
+    sent: true,
+    recipients: ['ada@example.org', 'bo@example.org'],
+  });
   expect(await emailAdmins(email('wf-3:run-1:no-scans'))).toMatchObject({ sent: true, alreadySent: true });
   expect(smtp.messages).toHaveLength(1);
   const row = await orm.em.fork().findOneOrFail(SentEmail, { key: 'wf-3:run-1:no-scans' });
@@ -97,7 +118,14 @@ test('a send the SMTP server refuses releases the claim, and the retry sends it 
 /** A sender that died between its claim and the ledger write left this row behind. */
 async function leftBehind(key: string, leaseUntil: Date | null): Promise<void> {
   const em = orm.em.fork();
-  em.create(SentEmail, { key, kind: 'no-scans', subject: 's', recipients: 'ada@example.org', status: 'sending', leaseUntil });
+  em.create(SentEmail, {
+    key,
+    kind: 'no-scans',
+    subject: 's',
+    recipients: 'ada@example.org',
+    status: 'sending',
+    leaseUntil,
+  });
   await em.flush();
 }
 
@@ -111,10 +139,19 @@ test('a claim left by a sender that died mid-send: refused while its lease holds
   expect(smtp.messages).toHaveLength(0);
 
   // The lease runs out (its sender is gone): the next attempt takes the claim and sends.
-  await orm.em.fork().nativeUpdate(SentEmail, { key: 'wf-4:run-1:no-scans' }, { leaseUntil: new Date(Date.now() - 1_000) });
-  expect(await emailAdmins(email('wf-4:run-1:no-scans'))).toEqual({ sent: true, recipients: ['ada@example.org', 'bo@example.org'] });
+  await orm.em
+    .fork()
+    .nativeUpdate(SentEmail, { key: 'wf-4:run-1:no-scans' }, { leaseUntil: new Date(Date.now() - 1_000) });
+  expect(await emailAdmins(email('wf-4:run-1:no-scans'))).toEqual({
+    sent: true,
+    recipients: ['ada@example.org', 'bo@example.org'],
+  });
   expect(smtp.messages).toHaveLength(1);
-  expect(await orm.em.fork().findOneOrFail(SentEmail, { key: 'wf-4:run-1:no-scans' })).toMatchObject({ status: 'sent', attempts: 2, leaseUntil: null });
+  expect(await orm.em.fork().findOneOrFail(SentEmail, { key: 'wf-4:run-1:no-scans' })).toMatchObject({
+    status: 'sent',
+    attempts: 2,
+    leaseUntil: null,
+  });
 });
 
 test('a claim left sending by the release before leases (no lease) is sent', async () => {
@@ -127,16 +164,24 @@ test('a claim left sending by the release before leases (no lease) is sent', asy
 test('a claim holds for EMAIL_LEASE from the claim; meanwhile a second caller sends nothing and fails retryably', async () => {
   let release!: () => void;
   const held = new Promise<void>((resolve) => (release = resolve));
-  const slowMailer = { ...deps.mailer, send: async (mail: Parameters<typeof deps.mailer.send>[0]) => (await held, deps.mailer.send(mail)) };
+  const slowMailer = {
+    ...deps.mailer,
+    send: async (mail: Parameters<typeof deps.mailer.send>[0]) => (await held, deps.mailer.send(mail)),
+  };
   const config = loadConfig({ SMTP_URL: smtp.url, EMAIL_LEASE: '90s' });
   const slow = createMailActivities({ ...deps, config, mailer: slowMailer });
   const first = slow.emailAdmins(email('wf-8:run-1:no-scans'));
 
   let row: SentEmail | null = null;
-  await eventually(async () => (row = await orm.em.fork().findOne(SentEmail, { key: 'wf-8:run-1:no-scans' })) !== null, 'the claim');
+  await eventually(
+    async () => (row = await orm.em.fork().findOne(SentEmail, { key: 'wf-8:run-1:no-scans' })) !== null,
+    'the claim',
+  );
   expect(row!.status).toBe('sending');
   expect(row!.leaseUntil!.getTime() - row!.createdAt.getTime()).toBe(90_000);
-  await expect(createMailActivities(deps).emailAdmins(email('wf-8:run-1:no-scans'))).rejects.toMatchObject({ type: 'EmailBeingSent' });
+  await expect(createMailActivities(deps).emailAdmins(email('wf-8:run-1:no-scans'))).rejects.toMatchObject({
+    type: 'EmailBeingSent',
+  });
 
   release();
   expect(await first).toMatchObject({ sent: true });

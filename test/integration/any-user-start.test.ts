@@ -38,7 +38,11 @@ interface Run {
 }
 
 /** `npm start` in `checkout` (as `user`, if given) until /readyz answers, then Ctrl-C; or until it exits by itself. */
-async function npmStart(checkout: string, env: Record<string, string>, user?: { uid: number; gid: number }): Promise<Run> {
+async function npmStart(
+  checkout: string,
+  env: Record<string, string>,
+  user?: { uid: number; gid: number },
+): Promise<Run> {
   const port = await freePort();
   const home = fs.mkdtempSync(path.join(os.tmpdir(), 'npm-home-'));
   fs.chmodSync(home, 0o777);
@@ -109,13 +113,21 @@ if (isRoot) {
     const dataDir = path.join(home, 'lab-data');
 
     const run = await npmStart(checkout, { DATA_DIR: dataDir });
-    expect({ ready: run.ready, stopped: run.stopped, stderr: run.stderr }).toEqual({ ready: true, stopped: true, stderr: '' });
+    expect({ ready: run.ready, stopped: run.stopped, stderr: run.stderr }).toEqual({
+      ready: true,
+      stopped: true,
+      stderr: '',
+    });
     expect(fs.statSync(path.join(dataDir, 'postgres')).uid).toBe(0); // the user's files stay the user's
     expect(postgresUnder(home)).toEqual([]);
 
     // Again on the same data: it comes back.
     const again = await npmStart(checkout, { DATA_DIR: dataDir });
-    expect({ ready: again.ready, stopped: again.stopped, stderr: again.stderr }).toEqual({ ready: true, stopped: true, stderr: '' });
+    expect({ ready: again.ready, stopped: again.stopped, stderr: again.stderr }).toEqual({
+      ready: true,
+      stopped: true,
+      stderr: '',
+    });
     expect(postgresUnder(home)).toEqual([]);
   });
 }
@@ -131,7 +143,11 @@ test('as an ordinary user', async () => {
   if (user) fs.chownSync(dataDir, user.uid, user.gid);
 
   const run = await npmStart(checkout, { DATA_DIR: dataDir }, user);
-  expect({ ready: run.ready, stopped: run.stopped, stderr: run.stderr }).toEqual({ ready: true, stopped: true, stderr: '' });
+  expect({ ready: run.ready, stopped: run.stopped, stderr: run.stderr }).toEqual({
+    ready: true,
+    stopped: true,
+    stderr: '',
+  });
   expect(postgresUnder(place)).toEqual([]);
 });
 

@@ -61,16 +61,28 @@ beforeAll(async () => {
   quietTemporalLogs();
   temporal = await connectDevServer();
   lab = await startMonitorHarness(temporal, {
-    env: { API_TOKEN: TOKEN, JOB_SLOTS: '1', SCAN_CHECK_DELAY: '2s', DOWNLOAD_WINDOW: '10 minutes', DOWNLOAD_RETRY_INITIAL: '1s', DOWNLOAD_RETRY_MAX: '2s' },
+    env: {
+      API_TOKEN: TOKEN,
+      JOB_SLOTS: '1',
+      SCAN_CHECK_DELAY: '2s',
+      DOWNLOAD_WINDOW: '10 minutes',
+      DOWNLOAD_RETRY_INITIAL: '1s',
+      DOWNLOAD_RETRY_MAX: '2s',
+    },
   });
   api = createApp({ config: lab.config, orm: lab.orm, temporal: temporal.client }).listen(0, '127.0.0.1');
   await new Promise((resolve) => api.once('listening', resolve));
   const apiUrl = `http://127.0.0.1:${(api.address() as AddressInfo).port}`;
-  for (const [name, text] of Object.entries(jobs(apiUrl))) fs.writeFileSync(path.join(lab.jobsDir, name), text, { mode: 0o755 });
+  for (const [name, text] of Object.entries(jobs(apiUrl)))
+    fs.writeFileSync(path.join(lab.jobsDir, name), text, { mode: 0o755 });
 });
 
 afterAll(async () => {
-  for (const workflowId of started) await temporal.client.workflow.getHandle(workflowId).signal(cancelSignal, { reason: 'test done' }).catch(() => undefined);
+  for (const workflowId of started)
+    await temporal.client.workflow
+      .getHandle(workflowId)
+      .signal(cancelSignal, { reason: 'test done' })
+      .catch(() => undefined);
   await new Promise((resolve) => api?.close(resolve));
   await lab?.close();
   await temporal?.close();
@@ -103,7 +115,10 @@ test('the job registers its first scan (scansArrived) and keeps running; the pos
   await eventually(() => events(target.sessionId).includes('registered-1'), 'the first scan registered by the job');
   // The first scan signalled scansArrived, which asks the running attempt to stop; the attempt lets the job run on.
   await eventually(
-    async () => (await lab.orm.em.fork().findOne(JobRun, { sessionId: target.sessionId, status: 'running' }))?.detail?.includes('scansArrived') ?? false,
+    async () =>
+      (await lab.orm.em.fork().findOne(JobRun, { sessionId: target.sessionId, status: 'running' }))?.detail?.includes(
+        'scansArrived',
+      ) ?? false,
     'the attempt to hear of scansArrived',
   );
   expect(events(target.sessionId)).toEqual(['start', 'registered-1']);
@@ -112,7 +127,12 @@ test('the job registers its first scan (scansArrived) and keeps running; the pos
   release(target.sessionId);
   expect(await download.result()).toEqual({ outcome: 'downloaded', attempts: expect.any(Number) });
   expect(events(target.sessionId)).toEqual(['start', 'registered-1', 'registered-2', 'end', 'post-download scans=2']);
-  expect((await lab.orm.em.fork().find(JobRun, { sessionId: target.sessionId }, { orderBy: { id: 'asc' } })).map((r) => [r.kind, r.status])).toEqual([
+  expect(
+    (await lab.orm.em.fork().find(JobRun, { sessionId: target.sessionId }, { orderBy: { id: 'asc' } })).map((r) => [
+      r.kind,
+      r.status,
+    ]),
+  ).toEqual([
     ['download', 'succeeded'],
     ['post-download', 'succeeded'],
   ]);
@@ -129,13 +149,18 @@ test('one job slot, held by a long job: a second download waits for the slot, an
   const importMonitor = await start(emailed);
 
   // The import monitor's check, wait (2 s) and email run while the job slot is taken.
-  const handle = temporal.client.workflow.getHandle(importMonitor.scanImport.workflowId, importMonitor.scanImport.runId);
+  const handle = temporal.client.workflow.getHandle(
+    importMonitor.scanImport.workflowId,
+    importMonitor.scanImport.runId,
+  );
   expect(await handle.result()).toEqual({ outcome: 'email-sent' });
   const mail = lab.smtp.messages.find((m) => m.subject.includes(emailed.sessionId));
   expect(mail).toBeDefined();
   expect(events(long.sessionId)).toEqual(['start']);
   expect(events(waiting.sessionId)).toEqual([]); // its attempt waits for the slot
-  console.log(`measure: one job slot held by a running job: the import monitor emailed ${Date.now() - startedAt - 2_000} ms after its 2 s wait`);
+  console.log(
+    `measure: one job slot held by a running job: the import monitor emailed ${Date.now() - startedAt - 2_000} ms after its 2 s wait`,
+  );
 
   release(long.sessionId);
   await eventually(() => events(waiting.sessionId).includes('start'), 'the waiting download to get the slot');

@@ -25,7 +25,13 @@ beforeAll(async () => {
   process.env.PATH = `${slurm.bin}:${path}`;
   temporal = await connectDevServer();
   lab = await startMonitorHarness(temporal, {
-    env: { SUBMIT_COMMAND: 'sbatch', SCAN_CHECK_DELAY: '1 hour', DOWNLOAD_WINDOW: '1 hour', DOWNLOAD_RETRY_INITIAL: '1s', DOWNLOAD_RETRY_MAX: '2s' },
+    env: {
+      SUBMIT_COMMAND: 'sbatch',
+      SCAN_CHECK_DELAY: '1 hour',
+      DOWNLOAD_WINDOW: '1 hour',
+      DOWNLOAD_RETRY_INITIAL: '1s',
+      DOWNLOAD_RETRY_MAX: '2s',
+    },
   });
 });
 
@@ -39,16 +45,29 @@ async function startDownload(): Promise<{ sessionId: string; handle: WorkflowHan
   serial += 1;
   const sessionId = uniqueSessionId('CMH', serial);
   await seedSession(lab.orm, sessionId);
-  const started = await startScanMonitors(temporal.client, lab.config, { sessionId, studyId: 'SPN01', siteId: 'CMH', downloadScript: 'download.sh' });
-  await temporal.client.workflow.getHandle(started.scanImport.workflowId).signal(cancelSignal, { reason: 'not under test' });
-  return { sessionId, handle: temporal.client.workflow.getHandle(started.scanDownload!.workflowId, started.scanDownload!.runId) };
+  const started = await startScanMonitors(temporal.client, lab.config, {
+    sessionId,
+    studyId: 'SPN01',
+    siteId: 'CMH',
+    downloadScript: 'download.sh',
+  });
+  await temporal.client.workflow
+    .getHandle(started.scanImport.workflowId)
+    .signal(cancelSignal, { reason: 'not under test' });
+  return {
+    sessionId,
+    handle: temporal.client.workflow.getHandle(started.scanDownload!.workflowId, started.scanDownload!.runId),
+  };
 }
 
-const submissions = (script: string, sessionId: string) => slurm.submitted().filter((line) => line.includes(`/${script} `) && line.endsWith(` ${sessionId}`)).length;
+const submissions = (script: string, sessionId: string) =>
+  slurm.submitted().filter((line) => line.includes(`/${script} `) && line.endsWith(` ${sessionId}`)).length;
 
 /** The running download attempt as Temporal shows it: its number and last failure. */
 async function pendingAttempt(handle: WorkflowHandle): Promise<{ attempt: number; lastFailure: string }> {
-  const pending = (await handle.describe()).raw.pendingActivities?.find((a) => a.activityType?.name === 'downloadScans');
+  const pending = (await handle.describe()).raw.pendingActivities?.find(
+    (a) => a.activityType?.name === 'downloadScans',
+  );
   return { attempt: pending?.attempt ?? 0, lastFailure: pending?.lastFailure?.message ?? '' };
 }
 
@@ -61,7 +80,9 @@ test('a job still queued is never submitted again; once it has ended and the sca
   // Attempt after attempt finds it PENDING, and submits nothing.
   let pending = { attempt: 0, lastFailure: '' };
   await eventually(async () => (pending = await pendingAttempt(handle)).attempt >= 4, 'four download attempts');
-  expect(pending.lastFailure).toMatch(/download job of .* \(job \d+, submitted .*\) is still queued or running \(PENDING\); not submitting another/);
+  expect(pending.lastFailure).toMatch(
+    /download job of .* \(job \d+, submitted .*\) is still queued or running \(PENDING\); not submitting another/,
+  );
   expect(submissions('download.sh', sessionId)).toBe(1);
 
   // The scans land while the job is still in the queue (registered by hand): the monitor waits for the job to end.
@@ -87,10 +108,15 @@ test('a state that cannot be read submits nothing until it can; a job that ended
   const { sessionId, handle } = await startDownload();
   slurm.breakSqueue(true);
   await eventually(() => submissions('download.sh', sessionId) === 1, 'the download job to be queued');
-  await eventually(() => slurm.queued().length === 0 && lab.jobRuns('download', sessionId) === 1, 'the job to run and end');
+  await eventually(
+    () => slurm.queued().length === 0 && lab.jobRuns('download', sessionId) === 1,
+    'the job to run and end',
+  );
   let pending = { attempt: 0, lastFailure: '' };
   await eventually(async () => (pending = await pendingAttempt(handle)).attempt >= 4, 'four download attempts');
-  expect(pending.lastFailure).toMatch(/Cannot tell whether the download job of .* still runs: status command exited 1: slurm_load_jobs error: Unable to contact slurm controller/);
+  expect(pending.lastFailure).toMatch(
+    /Cannot tell whether the download job of .* still runs: status command exited 1: slurm_load_jobs error: Unable to contact slurm controller/,
+  );
   expect(submissions('download.sh', sessionId)).toBe(1);
 
   slurm.breakSqueue(false); // squeue answers again: "Invalid job id", the job is long gone, no scans: submit again
@@ -99,7 +125,10 @@ test('a state that cannot be read submits nothing until it can; a job that ended
   await handle.signal(scansArrivedSignal);
   expect(await handle.result()).toMatchObject({ outcome: 'downloaded' });
   expect(submissions('download.sh', sessionId)).toBe(2);
-  expect((await jobRuns(sessionId)).filter((r) => r.kind === 'download').map((r) => r.status)).toEqual(['ended', 'ended']);
+  expect((await jobRuns(sessionId)).filter((r) => r.kind === 'download').map((r) => r.status)).toEqual([
+    'ended',
+    'ended',
+  ]);
 });
 
 test('a monitor cancelled while its job is queued ends at once; the queued job is left to the cluster', async () => {

@@ -21,7 +21,11 @@ test('a workflow that sleeps 2 days completes in seconds under time skipping', a
     const worker = await Worker.create({ connection: env.nativeConnection, taskQueue: 'foundation', workflowsPath });
     const started = Date.now();
     const result = await worker.runUntil(
-      env.client.workflow.execute('sleeper', { taskQueue: 'foundation', workflowId: `sleeper-${randomUUID()}`, args: ['2 days'] }),
+      env.client.workflow.execute('sleeper', {
+        taskQueue: 'foundation',
+        workflowId: `sleeper-${randomUUID()}`,
+        args: ['2 days'],
+      }),
     );
     expect(result).toBe('slept 2 days');
     // Wall time is printed for information; the assertion is on the workflow's own clock.
@@ -44,7 +48,8 @@ test('a workflow started on the dev server is found by its SessionId search attr
     let found: string[] = [];
     for (let attempt = 0; attempt < 50 && found.length === 0; attempt++) {
       found = [];
-      for await (const wf of temporal.client.workflow.list({ query: `SessionId="${sessionId}"` })) found.push(wf.workflowId);
+      for await (const wf of temporal.client.workflow.list({ query: `SessionId="${sessionId}"` }))
+        found.push(wf.workflowId);
       if (found.length === 0) await new Promise((r) => setTimeout(r, 200));
     }
     expect(found).toEqual([`visibility-${sessionId}`]);

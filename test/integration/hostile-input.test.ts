@@ -76,7 +76,14 @@ beforeAll(async () => {
 afterAll(async () => {
   const ids = [...startedIntakes];
   for (let i = 0; i < ids.length; i += 32) {
-    await Promise.all(ids.slice(i, i + 32).map((id) => temporal.client.workflow.getHandle(id).terminate('hostile-input test done').catch(() => undefined)));
+    await Promise.all(
+      ids.slice(i, i + 32).map((id) =>
+        temporal.client.workflow
+          .getHandle(id)
+          .terminate('hostile-input test done')
+          .catch(() => undefined),
+      ),
+    );
   }
   await new Promise<void>((resolve) => server?.close(() => resolve()));
   await temporal?.close();
@@ -107,7 +114,9 @@ function expectJsonAnswer(res: Answer, statuses: number[]): void {
   if (res.status === 302) return;
   expect(res.headers['content-type']).toMatch(/^application\/json/);
   expect(res.body).toEqual(expect.any(Object));
-  expect(typeof res.body.error === 'string' || typeof res.body.status === 'string' || typeof res.body.sessionId === 'string').toBe(true);
+  expect(
+    typeof res.body.error === 'string' || typeof res.body.status === 'string' || typeof res.body.sessionId === 'string',
+  ).toBe(true);
 }
 
 type Answer = Pick<RawAnswer, 'status' | 'headers' | 'body' | 'text'>;
@@ -133,7 +142,8 @@ function postRaw(req: RawRequest): Promise<RawAnswer> {
   return rawRequest(server, 'POST', `/redcap${req.query}`, headers, req.body);
 }
 
-const pairs = (value = hostileString()) => fc.array(fc.tuple(fc.oneof(fc.constantFrom(...DET_KEYS), hostileString(40)), value), { maxLength: 12 });
+const pairs = (value = hostileString()) =>
+  fc.array(fc.tuple(fc.oneof(fc.constantFrom(...DET_KEYS), hostileString(40)), value), { maxLength: 12 });
 
 /** Any body at all: form, JSON (valid or not), multipart, random bytes, hostile text. */
 const anyBody: fc.Arbitrary<string | Buffer> = fc.oneof(
@@ -178,66 +188,94 @@ describe('POST /redcap with hostile bodies', () => {
   });
 
   test('a good trigger with fields dropped, duplicated, replaced by hostile or huge values: never a 5xx; over 100 kB a 413', async () => {
-    type Op = { kind: 'drop'; key: string } | { kind: 'set' | 'duplicate'; key: string; value: string } | { kind: 'add'; key: string; value: string };
+    type Op =
+      | { kind: 'drop'; key: string }
+      | { kind: 'set' | 'duplicate'; key: string; value: string }
+      | { kind: 'add'; key: string; value: string };
     const value = fc.oneof({ weight: 4, arbitrary: hostileString() }, { weight: 1, arbitrary: hugeString(LIMIT) });
     const op: fc.Arbitrary<Op> = fc.oneof(
       fc.record({ kind: fc.constant('drop' as const), key: fc.constantFrom(...DET_KEYS) }),
-      fc.record({ kind: fc.constantFrom('set' as const, 'duplicate' as const), key: fc.constantFrom(...DET_KEYS), value }),
+      fc.record({
+        kind: fc.constantFrom('set' as const, 'duplicate' as const),
+        key: fc.constantFrom(...DET_KEYS),
+        value,
+      }),
       fc.record({ kind: fc.constant('add' as const), key: hostileString(40), value }),
     );
     await fc.assert(
-      fc.asyncProperty(fc.array(op, { minLength: 1, maxLength: 5 }), fc.constantFrom('form', 'raw-form', 'json'), async (ops, encoding) => {
-        let fields: Array<[string, string]> = Object.entries(validDet());
-        for (const o of ops) {
-          if (o.kind === 'drop') fields = fields.filter(([key]) => key !== o.key);
-          else if (o.kind === 'set') fields = fields.map(([key, v]) => [key, key === o.key ? o.value : v]);
-          else fields.push([o.key, o.value]);
-        }
-        const body =
-          encoding === 'json'
-            ? `{${fields.map(([key, v]) => `${JSON.stringify(key)}:${JSON.stringify(v)}`).join(',')}}`
-            : formBody(fields, encoding === 'raw-form');
-        const res = await postRaw({
-          query: '',
-          contentType: encoding === 'json' ? 'application/json' : 'application/x-www-form-urlencoded',
-          body: Buffer.from(body),
-        });
-        expectJsonAnswer(res, DET_STATUSES);
-        if (Buffer.byteLength(body) > LIMIT) expect(res.status).toBe(413);
-        else expect(res.status).not.toBe(413);
-        noteIntake(res);
-      }),
+      fc.asyncProperty(
+        fc.array(op, { minLength: 1, maxLength: 5 }),
+        fc.constantFrom('form', 'raw-form', 'json'),
+        async (ops, encoding) => {
+          let fields: Array<[string, string]> = Object.entries(validDet());
+          for (const o of ops) {
+            if (o.kind === 'drop') fields = fields.filter(([key]) => key !== o.key);
+            else if (o.kind === 'set') fields = fields.map(([key, v]) => [key, key === o.key ? o.value : v]);
+            else fields.push([o.key, o.value]);
+          }
+          const body =
+            encoding === 'json'
+              ? `{${fields.map(([key, v]) => `${JSON.stringify(key)}:${JSON.stringify(v)}`).join(',')}}`
+              : formBody(fields, encoding === 'raw-form');
+          const res = await postRaw({
+            query: '',
+            contentType: encoding === 'json' ? 'application/json' : 'application/x-www-form-urlencoded',
+            body: Buffer.from(body),
+          });
+          expectJsonAnswer(res, DET_STATUSES);
+          if (Buffer.byteLength(body) > LIMIT) expect(res.status).toBe(413);
+          else expect(res.status).not.toBe(413);
+          noteIntake(res);
+        },
+      ),
       { numRuns: 800 },
     );
   });
 
   test('any record REDCap could name, with junk fields alongside: accepted under its own workflow id, or a 400 naming it', async () => {
     const junk = fc.array(fc.tuple(hostileString(40), hostileString()), { maxLength: 6 });
-    const record = fc.oneof(hostileString(220), fc.string({ unit: 'grapheme', minLength: 190, maxLength: 210 }), fc.constantFrom('😀'.repeat(100), '田'.repeat(200)));
+    const record = fc.oneof(
+      hostileString(220),
+      fc.string({ unit: 'grapheme', minLength: 190, maxLength: 210 }),
+      fc.constantFrom('😀'.repeat(100), '田'.repeat(200)),
+    );
     await fc.assert(
-      fc.asyncProperty(record, fc.option(hostileString(120), { nil: undefined }), junk, async (recordValue, eventName, extra) => {
-        const det = validDet(recordValue);
-        const fields: Array<[string, string]> = [
-          // (A JSON key __proto__ may be refused outright; the other properties cover it.)
-          ...extra.filter(([key]) => !DET_KEYS.includes(key) && !['redcap_event_name', '__proto__'].includes(key)),
-          ...Object.entries(det),
-          ...(eventName === undefined ? [] : [['redcap_event_name', eventName] as [string, string]]),
-        ];
-        const body = Buffer.from(JSON.stringify(Object.fromEntries(fields)));
-        const res = await rawRequest(server, 'POST', '/redcap', { 'content-type': 'application/json' }, body);
-        expectJsonAnswer(res, DET_STATUSES);
-        const record = recordValue.trim();
-        const event = eventName?.trim();
-        const good = (s: string | undefined) => s === undefined || storable(s);
-        if (record !== '' && record.length <= 200 && good(record) && good(event) && (event === undefined || event.length <= 100)) {
-          expect(res.status).toBe(202);
-          expect(res.body.workflowId).toBe(`redcap-intake:${configId}:${record}${event ? `:${event}` : ''}`);
-          noteIntake(res);
-        } else {
-          expect(res.status).toBe(400);
-          expect(res.body.error).toMatch(record === '' || record.length > 200 || !storable(record) ? /record/ : /redcap_event_name/);
-        }
-      }),
+      fc.asyncProperty(
+        record,
+        fc.option(hostileString(120), { nil: undefined }),
+        junk,
+        async (recordValue, eventName, extra) => {
+          const det = validDet(recordValue);
+          const fields: Array<[string, string]> = [
+            // (A JSON key __proto__ may be refused outright; the other properties cover it.)
+            ...extra.filter(([key]) => !DET_KEYS.includes(key) && !['redcap_event_name', '__proto__'].includes(key)),
+            ...Object.entries(det),
+            ...(eventName === undefined ? [] : [['redcap_event_name', eventName] as [string, string]]),
+          ];
+          const body = Buffer.from(JSON.stringify(Object.fromEntries(fields)));
+          const res = await rawRequest(server, 'POST', '/redcap', { 'content-type': 'application/json' }, body);
+          expectJsonAnswer(res, DET_STATUSES);
+          const record = recordValue.trim();
+          const event = eventName?.trim();
+          const good = (s: string | undefined) => s === undefined || storable(s);
+          if (
+            record !== '' &&
+            record.length <= 200 &&
+            good(record) &&
+            good(event) &&
+            (event === undefined || event.length <= 100)
+          ) {
+            expect(res.status).toBe(202);
+            expect(res.body.workflowId).toBe(`redcap-intake:${configId}:${record}${event ? `:${event}` : ''}`);
+            noteIntake(res);
+          } else {
+            expect(res.status).toBe(400);
+            expect(res.body.error).toMatch(
+              record === '' || record.length > 200 || !storable(record) ? /record/ : /redcap_event_name/,
+            );
+          }
+        },
+      ),
       { numRuns: 300 },
     );
   });
@@ -250,22 +288,40 @@ describe('POST /redcap with hostile bodies', () => {
       expect(res.body.error).toContain(key);
     }
     // A workflow id Temporal refuses (too long) is the trigger's fault: 400.
-    expect((await post({ ...validDet(), redcap_event_name: 'e'.repeat(5000) }).expect(400)).body.error).toContain('redcap_event_name');
+    expect((await post({ ...validDet(), redcap_event_name: 'e'.repeat(5000) }).expect(400)).body.error).toContain(
+      'redcap_event_name',
+    );
     // Project ids beyond a PostgreSQL integer are no project of ours.
     for (const id of ['2147483648', '9'.repeat(400)]) {
       expect((await post({ ...validDet(), project_id: id }).expect(400)).body.error).toMatch(/project_id/);
     }
-    expect((await post({ ...validDet(), project_id: '00000000000000000000001234' }).expect(202)).body.workflowId).toBe(`redcap-intake:${configId}:17`);
+    expect((await post({ ...validDet(), project_id: '00000000000000000000001234' }).expect(202)).body.workflowId).toBe(
+      `redcap-intake:${configId}:17`,
+    );
     startedIntakes.add(`redcap-intake:${configId}:17`);
     // A body whose Content-Encoding lies: 400, not a 500.
     for (const encoding of ['gzip', 'deflate', 'br']) {
-      const res = await postRaw({ query: '', contentType: 'application/x-www-form-urlencoded', contentEncoding: encoding, body: Buffer.from('record=1') });
+      const res = await postRaw({
+        query: '',
+        contentType: 'application/x-www-form-urlencoded',
+        contentEncoding: encoding,
+        body: Buffer.from('record=1'),
+      });
       expect(res.status).toBe(400);
       expect(res.body.error).toMatch(/Content-Encoding/);
     }
     // A gzip bomb is measured after decompression.
     const bomb = zlib.gzipSync(Buffer.from(`record=1&notes=${'x'.repeat(10 * LIMIT)}`));
-    expect((await postRaw({ query: '', contentType: 'application/x-www-form-urlencoded', contentEncoding: 'gzip', body: bomb })).status).toBe(413);
+    expect(
+      (
+        await postRaw({
+          query: '',
+          contentType: 'application/x-www-form-urlencoded',
+          contentEncoding: 'gzip',
+          body: bomb,
+        })
+      ).status,
+    ).toBe(413);
   });
 });
 
@@ -273,12 +329,38 @@ describe('admin routes with hostile ids and bodies (right token)', () => {
   const auth = { Authorization: `Bearer ${API_TOKEN}` };
   const hostileId = fc.oneof(
     hostileString(120).map((s) => encodeURIComponent(wellFormed(s))),
-    fc.constantFrom('%', '%E0%A4%A', '%00', '%2F', '..', '%2e%2e', SESSION.toLowerCase(), `${SESSION}%00`, encodeURIComponent(` ${SESSION}`), '0', '-1', '1e3', '9'.repeat(40)),
+    fc.constantFrom(
+      '%',
+      '%E0%A4%A',
+      '%00',
+      '%2F',
+      '..',
+      '%2e%2e',
+      SESSION.toLowerCase(),
+      `${SESSION}%00`,
+      encodeURIComponent(` ${SESSION}`),
+      '0',
+      '-1',
+      '1e3',
+      '9'.repeat(40),
+    ),
   );
   const anyJsonBody = fc.oneof(
     fc.jsonValue().map((value) => JSON.stringify(value)),
-    fc.record({ name: hostileString(), series: fc.oneof(fc.integer(), fc.double(), hostileString()), tag: hostileString(80), description: hostileString() }, { requiredKeys: [] }).map((o) => JSON.stringify(o)),
-    fc.record({ reason: fc.oneof(hostileString(), hugeString(LIMIT)) }, { requiredKeys: [] }).map((o) => JSON.stringify(o)),
+    fc
+      .record(
+        {
+          name: hostileString(),
+          series: fc.oneof(fc.integer(), fc.double(), hostileString()),
+          tag: hostileString(80),
+          description: hostileString(),
+        },
+        { requiredKeys: [] },
+      )
+      .map((o) => JSON.stringify(o)),
+    fc
+      .record({ reason: fc.oneof(hostileString(), hugeString(LIMIT)) }, { requiredKeys: [] })
+      .map((o) => JSON.stringify(o)),
     hostileString(),
   );
 
@@ -296,7 +378,13 @@ describe('admin routes with hostile ids and bodies (right token)', () => {
           else if (route === 'redirect') res = await rawRequest(server, 'GET', `/redcap_redirect/${id}`, headers);
           else {
             if (contentType !== undefined) headers['content-type'] = contentType;
-            res = await rawRequest(server, 'POST', `/sessions/${id}/${route === 'scans' ? 'scans' : 'monitors/cancel'}`, headers, Buffer.from(body));
+            res = await rawRequest(
+              server,
+              'POST',
+              `/sessions/${id}/${route === 'scans' ? 'scans' : 'monitors/cancel'}`,
+              headers,
+              Buffer.from(body),
+            );
           }
           expectJsonAnswer(res, ADMIN_STATUSES);
         },
@@ -312,10 +400,19 @@ describe('admin routes with hostile ids and bodies (right token)', () => {
      */
     const stored = new Map<string, { series: number; tag: string; description: string | null }>();
     const held = await request(server).get(`/sessions/${SESSION}`).set(auth).expect(200);
-    for (const scan of held.body.scans as Array<{ name: string; series: number; tag: string; description: string | null }>) {
+    for (const scan of held.body.scans as Array<{
+      name: string;
+      series: number;
+      tag: string;
+      description: string | null;
+    }>) {
       stored.set(scan.name, { series: scan.series, tag: scan.tag, description: scan.description });
     }
-    const text = (max: number) => fc.oneof({ weight: 5, arbitrary: hostileString(max + 20) }, { weight: 1, arbitrary: fc.constantFrom('x'.repeat(max), 'x'.repeat(max + 1), '😀'.repeat(max / 2)) });
+    const text = (max: number) =>
+      fc.oneof(
+        { weight: 5, arbitrary: hostileString(max + 20) },
+        { weight: 1, arbitrary: fc.constantFrom('x'.repeat(max), 'x'.repeat(max + 1), '😀'.repeat(max / 2)) },
+      );
     await fc.assert(
       fc.asyncProperty(
         text(255),
@@ -341,7 +438,8 @@ describe('admin routes with hostile ids and bodies (right token)', () => {
           const expected = { name: name.trim(), series, tag: tag.trim(), description: description ?? null };
           const before = stored.get(expected.name);
           if (before) {
-            const same = before.series === series && before.tag === expected.tag && before.description === expected.description;
+            const same =
+              before.series === series && before.tag === expected.tag && before.description === expected.description;
             expect(res.status).toBe(same ? 200 : 409);
             return;
           }
@@ -361,13 +459,22 @@ describe('admin routes with hostile ids and bodies (right token)', () => {
 describe('the bearer token', () => {
   const routes = () => [
     request(server).get(`/sessions/${SESSION}`),
-    request(server).post(`/sessions/${SESSION}/scans`).send({ name: `${SESSION}_T1`, series: 1, tag: 'T1' }),
+    request(server)
+      .post(`/sessions/${SESSION}/scans`)
+      .send({ name: `${SESSION}_T1`, series: 1, tag: 'T1' }),
     request(server).post(`/sessions/${SESSION}/monitors/cancel`).send({}),
     request(server).get(`/redcap_redirect/${recordId}`),
   ];
   /** Header values Node's HTTP client can send (latin1, no control characters but tab). */
-  const headerText = fc.string({ unit: fc.integer({ min: 0x20, max: 0xff }).filter((c) => c !== 0x7f).map((c) => String.fromCharCode(c)), maxLength: 80 });
-  const flipCase = (s: string) => s.replace(/[a-z]/gi, (c) => (c === c.toLowerCase() ? c.toUpperCase() : c.toLowerCase()));
+  const headerText = fc.string({
+    unit: fc
+      .integer({ min: 0x20, max: 0xff })
+      .filter((c) => c !== 0x7f)
+      .map((c) => String.fromCharCode(c)),
+    maxLength: 80,
+  });
+  const flipCase = (s: string) =>
+    s.replace(/[a-z]/gi, (c) => (c === c.toLowerCase() ? c.toUpperCase() : c.toLowerCase()));
 
   /** Near misses of the right header: one character more, less or changed, other case, other scheme... */
   const nearMiss = fc.oneof(
@@ -391,10 +498,15 @@ describe('the bearer token', () => {
       'Bearer null',
       '',
     ),
-    fc.tuple(fc.nat(API_TOKEN.length - 1), headerText.filter((s) => s.length === 1)).map(([at, c]) => {
-      const changed = API_TOKEN.slice(0, at) + c + API_TOKEN.slice(at + 1);
-      return `Bearer ${changed === API_TOKEN ? `${changed}!` : changed}`;
-    }),
+    fc
+      .tuple(
+        fc.nat(API_TOKEN.length - 1),
+        headerText.filter((s) => s.length === 1),
+      )
+      .map(([at, c]) => {
+        const changed = API_TOKEN.slice(0, at) + c + API_TOKEN.slice(at + 1);
+        return `Bearer ${changed === API_TOKEN ? `${changed}!` : changed}`;
+      }),
     fc.nat(API_TOKEN.length - 1).map((n) => `Bearer ${API_TOKEN.slice(0, n)}`),
     headerText,
     headerText.map((s) => `Bearer ${s}`),
@@ -423,21 +535,30 @@ describe('the bearer token', () => {
 
   test('API_TOKEN unset (or empty): 401 for everyone', async () => {
     for (const apiToken of [undefined, '']) {
-      const closed = createApp({ config: { ...config, apiToken }, orm, temporal: temporal.client, logger: silentLogger() }).callback();
+      const closed = createApp({
+        config: { ...config, apiToken },
+        orm,
+        temporal: temporal.client,
+        logger: silentLogger(),
+      }).callback();
       await fc.assert(
-        fc.asyncProperty(fc.option(fc.oneof(nearMiss, fc.constant(`Bearer ${API_TOKEN}`)), { nil: undefined }), fc.nat(3), async (header, which) => {
-          const tests = [
-            request(closed).get(`/sessions/${SESSION}`),
-            request(closed).post(`/sessions/${SESSION}/scans`).send({}),
-            request(closed).post(`/sessions/${SESSION}/monitors/cancel`).send({}),
-            request(closed).get(`/redcap_redirect/${recordId}`),
-          ];
-          const test = tests[which];
-          if (header !== undefined) test.set('Authorization', header);
-          const res = await test;
-          expect(res.status).toBe(401);
-          expect(res.body.error).toMatch(/API_TOKEN/);
-        }),
+        fc.asyncProperty(
+          fc.option(fc.oneof(nearMiss, fc.constant(`Bearer ${API_TOKEN}`)), { nil: undefined }),
+          fc.nat(3),
+          async (header, which) => {
+            const tests = [
+              request(closed).get(`/sessions/${SESSION}`),
+              request(closed).post(`/sessions/${SESSION}/scans`).send({}),
+              request(closed).post(`/sessions/${SESSION}/monitors/cancel`).send({}),
+              request(closed).get(`/redcap_redirect/${recordId}`),
+            ];
+            const test = tests[which];
+            if (header !== undefined) test.set('Authorization', header);
+            const res = await test;
+            expect(res.status).toBe(401);
+            expect(res.body.error).toMatch(/API_TOKEN/);
+          },
+        ),
         { numRuns: 50 },
       );
     }
@@ -451,7 +572,12 @@ describe('DET_SECRET', () => {
         fc.string({ unit: 'grapheme', minLength: 1, maxLength: 40 }).filter((s) => s.trim() === s && s !== ''),
         fc.array(fc.string({ maxLength: 4 }), { maxLength: 2 }),
         async (secret, noise) => {
-          const guarded = createApp({ config: { ...config, detSecret: secret }, orm, temporal: temporal.client, logger: silentLogger() }).callback();
+          const guarded = createApp({
+            config: { ...config, detSecret: secret },
+            orm,
+            temporal: temporal.client,
+            logger: silentLogger(),
+          }).callback();
           const det = { ...validDet(), mri_scan_log_complete: '0' }; // known config, incomplete form: 200 ignored, starts nothing
           const wrong = [
             '',
@@ -472,7 +598,10 @@ describe('DET_SECRET', () => {
             expect(res.status).toBe(403);
             expect(JSON.stringify(res.body)).not.toContain(secret.length > 3 ? secret : '\u0000never');
           }
-          for (const query of [`?secret=${encodeURIComponent(secret)}`, `?other=1&secret=${encodeURIComponent(secret)}`]) {
+          for (const query of [
+            `?secret=${encodeURIComponent(secret)}`,
+            `?other=1&secret=${encodeURIComponent(secret)}`,
+          ]) {
             const res = await request(guarded).post(`/redcap${query}`).type('form').send(det);
             expect(res.status).toBe(200);
             expect(res.body.status).toBe('ignored');
@@ -504,7 +633,8 @@ describe('broken HTTP', () => {
   }
 
   test('lying lengths, bad chunks, garbage request lines and hung-up clients: 4xx or a closed socket, never a 5xx', async () => {
-    const head = (extra: string) => `POST /redcap HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n${extra}\r\n`;
+    const head = (extra: string) =>
+      `POST /redcap HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n${extra}\r\n`;
     const cases: Array<[string[], boolean]> = [
       [[head('Content-Length: 1000\r\n'), 'record=1'], true], // shorter than announced, then hang up
       [[head('Content-Length: 5\r\n'), 'record=1&project_id=1234'], false], // longer than announced

@@ -113,8 +113,28 @@ afterAll(async () => {
 });
 
 function pickConfigFields(c: RedcapConfig) {
-  const { project: p, instrument, version, sessionField, dateField, commentField, userField, completedField, completedValue } = c;
-  return { project: p, instrument, version, sessionField, dateField, commentField, userField, completedField, completedValue };
+  const {
+    project: p,
+    instrument,
+    version,
+    sessionField,
+    dateField,
+    commentField,
+    userField,
+    completedField,
+    completedValue,
+  } = c;
+  return {
+    project: p,
+    instrument,
+    version,
+    sessionField,
+    dateField,
+    commentField,
+    userField,
+    completedField,
+    completedValue,
+  };
 }
 
 /** The DET REDCap sends for a record, as a form, plus whatever else a request may carry. */
@@ -131,7 +151,11 @@ function det(record: string, extra: Record<string, string> = {}, redcapUrl = fak
   };
 }
 
-const postDet = (fields: Record<string, string>) => request(app).post(`/redcap?secret=${encodeURIComponent(DET_SECRET)}`).type('form').send(fields);
+const postDet = (fields: Record<string, string>) =>
+  request(app)
+    .post(`/redcap?secret=${encodeURIComponent(DET_SECRET)}`)
+    .type('form')
+    .send(fields);
 
 async function intake(workflowId: string): Promise<RedcapIntakeResult> {
   workflows.add(workflowId);
@@ -164,7 +188,15 @@ const fieldText = (maxLength: number) => hostileString(maxLength).filter(storabl
 /** The ways a session id is typed into REDCap, all naming the same session. */
 function sessionSpellings(subject: string): string[] {
   const id = `SPN01_CMH_${subject}_01_01`;
-  return [id, id.toLowerCase(), `  ${id}\t`, `\n${id.toLowerCase()} `, `SPN01_CMH_${subject}_01`, `SPN01_CMH_${subject}_01_SE01_MR`, `spn01_cmh_${subject}_01_se01_mr`];
+  return [
+    id,
+    id.toLowerCase(),
+    `  ${id}\t`,
+    `\n${id.toLowerCase()} `,
+    `SPN01_CMH_${subject}_01`,
+    `SPN01_CMH_${subject}_01_SE01_MR`,
+    `spn01_cmh_${subject}_01_se01_mr`,
+  ];
 }
 
 describe('text through REDCap → PostgreSQL → GET /sessions/:id, and scans through POST → GET, exactly as sent', () => {
@@ -174,7 +206,10 @@ describe('text through REDCap → PostgreSQL → GET /sessions/:id, and scans th
       fc.asyncProperty(
         record,
         fc.oneof(fieldText(500), hugeString(20_000)),
-        fc.oneof(fc.constant(''), fieldText(255).filter((s) => s.length <= 255)),
+        fc.oneof(
+          fc.constant(''),
+          fieldText(255).filter((s) => s.length <= 255),
+        ),
         fc.nat(6),
         fc.oneof(fieldText(200), fc.constant('x'.repeat(200))).filter((s) => s.trim() !== '' && s.length <= 200),
         fc.option(fc.oneof(fieldText(2000), fc.constant('y'.repeat(10_000))), { nil: null }),
@@ -199,14 +234,24 @@ describe('text through REDCap → PostgreSQL → GET /sessions/:id, and scans th
           expect(result.sessionId).toBe(sessionId);
 
           const stored = await em().findOneOrFail(RedcapRecord, result.redcapRecordId);
-          expect({ record: stored.record, comment: stored.comment, user: stored.user ?? null, sessionName: stored.sessionName }).toEqual({
+          expect({
+            record: stored.record,
+            comment: stored.comment,
+            user: stored.user ?? null,
+            sessionName: stored.sessionName,
+          }).toEqual({
             record: recordId,
             comment,
             user: user.trim() === '' ? null : user,
             sessionName: session,
           });
           const view = await request(app).get(`/sessions/${sessionId}`).set(auth).expect(200);
-          expect(view.body.redcapRecord).toMatchObject({ id: stored.id, record: recordId, comment, user: user.trim() === '' ? null : user });
+          expect(view.body.redcapRecord).toMatchObject({
+            id: stored.id,
+            record: recordId,
+            comment,
+            user: user.trim() === '' ? null : user,
+          });
 
           const scan = { name: `${sessionId}_${scanName}`, series: 1, tag: 'T1', description };
           const posted = await request(app).post(`/sessions/${sessionId}/scans`).set(auth).send(scan).expect(201);
@@ -222,12 +267,13 @@ describe('text through REDCap → PostgreSQL → GET /sessions/:id, and scans th
   });
 
   test('text REDCap sends that cannot be stored as sent fails the intake at once, naming the field (no day of retries)', async () => {
-    const cases: Array<{ values: { comment?: string; user?: string; session?: string }; type: string; match: RegExp }> = [
-      { values: { comment: 'moved\u0000during DWI' }, type: 'RedcapFieldInvalid', match: /"comments".*NUL/ },
-      { values: { comment: 'lone \ud800 surrogate' }, type: 'RedcapFieldInvalid', match: /"comments".*surrogate/ },
-      { values: { user: 'u'.repeat(256) }, type: 'RedcapFieldInvalid', match: /"ra_id".*255/ },
-      { values: { session: `SPN01_CMH_${'9'.repeat(80)}_01_01` }, type: 'InvalidSessionIdError', match: /too long/ },
-    ];
+    const cases: Array<{ values: { comment?: string; user?: string; session?: string }; type: string; match: RegExp }> =
+      [
+        { values: { comment: 'moved\u0000during DWI' }, type: 'RedcapFieldInvalid', match: /"comments".*NUL/ },
+        { values: { comment: 'lone \ud800 surrogate' }, type: 'RedcapFieldInvalid', match: /"comments".*surrogate/ },
+        { values: { user: 'u'.repeat(256) }, type: 'RedcapFieldInvalid', match: /"ra_id".*255/ },
+        { values: { session: `SPN01_CMH_${'9'.repeat(80)}_01_01` }, type: 'InvalidSessionIdError', match: /too long/ },
+      ];
     for (const { values, type, match } of cases) {
       const subject = nextSubject();
       const recordId = `bad-${subject}`;
@@ -262,7 +308,10 @@ describe('the REDCap call goes only to the config URL', () => {
     }
     // JSON bodies too, with nested and array values naming the other server.
     const json = { ...det(nextSubject(), {}, elsewhere.url), api: { url: elsewhere.url }, urls: [elsewhere.url] };
-    const res = await request(app).post(`/redcap?secret=${encodeURIComponent(DET_SECRET)}`).send(json).expect(200);
+    const res = await request(app)
+      .post(`/redcap?secret=${encodeURIComponent(DET_SECRET)}`)
+      .send(json)
+      .expect(200);
     expect(res.body.status).toBe('ignored');
     expect(elsewhere.calls).toEqual([]);
   });
@@ -284,12 +333,20 @@ describe('tokens and secrets never in logs, histories or emails', () => {
 
     await request(app).get(`/sessions/${sessionId}`).set(auth).expect(200);
     await request(app).get(`/redcap_redirect/${result.redcapRecordId}`).set(auth).expect(302);
-    await request(app).post(`/sessions/${sessionId}/scans`).set(auth).send({ name: `${sessionId}_T1`, series: 1, tag: 'T1' }).expect(201);
+    await request(app)
+      .post(`/sessions/${sessionId}/scans`)
+      .set(auth)
+      .send({ name: `${sessionId}_T1`, series: 1, tag: 'T1' })
+      .expect(201);
     await request(app).post(`/sessions/${sessionId}/monitors/cancel`).set(auth).send({ reason: 'done' }).expect(200);
     for (const header of [`Bearer ${API_TOKEN}x`, `Bearer ${API_TOKEN.toUpperCase()}`, `Basic ${API_TOKEN}`]) {
       await request(app).get(`/sessions/${sessionId}`).set('Authorization', header).expect(401);
     }
-    await request(app).post(`/redcap?secret=${encodeURIComponent(`${DET_SECRET}x`)}`).type('form').send(det('x')).expect(403);
+    await request(app)
+      .post(`/redcap?secret=${encodeURIComponent(`${DET_SECRET}x`)}`)
+      .type('form')
+      .send(det('x'))
+      .expect(403);
 
     const histories = await Promise.all(
       [ok.body.workflowId, revoked.body.workflowId, result.monitors!.scanImport.workflowId].map(async (id) =>

@@ -28,7 +28,9 @@ test('a missing script, or one outside SUBMIT_SCRIPTS, is a JobScriptMissing err
 });
 
 test('a SUBMIT_COMMAND that does not exist is a SubmitCommandMissing error', async () => {
-  await expect(submitJob({ ...settings, command: 'no-such-sbatch' }, 'ok.sh', args)).rejects.toThrow(SubmitCommandMissingError);
+  await expect(submitJob({ ...settings, command: 'no-such-sbatch' }, 'ok.sh', args)).rejects.toThrow(
+    SubmitCommandMissingError,
+  );
 });
 
 test('an abort (the activity cancelled) stops the job', async () => {
@@ -45,7 +47,8 @@ test('the job runs in a process group of its own; stopping it stops everything i
   let group = 0;
   const job = submitJob(settings, 'tree.sh', args, { signal: controller.signal, onStart: (pid) => (group = pid) });
   // onStart comes on the next tick; on a busy machine the script may have written the marker before that.
-  while (group === 0 || !fs.existsSync(marker) || fs.readFileSync(marker, 'utf8').trim() === '') await new Promise((resolve) => setTimeout(resolve, 50));
+  while (group === 0 || !fs.existsSync(marker) || fs.readFileSync(marker, 'utf8').trim() === '')
+    await new Promise((resolve) => setTimeout(resolve, 50));
   const grandchild = Number(fs.readFileSync(marker, 'utf8'));
   expect(fs.readFileSync(`/proc/${grandchild}/stat`, 'utf8').split(' ')[4]).toBe(String(group)); // its process group
   expect(group).not.toBe(Number(fs.readFileSync('/proc/self/stat', 'utf8').split(' ')[4])); // not ours: a Ctrl-C does not reach it

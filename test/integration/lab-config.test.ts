@@ -50,7 +50,10 @@ function escape(text: string): string {
 }
 
 function actions(report: ApplyReport): string[] {
-  return report.changes.map((change) => `${change.kind} ${change.name}: ${change.action}${change.fields.length ? ` (${change.fields.join(', ')})` : ''}`);
+  return report.changes.map(
+    (change) =>
+      `${change.kind} ${change.name}: ${change.action}${change.fields.length ? ` (${change.fields.join(', ')})` : ''}`,
+  );
 }
 
 test('the fixture creates every entity; applying it again changes nothing', async () => {
@@ -62,7 +65,10 @@ test('the fixture creates every entity; applying it again changes nothing', asyn
   const em = orm.em.fork();
   const zhh = await em.findOneOrFail(StudySite, { study: 'SPN01', site: 'ZHH' });
   expect(zhh).toMatchObject({ code: 'SPN01', usesRedcap: true, downloadScript: null, postDownloadScript: null });
-  expect(await em.findOneOrFail(StudySite, { study: 'SPN01', site: 'CMH' })).toMatchObject({ code: 'SPN01', downloadScript: 'download.sh' });
+  expect(await em.findOneOrFail(StudySite, { study: 'SPN01', site: 'CMH' })).toMatchObject({
+    code: 'SPN01',
+    downloadScript: 'download.sh',
+  });
   expect(await em.findOneOrFail(User, { name: 'Ada Admin' })).toMatchObject({ email: 'ada@example.org', admin: true });
   expect(await em.findOneOrFail(RedcapConfig, { project: 1234 })).toMatchObject({
     url: 'https://redcap.example.org/',
@@ -76,7 +82,10 @@ test('the fixture creates every entity; applying it again changes nothing', asyn
     completedField: 'mri_scan_log_complete',
     completedValue: '2',
   });
-  expect(await em.findOneOrFail(RedcapConfig, { project: 2001 })).toMatchObject({ userField: null, token: 'token-long-4567' });
+  expect(await em.findOneOrFail(RedcapConfig, { project: 2001 })).toMatchObject({
+    userField: null,
+    token: 'token-long-4567',
+  });
 
   const before = await snapshot();
   const second = await apply(fixture);
@@ -98,7 +107,10 @@ test('a changed field is updated in place, and only what changed is reported', a
     .replace('name: Social Processes Network', 'name: Social Processes Network 2')
     .replace('        postDownloadScript: post_download.sh\n', '')
     .replace('    admin: false', '    admin: true')
-    .replace('completed: scan_visit_complete\n      completedValue: "2"', 'completed: scan_visit_complete\n      completedValue: "1"')
+    .replace(
+      'completed: scan_visit_complete\n      completedValue: "2"',
+      'completed: scan_visit_complete\n      completedValue: "1"',
+    )
     .replace('https://redcap.example.org/\n    project: 2001', 'https://REDCAP.example.org\n    project: 2001');
   const report = await apply(changed, { ...env, REDCAP_TOKEN_SPN01_LONG: 'a-new-token' });
 
@@ -119,9 +131,15 @@ test('a changed field is updated in place, and only what changed is reported', a
   expect(await after.count(StudySite)).toBe(2);
   expect(await after.count(User)).toBe(2);
   expect(await after.count(RedcapConfig)).toBe(2);
-  expect(await after.findOneOrFail(StudySite, ids.cmh)).toMatchObject({ postDownloadScript: null, downloadScript: 'download.sh' });
+  expect(await after.findOneOrFail(StudySite, ids.cmh)).toMatchObject({
+    postDownloadScript: null,
+    downloadScript: 'download.sh',
+  });
   expect(await after.findOneOrFail(User, ids.rui)).toMatchObject({ admin: true });
-  expect(await after.findOneOrFail(RedcapConfig, ids.long)).toMatchObject({ token: 'a-new-token', completedValue: '1' });
+  expect(await after.findOneOrFail(RedcapConfig, ids.long)).toMatchObject({
+    token: 'a-new-token',
+    completedValue: '1',
+  });
 });
 
 test('entities in the database but not in the file are left alone', async () => {
@@ -136,15 +154,37 @@ test('entities in the database but not in the file are left alone', async () => 
 
 describe('a bad file changes nothing and says where it is wrong', () => {
   test.each([
-    ['a value of the wrong type', fixture.replace('    admin: false', '    admin: maybe'), 'admin: maybe', 'users[1].admin: expected true or false, found text'],
-    ['an unknown key', fixture.replace('    admin: false', '    admin: false\n    role: ra'), 'role: ra', 'users[1].role: unknown key'],
-    ['a missing environment variable', fixture.replace('${REDCAP_TOKEN_SPN01_LONG}', '${NOT_SET_ANYWHERE}'), 'NOT_SET_ANYWHERE', 'environment variable NOT_SET_ANYWHERE is not set'],
-    ['a YAML syntax error', fixture.replace('  - name: Rui Assistant', '  - name: [Rui Assistant'), null, 'not valid YAML: '],
+    [
+      'a value of the wrong type',
+      fixture.replace('    admin: false', '    admin: maybe'),
+      'admin: maybe',
+      'users[1].admin: expected true or false, found text',
+    ],
+    [
+      'an unknown key',
+      fixture.replace('    admin: false', '    admin: false\n    role: ra'),
+      'role: ra',
+      'users[1].role: unknown key',
+    ],
+    [
+      'a missing environment variable',
+      fixture.replace('${REDCAP_TOKEN_SPN01_LONG}', '${NOT_SET_ANYWHERE}'),
+      'NOT_SET_ANYWHERE',
+      'environment variable NOT_SET_ANYWHERE is not set',
+    ],
+    [
+      'a YAML syntax error',
+      fixture.replace('  - name: Rui Assistant', '  - name: [Rui Assistant'),
+      null,
+      'not valid YAML: ',
+    ],
   ])('%s', async (_what, source, marker, message) => {
     await apply(fixture);
     const before = await snapshot();
     // The rest of the file changes things, so a partial apply would show.
-    const bad = source.replace('name: Social Processes Network', 'name: Renamed').replace('email: ada@example.org', 'email: ada@example.com');
+    const bad = source
+      .replace('name: Social Processes Network', 'name: Renamed')
+      .replace('email: ada@example.org', 'email: ada@example.com');
     const error = await apply(bad).then(
       () => undefined,
       (err: unknown) => err,
@@ -174,14 +214,15 @@ describe('a bad file changes nothing and says where it is wrong', () => {
 
   test('a code may move from one study to another in the same file', async () => {
     await apply('studies:\n  - id: OTHER\n    name: Other\n    sites:\n      - site: CMH\n        code: SPN01\n');
-    const report = await apply(`${fixture.replace('studies:\n', 'studies:\n  - id: OTHER\n    name: Other\n    sites:\n      - site: CMH\n        code: OTH\n')}`);
+    const report = await apply(
+      `${fixture.replace('studies:\n', 'studies:\n  - id: OTHER\n    name: Other\n    sites:\n      - site: CMH\n        code: OTH\n')}`,
+    );
     expect(actions(report)).toContain('study site OTHER at CMH: updated (code)');
     expect(actions(report)).toContain('study site SPN01 at CMH: created');
   });
 });
 
 describe('the CLI (npm run cli), as a child process', () => {
-
   const cli = (args: string[], extraEnv: Record<string, string>) => runCli(args, { LOG_LEVEL: 'info', ...extraEnv });
 
   /** A database with no tables at all, beside the test database. */
@@ -228,10 +269,18 @@ describe('the CLI (npm run cli), as a child process', () => {
 
   test('errors: exit code 1 and one line naming the problem, no stack trace', async () => {
     const missingVar = await cli(['config', 'apply', FIXTURE], { DATABASE_URL: url, REDCAP_TOKEN_SPN01: 'x' });
-    expect(missingVar).toEqual({ code: 1, stdout: '', stderr: `error: ${FIXTURE} line 38: environment variable REDCAP_TOKEN_SPN01_LONG is not set\n` });
+    expect(missingVar).toEqual({
+      code: 1,
+      stdout: '',
+      stderr: `error: ${FIXTURE} line 38: environment variable REDCAP_TOKEN_SPN01_LONG is not set\n`,
+    });
 
     const noFile = await cli(['config', 'apply', '/nonexistent/lab.yml'], { DATABASE_URL: url });
-    expect(noFile).toEqual({ code: 1, stdout: '', stderr: 'error: /nonexistent/lab.yml: cannot read the file: no such file\n' });
+    expect(noFile).toEqual({
+      code: 1,
+      stdout: '',
+      stderr: 'error: /nonexistent/lab.yml: cannot read the file: no such file\n',
+    });
 
     const noDatabase = await cli(['migrate'], { DATABASE_URL: 'postgresql://someone:hunter2@127.0.0.1:1/nowhere' });
     expect(noDatabase.code).toBe(1);
@@ -239,6 +288,9 @@ describe('the CLI (npm run cli), as a child process', () => {
     expect(noDatabase.stderr).not.toContain('hunter2');
 
     const badEnv = await cli(['migrate'], { DATABASE_URL: 'mysql://x' });
-    expect(badEnv).toMatchObject({ code: 1, stderr: expect.stringMatching(/^error: Invalid environment: DATABASE_URL: .+\n$/) });
+    expect(badEnv).toMatchObject({
+      code: 1,
+      stderr: expect.stringMatching(/^error: Invalid environment: DATABASE_URL: .+\n$/),
+    });
   });
 });

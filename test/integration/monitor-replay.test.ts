@@ -22,7 +22,9 @@ function expectAllReplayed(outcomes: ReplayOutcome[], against: string): void {
   if (failed.length > 0) {
     throw new Error(
       `${failed.length} of ${outcomes.length} recorded histories do not replay against ${against}:\n` +
-        failed.map((f) => `  ${path.join(path.relative(process.cwd(), HISTORIES_DIR), f.name)}.history.json: ${f.error}`).join('\n') +
+        failed
+          .map((f) => `  ${path.join(path.relative(process.cwd(), HISTORIES_DIR), f.name)}.history.json: ${f.error}`)
+          .join('\n') +
         '\nA workflow running in a lab has this history: change the workflow code so that it replays (guard the change with ' +
         "patched('<change-id>'), see test/fixtures/releases/README.md); never re-record a release's histories.",
     );
@@ -59,7 +61,7 @@ test("every recorded history replays against today's workflows/", async () => {
 });
 
 describe.each(frozenReleases())('release %s', (version) => {
-  test("its recorded histories replay against its frozen workflow code", async () => {
+  test('its recorded histories replay against its frozen workflow code', async () => {
     const own = histories.filter((h) => h.name.startsWith(`release-${version}/`));
     expect(own.length).toBeGreaterThan(0);
     const outcomes = await replayHistories({ workflowsPath: releaseWorkflowsPath(version) }, own);

@@ -12,7 +12,14 @@ import type { WorkflowHandle } from '@temporalio/client';
 import { Worker } from '@temporalio/worker';
 import { createApp } from '../../src/app';
 import { startScanMonitors } from '../../src/temporal/monitors';
-import { cancelSignal, scansArrivedSignal, SessionIdAttribute, SiteIdAttribute, statusQuery, type MonitorTarget } from '../../surface';
+import {
+  cancelSignal,
+  scansArrivedSignal,
+  SessionIdAttribute,
+  SiteIdAttribute,
+  statusQuery,
+  type MonitorTarget,
+} from '../../surface';
 import { HISTORIES_DIR, writeHistory } from '../support/histories';
 import { addScan, seedSession, uniqueSessionId } from '../support/lab';
 import { quietTemporalLogs, startMonitorHarness, type MonitorHarness } from '../support/monitors';
@@ -43,7 +50,13 @@ beforeAll(async () => {
   quietTemporalLogs();
   temporal = await connectDevServer();
   lab = await startMonitorHarness(temporal, {
-    env: { API_TOKEN: TOKEN, SCAN_CHECK_DELAY: '3s', DOWNLOAD_WINDOW: '6s', DOWNLOAD_RETRY_INITIAL: '1s', DOWNLOAD_RETRY_MAX: '2s' },
+    env: {
+      API_TOKEN: TOKEN,
+      SCAN_CHECK_DELAY: '3s',
+      DOWNLOAD_WINDOW: '6s',
+      DOWNLOAD_RETRY_INITIAL: '1s',
+      DOWNLOAD_RETRY_MAX: '2s',
+    },
   });
   api = createApp({ config: lab.config, orm: lab.orm, temporal: temporal.client }).listen(0, '127.0.0.1');
   await new Promise((resolve) => api.once('listening', resolve));
@@ -79,7 +92,12 @@ test('no scans: one email through SMTP; a second start joins the running monitor
 
   const handle = temporal.client.workflow.getHandle(first.scanImport.workflowId, first.scanImport.runId);
   const description = await handle.describe();
-  expect(description.memo).toEqual({ sessionId: target.sessionId, studyId: 'SPN01', siteId: 'CMH', monitor: 'scan-import' });
+  expect(description.memo).toEqual({
+    sessionId: target.sessionId,
+    studyId: 'SPN01',
+    siteId: 'CMH',
+    monitor: 'scan-import',
+  });
   expect(description.typedSearchAttributes.get(SessionIdAttribute)).toBe(target.sessionId);
   expect(description.typedSearchAttributes.get(SiteIdAttribute)).toBe('CMH');
   expect(description.raw.executionConfig?.userMetadata?.summary).toBeTruthy();
@@ -89,7 +107,8 @@ test('no scans: one email through SMTP; a second start joins the running monitor
   let found: string[] = [];
   await eventually(async () => {
     found = [];
-    for await (const wf of temporal.client.workflow.list({ query: `SessionId="${target.sessionId}"` })) found.push(wf.workflowId);
+    for await (const wf of temporal.client.workflow.list({ query: `SessionId="${target.sessionId}"` }))
+      found.push(wf.workflowId);
     return found.length === 2;
   }, 'both monitors in the visibility store');
   expect(found.sort()).toEqual([`scan-download:${target.sessionId}`, `scan-import:${target.sessionId}`]);
@@ -99,7 +118,10 @@ test('no scans: one email through SMTP; a second start joins the running monitor
   completed.push(['scan-download-gave-up', download]);
 
   const subjects = lab.smtp.messages.map((m) => m.subject).sort();
-  expect(subjects).toEqual([`[SPN01] No scan data received for ${target.sessionId}`, `[SPN01] Scan download gave up for ${target.sessionId}`]);
+  expect(subjects).toEqual([
+    `[SPN01] No scan data received for ${target.sessionId}`,
+    `[SPN01] Scan download gave up for ${target.sessionId}`,
+  ]);
   const noScans = lab.smtp.messages.find((m) => m.subject.startsWith('[SPN01] No scan'))!;
   expect(noScans.to).toEqual(['ada@example.org']);
   expect(noScans.text).toContain('after waiting 3 seconds');
@@ -118,7 +140,9 @@ test('a retried start keeps the monitors its earlier attempt started, even finis
   // A start after it (a later intake, an undo): the finished run is older, so a new one starts.
   const later = await startScanMonitors(temporal.client, lab.config, target, { keepStartedSince: Date.now() });
   expect(later.scanImport.runId).not.toBe(first.scanImport.runId);
-  expect(await temporal.client.workflow.getHandle(later.scanImport.workflowId, later.scanImport.runId).result()).toEqual({ outcome: 'scans-present' });
+  expect(
+    await temporal.client.workflow.getHandle(later.scanImport.workflowId, later.scanImport.runId).result(),
+  ).toEqual({ outcome: 'scans-present' });
 });
 
 test('scansArrived and cancel sent with the Temporal client end the wait', async () => {
@@ -144,7 +168,9 @@ test('scansArrived and cancel sent with the Temporal client end the wait', async
 test('the download job registers its scans through the API: scansArrived, post-download, downloaded', async () => {
   const target = await newSession('CMH');
   fs.writeFileSync(path.join(lab.jobsDir, `register-${target.sessionId}`), '');
-  const started = await startScanMonitors(temporal.client, lab.config, target, { downloadEndTime: new Date(Date.now() + 60_000).toISOString() });
+  const started = await startScanMonitors(temporal.client, lab.config, target, {
+    downloadEndTime: new Date(Date.now() + 60_000).toISOString(),
+  });
   const download = temporal.client.workflow.getHandle(started.scanDownload!.workflowId, started.scanDownload!.runId);
   expect(await download.result()).toEqual({ outcome: 'downloaded', attempts: expect.any(Number) });
   expect(lab.jobRuns('download', target.sessionId)).toBeGreaterThanOrEqual(2);
@@ -184,7 +210,11 @@ describe('a worker process killed in the middle of a wait', () => {
     const first = await startWorker();
     const started = await startScanMonitors(temporal.client, config, target);
     const handle = temporal.client.workflow.getHandle(started.scanImport.workflowId, started.scanImport.runId);
-    await eventually(async () => (await handle.query(statusQuery)).state === 'waiting', 'the monitor to wait', 90_000).catch((err) => {
+    await eventually(
+      async () => (await handle.query(statusQuery)).state === 'waiting',
+      'the monitor to wait',
+      90_000,
+    ).catch((err) => {
       throw new Error(`${(err as Error).message}\nworker output:\n${first.output()}`);
     });
     const { nextCheckAt } = await handle.query(statusQuery);
@@ -209,13 +239,21 @@ describe('a worker process killed in the middle of a wait', () => {
 
 test('the recorded histories of completed runs replay without nondeterminism', async () => {
   expect(completed.length).toBeGreaterThanOrEqual(5);
-  const histories = await Promise.all(completed.map(async ([, handle]) => ({ workflowId: handle.workflowId, history: await handle.fetchHistory() })));
+  const histories = await Promise.all(
+    completed.map(async ([, handle]) => ({ workflowId: handle.workflowId, history: await handle.fetchHistory() })),
+  );
   const results = [];
-  for await (const result of Worker.runReplayHistories({ workflowsPath: require.resolve('../../workflows') }, histories)) results.push(result);
+  for await (const result of Worker.runReplayHistories(
+    { workflowsPath: require.resolve('../../workflows') },
+    histories,
+  ))
+    results.push(result);
   expect(results.map((r) => [r.workflowId, r.error?.message])).toEqual(histories.map((h) => [h.workflowId, undefined]));
 
   // RECORD_HISTORIES=1 refreshes test/fixtures/histories, which monitor-replay.test.ts replays on every run.
   if (process.env.RECORD_HISTORIES === '1') {
-    completed.forEach(([name], i) => writeHistory(path.join(HISTORIES_DIR, `${name}.history.json`), histories[i].history));
+    completed.forEach(([name], i) =>
+      writeHistory(path.join(HISTORIES_DIR, `${name}.history.json`), histories[i].history),
+    );
   }
 }, 120_000);

@@ -21,7 +21,13 @@ import { missedTriggersTotal } from '../../src/metrics';
 import { startRedcapIntake } from '../../src/temporal/intakes';
 import { syncReconcileSchedules, type ScheduleSettings } from '../../src/temporal/schedules';
 import { createWorker, type ServiceWorker } from '../../src/worker';
-import { REDCAP_RECONCILE_WORKFLOW, redcapIntakeWorkflowId, redcapReconcileScheduleId, type RedcapReconcileInput, type RedcapReconcileResult } from '../../surface';
+import {
+  REDCAP_RECONCILE_WORKFLOW,
+  redcapIntakeWorkflowId,
+  redcapReconcileScheduleId,
+  type RedcapReconcileInput,
+  type RedcapReconcileResult,
+} from '../../surface';
 import { createTestDatabase } from '../support/db';
 import { FakeRedcap } from '../support/fake-redcap';
 import { smallLabConfig } from '../support/lab-config';
@@ -66,12 +72,23 @@ function row(record: string, session: string, changes: Record<string, string> = 
 
 function redcapConfig(project: number, instrument: string) {
   const fields = { sessionField: 'session_id', dateField: 'scan_date', commentField: 'comments', userField: 'ra_id' };
-  return { url: fake.url, project, instrument, version: '14.5.2', token: TOKEN, ...fields, completedField: `${instrument}_complete`, completedValue: '2' };
+  return {
+    url: fake.url,
+    project,
+    instrument,
+    version: '14.5.2',
+    token: TOKEN,
+    ...fields,
+    completedField: `${instrument}_complete`,
+    completedValue: '2',
+  };
 }
 
-const filedRecords = async () => (await em().find(RedcapRecord, { config: redcap.id }, { orderBy: { record: 'asc' } })).map((r) => r.record);
+const filedRecords = async () =>
+  (await em().find(RedcapRecord, { config: redcap.id }, { orderBy: { record: 'asc' } })).map((r) => r.record);
 const mailsAbout = (text: string) => smtp.messages.filter((mail) => mail.subject.includes(text));
-const missedMetric = async () => (await missedTriggersTotal.get()).values.find((v) => v.labels.config === String(redcap.id))?.value ?? 0;
+const missedMetric = async () =>
+  (await missedTriggersTotal.get()).values.find((v) => v.labels.config === String(redcap.id))?.value ?? 0;
 
 /** One reconciliation now, as `npm run cli -- reconcile` starts it. */
 function reconcileNow(input: Partial<RedcapReconcileInput> = {}): Promise<RedcapReconcileResult> {
@@ -83,10 +100,13 @@ function reconcileNow(input: Partial<RedcapReconcileInput> = {}): Promise<Redcap
 }
 
 /** The runs the schedule has finished (since `after`), oldest first: their results, or their failures. */
-async function scheduledRuns(after = new Date(0)): Promise<Array<{ result?: RedcapReconcileResult; failure?: string }>> {
+async function scheduledRuns(
+  after = new Date(0),
+): Promise<Array<{ result?: RedcapReconcileResult; failure?: string }>> {
   const query = `TemporalScheduledById="${redcapReconcileScheduleId(redcap.id)}" AND ExecutionStatus!="Running"`;
   const executions = [];
-  for await (const execution of temporal.client.workflow.list({ query })) if (execution.startTime > after) executions.push(execution);
+  for await (const execution of temporal.client.workflow.list({ query }))
+    if (execution.startTime > after) executions.push(execution);
   executions.sort((a, b) => a.startTime.getTime() - b.startTime.getTime());
   return Promise.all(
     executions.map((execution) =>
@@ -95,7 +115,9 @@ async function scheduledRuns(after = new Date(0)): Promise<Array<{ result?: Redc
         .result()
         .then(
           (result: RedcapReconcileResult) => ({ result }),
-          (err: unknown) => ({ failure: err instanceof WorkflowFailedError ? (err.cause?.message ?? err.message) : String(err) }),
+          (err: unknown) => ({
+            failure: err instanceof WorkflowFailedError ? (err.cause?.message ?? err.message) : String(err),
+          }),
         ),
     ),
   );
@@ -118,7 +140,9 @@ beforeAll(async () => {
   const logger = pino({ level: 'info' }, { write: (line: string) => void logLines.push(line) });
 
   // Config ids of our own: intake and schedule ids (redcap-intake:<configId>:…) are global on the shared dev server.
-  await orm.em.getConnection().execute(`select setval('redcap_config_id_seq', ${100_000 + Math.floor(Math.random() * 800_000)})`);
+  await orm.em
+    .getConnection()
+    .execute(`select setval('redcap_config_id_seq', ${100_000 + Math.floor(Math.random() * 800_000)})`);
   const seed = em();
   const study = seed.create(Study, { id: 'SPN01', name: 'Social Processes Network' });
   seed.create(StudySite, { study, site: seed.create(Site, { id: 'CMH' }), code: 'SPN01', usesRedcap: true });
@@ -141,8 +165,13 @@ afterAll(async () => {
       .delete()
       .catch(() => undefined);
   }
-  for await (const execution of temporal.client.workflow.list({ query: `TaskQueue="${config.taskQueue}" AND ExecutionStatus="Running"` })) {
-    await temporal.client.workflow.getHandle(execution.workflowId).terminate('reconcile test done').catch(() => undefined);
+  for await (const execution of temporal.client.workflow.list({
+    query: `TaskQueue="${config.taskQueue}" AND ExecutionStatus="Running"`,
+  })) {
+    await temporal.client.workflow
+      .getHandle(execution.workflowId)
+      .terminate('reconcile test done')
+      .catch(() => undefined);
   }
   worker?.shutdown();
   await workerRun;
@@ -165,8 +194,16 @@ test('the schedule files records completed with no trigger within one interval; 
 
   await eventually(async () => (await filedRecords()).includes('1'), 'record 1 to be filed by a scheduled run', 60_000);
   // Record 3 names no session: its intake fails and emails once; later runs leave it be.
-  await eventually(() => mailsAbout('REDCap record 3 could not be filed').length === 1, 'the email about record 3', 60_000);
-  await eventually(async () => (await scheduledRuns()).filter((run) => run.result?.started === 0).length >= 3, 'three more runs that start nothing', 60_000);
+  await eventually(
+    () => mailsAbout('REDCap record 3 could not be filed').length === 1,
+    'the email about record 3',
+    60_000,
+  );
+  await eventually(
+    async () => (await scheduledRuns()).filter((run) => run.result?.started === 0).length >= 3,
+    'three more runs that start nothing',
+    60_000,
+  );
 
   const runs = await scheduledRuns();
   expect(runs.every((run) => run.result)).toBe(true);
@@ -192,9 +229,18 @@ test('the schedule files records completed with no trigger within one interval; 
 
   // The schedule as the Web UI shows it.
   const schedule = await temporal.client.schedule.getHandle(redcapReconcileScheduleId(redcap.id)).describe();
-  expect(schedule.memo).toMatchObject({ configId: redcap.id, project: 1234, instrument: 'mri_scan_log', redcapUrl: fake.url });
+  expect(schedule.memo).toMatchObject({
+    configId: redcap.id,
+    project: 1234,
+    instrument: 'mri_scan_log',
+    redcapUrl: fake.url,
+  });
   expect(schedule.policies.overlap).toBe('SKIP');
-  expect(schedule.action).toMatchObject({ workflowType: 'RedcapReconcileWorkflow', taskQueue: config.taskQueue, args: [{ configId: redcap.id }] });
+  expect(schedule.action).toMatchObject({
+    workflowType: 'RedcapReconcileWorkflow',
+    taskQueue: config.taskQueue,
+    args: [{ configId: redcap.id }],
+  });
 });
 
 test('REDCap refusing the token or answering 5xx fails that run with the reason; the schedule goes on', async () => {
@@ -202,9 +248,15 @@ test('REDCap refusing the token or answering 5xx fails that run with the reason;
   fake.forbid();
   await eventually(async () => (await scheduledRuns(before)).some((run) => run.failure), 'a failed run', 60_000);
   fake.heal();
-  await eventually(async () => (await scheduledRuns(before)).at(-1)?.result !== undefined, 'a good run after it', 60_000);
+  await eventually(
+    async () => (await scheduledRuns(before)).at(-1)?.result !== undefined,
+    'a good run after it',
+    60_000,
+  );
   const failed = (await scheduledRuns(before)).find((run) => run.failure)!;
-  expect(failed.failure).toMatch(/^Reconciliation of REDCap config \d+ failed: .*REDCap answered 403: You do not have permissions to use the API/);
+  expect(failed.failure).toMatch(
+    /^Reconciliation of REDCap config \d+ failed: .*REDCap answered 403: You do not have permissions to use the API/,
+  );
   expect(failed.failure).not.toContain(TOKEN);
   await temporal.client.schedule.getHandle(redcapReconcileScheduleId(redcap.id)).pause('test: the schedule is done');
 
@@ -215,7 +267,9 @@ test('REDCap refusing the token or answering 5xx fails that run with the reason;
   );
   expect(err).toBeInstanceOf(WorkflowFailedError);
   expect((err as WorkflowFailedError).cause?.message).toMatch(/REDCap answered 503/);
-  expect(logLines.some((line) => line.includes('"msg":"reconciliation failed"') || line.includes('REDCap answered 503'))).toBe(true);
+  expect(
+    logLines.some((line) => line.includes('"msg":"reconciliation failed"') || line.includes('REDCap answered 503')),
+  ).toBe(true);
 });
 
 test("a record whose trigger's intake failed is not started again while it has not changed", async () => {
@@ -234,7 +288,8 @@ test("a record whose trigger's intake failed is not started again while it has n
 });
 
 test('--since: a backfill finds what changed long ago; a run that does not reach back to the last one does not count as one', async () => {
-  const reconciledUntil = async () => (await em().findOneOrFail(ReconcileState, { config: redcap.id })).reconciledUntil.getTime();
+  const reconciledUntil = async () =>
+    (await em().findOneOrFail(ReconcileState, { config: redcap.id })).reconciledUntil.getTime();
   // Record 5 was completed two days ago, long before the last run.
   fake.saveRow(TOKEN, row('5', sessionOf(5)), new Date(Date.now() - 2 * 86_400_000));
   expect((await reconcileNow()).started).toBe(0);
@@ -256,12 +311,20 @@ test('the schedules follow the configs: created, updated, paused while off, left
   const scheduleId = redcapReconcileScheduleId(other.id);
   const handle = temporal.client.schedule.getHandle(scheduleId);
   const sync = async (intervalMs: number | null, configs = [redcap, other]) =>
-    (await syncReconcileSchedules(temporal.client, settings(intervalMs), configs)).find((change) => change.scheduleId === scheduleId);
+    (await syncReconcileSchedules(temporal.client, settings(intervalMs), configs)).find(
+      (change) => change.scheduleId === scheduleId,
+    );
 
   expect(await sync(3_600_000)).toEqual({ scheduleId, action: 'created', detail: 'every 1 hour' });
   const created = await handle.describe();
   expect(created.spec.intervals?.map((interval) => interval.every)).toEqual([3_600_000]);
-  expect(created.memo).toEqual({ configId: other.id, redcapUrl: fake.url, project: 4321, instrument: 'scan_visit', taskQueue: config.taskQueue });
+  expect(created.memo).toEqual({
+    configId: other.id,
+    redcapUrl: fake.url,
+    project: 4321,
+    instrument: 'scan_visit',
+    taskQueue: config.taskQueue,
+  });
   expect(await sync(3_600_000)).toMatchObject({ action: 'unchanged' });
   expect(await sync(1_800_000)).toEqual({ scheduleId, action: 'updated', detail: 'every 30 minutes' });
   expect((await handle.describe()).spec.intervals?.[0].every).toBe(1_800_000);
@@ -273,12 +336,19 @@ test('the schedules follow the configs: created, updated, paused while off, left
   expect((await handle.describe()).state.paused).toBe(false);
 
   await handle.pause('maintenance by Ada');
-  expect(await sync(1_800_000)).toEqual({ scheduleId, action: 'unchanged', detail: 'every 30 minutes; paused by hand: maintenance by Ada' });
+  expect(await sync(1_800_000)).toEqual({
+    scheduleId,
+    action: 'unchanged',
+    detail: 'every 30 minutes; paused by hand: maintenance by Ada',
+  });
   expect((await handle.describe()).state.paused).toBe(true);
 
   // The config goes away (deleted from the database): the next sync deletes its schedule (found through the listing).
   await em().nativeDelete(RedcapConfig, { id: other.id });
-  await eventually(async () => (await sync(1_800_000, [redcap]))?.action === 'deleted', 'the schedule of the deleted config to go');
+  await eventually(
+    async () => (await sync(1_800_000, [redcap]))?.action === 'deleted',
+    'the schedule of the deleted config to go',
+  );
   await expect(handle.describe()).rejects.toThrow(/not found/i);
 });
 
@@ -290,11 +360,22 @@ test('the pages of a big window: REDCap asked 100 records at a time; a retry goe
   await seed.flush();
   const names = Array.from({ length: 450 }, (_, i) => `R${String(i).padStart(4, '0')}`);
   fake.addProject({ token, records: names.map((name) => row(name, sessionOf(9), { mri_scan_log_complete: '0' })) });
-  const activities = createReconcileActivities({ config, orm, logger: pino({ level: 'silent' }), temporal: temporal.client, mailer });
-  const begun: ReconcileProgress = await new MockActivityEnvironment().run(activities.beginReconcile, { configId: big.id });
+  const activities = createReconcileActivities({
+    config,
+    orm,
+    logger: pino({ level: 'silent' }),
+    temporal: temporal.client,
+    mailer,
+  });
+  const begun: ReconcileProgress = await new MockActivityEnvironment().run(activities.beginReconcile, {
+    configId: big.id,
+  });
   // Pages ask for some fields of records[0]…; the intakes' calls ask for whole records.
   const pagesAsked = (from: number) =>
-    fake.calls.slice(from).filter((call) => call.params['records[0]'] !== undefined && call.params['fields[0]'] !== undefined).map((call) => call.params['records[0]']);
+    fake.calls
+      .slice(from)
+      .filter((call) => call.params['records[0]'] !== undefined && call.params['fields[0]'] !== undefined)
+      .map((call) => call.params['records[0]']);
 
   const calls = fake.calls.length;
   const whole = new MockActivityEnvironment();
@@ -309,7 +390,10 @@ test('the pages of a big window: REDCap asked 100 records at a time; a retry goe
   // A retry after the first round: only the rest is read, and the counts go on from the checkpoint.
   const checkpoint = heartbeats.find((progress) => progress.after === 'R0399');
   const retried = fake.calls.length;
-  const again: ReconcileProgress = await new MockActivityEnvironment({ heartbeatDetails: checkpoint }).run(activities.reconcileRecords, { configId: big.id, progress: begun });
+  const again: ReconcileProgress = await new MockActivityEnvironment({ heartbeatDetails: checkpoint }).run(
+    activities.reconcileRecords,
+    { configId: big.id, progress: begun },
+  );
   expect(again.totals).toEqual({ checked: 450, started: 0, unchanged: 0 });
   expect(pagesAsked(retried)).toEqual(['R0400']);
 });
@@ -327,11 +411,21 @@ describe('npm run cli -- reconcile', () => {
   test('one run now, its counts printed', async () => {
     fake.saveRow(TOKEN, row('6', sessionOf(6)));
     // Records 1 to 4 and 6 changed within the hour (record 5 two days ago); record 2 is not completed.
-    const result = await cli(['reconcile', '--config', String(redcap.id), '--since', new Date(Date.now() - 3_600_000).toISOString()]);
+    const result = await cli([
+      'reconcile',
+      '--config',
+      String(redcap.id),
+      '--since',
+      new Date(Date.now() - 3_600_000).toISOString(),
+    ]);
     expect(result.stderr).toContain(`reconciling as workflow redcap-reconcile:${redcap.id}-cli-`);
     expect({ code: result.code, stdout: result.stdout }).toEqual({
       code: 0,
-      stdout: expect.stringMatching(new RegExp(`^config ${redcap.id} \\(project 1234 mri_scan_log at ${fake.url}\\): checked 5, started 1, unchanged 3 \\(\\d+\\.\\d s\\)\\n$`)),
+      stdout: expect.stringMatching(
+        new RegExp(
+          `^config ${redcap.id} \\(project 1234 mri_scan_log at ${fake.url}\\): checked 5, started 1, unchanged 3 \\(\\d+\\.\\d s\\)\\n$`,
+        ),
+      ),
     });
     await eventually(async () => (await filedRecords()).includes('6'), 'record 6 to be filed');
   });
@@ -343,18 +437,34 @@ describe('npm run cli -- reconcile', () => {
     expect(result).toMatchObject({ code: 0, stderr: '' });
     expect(result.stdout).toContain(`nothing changed`);
     // The schedule follows RECONCILE_INTERVAL (here the default, 1 hour); the pause made by hand stays.
-    expect(result.stdout).toMatch(new RegExp(`^schedule redcap-reconcile:${redcap.id}: updated \\(every 1 hour; paused by hand: test: the schedule is done\\)$`, 'm'));
+    expect(result.stdout).toMatch(
+      new RegExp(
+        `^schedule redcap-reconcile:${redcap.id}: updated \\(every 1 hour; paused by hand: test: the schedule is done\\)$`,
+        'm',
+      ),
+    );
 
     // Temporal away: the database part is done all the same, and the operator is told.
     const away = await cli(['config', 'apply', file], { TEMPORAL_ADDRESS: '127.0.0.1:1' });
     expect(away).toMatchObject({ code: 0, stdout: expect.stringContaining('nothing changed') });
-    expect(away.stderr).toMatch(/^warning: reconciliation schedules not updated: cannot reach Temporal at 127\.0\.0\.1:1 .*; npm start and npm run worker update them when they start\n$/);
+    expect(away.stderr).toMatch(
+      /^warning: reconciliation schedules not updated: cannot reach Temporal at 127\.0\.0\.1:1 .*; npm start and npm run worker update them when they start\n$/,
+    );
   });
 
   test('bad arguments name the problem', async () => {
-    expect(await cli(['reconcile', '--since', 'yesterday'])).toMatchObject({ code: 1, stderr: expect.stringContaining('"yesterday" is not an ISO time') });
-    expect(await cli(['reconcile', '--config', 'x'])).toMatchObject({ code: 1, stderr: expect.stringContaining('"x" is not a REDCap config id') });
+    expect(await cli(['reconcile', '--since', 'yesterday'])).toMatchObject({
+      code: 1,
+      stderr: expect.stringContaining('"yesterday" is not an ISO time'),
+    });
+    expect(await cli(['reconcile', '--config', 'x'])).toMatchObject({
+      code: 1,
+      stderr: expect.stringContaining('"x" is not a REDCap config id'),
+    });
     const ids = (await em().find(RedcapConfig, {}, { orderBy: { id: 'asc' } })).map((known) => known.id).join(', ');
-    expect(await cli(['reconcile', '--config', '99'])).toMatchObject({ code: 1, stderr: `error: no REDCap config 99 (the REDCap configs: ${ids})\n` });
+    expect(await cli(['reconcile', '--config', '99'])).toMatchObject({
+      code: 1,
+      stderr: `error: no REDCap config 99 (the REDCap configs: ${ids})\n`,
+    });
   });
 });

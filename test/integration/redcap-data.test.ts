@@ -40,7 +40,8 @@ const auth = { Authorization: `Bearer ${API_TOKEN}` };
 /** Subjects unique to this run: monitor ids (scan-import:<SESSION>) are global on the shared dev server. */
 const RUN = randomUUID().replace(/-/g, '').slice(0, 5).toUpperCase();
 const subject = (n: number) => `${RUN}${String(n).padStart(2, '0')}`;
-const sessionAt = (site: string, n: number, num = 1) => `SPN01_${site}_${subject(n)}_01_${String(num).padStart(2, '0')}`;
+const sessionAt = (site: string, n: number, num = 1) =>
+  `SPN01_${site}_${subject(n)}_01_${String(num).padStart(2, '0')}`;
 
 let orm: Orm;
 let fake: FakeRedcap;
@@ -66,7 +67,15 @@ const em = () => orm.em.fork() as EntityManager;
 
 /** A record of the classic project as REDCap exports it. */
 function classicRow(record: string, session: string, changes: Partial<Record<string, string>> = {}): FakeRow {
-  return { record_id: record, session_id: session, scan_date: '2026-11-20', comments: 'typo in the comment', ra_id: 'ra7', mri_scan_log_complete: '2', ...changes };
+  return {
+    record_id: record,
+    session_id: session,
+    scan_date: '2026-11-20',
+    comments: 'typo in the comment',
+    ra_id: 'ra7',
+    mri_scan_log_complete: '2',
+    ...changes,
+  };
 }
 
 /** Puts a classic record in the fake REDCap, or changes it there (as an RA saving the form does). */
@@ -78,9 +87,14 @@ function saveInRedcap(row: FakeRow): void {
 
 /** The DET REDCap sends, from the fake server's URL, with REDCap's version in project_url. */
 function det(fields: Record<string, string>, version = '14.5.2'): Record<string, string> {
-  return { ...fields, redcap_url: fake.url, project_url: `${fake.url}redcap_v${version}/index.php?pid=${fields.project_id}` };
+  return {
+    ...fields,
+    redcap_url: fake.url,
+    project_url: `${fake.url}redcap_v${version}/index.php?pid=${fields.project_id}`,
+  };
 }
-const classicDet = (record: string, version?: string) => det({ ...detFixtureFields('det-classic-complete.form'), record }, version);
+const classicDet = (record: string, version?: string) =>
+  det({ ...detFixtureFields('det-classic-complete.form'), record }, version);
 const repeatDet = (record: string, instance: string, version = '14.6.4') =>
   det({ ...detFixtureFields('det-repeating-instance.form'), record, redcap_repeat_instance: instance }, version);
 const eventDet = (record: string, event: string, instance?: string) =>
@@ -99,7 +113,8 @@ const post = (fields: Record<string, string>, on = app) => request(on).post('/re
 async function intake(workflowId: string): Promise<RedcapIntakeResult> {
   intakes.add(workflowId);
   const result = (await temporal.client.workflow.getHandle(workflowId).result()) as RedcapIntakeResult;
-  for (const started of [result.monitors?.scanImport, result.monitors?.scanDownload]) if (started) monitors.add(started.workflowId);
+  for (const started of [result.monitors?.scanImport, result.monitors?.scanDownload])
+    if (started) monitors.add(started.workflowId);
   return result;
 }
 
@@ -109,10 +124,14 @@ async function failure(workflowId: string): Promise<WorkflowFailedError> {
 }
 
 const monitorResult = (workflowId: string) => temporal.client.workflow.getHandle(workflowId).result();
-const monitorRun = async (workflowId: string) => (await temporal.client.workflow.getHandle(workflowId).describe()).runId;
-const mailsAbout = (text: string) => smtp.messages.filter((mail) => mail.subject.includes(text) || mail.text.includes(text));
-const redirect = async (recordId: number) => (await request(app).get(`/redcap_redirect/${recordId}`).set(auth).expect(302)).headers.location as string;
-const historyOf = async (workflowId: string) => (await temporal.client.workflow.getHandle(workflowId).fetchHistory()).events ?? [];
+const monitorRun = async (workflowId: string) =>
+  (await temporal.client.workflow.getHandle(workflowId).describe()).runId;
+const mailsAbout = (text: string) =>
+  smtp.messages.filter((mail) => mail.subject.includes(text) || mail.text.includes(text));
+const redirect = async (recordId: number) =>
+  (await request(app).get(`/redcap_redirect/${recordId}`).set(auth).expect(302)).headers.location as string;
+const historyOf = async (workflowId: string) =>
+  (await temporal.client.workflow.getHandle(workflowId).fetchHistory()).events ?? [];
 
 /**
  * A TCP relay in front of the SMTP server that can hold new connections until released: an email that is being
@@ -172,20 +191,64 @@ beforeAll(async () => {
 
   const scripts = fs.mkdtempSync(path.join(os.tmpdir(), 'redcap-data-jobs-'));
   fs.writeFileSync(path.join(scripts, 'download.sh'), 'exit 0\n');
-  const env = { SMTP_URL: smtpGate.url, API_TOKEN, SUBMIT_SCRIPTS: scripts, DATA_DIR: fs.mkdtempSync(path.join(os.tmpdir(), 'redcap-data-')) };
+  const env = {
+    SMTP_URL: smtpGate.url,
+    API_TOKEN,
+    SUBMIT_SCRIPTS: scripts,
+    DATA_DIR: fs.mkdtempSync(path.join(os.tmpdir(), 'redcap-data-')),
+  };
   config = loadConfig({ ...env, TEMPORAL_TASK_QUEUE: `redcap-data-${RUN}` });
   quickConfig = loadConfig({ ...env, TEMPORAL_TASK_QUEUE: `redcap-data-quick-${RUN}`, SCAN_CHECK_DELAY: '1s' });
 
   const seed = em();
   const study = seed.create(Study, { id: 'SPN01', name: 'Social Processes Network' });
-  seed.create(StudySite, { study, site: seed.create(Site, { id: 'CMH' }), code: 'SPN01', usesRedcap: true, downloadScript: 'download.sh' });
+  seed.create(StudySite, {
+    study,
+    site: seed.create(Site, { id: 'CMH' }),
+    code: 'SPN01',
+    usesRedcap: true,
+    downloadScript: 'download.sh',
+  });
   seed.create(StudySite, { study, site: seed.create(Site, { id: 'ZHH' }), code: 'SPN01', usesRedcap: true });
   seed.create(User, { name: 'Ada Admin', email: 'ada@example.org', admin: true });
-  const fields = { url: fake.url, version: '14.5.2', sessionField: 'session_id', dateField: 'scan_date', commentField: 'comments', completedValue: '2' };
-  classic = seed.create(RedcapConfig, { ...fields, project: 1234, instrument: 'mri_scan_log', token: CLASSIC_TOKEN, userField: 'ra_id', completedField: 'mri_scan_log_complete' });
-  repeating = seed.create(RedcapConfig, { ...fields, project: 3001, instrument: 'mri_scan_log', token: REPEAT_TOKEN, userField: 'ra_id', completedField: 'mri_scan_log_complete' });
-  events = seed.create(RedcapConfig, { ...fields, project: 4001, instrument: 'scan_log', token: EVENTS_TOKEN, completedField: 'scan_log_complete' });
-  versioned = seed.create(RedcapConfig, { ...fields, project: 5001, instrument: 'visit', token: 'unused', completedField: 'visit_complete' });
+  const fields = {
+    url: fake.url,
+    version: '14.5.2',
+    sessionField: 'session_id',
+    dateField: 'scan_date',
+    commentField: 'comments',
+    completedValue: '2',
+  };
+  classic = seed.create(RedcapConfig, {
+    ...fields,
+    project: 1234,
+    instrument: 'mri_scan_log',
+    token: CLASSIC_TOKEN,
+    userField: 'ra_id',
+    completedField: 'mri_scan_log_complete',
+  });
+  repeating = seed.create(RedcapConfig, {
+    ...fields,
+    project: 3001,
+    instrument: 'mri_scan_log',
+    token: REPEAT_TOKEN,
+    userField: 'ra_id',
+    completedField: 'mri_scan_log_complete',
+  });
+  events = seed.create(RedcapConfig, {
+    ...fields,
+    project: 4001,
+    instrument: 'scan_log',
+    token: EVENTS_TOKEN,
+    completedField: 'scan_log_complete',
+  });
+  versioned = seed.create(RedcapConfig, {
+    ...fields,
+    project: 5001,
+    instrument: 'visit',
+    token: 'unused',
+    completedField: 'visit_complete',
+  });
   await seed.flush();
 
   fake.addProject({ token: CLASSIC_TOKEN, records: classicRows });
@@ -277,9 +340,16 @@ describe('repeating instruments and events', () => {
     expect(await em().count(RedcapRecord, { config: repeating.id, record: '331-2' })).toBe(2);
 
     // The link opens the instance, on the REDCap version the trigger came from (the config says 14.5.2).
-    expect(await redirect(second.redcapRecordId)).toBe(`${fake.url}redcap_v14.6.4/DataEntry/index.php?pid=3001&id=331-2&page=mri_scan_log&instance=2`);
+    expect(await redirect(second.redcapRecordId)).toBe(
+      `${fake.url}redcap_v14.6.4/DataEntry/index.php?pid=3001&id=331-2&page=mri_scan_log&instance=2`,
+    );
     const view = await request(app).get(`/sessions/${second.sessionId}`).set(auth).expect(200);
-    expect(view.body.redcapRecord).toMatchObject({ record: '331-2', instance: 2, event: null, redirect: `/redcap_redirect/${second.redcapRecordId}` });
+    expect(view.body.redcapRecord).toMatchObject({
+      record: '331-2',
+      instance: 2,
+      event: null,
+      redirect: `/redcap_redirect/${second.redcapRecordId}`,
+    });
     expect(view.body.redcapRecord.url).toMatch(/&instance=2$/);
     expect(view.body.monitorsStartedAt).toEqual(expect.any(String));
   });
@@ -289,8 +359,13 @@ describe('repeating instruments and events', () => {
     expect(res.body.workflowId).toBe(`redcap-intake:${repeating.id}:Zoë 7#1`);
     const result = await intake(res.body.workflowId);
     expect(result.sessionId).toBe(sessionAt('ZHH', 2));
-    expect(await em().findOneOrFail(RedcapRecord, result.redcapRecordId)).toMatchObject({ record: 'Zoë 7', repeatInstance: 1 });
-    expect(await redirect(result.redcapRecordId)).toBe(`${fake.url}redcap_v14.6.4/DataEntry/index.php?pid=3001&id=Zo%C3%AB+7&page=mri_scan_log&instance=1`);
+    expect(await em().findOneOrFail(RedcapRecord, result.redcapRecordId)).toMatchObject({
+      record: 'Zoë 7',
+      repeatInstance: 1,
+    });
+    expect(await redirect(result.redcapRecordId)).toBe(
+      `${fake.url}redcap_v14.6.4/DataEntry/index.php?pid=3001&id=Zo%C3%AB+7&page=mri_scan_log&instance=1`,
+    );
   });
 
   test('a repeating event: the row of the event and instance (not another form repeating there), its event_id and instance in the link', async () => {
@@ -304,16 +379,23 @@ describe('repeating instruments and events', () => {
       repeatInstance: 2,
       comment: 'third scan',
     });
-    expect(await redirect(result.redcapRecordId)).toBe(`${fake.url}redcap_v14.5.2/DataEntry/index.php?pid=4001&id=5&event_id=52&page=scan_log&instance=2`);
+    expect(await redirect(result.redcapRecordId)).toBe(
+      `${fake.url}redcap_v14.5.2/DataEntry/index.php?pid=4001&id=5&event_id=52&page=scan_log&instance=2`,
+    );
   });
 
   test('an export with no row for the instance: the intake fails, one email naming record, event and instance', async () => {
     const res = await post(eventDet('5', 'scan_arm_1', '3')).expect(202);
     const err = await failure(res.body.workflowId);
-    expect(err.cause).toMatchObject({ type: 'RedcapRecordNotFound', message: 'REDCap has no record 5 (event scan_arm_1, instance 3) of REDCap project 4001' });
+    expect(err.cause).toMatchObject({
+      type: 'RedcapRecordNotFound',
+      message: 'REDCap has no record 5 (event scan_arm_1, instance 3) of REDCap project 4001',
+    });
     await eventually(() => mailsAbout('instance 3').length > 0, 'the email');
     const mails = mailsAbout('record 5 (event scan_arm_1, instance 3)');
-    expect(mails.map((mail) => mail.subject)).toEqual(['REDCap record 5 (event scan_arm_1, instance 3) could not be filed']);
+    expect(mails.map((mail) => mail.subject)).toEqual([
+      'REDCap record 5 (event scan_arm_1, instance 3) could not be filed',
+    ]);
     expect(await em().count(RedcapRecord, { config: events.id, repeatInstance: 3 })).toBe(0);
   });
 
@@ -334,10 +416,19 @@ describe('re-saved forms', () => {
     expect(first).toMatchObject({ sessionId, change: 'created' });
     const importRun = await monitorRun(`scan-import:${sessionId}`);
 
-    saveInRedcap(classicRow('r10', sessionId.toLowerCase(), { comments: 'Fieldmap repeated', scan_date: '2026-11-21', ra_id: '' }));
+    saveInRedcap(
+      classicRow('r10', sessionId.toLowerCase(), { comments: 'Fieldmap repeated', scan_date: '2026-11-21', ra_id: '' }),
+    );
     const res = await post(classicDet('r10')).expect(202);
     const again = await intake(res.body.workflowId);
-    expect(again).toEqual({ sessionId, redcapRecordId: first.redcapRecordId, sessionCreated: false, change: 'updated', monitors: null, reads: 1 });
+    expect(again).toEqual({
+      sessionId,
+      redcapRecordId: first.redcapRecordId,
+      sessionCreated: false,
+      change: 'updated',
+      monitors: null,
+      reads: 1,
+    });
     expect(await em().findOneOrFail(RedcapRecord, first.redcapRecordId)).toMatchObject({
       comment: 'Fieldmap repeated',
       entryDate: '2026-11-21',
@@ -346,7 +437,10 @@ describe('re-saved forms', () => {
     });
     expect(await em().count(RedcapRecord, { config: classic.id, record: 'r10' })).toBe(1);
     const view = await request(app).get(`/sessions/${sessionId}`).set(auth).expect(200);
-    expect(view.body).toMatchObject({ date: '2026-11-21', redcapRecord: { comment: 'Fieldmap repeated', entryDate: '2026-11-21', user: null } });
+    expect(view.body).toMatchObject({
+      date: '2026-11-21',
+      redcapRecord: { comment: 'Fieldmap repeated', entryDate: '2026-11-21', user: null },
+    });
     expect(await monitorRun(`scan-import:${sessionId}`)).toBe(importRun);
   });
 
@@ -358,13 +452,24 @@ describe('re-saved forms', () => {
 
     saveInRedcap(classicRow('r11', newSession));
     const moved = await intake((await post(classicDet('r11')).expect(202)).body.workflowId);
-    expect(moved).toMatchObject({ sessionId: newSession, redcapRecordId: first.redcapRecordId, change: 'moved', movedFrom: oldSession, sessionCreated: true });
+    expect(moved).toMatchObject({
+      sessionId: newSession,
+      redcapRecordId: first.redcapRecordId,
+      change: 'moved',
+      movedFrom: oldSession,
+      sessionCreated: true,
+    });
     expect(moved.monitors?.scanImport.workflowId).toBe(`scan-import:${newSession}`);
 
     const reason = `record moved to ${newSession}`;
     expect(await monitorResult(`scan-import:${oldSession}`)).toEqual({ outcome: 'cancelled', cancelReason: reason });
-    expect(await monitorResult(`scan-download:${oldSession}`)).toMatchObject({ outcome: 'cancelled', cancelReason: reason });
-    expect((await temporal.client.workflow.getHandle(`scan-import:${newSession}`).describe()).status.name).toBe('RUNNING');
+    expect(await monitorResult(`scan-download:${oldSession}`)).toMatchObject({
+      outcome: 'cancelled',
+      cancelReason: reason,
+    });
+    expect((await temporal.client.workflow.getHandle(`scan-import:${newSession}`).describe()).status.name).toBe(
+      'RUNNING',
+    );
     const old = await request(app).get(`/sessions/${oldSession}`).set(auth).expect(200);
     expect(old.body).toMatchObject({ redcapRecord: null, monitorsStartedAt: null });
     expect((await findSession(em(), newSession)).redcap?.record?.id).toBe(first.redcapRecordId);
@@ -390,12 +495,23 @@ describe('re-saved forms', () => {
     expect(result).toMatchObject({ sessionId: rightSession, change: 'moved', movedFrom: typoSession, reads: 2 });
     expect(fake.callsFor('record', 'r13')).toHaveLength(2);
     const stored = await em().find(RedcapRecord, { config: classic.id, record: 'r13' });
-    expect(stored).toEqual([expect.objectContaining({ id: result.redcapRecordId, comment: 'session id corrected', sessionName: rightSession })]);
+    expect(stored).toEqual([
+      expect.objectContaining({
+        id: result.redcapRecordId,
+        comment: 'session id corrected',
+        sessionName: rightSession,
+      }),
+    ]);
     expect((await findSession(em(), rightSession)).redcap?.record?.id).toBe(result.redcapRecordId);
     expect((await findSession(em(), typoSession)).redcap).toBeNull();
     monitors.add(`scan-import:${typoSession}`).add(`scan-download:${typoSession}`);
-    expect(await monitorResult(`scan-import:${typoSession}`)).toEqual({ outcome: 'cancelled', cancelReason: `record moved to ${rightSession}` });
-    expect((await temporal.client.workflow.getHandle(`scan-import:${rightSession}`).describe()).status.name).toBe('RUNNING');
+    expect(await monitorResult(`scan-import:${typoSession}`)).toEqual({
+      outcome: 'cancelled',
+      cancelReason: `record moved to ${rightSession}`,
+    });
+    expect((await temporal.client.workflow.getHandle(`scan-import:${rightSession}`).describe()).status.name).toBe(
+      'RUNNING',
+    );
   });
 
   test('a corrected comment racing a running intake: read again, filed once, the monitors started once', async () => {
@@ -409,10 +525,19 @@ describe('re-saved forms', () => {
     release();
 
     const result = await intake(res.body.workflowId);
-    expect(result).toMatchObject({ sessionId, change: 'updated', reads: 2, monitors: { scanImport: { workflowId: `scan-import:${sessionId}` } } });
-    expect(await em().find(RedcapRecord, { config: classic.id, record: 'r15' })).toEqual([expect.objectContaining({ comment: 'comment corrected' })]);
+    expect(result).toMatchObject({
+      sessionId,
+      change: 'updated',
+      reads: 2,
+      monitors: { scanImport: { workflowId: `scan-import:${sessionId}` } },
+    });
+    expect(await em().find(RedcapRecord, { config: classic.id, record: 'r15' })).toEqual([
+      expect.objectContaining({ comment: 'comment corrected' }),
+    ]);
     const intakeHistory = await historyOf(res.body.workflowId);
-    const started = intakeHistory.filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'startMonitors');
+    const started = intakeHistory.filter(
+      (e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'startMonitors',
+    );
     expect(started).toHaveLength(1);
   });
 
@@ -425,7 +550,9 @@ describe('re-saved forms', () => {
     const importRun = await monitorRun(`scan-import:${sessionId}`);
     expect(mailsAbout(`No scan data received for ${sessionId}`)).toHaveLength(1);
     // The email links the record on the REDCap version of the latest trigger.
-    expect(mailsAbout(`No scan data received for ${sessionId}`)[0].text).toContain(`redcap_v14.7.0/DataEntry/index.php?pid=1234&id=r16`);
+    expect(mailsAbout(`No scan data received for ${sessionId}`)[0].text).toContain(
+      `redcap_v14.7.0/DataEntry/index.php?pid=1234&id=r16`,
+    );
 
     saveInRedcap(classicRow('r16', sessionId, { comments: 'no scans: scanner down' }));
     const again = await intake((await post(classicDet('r16', '14.7.0'), quickApp).expect(202)).body.workflowId);
@@ -437,15 +564,24 @@ describe('re-saved forms', () => {
 
 describe('the REDCap version of the latest trigger', () => {
   test('links use the configured version until a trigger came, then the latest one; it is written only when it changed', async () => {
-    const xmin = async () => (await orm.em.getConnection().execute(`select xmin::text as x from redcap_config where id = ?`, [versioned.id]))[0].x as string;
+    const xmin = async () =>
+      (
+        await orm.em.getConnection().execute(`select xmin::text as x from redcap_config where id = ?`, [versioned.id])
+      )[0].x as string;
     const seeded = em();
-    const record = seeded.create(RedcapRecord, { config: seeded.getReference(RedcapConfig, versioned.id), record: 'v1', entryDate: '2026-11-01', sessionName: 'x' });
+    const record = seeded.create(RedcapRecord, {
+      config: seeded.getReference(RedcapConfig, versioned.id),
+      record: 'v1',
+      entryDate: '2026-11-01',
+      sessionName: 'x',
+    });
     await seeded.flush();
     expect(await em().findOneOrFail(RedcapConfig, versioned.id)).toMatchObject({ version: '14.5.2', detVersion: null });
     expect(await redirect(record.id)).toBe(`${fake.url}redcap_v14.5.2/DataEntry/index.php?pid=5001&id=v1&page=visit`);
 
     // An incomplete form's trigger counts too: it says what REDCap runs now.
-    const incomplete = (version: string) => det({ project_id: '5001', instrument: 'visit', record: 'v1', visit_complete: '0' }, version);
+    const incomplete = (version: string) =>
+      det({ project_id: '5001', instrument: 'visit', record: 'v1', visit_complete: '0' }, version);
     expect((await post(incomplete('15.0.1')).expect(200)).body.status).toBe('ignored');
     expect(await redirect(record.id)).toContain('/redcap_v15.0.1/');
     const written = await xmin();
@@ -494,9 +630,17 @@ describe('cancelled intakes', () => {
 
 test('the histories of these intakes (re-reads, moves, patches, cancels) replay without nondeterminism', async () => {
   expect(intakes.size).toBeGreaterThan(10);
-  const histories = await Promise.all([...intakes].map(async (workflowId) => ({ workflowId, history: await temporal.client.workflow.getHandle(workflowId).fetchHistory() })));
+  const histories = await Promise.all(
+    [...intakes].map(async (workflowId) => ({
+      workflowId,
+      history: await temporal.client.workflow.getHandle(workflowId).fetchHistory(),
+    })),
+  );
   const results: Array<[string, string]> = [];
-  for await (const result of Worker.runReplayHistories({ workflowsPath: require.resolve('../../workflows') }, histories)) {
+  for await (const result of Worker.runReplayHistories(
+    { workflowsPath: require.resolve('../../workflows') },
+    histories,
+  )) {
     results.push([result.workflowId, result.error ? `${result.error.name}: ${result.error.message}` : 'ok']);
   }
   expect(results).toEqual(histories.map(({ workflowId }) => [workflowId, 'ok']));

@@ -62,10 +62,16 @@ function classicRow(record: string, sessionId: string, changes: Record<string, s
 /** The DET REDCap sends for a fixture, from the fake server's URL (REDCap sends its own base URL). */
 function det(fixture: string, changes: Record<string, string> = {}, redcapUrl = fake.url): Record<string, string> {
   const fields = detFixtureFields(fixture);
-  return { ...fields, redcap_url: redcapUrl, project_url: `${redcapUrl}redcap_v14.5.2/index.php?pid=${fields.project_id}`, ...changes };
+  return {
+    ...fields,
+    redcap_url: redcapUrl,
+    project_url: `${redcapUrl}redcap_v14.5.2/index.php?pid=${fields.project_id}`,
+    ...changes,
+  };
 }
 
-const post = (fields: Record<string, string>, query = '') => request(app).post(`/redcap${query}`).type('form').send(fields);
+const post = (fields: Record<string, string>, query = '') =>
+  request(app).post(`/redcap${query}`).type('form').send(fields);
 
 async function intakeResult(workflowId: string): Promise<RedcapIntakeResult> {
   const result = (await temporal.client.workflow.getHandle(workflowId).result()) as RedcapIntakeResult;
@@ -96,8 +102,10 @@ async function silentServer(): Promise<{ port: number; close(): Promise<void> }>
   };
 }
 
-const mailsAbout = (text: string) => smtp.messages.filter((mail) => mail.subject.includes(text) || mail.text.includes(text));
-const counter = async (outcome: string) => (await triggersTotal.get()).values.find((v) => v.labels.outcome === outcome)?.value ?? 0;
+const mailsAbout = (text: string) =>
+  smtp.messages.filter((mail) => mail.subject.includes(text) || mail.text.includes(text));
+const counter = async (outcome: string) =>
+  (await triggersTotal.get()).values.find((v) => v.labels.outcome === outcome)?.value ?? 0;
 
 beforeAll(async () => {
   ({ orm } = await createTestDatabase());
@@ -120,11 +128,24 @@ beforeAll(async () => {
   const study = seed.create(Study, { id: 'SPN01', name: 'Social Processes Network' });
   const cmh = seed.create(Site, { id: 'CMH' });
   const zhh = seed.create(Site, { id: 'ZHH' });
-  seed.create(StudySite, { study, site: cmh, code: 'SPN01', usesRedcap: true, downloadScript: 'download.sh', postDownloadScript: 'post_download.sh' });
+  seed.create(StudySite, {
+    study,
+    site: cmh,
+    code: 'SPN01',
+    usesRedcap: true,
+    downloadScript: 'download.sh',
+    postDownloadScript: 'post_download.sh',
+  });
   seed.create(StudySite, { study, site: zhh, code: 'SPN01', usesRedcap: true });
   seed.create(User, { name: 'Ada Admin', email: 'ada@example.org', admin: true });
   seed.create(User, { name: 'Rui Assistant', email: 'rui@example.org', admin: false });
-  const fields = { version: '14.5.2', sessionField: 'session_id', dateField: 'scan_date', commentField: 'comments', completedValue: '2' };
+  const fields = {
+    version: '14.5.2',
+    sessionField: 'session_id',
+    dateField: 'scan_date',
+    commentField: 'comments',
+    completedValue: '2',
+  };
   classicConfig = seed.create(RedcapConfig, {
     ...fields,
     url: fake.url,
@@ -134,7 +155,14 @@ beforeAll(async () => {
     userField: 'ra_id',
     completedField: 'mri_scan_log_complete',
   });
-  longConfig = seed.create(RedcapConfig, { ...fields, url: fake.url, project: 2001, instrument: 'scan_visit', token: LONG_TOKEN, completedField: 'scan_visit_complete' });
+  longConfig = seed.create(RedcapConfig, {
+    ...fields,
+    url: fake.url,
+    project: 2001,
+    instrument: 'scan_visit',
+    token: LONG_TOKEN,
+    completedField: 'scan_visit_complete',
+  });
   // The same project behind another base URL, with a token REDCap does not know.
   badTokenConfig = seed.create(RedcapConfig, {
     ...fields,
@@ -149,7 +177,10 @@ beforeAll(async () => {
   fake.addProject({
     token: CLASSIC_TOKEN,
     records: [
-      classicRow('17', redcapFixtureRows('export-classic.json')[0].session_id.replace('0001', subject(1).toLowerCase())),
+      classicRow(
+        '17',
+        redcapFixtureRows('export-classic.json')[0].session_id.replace('0001', subject(1).toLowerCase()),
+      ),
       classicRow('20', `SPN01_CMH_${subject(2)}_01_01`),
       classicRow('21', `SPN01_CMH_${subject(3)}_01_01`),
       classicRow('22', `SPN01_CMH_${subject(4)}_01_01`),
@@ -160,7 +191,10 @@ beforeAll(async () => {
   });
   fake.addProject({
     token: LONG_TOKEN,
-    records: redcapFixtureRows('export-longitudinal.json').map((row) => ({ ...row, session_id: row.session_id.replace('0042', subject(7)) })),
+    records: redcapFixtureRows('export-longitudinal.json').map((row) => ({
+      ...row,
+      session_id: row.session_id.replace('0042', subject(7)),
+    })),
     events: { baseline_arm_1: 41, month_6_arm_1: 42 },
   });
 
@@ -228,14 +262,27 @@ describe('accepted triggers', () => {
     expect(monitor.status.name).toBe('RUNNING');
     // The intake made the first check (no scans yet): the monitor went straight to its wait.
     const [started] = (await temporal.client.workflow.getHandle(`scan-import:${sessionId}`).fetchHistory()).events!;
-    const [input] = started.workflowExecutionStartedEventAttributes!.input!.payloads!.map((p) => JSON.parse(Buffer.from(p.data!).toString()));
+    const [input] = started.workflowExecutionStartedEventAttributes!.input!.payloads!.map((p) =>
+      JSON.parse(Buffer.from(p.data!).toString()),
+    );
     expect(Date.parse(input.scansMissingAt)).toBeGreaterThan(Date.now() - 60_000);
     const intake = await temporal.client.workflow.getHandle(workflowId).describe();
     expect(intake.searchAttributes.SessionId).toEqual([sessionId]);
-    expect(intake.memo).toMatchObject({ record: '17', project: 1234, instrument: 'mri_scan_log', sessionId, redcapRecordId: record.id });
+    expect(intake.memo).toMatchObject({
+      record: '17',
+      project: 1234,
+      instrument: 'mri_scan_log',
+      sessionId,
+      redcapRecordId: record.id,
+    });
 
-    const redirect = await request(app).get(`/redcap_redirect/${record.id}`).set('Authorization', `Bearer ${API_TOKEN}`).expect(302);
-    expect(redirect.headers.location).toBe(`${fake.url}redcap_v14.5.2/DataEntry/index.php?pid=1234&id=17&page=mri_scan_log`);
+    const redirect = await request(app)
+      .get(`/redcap_redirect/${record.id}`)
+      .set('Authorization', `Bearer ${API_TOKEN}`)
+      .expect(302);
+    expect(redirect.headers.location).toBe(
+      `${fake.url}redcap_v14.5.2/DataEntry/index.php?pid=1234&id=17&page=mri_scan_log`,
+    );
   });
 
   test('longitudinal project: only the trigger event row is filed, with its event_id in the redirect', async () => {
@@ -260,7 +307,10 @@ describe('accepted triggers', () => {
     // The baseline row of the same record was not filed.
     expect(await em().count(RedcapRecord, { record: 'CMH0042' })).toBe(1);
 
-    const redirect = await request(app).get(`/redcap_redirect/${record.id}`).set('Authorization', `Bearer ${API_TOKEN}`).expect(302);
+    const redirect = await request(app)
+      .get(`/redcap_redirect/${record.id}`)
+      .set('Authorization', `Bearer ${API_TOKEN}`)
+      .expect(302);
     expect(redirect.headers.location).toBe(
       `${fake.url}redcap_v14.5.2/DataEntry/index.php?pid=2001&id=CMH0042&event_id=42&page=scan_visit`,
     );
@@ -274,7 +324,10 @@ describe('accepted triggers', () => {
     const record = await em().findOneOrFail(RedcapRecord, result.redcapRecordId);
     expect(record).toMatchObject({ eventName: 'baseline_arm_1', eventId: null });
     expect(logLines.some((line) => line.includes('Export Events failed') && line.includes('CMH0042'))).toBe(true);
-    const redirect = await request(app).get(`/redcap_redirect/${record.id}`).set('Authorization', `Bearer ${API_TOKEN}`).expect(302);
+    const redirect = await request(app)
+      .get(`/redcap_redirect/${record.id}`)
+      .set('Authorization', `Bearer ${API_TOKEN}`)
+      .expect(302);
     expect(redirect.headers.location).not.toContain('event_id');
   });
 
@@ -294,7 +347,13 @@ describe('accepted triggers', () => {
     expect(again.body).toEqual({ status: 'accepted', workflowId: first.body.workflowId });
     const rerun = await intakeResult(first.body.workflowId);
     expect((await temporal.client.workflow.getHandle(first.body.workflowId).describe()).runId).not.toBe(runId);
-    expect(rerun).toMatchObject({ sessionId: result.sessionId, redcapRecordId: result.redcapRecordId, change: 'unchanged', monitors: null, sessionCreated: false });
+    expect(rerun).toMatchObject({
+      sessionId: result.sessionId,
+      redcapRecordId: result.redcapRecordId,
+      change: 'unchanged',
+      monitors: null,
+      sessionCreated: false,
+    });
     expect(fake.callsFor('record', '20')).toHaveLength(result.reads + 1);
     expect(await em().count(RedcapRecord, { record: '20', config: classicConfig.id })).toBe(1);
     expect((await findSession(em(), result.sessionId)).redcap?.record?.id).toBe(result.redcapRecordId);
@@ -380,7 +439,9 @@ describe('failed intakes: the workflow fails with the reason, the admins get one
     });
     const failure = await intakeFailure(workflowId);
     expect(failure.type).toBe('IntakeTimedOut');
-    expect(failure.message).toMatch(/^Gave up reading the REDCap record after 4 seconds; last error: .*record 21.*answered 503/);
+    expect(failure.message).toMatch(
+      /^Gave up reading the REDCap record after 4 seconds; last error: .*record 21.*answered 503/,
+    );
     const mails = smtp.messages.filter((mail) => mail.text.includes(workflowId));
     expect(mails).toHaveLength(1);
     expect(mails[0].subject).toBe('REDCap record 21 could not be filed');
@@ -398,11 +459,14 @@ describe('triggers that start nothing', () => {
   test('an incomplete form is ignored, with the reason', async () => {
     const ignored = await counter('ignored');
     const res = await post(det('det-classic-incomplete.form')).expect(200);
-    expect(res.body).toEqual({ status: 'ignored', reason: 'mri_scan_log_complete is "0", not "2" (the form is not complete)' });
+    expect(res.body).toEqual({
+      status: 'ignored',
+      reason: 'mri_scan_log_complete is "0", not "2" (the form is not complete)',
+    });
     expect(await counter('ignored')).toBe(ignored + 1);
-    await expect(temporal.client.workflow.getHandle(redcapIntakeWorkflowId(classicConfig.id, '18')).describe()).rejects.toThrow(
-      WorkflowNotFoundError,
-    );
+    await expect(
+      temporal.client.workflow.getHandle(redcapIntakeWorkflowId(classicConfig.id, '18')).describe(),
+    ).rejects.toThrow(WorkflowNotFoundError);
     expect(fake.callsFor('record', '18')).toHaveLength(0);
   });
 
@@ -413,7 +477,9 @@ describe('triggers that start nothing', () => {
       expect(res.body.reason).toMatch(/^No REDCap config for project/);
     }
     const elsewhere = await post(det('det-classic-complete.form', {}, 'https://redcap.example.org/')).expect(200);
-    expect(elsewhere.body.reason).toBe('No REDCap config for project 1234, instrument mri_scan_log at https://redcap.example.org/');
+    expect(elsewhere.body.reason).toBe(
+      'No REDCap config for project 1234, instrument mri_scan_log at https://redcap.example.org/',
+    );
   });
 
   test('the REDCap URL matches with or without its trailing slash', async () => {
@@ -438,9 +504,17 @@ describe('triggers that start nothing', () => {
       { type: 'application/x-www-form-urlencoded', encoding: 'gzip', body: form, status: 400 },
       { type: 'application/x-www-form-urlencoded', encoding: 'x-unknown', body: form, status: 415 },
       // An unknown charset is read as UTF-8 (what REDCap sends).
-      { type: 'application/x-www-form-urlencoded; charset=x-bogus', body: new URLSearchParams(det('det-classic-incomplete.form')).toString(), status: 200 },
+      {
+        type: 'application/x-www-form-urlencoded; charset=x-bogus',
+        body: new URLSearchParams(det('det-classic-incomplete.form')).toString(),
+        status: 200,
+      },
       { type: 'application/json', body: '{"record": ', status: 400 },
-      { type: 'multipart/form-data; boundary=XyZ', body: '--XyZ\r\nContent-Disposition: form-data; name="record"\r\n\r\n17\r\n--XyZ--\r\n', status: 400 },
+      {
+        type: 'multipart/form-data; boundary=XyZ',
+        body: '--XyZ\r\nContent-Disposition: form-data; name="record"\r\n\r\n17\r\n--XyZ--\r\n',
+        status: 400,
+      },
       { type: 'text/plain', body: form, status: 400 },
     ];
     for (const { type, encoding, body, status } of cases) {
@@ -449,7 +523,11 @@ describe('triggers that start nothing', () => {
       if (encoding) req = req.set('Content-Encoding', encoding);
       const res = await req.send(body);
       expect({ type, encoding, status: res.status }).toEqual({ type, encoding, status });
-      expect(res.body).toEqual(status === 200 ? expect.objectContaining({ status: 'ignored' }) : expect.objectContaining({ error: expect.any(String) }));
+      expect(res.body).toEqual(
+        status === 200
+          ? expect.objectContaining({ status: 'ignored' })
+          : expect.objectContaining({ error: expect.any(String) }),
+      );
     }
     // NUL cannot be stored or looked up: a 400 naming the field, not "database unavailable".
     const nul = await post(det('det-classic-complete.form', { record: '17\u0000' })).expect(400);
@@ -464,7 +542,11 @@ describe('triggers that start nothing', () => {
   });
 
   test('DET_SECRET set: 403 unless ?secret= matches', async () => {
-    const guarded = createApp({ config: { ...config, detSecret: 's3cret-value' }, orm, temporal: temporal.client }).callback();
+    const guarded = createApp({
+      config: { ...config, detSecret: 's3cret-value' },
+      orm,
+      temporal: temporal.client,
+    }).callback();
     const fields = det('det-classic-incomplete.form');
     for (const query of ['', '?secret=', '?secret=wrong', '?secret=s3cret-valuex']) {
       const res = await request(guarded).post(`/redcap${query}`).type('form').send(fields).expect(403);
@@ -482,7 +564,11 @@ describe('services down: 503 naming which, never a hang', () => {
     const client = new Client({ connection: Connection.lazy({ address: `127.0.0.1:${await freePort()}` }) });
     try {
       const down = createApp({ config, orm, temporal: client }).callback();
-      const res = await request(down).post('/redcap').type('form').send(det('det-classic-complete.form', { record: '30' })).expect(503);
+      const res = await request(down)
+        .post('/redcap')
+        .type('form')
+        .send(det('det-classic-complete.form', { record: '30' }))
+        .expect(503);
       expect(res.body.error).toMatch(/^Temporal unavailable/);
       expect(res.body.unavailable).toBe('temporal');
       expect(await counter('failed')).toBe(failed + 1);
@@ -496,8 +582,15 @@ describe('services down: 503 naming which, never a hang', () => {
     const client = new Client({ connection: Connection.lazy({ address: `127.0.0.1:${silent.port}` }) });
     try {
       const down = createApp({ config, orm, temporal: client }).callback();
-      const res = await request(down).post('/redcap').type('form').send(det('det-classic-complete.form', { record: '31' })).expect(503);
-      expect(res.body).toMatchObject({ unavailable: 'temporal', error: expect.stringMatching(/^Temporal unavailable/) });
+      const res = await request(down)
+        .post('/redcap')
+        .type('form')
+        .send(det('det-classic-complete.form', { record: '31' }))
+        .expect(503);
+      expect(res.body).toMatchObject({
+        unavailable: 'temporal',
+        error: expect.stringMatching(/^Temporal unavailable/),
+      });
     } finally {
       await client.connection.close();
       await silent.close();
@@ -505,7 +598,9 @@ describe('services down: 503 naming which, never a hang', () => {
   });
 
   test('database unreachable (a closed port)', async () => {
-    const unreachable = MikroORM.initSync(ormConfig(`postgresql://postgres:postgres@127.0.0.1:${await freePort()}/none`));
+    const unreachable = MikroORM.initSync(
+      ormConfig(`postgresql://postgres:postgres@127.0.0.1:${await freePort()}/none`),
+    );
     try {
       const down = createApp({ config, orm: unreachable, temporal: temporal.client }).callback();
       const res = await request(down).post('/redcap').type('form').send(det('det-classic-complete.form')).expect(503);
@@ -536,7 +631,10 @@ describe('GET /redcap_redirect/:recordId', () => {
     await request(app).get('/redcap_redirect/1').expect(401);
     await request(app).get('/redcap_redirect/1').set('Authorization', 'Bearer wrong').expect(401);
     for (const id of ['999999', 'abc', '1.5', '99999999999999999999']) {
-      const res = await request(app).get(`/redcap_redirect/${id}`).set('Authorization', `Bearer ${API_TOKEN}`).expect(404);
+      const res = await request(app)
+        .get(`/redcap_redirect/${id}`)
+        .set('Authorization', `Bearer ${API_TOKEN}`)
+        .expect(404);
       expect(res.body.error).toContain(`No REDCap record ${id}`);
     }
   });

@@ -27,12 +27,19 @@ test('data of the previous release is carried over, with the choices the migrati
              values (1, 'https://redcap.example.org/', 1234, 'mri_scan_log', '14.5.2', 't', 'session_id', 'scan_date', 'comments', 'mri_scan_log_complete', '2')`);
   for (const n of ['A', 'B', 'C', 'D', 'E', 'F', 'G']) {
     await sql(`insert into timepoint (id, site_id) values (?, 'CMH')`, [`SPN01_CMH_000${n}_01`]);
-    await sql(`insert into session (id, timepoint_id, num) values (?, ?, 1)`, [`SPN01_CMH_000${n}_01_01`, `SPN01_CMH_000${n}_01`]);
+    await sql(`insert into session (id, timepoint_id, num) values (?, ?, 1)`, [
+      `SPN01_CMH_000${n}_01_01`,
+      `SPN01_CMH_000${n}_01`,
+    ]);
   }
   const session = (n: string) => `SPN01_CMH_000${n}_01_01`;
   const record = async (id: number, name: string, date: string, created: string) =>
-    sql(`insert into redcap_record (id, config_id, record, entry_date, session_name, created_at) values (?, 1, ?, ?, 'x', ?)`, [id, name, date, created]);
-  const link = (n: string, recordId: number | null) => sql(`insert into session_redcap (session_id, record_id) values (?, ?)`, [session(n), recordId]);
+    sql(
+      `insert into redcap_record (id, config_id, record, entry_date, session_name, created_at) values (?, 1, ?, ?, 'x', ?)`,
+      [id, name, date, created],
+    );
+  const link = (n: string, recordId: number | null) =>
+    sql(`insert into session_redcap (session_id, record_id) values (?, ?)`, [session(n), recordId]);
 
   // r1: the first row is linked, a corrected date made a second, newer one that is not: the linked one stays.
   await record(1, 'r1', '2026-01-01', '2026-01-01T10:00:00Z');
@@ -50,13 +57,17 @@ test('data of the previous release is carried over, with the choices the migrati
   await record(7, 'r4', '2026-01-01', '2026-01-01T10:00:00Z');
   await link('D', 7);
   await link('E', 7);
-  await sql(`insert into scan (session_id, name, series, tag, created_at) values (?, 'D_T1', 1, 'T1', now())`, [session('D')]);
+  await sql(`insert into scan (session_id, name, series, tag, created_at) values (?, 'D_T1', 1, 'T1', now())`, [
+    session('D'),
+  ]);
   // F expects no record; G has none known.
   await link('F', null);
 
   await orm.getMigrator().up();
 
-  const records = await sql(`select id, record, entry_date::text as date, repeat_instance from redcap_record order by id`);
+  const records = await sql(
+    `select id, record, entry_date::text as date, repeat_instance from redcap_record order by id`,
+  );
   expect(records).toEqual([
     { id: 1, record: 'r1', date: '2026-01-01', repeat_instance: 0 },
     { id: 4, record: 'r2', date: '2026-01-03', repeat_instance: 0 },
@@ -74,8 +85,14 @@ test('data of the previous release is carried over, with the choices the migrati
   expect(await sql(`select det_version from redcap_config`)).toEqual([{ det_version: null }]);
 
   // The new rules hold in the database itself.
-  await expect(record(8, 'r1', '2026-02-01', '2026-02-01T10:00:00Z')).rejects.toThrow(/violates unique constraint "redcap_record_config_id_record_event_name_repeat__73093_unique"/);
-  await sql(`insert into redcap_record (id, config_id, record, entry_date, session_name, created_at, repeat_instance) values (9, 1, 'r1', '2026-02-01', 'x', now(), 2)`);
+  await expect(record(8, 'r1', '2026-02-01', '2026-02-01T10:00:00Z')).rejects.toThrow(
+    /violates unique constraint "redcap_record_config_id_record_event_name_repeat__73093_unique"/,
+  );
+  await sql(
+    `insert into redcap_record (id, config_id, record, entry_date, session_name, created_at, repeat_instance) values (9, 1, 'r1', '2026-02-01', 'x', now(), 2)`,
+  );
   await expect(link('G', 1)).rejects.toThrow(/violates unique constraint "session_redcap_record_id_unique"/);
-  await expect(sql(`delete from redcap_record where id = 1`)).rejects.toThrow(/violates foreign key constraint "session_redcap_record_id_foreign"/);
+  await expect(sql(`delete from redcap_record where id = 1`)).rejects.toThrow(
+    /violates foreign key constraint "session_redcap_record_id_foreign"/,
+  );
 });

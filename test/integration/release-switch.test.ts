@@ -65,15 +65,19 @@ afterAll(async () => {
   await env?.teardown();
 });
 
-const handle = (ids: { workflowId: string; runId?: string }) => env.client.workflow.getHandle(ids.workflowId, ids.runId);
+const handle = (ids: { workflowId: string; runId?: string }) =>
+  env.client.workflow.getHandle(ids.workflowId, ids.runId);
 const state = (h: WorkflowHandle) => h.query(statusQuery).then((s) => s.state);
-const timersStarted = async (h: WorkflowHandle) => (await h.fetchHistory()).events!.filter((e) => e.eventType === EventType.EVENT_TYPE_TIMER_STARTED).length;
+const timersStarted = async (h: WorkflowHandle) =>
+  (await h.fetchHistory()).events!.filter((e) => e.eventType === EventType.EVENT_TYPE_TIMER_STARTED).length;
 
 /** Waits until the workflow's pending activity `type` failed (at least `failures` times) and waits for a retry. */
 async function retrying(h: WorkflowHandle, type: string, failures = 1): Promise<void> {
   await eventually(async () => {
     const [pending] = (await h.describe()).raw.pendingActivities ?? [];
-    return pending?.activityType?.name === type && Boolean(pending.lastFailure?.message) && (pending.attempt ?? 0) > failures;
+    return (
+      pending?.activityType?.name === type && Boolean(pending.lastFailure?.message) && (pending.attempt ?? 0) > failures
+    );
   }, `${h.workflowId}: ${type} to fail and wait for its retry`);
 }
 
@@ -99,7 +103,11 @@ test(`workflows started on release ${CURRENT_RELEASE} and stopped mid-flight fin
     if (options.scans) await addScan(lab.orm, sessionId);
     const target = { sessionId, studyId: 'SPN01', siteId: site, downloadScript: site === 'CMH' ? 'download.sh' : null };
     const ids = await startReleaseMonitors(env.client, lab.config.taskQueue, lab.config.durations, target);
-    return { sessionId, scanImport: handle(ids.scanImport), scanDownload: ids.scanDownload ? handle(ids.scanDownload) : undefined };
+    return {
+      sessionId,
+      scanImport: handle(ids.scanImport),
+      scanDownload: ids.scanDownload ? handle(ids.scanDownload) : undefined,
+    };
   };
 
   // --- on the old release -----------------------------------------------------------------------------------
@@ -109,10 +117,23 @@ test(`workflows started on release ${CURRENT_RELEASE} and stopped mid-flight fin
   lab.failJob('post_download', 'SPN01_CMH_0004_01_01', 'sbatch: error: Batch job submission failed');
   const postDownload = await start(4, 'CMH', { scans: true }); // the post-download job failing at the deploy
   const cancelled = await start(5, 'CMH'); // cancelled after the deploy
-  redcapRows.push({ record_id: 'R1', session_id: 'SPN01_ZHH_0006_01_01', scan_date: '2026-11-20', comments: 'deploy', mri_scan_log_complete: '2' });
+  redcapRows.push({
+    record_id: 'R1',
+    session_id: 'SPN01_ZHH_0006_01_01',
+    scan_date: '2026-11-20',
+    comments: 'deploy',
+    mri_scan_log_complete: '2',
+  });
   redcap.failNext(1_000, 503);
   const configId = (await lab.orm.em.fork().findOneOrFail(RedcapConfig, { project: 1234 })).id;
-  const intake = handle(await startReleaseIntake(env.client, lab.config.taskQueue, { configId, record: 'R1' }, { redcapUrl: redcap.url, project: 1234, instrument: 'mri_scan_log' }));
+  const intake = handle(
+    await startReleaseIntake(
+      env.client,
+      lab.config.taskQueue,
+      { configId, record: 'R1' },
+      { redcapUrl: redcap.url, project: 1234, instrument: 'mri_scan_log' },
+    ),
+  );
 
   for (const m of [noScans, scansLater, checkedEarly, cancelled]) {
     await eventually(async () => (await state(m.scanImport)) === 'waiting', `${m.scanImport.workflowId} to wait`);
@@ -120,7 +141,8 @@ test(`workflows started on release ${CURRENT_RELEASE} and stopped mid-flight fin
   for (const m of [noScans, scansLater, cancelled]) await retrying(m.scanDownload!, 'downloadScans');
   await checkedEarly.scanImport.signal(scansArrivedSignal);
   await eventually(
-    async () => (await timersStarted(checkedEarly.scanImport)) === 2 && (await state(checkedEarly.scanImport)) === 'waiting',
+    async () =>
+      (await timersStarted(checkedEarly.scanImport)) === 2 && (await state(checkedEarly.scanImport)) === 'waiting',
     'the early check to find no scans and wait again',
   );
   expect(await postDownload.scanImport.result()).toEqual({ outcome: 'scans-present' });
@@ -150,15 +172,23 @@ test(`workflows started on release ${CURRENT_RELEASE} and stopped mid-flight fin
     ['checked early: import', checkedEarly.scanImport, { outcome: 'email-sent' }],
     ['post-download: download', postDownload.scanDownload!, { outcome: 'downloaded', attempts: 1 }],
     ['cancelled: import', cancelled.scanImport, { outcome: 'cancelled', cancelReason: 'withdrawn after the deploy' }],
-    ['cancelled: download', cancelled.scanDownload!, { outcome: 'cancelled', attempts: 0, cancelReason: 'withdrawn after the deploy' }],
+    [
+      'cancelled: download',
+      cancelled.scanDownload!,
+      { outcome: 'cancelled', attempts: 0, cancelReason: 'withdrawn after the deploy' },
+    ],
     ['intake', intake, expect.objectContaining({ sessionId: 'SPN01_ZHH_0006_01_01', sessionCreated: true })],
   ];
   // One at a time: the time-skipping server's lock is not made for concurrent waits (each wait unlocks it).
   const results: unknown[] = [];
   for (const [, h] of midFlight) results.push(await resultUnlessTaskFails(h));
-  expect(Object.fromEntries(midFlight.map(([name], i) => [name, results[i]]))).toEqual(Object.fromEntries(midFlight.map(([name, , expected]) => [name, expected])));
+  expect(Object.fromEntries(midFlight.map(([name], i) => [name, results[i]]))).toEqual(
+    Object.fromEntries(midFlight.map(([name, , expected]) => [name, expected])),
+  );
   // The intake (finished by the new code) started its session's monitor, on the new code.
-  const intakeMonitor = handle((results[8] as { monitors: { scanImport: { workflowId: string } } }).monitors.scanImport);
+  const intakeMonitor = handle(
+    (results[8] as { monitors: { scanImport: { workflowId: string } } }).monitors.scanImport,
+  );
   expect(await resultUnlessTaskFails(intakeMonitor)).toEqual({ outcome: 'email-sent' });
 
   const downloadAttempts = (results[1] as { attempts: number }).attempts;
@@ -176,7 +206,11 @@ test(`workflows started on release ${CURRENT_RELEASE} and stopped mid-flight fin
   );
 
   // No workflow task failed anywhere; the mid-flight ones ran on the old worker, then on the new one.
-  const histories = [...midFlight, ['intake monitor', intakeMonitor] as const, ['post-download: import', postDownload.scanImport] as const];
+  const histories = [
+    ...midFlight,
+    ['intake monitor', intakeMonitor] as const,
+    ['post-download: import', postDownload.scanImport] as const,
+  ];
   for (const [name, h] of histories) {
     const history = await h.fetchHistory();
     expect([name, workflowTaskFailures(history)]).toEqual([name, []]);

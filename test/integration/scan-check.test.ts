@@ -25,7 +25,10 @@ afterAll(() => orm.close());
 /** The rule as the entity graph has it: a REDCap record, no scans, not marked empty. */
 async function ruleOfTheGraph(sessionId: string) {
   const session = await findSession(em(), sessionId);
-  return { missingScans: Boolean(session.redcap?.record) && session.scans.count() === 0 && !session.empty, scans: session.scans.count() };
+  return {
+    missingScans: Boolean(session.redcap?.record) && session.scans.count() === 0 && !session.empty,
+    scans: session.scans.count(),
+  };
 }
 
 test('every kind of session: the one-statement check agrees with the entity graph', async () => {
@@ -54,14 +57,26 @@ test('every kind of session: the one-statement check agrees with the entity grap
   }
 });
 
-test("a cancel recorded on the session is read with the check, its reason with it", async () => {
+test('a cancel recorded on the session is read with the check, its reason with it', async () => {
   await seedSession(orm, 'SPN01_CMH_0021_01_01');
   await seedSession(orm, 'SPN01_CMH_0022_01_01');
   const e = em();
-  await e.nativeUpdate(Session, { id: 'SPN01_CMH_0021_01_01' }, { monitorsCancelledAt: new Date(), monitorsCancelReason: 'participant withdrew' });
+  await e.nativeUpdate(
+    Session,
+    { id: 'SPN01_CMH_0021_01_01' },
+    { monitorsCancelledAt: new Date(), monitorsCancelReason: 'participant withdrew' },
+  );
   await e.nativeUpdate(Session, { id: 'SPN01_CMH_0022_01_01' }, { monitorsCancelledAt: new Date() });
-  expect(await checkSessionScans(em(), 'SPN01_CMH_0021_01_01')).toEqual({ missingScans: true, scans: 0, cancelled: { reason: 'participant withdrew' } });
-  expect(await checkSessionScans(em(), 'SPN01_CMH_0022_01_01')).toEqual({ missingScans: true, scans: 0, cancelled: {} });
+  expect(await checkSessionScans(em(), 'SPN01_CMH_0021_01_01')).toEqual({
+    missingScans: true,
+    scans: 0,
+    cancelled: { reason: 'participant withdrew' },
+  });
+  expect(await checkSessionScans(em(), 'SPN01_CMH_0022_01_01')).toEqual({
+    missingScans: true,
+    scans: 0,
+    cancelled: {},
+  });
   expect(await checkSessionScans(em(), 'SPN01_CMH_0001_01_01')).not.toHaveProperty('cancelled');
 });
 

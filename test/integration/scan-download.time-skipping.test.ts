@@ -62,7 +62,12 @@ test('scans already there: no download job, the post-download job runs, download
   const sessionId = `SPN01_CMH_${String(serial).padStart(4, '0')}_01_01`;
   await seedSession(lab.orm, sessionId);
   await addScan(lab.orm, sessionId);
-  const started = await startScanMonitors(env.client, lab.config, { sessionId, studyId: 'SPN01', siteId: 'CMH', downloadScript: 'download.sh' });
+  const started = await startScanMonitors(env.client, lab.config, {
+    sessionId,
+    studyId: 'SPN01',
+    siteId: 'CMH',
+    downloadScript: 'download.sh',
+  });
   const handle = env.client.workflow.getHandle(started.scanDownload!.workflowId);
   expect(await handle.result()).toEqual<ScanDownloadResult>({ outcome: 'downloaded', attempts: 1 });
   expect(lab.jobRuns('download', sessionId)).toBe(0);
@@ -84,7 +89,9 @@ test('no scans for 2 days: attempts at 0, 1, 3, 7, 13, 19, 25, 31, 37, 43 hours,
 
   // The schedule of attempts, on the workflow's clock: the activity's retry policy, not a loop of ours.
   const history = await handle.fetchHistory();
-  const scheduled = history.events!.filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'downloadScans');
+  const scheduled = history.events!.filter(
+    (e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'downloadScans',
+  );
   expect(scheduled).toHaveLength(1);
   const retry = scheduled[0].activityTaskScheduledEventAttributes!.retryPolicy!;
   expect(Number(retry.initialInterval!.seconds)).toBe(3600);
@@ -137,7 +144,10 @@ test('scansArrived without scans submits again now and keeps going; cancel then 
   // (Signalled at once, the signal could land between the job's end and the attempt's failure; on a loaded CI run
   // the second attempt then did not come within a minute of frozen time. A signal during a running job is tested
   // on the dev server: download-jobs-bash.dev-server.test.ts.)
-  await eventually(async () => ((await handle.describe()).raw.pendingActivities ?? []).some((p) => Number(p.attempt) >= 2), 'the first attempt to fail and wait for its retry');
+  await eventually(
+    async () => ((await handle.describe()).raw.pendingActivities ?? []).some((p) => Number(p.attempt) >= 2),
+    'the first attempt to fail and wait for its retry',
+  );
   await handle.signal(scansArrivedSignal);
   await submitted(sessionId, 2);
   await handle.signal(cancelSignal, { reason: 'data fetched by hand' });

@@ -46,7 +46,12 @@ async function newSession(options: { record?: boolean } = {}) {
 }
 
 async function startImport(sessionId: string, recipients?: string[], check?: ScanCheck) {
-  const started = await startScanMonitors(env.client, lab.config, { sessionId, studyId: 'SPN01', siteId: 'CMH' }, { recipients, check });
+  const started = await startScanMonitors(
+    env.client,
+    lab.config,
+    { sessionId, studyId: 'SPN01', siteId: 'CMH' },
+    { recipients, check },
+  );
   const handle = env.client.workflow.getHandle(started.scanImport.workflowId, started.scanImport.runId);
   return Object.assign(handle, { runId: started.scanImport.runId });
 }
@@ -87,7 +92,9 @@ test('no scans after 2 days: one email to the admins naming the study, the sessi
   expect(mail.text).toContain('https://redcap.example.org/redcap_v14.5.2/DataEntry/index.php?pid=1234&id=');
   expect(mail.text).toContain(`/redcap_redirect/${recordId}`);
   const ledger = await lab.orm.em.fork().find(SentEmail, { sessionId });
-  expect(ledger).toEqual([expect.objectContaining({ status: 'sent', kind: 'no-scans', key: `${handle.workflowId}:${handle.runId}:no-scans` })]);
+  expect(ledger).toEqual([
+    expect.objectContaining({ status: 'sent', kind: 'no-scans', key: `${handle.workflowId}:${handle.runId}:no-scans` }),
+  ]);
 });
 
 test('the email goes to the recipients the workflow was given', async () => {
@@ -121,10 +128,14 @@ test('scansArrived with no scans in the database keeps waiting, then emails afte
 /** The local activities (checks of the database) the monitor has run so far, from its history. */
 async function localChecks(handle: Awaited<ReturnType<typeof startImport>>): Promise<number> {
   const { events } = await handle.fetchHistory();
-  return (events ?? []).filter((e) => e.eventType === temporal.api.enums.v1.EventType.EVENT_TYPE_MARKER_RECORDED && e.markerRecordedEventAttributes?.markerName === 'core_local_activity').length;
+  return (events ?? []).filter(
+    (e) =>
+      e.eventType === temporal.api.enums.v1.EventType.EVENT_TYPE_MARKER_RECORDED &&
+      e.markerRecordedEventAttributes?.markerName === 'core_local_activity',
+  ).length;
 }
 
-test('started with the starter\'s check (scans missing): no check of its own before the wait; emails after 2 days', async () => {
+test("started with the starter's check (scans missing): no check of its own before the wait; emails after 2 days", async () => {
   const { sessionId } = await newSession();
   const handle = await startImport(sessionId, undefined, { missingScans: true, scans: 0 });
   const started = (await handle.describe()).startTime.getTime();
@@ -135,7 +146,7 @@ test('started with the starter\'s check (scans missing): no check of its own bef
   expect(lab.smtp.messages).toHaveLength(1);
 });
 
-test('a starter\'s check that found scans, or a cancel, is not taken: the monitor checks for itself', async () => {
+test("a starter's check that found scans, or a cancel, is not taken: the monitor checks for itself", async () => {
   const { sessionId } = await newSession();
   await addScan(lab.orm, sessionId);
   const handle = await startImport(sessionId, undefined, { missingScans: false, scans: 1 });
@@ -143,7 +154,7 @@ test('a starter\'s check that found scans, or a cancel, is not taken: the monito
   expect(await localChecks(handle)).toBe(1);
 });
 
-test('scansArrived carrying the sender\'s check: the monitor takes it, without reading the database', async () => {
+test("scansArrived carrying the sender's check: the monitor takes it, without reading the database", async () => {
   const { sessionId } = await newSession();
   const handle = await startImport(sessionId);
   await waitingUntil(handle);
@@ -159,7 +170,9 @@ test('scansArrived carrying a check with a cancel ends it cancelled, with the re
   const { sessionId } = await newSession();
   const handle = await startImport(sessionId);
   await waitingUntil(handle);
-  await handle.signal(scansArrivedSignal, { check: { missingScans: true, scans: 0, cancelled: { reason: 'scanned at another site' } } });
+  await handle.signal(scansArrivedSignal, {
+    check: { missingScans: true, scans: 0, cancelled: { reason: 'scanned at another site' } },
+  });
   expect(await handle.result()).toEqual({ outcome: 'cancelled', cancelReason: 'scanned at another site' });
 });
 
@@ -168,7 +181,9 @@ test('scansArrived with a malformed argument is a plain scansArrived: the monito
   const handle = await startImport(sessionId);
   const checkAt = await waitingUntil(handle);
   const before = await localChecks(handle);
-  await env.client.workflow.getHandle(handle.workflowId).signal('scansArrived', { check: { missingScans: 'no', scans: 'many' } });
+  await env.client.workflow
+    .getHandle(handle.workflowId)
+    .signal('scansArrived', { check: { missingScans: 'no', scans: 'many' } });
   await eventually(async () => (await localChecks(handle)) === before + 1, 'the database check');
   await eventually(async () => (await handle.query(statusQuery)).state === 'waiting', 'the monitor to wait again');
   expect(Date.parse((await handle.query(statusQuery)).nextCheckAt!)).toBe(checkAt);
@@ -182,7 +197,11 @@ test('cancel ends it cancelled, with the reason, and no email', async () => {
   await waitingUntil(handle);
   await handle.signal(cancelSignal, { reason: 'participant withdrew' });
   expect(await handle.result()).toEqual({ outcome: 'cancelled', cancelReason: 'participant withdrew' });
-  expect(await handle.query(statusQuery)).toMatchObject({ state: 'done', outcome: 'cancelled', cancelReason: 'participant withdrew' });
+  expect(await handle.query(statusQuery)).toMatchObject({
+    state: 'done',
+    outcome: 'cancelled',
+    cancelReason: 'participant withdrew',
+  });
   expect(lab.smtp.messages).toHaveLength(0);
 });
 

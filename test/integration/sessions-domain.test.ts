@@ -1,7 +1,18 @@
 /** The session rules users rely on, against real PostgreSQL. */
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { ForeignKeyConstraintViolationException } from '@mikro-orm/core';
-import { EmptySession, RedcapConfig, RedcapRecord, Scan, Session, SessionRedcap, Site, Study, StudySite, Timepoint } from '../../src/db/entities';
+import {
+  EmptySession,
+  RedcapConfig,
+  RedcapRecord,
+  Scan,
+  Session,
+  SessionRedcap,
+  Site,
+  Study,
+  StudySite,
+  Timepoint,
+} from '../../src/db/entities';
 import type { Orm } from '../../src/db/orm';
 import { ConflictError, NotFoundError } from '../../src/errors';
 import {
@@ -71,7 +82,12 @@ test('find-or-create makes the timepoint and session once, from any convention a
   const second = await findOrCreateSession(em(), 'SPN01_CMH_0001_01_02');
   expect(second.created).toBe(true);
   const timepoint = await em().findOneOrFail(Timepoint, 'SPN01_CMH_0001_01', { populate: ['sessions', 'studies'] });
-  expect(timepoint.sessions.getItems().map((s) => s.num).sort()).toEqual([1, 2]);
+  expect(
+    timepoint.sessions
+      .getItems()
+      .map((s) => s.num)
+      .sort(),
+  ).toEqual([1, 2]);
   expect(timepoint.studies.getItems().map((s) => s.id)).toEqual(['SPN01']);
   expect(await em().count(Timepoint, { id: 'SPN01_CMH_0001_01' })).toBe(1);
 });
@@ -108,7 +124,9 @@ test('attaching REDCap records: same again is a no-op, a different one is refuse
   expect(await attachRedcapRecord(em(), session, record)).toEqual({ change: 'unchanged' });
   const other = await newRecord('3');
   await expect(attachRedcapRecord(em(), session, other)).rejects.toThrow(ConflictError);
-  await expect(attachRedcapRecord(em(), session, other)).rejects.toThrow(/SPN01_CMH_0002_01_01 already has REDCap record/);
+  await expect(attachRedcapRecord(em(), session, other)).rejects.toThrow(
+    /SPN01_CMH_0002_01_01 already has REDCap record/,
+  );
   expect((await findSession(em(), 'SPN01_CMH_0002_01_01')).redcap?.record?.id).toBe(record.id);
 });
 
@@ -125,7 +143,12 @@ test('checkSessionScans missingScans: a REDCap record, no scans, not marked empt
   expect((await checkSessionScans(em(), session.id)).missingScans).toBe(true);
 
   const e = em();
-  e.create(Scan, { session: e.getReference(Session, session.id), name: 'SPN01_CMH_0004_01_01_T1_02_SagT1', series: 2, tag: 'T1' });
+  e.create(Scan, {
+    session: e.getReference(Session, session.id),
+    name: 'SPN01_CMH_0004_01_01_T1_02_SagT1',
+    series: 2,
+    tag: 'T1',
+  });
   await e.flush();
   expect((await checkSessionScans(em(), session.id)).missingScans).toBe(false);
 
@@ -143,7 +166,10 @@ test('an unknown session is a 404 naming the id', async () => {
 });
 
 describe('filing a REDCap record (fileRecord): one transaction, the record follows REDCap', () => {
-  const entry = (sessionName: string, changes: Partial<{ entryDate: string; comment: string; user: string | null }> = {}) => ({
+  const entry = (
+    sessionName: string,
+    changes: Partial<{ entryDate: string; comment: string; user: string | null }> = {},
+  ) => ({
     sessionName,
     entryDate: '2026-11-20',
     comment: 'first',
@@ -159,9 +185,17 @@ describe('filing a REDCap record (fileRecord): one transaction, the record follo
     const again = await fileRecord(em(), key('f1'), entry('spn01_cmh_0101_01_01'));
     expect(again).toMatchObject({ change: 'updated', sessionCreated: false }); // the session name as entered changed
     expect((await fileRecord(em(), key('f1'), entry('spn01_cmh_0101_01_01'))).change).toBe('unchanged');
-    const corrected = await fileRecord(em(), key('f1'), entry('spn01_cmh_0101_01_01', { entryDate: '2026-11-21', comment: 'fixed', user: null }));
+    const corrected = await fileRecord(
+      em(),
+      key('f1'),
+      entry('spn01_cmh_0101_01_01', { entryDate: '2026-11-21', comment: 'fixed', user: null }),
+    );
     expect(corrected).toMatchObject({ change: 'updated', record: { id: first.record.id } });
-    expect(await em().findOneOrFail(RedcapRecord, first.record.id)).toMatchObject({ entryDate: '2026-11-21', comment: 'fixed', user: null });
+    expect(await em().findOneOrFail(RedcapRecord, first.record.id)).toMatchObject({
+      entryDate: '2026-11-21',
+      comment: 'fixed',
+      user: null,
+    });
     expect((await findSession(em(), 'SPN01_CMH_0101_01_01')).date).toBe('2026-11-21');
     expect(await em().count(RedcapRecord, { record: 'f1' })).toBe(1);
 
@@ -177,7 +211,13 @@ describe('filing a REDCap record (fileRecord): one transaction, the record follo
     expect((await fileRecord(em(), key('f2'), entry('SPN01_CMH_0102_01_01'))).monitorsDue).toBe(false);
 
     const moved = await fileRecord(em(), key('f2'), entry('SPN01_CMH_0103_01_01'));
-    expect(moved).toMatchObject({ change: 'moved', movedFrom: 'SPN01_CMH_0102_01_01', sessionCreated: true, monitorsDue: true, record: { id: first.record.id } });
+    expect(moved).toMatchObject({
+      change: 'moved',
+      movedFrom: 'SPN01_CMH_0102_01_01',
+      sessionCreated: true,
+      monitorsDue: true,
+      record: { id: first.record.id },
+    });
     expect((await findSession(em(), 'SPN01_CMH_0103_01_01')).redcap?.record?.id).toBe(first.record.id);
     const old = await findSession(em(), 'SPN01_CMH_0102_01_01');
     expect(old.redcap).toBeNull(); // no link at all: "nothing known", not "expects no record"
@@ -191,13 +231,18 @@ describe('filing a REDCap record (fileRecord): one transaction, the record follo
     await expect(fileRecord(em(), key('f3'), entry('SPN01_CMH_0105_01_01', { comment: 'moved?' }))).rejects.toThrow(
       /Session SPN01_CMH_0105_01_01 already has REDCap record f4 \(id \d+\); refusing a second record, f3 \(id \d+\)/,
     );
-    expect(await em().findOneOrFail(RedcapRecord, first.record.id)).toMatchObject({ comment: 'first', sessionName: 'SPN01_CMH_0104_01_01' });
+    expect(await em().findOneOrFail(RedcapRecord, first.record.id)).toMatchObject({
+      comment: 'first',
+      sessionName: 'SPN01_CMH_0104_01_01',
+    });
     expect((await findSession(em(), 'SPN01_CMH_0104_01_01')).redcap?.record?.id).toBe(first.record.id);
     expect((await findSession(em(), 'SPN01_CMH_0105_01_01')).redcap?.record?.id).toBe(taken.record.id);
 
     const { session } = await findOrCreateSession(em(), 'SPN01_CMH_0106_01_01');
     await markExpectingNoRecord(em(), session);
-    await expect(fileRecord(em(), key('f5'), entry('SPN01_CMH_0106_01_01'))).rejects.toThrow(/expecting no REDCap record/);
+    await expect(fileRecord(em(), key('f5'), entry('SPN01_CMH_0106_01_01'))).rejects.toThrow(
+      /expecting no REDCap record/,
+    );
     expect(await em().count(RedcapRecord, { record: 'f5' })).toBe(0);
     await expect(fileRecord(em(), key('f6'), entry('SPN01_CMH_0107_01_01', { entryDate: 'x' }))).rejects.toThrow();
     expect(await em().count(Timepoint, { id: 'SPN01_CMH_0107_01' })).toBe(0);
@@ -205,7 +250,9 @@ describe('filing a REDCap record (fileRecord): one transaction, the record follo
 
   test('deleting a linked record is refused: a session never turns into "expects no record" behind our back', async () => {
     const filed = await fileRecord(em(), key('f7'), entry('SPN01_CMH_0108_01_01'));
-    await expect(em().nativeDelete(RedcapRecord, { id: filed.record.id })).rejects.toThrow(ForeignKeyConstraintViolationException);
+    await expect(em().nativeDelete(RedcapRecord, { id: filed.record.id })).rejects.toThrow(
+      ForeignKeyConstraintViolationException,
+    );
     expect((await findSession(em(), 'SPN01_CMH_0108_01_01')).redcap?.record?.id).toBe(filed.record.id);
   });
 

@@ -26,13 +26,18 @@ beforeAll(async () => {
   quietTemporalLogs();
   temporal = await connectDevServer();
   // Long waits: the monitors stay running until a route ends them.
-  lab = await startMonitorHarness(temporal, { env: { API_TOKEN: TOKEN, SCAN_CHECK_DELAY: '1 hour', DOWNLOAD_RETRY_INITIAL: '1 hour' } });
+  lab = await startMonitorHarness(temporal, {
+    env: { API_TOKEN: TOKEN, SCAN_CHECK_DELAY: '1 hour', DOWNLOAD_RETRY_INITIAL: '1 hour' },
+  });
   app = createApp({ config: lab.config, orm: lab.orm, temporal: temporal.client }).callback();
 });
 
 afterAll(async () => {
   for (const workflowId of started) {
-    await temporal.client.workflow.getHandle(workflowId).terminate('test done').catch(() => undefined);
+    await temporal.client.workflow
+      .getHandle(workflowId)
+      .terminate('test done')
+      .catch(() => undefined);
   }
   await lab?.close();
   await temporal?.close();
@@ -60,7 +65,10 @@ describe('auth and validation', () => {
   test('every route needs the bearer token', async () => {
     await request(app).get('/sessions/SPN01_CMH_0001_01_01').expect(401);
     await request(app).get('/sessions/SPN01_CMH_0001_01_01').set({ Authorization: 'Bearer wrong' }).expect(401);
-    await request(app).post('/sessions/SPN01_CMH_0001_01_01/scans').send({ name: 'x', series: 1, tag: 'T1' }).expect(401);
+    await request(app)
+      .post('/sessions/SPN01_CMH_0001_01_01/scans')
+      .send({ name: 'x', series: 1, tag: 'T1' })
+      .expect(401);
     const res = await request(app).post('/sessions/SPN01_CMH_0001_01_01/monitors/cancel').send({}).expect(401);
     expect(res.body.error).toMatch(/bearer/i);
   });
@@ -81,17 +89,38 @@ describe('auth and validation', () => {
 
   test('a scan body is validated field by field', async () => {
     const { sessionId } = await newSession();
-    const res = await request(app).post(`/sessions/${sessionId}/scans`).set(auth).send({ name: '', series: 'one', extra: 1 }).expect(400);
+    const res = await request(app)
+      .post(`/sessions/${sessionId}/scans`)
+      .set(auth)
+      .send({ name: '', series: 'one', extra: 1 })
+      .expect(400);
     expect(res.body.error).toMatch(/name/);
     expect(res.body.error).toMatch(/series/);
     expect(res.body.error).toMatch(/tag/);
     expect(res.body.error).toMatch(/extra/);
-    await request(app).post(`/sessions/${sessionId}/scans`).set(auth).set('Content-Type', 'application/json').send('{"name": ').expect(400);
-    await request(app).post(`/sessions/${sessionId}/scans`).set(auth).send({ name: 'x'.repeat(200_000), series: 1, tag: 'T1' }).expect(413);
-    const cancel = await request(app).post(`/sessions/${sessionId}/monitors/cancel`).set(auth).send({ reason: 42 }).expect(400);
+    await request(app)
+      .post(`/sessions/${sessionId}/scans`)
+      .set(auth)
+      .set('Content-Type', 'application/json')
+      .send('{"name": ')
+      .expect(400);
+    await request(app)
+      .post(`/sessions/${sessionId}/scans`)
+      .set(auth)
+      .send({ name: 'x'.repeat(200_000), series: 1, tag: 'T1' })
+      .expect(413);
+    const cancel = await request(app)
+      .post(`/sessions/${sessionId}/monitors/cancel`)
+      .set(auth)
+      .send({ reason: 42 })
+      .expect(400);
     expect(cancel.body.error).toMatch(/reason/);
     // A reason PostgreSQL cannot store (a NUL character; found by the hostile-input property test) is a 400 too, not a 500.
-    const unstorable = await request(app).post(`/sessions/${sessionId}/monitors/cancel`).set(auth).send({ reason: 'a\u0000b' }).expect(400);
+    const unstorable = await request(app)
+      .post(`/sessions/${sessionId}/monitors/cancel`)
+      .set(auth)
+      .send({ reason: 'a\u0000b' })
+      .expect(400);
     expect(unstorable.body.error).toMatch(/reason/);
     expect((await request(app).get(`/sessions/${sessionId}`).set(auth).expect(200)).body.monitorsCancelled).toBeNull();
   });
@@ -111,7 +140,9 @@ test('GET shows the session, its REDCap record and no monitors before any starte
       id: recordId,
       entryDate: '2026-11-20',
       redirect: `/redcap_redirect/${recordId}`,
-      url: expect.stringMatching(/^https:\/\/redcap\.example\.org\/redcap_v14\.5\.2\/DataEntry\/index\.php\?pid=1234&id=\d+&page=mri_scan_log$/),
+      url: expect.stringMatching(
+        /^https:\/\/redcap\.example\.org\/redcap_v14\.5\.2\/DataEntry\/index\.php\?pid=1234&id=\d+&page=mri_scan_log$/,
+      ),
     },
     monitors: [],
   });
@@ -142,7 +173,10 @@ test('GET shows each running monitor with its workflow id and state', async () =
       status: 'RUNNING',
       state: 'downloading',
       endTime: expect.any(String),
-      currentAttempt: expect.objectContaining({ attempt: expect.any(Number), lastFailure: expect.stringContaining('no scans yet') }),
+      currentAttempt: expect.objectContaining({
+        attempt: expect.any(Number),
+        lastFailure: expect.stringContaining('no scans yet'),
+      }),
     }),
   ]);
 });
@@ -150,7 +184,11 @@ test('GET shows each running monitor with its workflow id and state', async () =
 test('POST scans stores the scan and signals scansArrived: both monitors finish; the same scan again is a 200', async () => {
   const { sessionId } = await newSession();
   const monitors = await startMonitors(sessionId);
-  await eventually(async () => (await temporal.client.workflow.getHandle(monitors.scanImport.workflowId).query(statusQuery)).state === 'waiting', 'the wait');
+  await eventually(
+    async () =>
+      (await temporal.client.workflow.getHandle(monitors.scanImport.workflowId).query(statusQuery)).state === 'waiting',
+    'the wait',
+  );
 
   const scan = { name: `${sessionId}_T1_02_SagT1`, series: 2, tag: 'T1', description: 'Sag T1 BRAVO' };
   const res = await request(app).post(`/sessions/${sessionId}/scans`).set(auth).send(scan).expect(201);
@@ -166,16 +204,27 @@ test('POST scans stores the scan and signals scansArrived: both monitors finish;
       notRunning: [],
     },
   });
-  expect(await temporal.client.workflow.getHandle(monitors.scanImport.workflowId).result()).toEqual({ outcome: 'scans-present' });
-  expect(await temporal.client.workflow.getHandle(monitors.scanDownload!.workflowId).result()).toMatchObject({ outcome: 'downloaded' });
+  expect(await temporal.client.workflow.getHandle(monitors.scanImport.workflowId).result()).toEqual({
+    outcome: 'scans-present',
+  });
+  expect(await temporal.client.workflow.getHandle(monitors.scanDownload!.workflowId).result()).toMatchObject({
+    outcome: 'downloaded',
+  });
   // The signal carried the session's check made after the scan was stored (the import monitor took it as its own).
   const { events } = await temporal.client.workflow.getHandle(monitors.scanImport.workflowId).fetchHistory();
-  const signal = events!.find((e) => e.workflowExecutionSignaledEventAttributes?.signalName === 'scansArrived')!.workflowExecutionSignaledEventAttributes!;
-  expect(JSON.parse(Buffer.from(signal.input!.payloads![0].data!).toString())).toEqual({ check: { missingScans: false, scans: 1 } });
+  const signal = events!.find(
+    (e) => e.workflowExecutionSignaledEventAttributes?.signalName === 'scansArrived',
+  )!.workflowExecutionSignaledEventAttributes!;
+  expect(JSON.parse(Buffer.from(signal.input!.payloads![0].data!).toString())).toEqual({
+    check: { missingScans: false, scans: 1 },
+  });
   expect(await lab.orm.em.fork().count(Scan, { session: sessionId })).toBe(1);
 
   const again = await request(app).post(`/sessions/${sessionId}/scans`).set(auth).send(scan).expect(200);
-  expect(again.body).toMatchObject({ created: false, monitors: { signalled: [], notRunning: [expect.anything(), expect.anything()] } });
+  expect(again.body).toMatchObject({
+    created: false,
+    monitors: { signalled: [], notRunning: [expect.anything(), expect.anything()] },
+  });
 
   const after = await request(app).get(`/sessions/${sessionId}`).set(auth).expect(200);
   expect(after.body.monitors).toEqual([
@@ -187,17 +236,37 @@ test('POST scans stores the scan and signals scansArrived: both monitors finish;
 test('POST scans: a name taken by another session, or other details for the same name, is a 409', async () => {
   const { sessionId: first } = await newSession();
   const { sessionId: second } = await newSession();
-  await request(app).post(`/sessions/${first}/scans`).set(auth).send({ name: `${first}_T1`, series: 1, tag: 'T1' }).expect(201);
-  const other = await request(app).post(`/sessions/${second}/scans`).set(auth).send({ name: `${first}_T1`, series: 1, tag: 'T1' }).expect(409);
+  await request(app)
+    .post(`/sessions/${first}/scans`)
+    .set(auth)
+    .send({ name: `${first}_T1`, series: 1, tag: 'T1' })
+    .expect(201);
+  const other = await request(app)
+    .post(`/sessions/${second}/scans`)
+    .set(auth)
+    .send({ name: `${first}_T1`, series: 1, tag: 'T1' })
+    .expect(409);
   expect(other.body.error).toContain(first);
-  await request(app).post(`/sessions/${first}/scans`).set(auth).send({ name: `${first}_T1`, series: 3, tag: 'T2' }).expect(409);
+  await request(app)
+    .post(`/sessions/${first}/scans`)
+    .set(auth)
+    .send({ name: `${first}_T1`, series: 3, tag: 'T2' })
+    .expect(409);
 });
 
 test('POST monitors/cancel signals the running monitors; a second cancel finds none running', async () => {
   const { sessionId } = await newSession();
   const monitors = await startMonitors(sessionId);
-  await eventually(async () => (await temporal.client.workflow.getHandle(monitors.scanImport.workflowId).query(statusQuery)).state === 'waiting', 'the wait');
-  const res = await request(app).post(`/sessions/${sessionId}/monitors/cancel`).set(auth).send({ reason: 'participant withdrew' }).expect(200);
+  await eventually(
+    async () =>
+      (await temporal.client.workflow.getHandle(monitors.scanImport.workflowId).query(statusQuery)).state === 'waiting',
+    'the wait',
+  );
+  const res = await request(app)
+    .post(`/sessions/${sessionId}/monitors/cancel`)
+    .set(auth)
+    .send({ reason: 'participant withdrew' })
+    .expect(200);
   expect(res.body).toEqual({
     sessionId,
     reason: 'participant withdrew',
@@ -207,35 +276,63 @@ test('POST monitors/cancel signals the running monitors; a second cancel finds n
     ],
     notRunning: [],
   });
-  expect(await temporal.client.workflow.getHandle(monitors.scanImport.workflowId).result()).toEqual({ outcome: 'cancelled', cancelReason: 'participant withdrew' });
+  expect(await temporal.client.workflow.getHandle(monitors.scanImport.workflowId).result()).toEqual({
+    outcome: 'cancelled',
+    cancelReason: 'participant withdrew',
+  });
   expect(await temporal.client.workflow.getHandle(monitors.scanDownload!.workflowId).result()).toMatchObject({
     outcome: 'cancelled',
     cancelReason: 'participant withdrew',
   });
   const again = await request(app).post(`/sessions/${sessionId}/monitors/cancel`).set(auth).expect(200);
-  expect(again.body).toMatchObject({ signalled: [], notRunning: [{ monitor: 'scan-import' }, { monitor: 'scan-download' }] });
+  expect(again.body).toMatchObject({
+    signalled: [],
+    notRunning: [{ monitor: 'scan-import' }, { monitor: 'scan-download' }],
+  });
 });
 
 test('a session without monitors, or with a monitor no worker serves, never makes the routes fail', async () => {
   const { sessionId } = await newSession('ZHH');
   // No monitors at all.
-  expect((await request(app).post(`/sessions/${sessionId}/monitors/cancel`).set(auth).send({}).expect(200)).body).toMatchObject({ signalled: [] });
-  expect((await request(app).post(`/sessions/${sessionId}/scans`).set(auth).send({ name: `${sessionId}_T1`, series: 1, tag: 'T1' }).expect(201)).body)
-    .toMatchObject({ monitors: { signalled: [], notRunning: [expect.anything(), expect.anything()] } });
+  expect(
+    (await request(app).post(`/sessions/${sessionId}/monitors/cancel`).set(auth).send({}).expect(200)).body,
+  ).toMatchObject({ signalled: [] });
+  expect(
+    (
+      await request(app)
+        .post(`/sessions/${sessionId}/scans`)
+        .set(auth)
+        .send({ name: `${sessionId}_T1`, series: 1, tag: 'T1' })
+        .expect(201)
+    ).body,
+  ).toMatchObject({ monitors: { signalled: [], notRunning: [expect.anything(), expect.anything()] } });
 
   // A monitor on a task queue nobody polls: described, its status query unanswered.
   const { sessionId: orphan } = await newSession('ZHH');
-  const monitors = await startScanMonitors(temporal.client, { ...lab.config, taskQueue: 'nobody-polls-this' }, { sessionId: orphan, studyId: 'SPN01', siteId: 'ZHH' });
+  const monitors = await startScanMonitors(
+    temporal.client,
+    { ...lab.config, taskQueue: 'nobody-polls-this' },
+    { sessionId: orphan, studyId: 'SPN01', siteId: 'ZHH' },
+  );
   started.push(monitors.scanImport.workflowId);
   const res = await request(app).get(`/sessions/${orphan}`).set(auth).expect(200);
   expect(res.body.monitors).toEqual([
-    expect.objectContaining({ monitor: 'scan-import', status: 'RUNNING', queryError: expect.stringContaining('worker') }),
+    expect.objectContaining({
+      monitor: 'scan-import',
+      status: 'RUNNING',
+      queryError: expect.stringContaining('worker'),
+    }),
   ]);
 }, 60_000);
 
 test('a terminated monitor is shown as such', async () => {
   const { sessionId } = await newSession('ZHH');
-  const monitors = await startScanMonitors(temporal.client, lab.config, { sessionId, studyId: 'SPN01', siteId: 'ZHH' }, { recipients: [] });
+  const monitors = await startScanMonitors(
+    temporal.client,
+    lab.config,
+    { sessionId, studyId: 'SPN01', siteId: 'ZHH' },
+    { recipients: [] },
+  );
   started.push(monitors.scanImport.workflowId);
   await temporal.client.workflow.getHandle(monitors.scanImport.workflowId).terminate('ops stopped it');
   const res = await request(app).get(`/sessions/${sessionId}`).set(auth).expect(200);
@@ -244,20 +341,34 @@ test('a terminated monitor is shown as such', async () => {
 
 describe('the cancel lasts: recorded on the session', () => {
   const waitingImport = (workflowId: string) =>
-    eventually(async () => (await temporal.client.workflow.getHandle(workflowId).query(statusQuery)).state === 'waiting', 'the wait');
+    eventually(
+      async () => (await temporal.client.workflow.getHandle(workflowId).query(statusQuery)).state === 'waiting',
+      'the wait',
+    );
 
   test('GET shows it; monitors started later end cancelled at once, without a job or an email; the first cancel counts', async () => {
     const { sessionId } = await newSession();
     const before = Date.now();
-    await request(app).post(`/sessions/${sessionId}/monitors/cancel`).set(auth).send({ reason: 'participant withdrew' }).expect(200);
-    await request(app).post(`/sessions/${sessionId}/monitors/cancel`).set(auth).send({ reason: 'another reason' }).expect(200);
+    await request(app)
+      .post(`/sessions/${sessionId}/monitors/cancel`)
+      .set(auth)
+      .send({ reason: 'participant withdrew' })
+      .expect(200);
+    await request(app)
+      .post(`/sessions/${sessionId}/monitors/cancel`)
+      .set(auth)
+      .send({ reason: 'another reason' })
+      .expect(200);
     const shown = (await request(app).get(`/sessions/${sessionId}`).set(auth).expect(200)).body.monitorsCancelled;
     expect(shown).toEqual({ reason: 'participant withdrew', at: expect.any(String) });
     expect(Date.parse(shown.at)).toBeGreaterThanOrEqual(before - 1_000);
 
     // A re-saved form, a late intake: the monitors start, and end at their first check.
     const monitors = await startMonitors(sessionId);
-    expect(await temporal.client.workflow.getHandle(monitors.scanImport.workflowId).result()).toEqual({ outcome: 'cancelled', cancelReason: 'participant withdrew' });
+    expect(await temporal.client.workflow.getHandle(monitors.scanImport.workflowId).result()).toEqual({
+      outcome: 'cancelled',
+      cancelReason: 'participant withdrew',
+    });
     expect(await temporal.client.workflow.getHandle(monitors.scanDownload!.workflowId).result()).toEqual({
       outcome: 'cancelled',
       cancelReason: 'participant withdrew',
@@ -274,9 +385,16 @@ describe('the cancel lasts: recorded on the session', () => {
     await eventually(() => lab.jobRuns('download', sessionId) >= 1, 'the first download attempt');
     // Recorded while Temporal could not be reached: no signal. The next check (here made now by scansArrived) finds it.
     await recordMonitorsCancelled(lab.orm.em.fork() as EntityManager, sessionId, 'withdrawn');
-    for (const { workflowId } of [monitors.scanImport, monitors.scanDownload!]) await temporal.client.workflow.getHandle(workflowId).signal(scansArrivedSignal);
-    expect(await temporal.client.workflow.getHandle(monitors.scanImport.workflowId).result()).toEqual({ outcome: 'cancelled', cancelReason: 'withdrawn' });
-    expect(await temporal.client.workflow.getHandle(monitors.scanDownload!.workflowId).result()).toMatchObject({ outcome: 'cancelled', cancelReason: 'withdrawn' });
+    for (const { workflowId } of [monitors.scanImport, monitors.scanDownload!])
+      await temporal.client.workflow.getHandle(workflowId).signal(scansArrivedSignal);
+    expect(await temporal.client.workflow.getHandle(monitors.scanImport.workflowId).result()).toEqual({
+      outcome: 'cancelled',
+      cancelReason: 'withdrawn',
+    });
+    expect(await temporal.client.workflow.getHandle(monitors.scanDownload!.workflowId).result()).toMatchObject({
+      outcome: 'cancelled',
+      cancelReason: 'withdrawn',
+    });
     expect(lab.jobRuns('download', sessionId)).toBe(1);
   });
 
@@ -284,7 +402,11 @@ describe('the cancel lasts: recorded on the session', () => {
     const { sessionId } = await newSession();
     const first = await startMonitors(sessionId);
     await waitingImport(first.scanImport.workflowId);
-    await request(app).post(`/sessions/${sessionId}/monitors/cancel`).set(auth).send({ reason: 'wrong session' }).expect(200);
+    await request(app)
+      .post(`/sessions/${sessionId}/monitors/cancel`)
+      .set(auth)
+      .send({ reason: 'wrong session' })
+      .expect(200);
 
     const res = await request(app).delete(`/sessions/${sessionId}/monitors/cancel`).set(auth).expect(200);
     expect(res.body).toEqual({
@@ -297,13 +419,24 @@ describe('the cancel lasts: recorded on the session', () => {
     });
     started.push(res.body.monitors.scanImport.workflowId, res.body.monitors.scanDownload.workflowId);
     expect(res.body.monitors.scanImport.runId).not.toBe(first.scanImport.runId);
-    expect(await temporal.client.workflow.getHandle(first.scanImport.workflowId, first.scanImport.runId).result()).toMatchObject({ outcome: 'cancelled' });
+    expect(
+      await temporal.client.workflow.getHandle(first.scanImport.workflowId, first.scanImport.runId).result(),
+    ).toMatchObject({ outcome: 'cancelled' });
     await waitingImport(res.body.monitors.scanImport.workflowId);
     const after = (await request(app).get(`/sessions/${sessionId}`).set(auth).expect(200)).body;
     expect(after.monitorsCancelled).toBeNull();
     expect(after.monitors).toEqual([
-      expect.objectContaining({ monitor: 'scan-import', runId: res.body.monitors.scanImport.runId, status: 'RUNNING', state: 'waiting' }),
-      expect.objectContaining({ monitor: 'scan-download', runId: res.body.monitors.scanDownload.runId, status: 'RUNNING' }),
+      expect.objectContaining({
+        monitor: 'scan-import',
+        runId: res.body.monitors.scanImport.runId,
+        status: 'RUNNING',
+        state: 'waiting',
+      }),
+      expect.objectContaining({
+        monitor: 'scan-download',
+        runId: res.body.monitors.scanDownload.runId,
+        status: 'RUNNING',
+      }),
     ]);
 
     const again = await request(app).delete(`/sessions/${sessionId}/monitors/cancel`).set(auth).expect(409);

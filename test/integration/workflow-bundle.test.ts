@@ -18,8 +18,12 @@ let bundlePath: string;
 
 beforeAll(() => {
   bundlePath = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'workflow-bundle-')), 'workflow-bundle.js');
-  const build = spawnSync('npm', ['run', '--silent', 'build:bundle', '--', bundlePath], { cwd: root, encoding: 'utf8' });
-  if (build.status !== 0) throw new Error(`npm run build:bundle failed (${build.status}):\n${build.stdout}\n${build.stderr}`);
+  const build = spawnSync('npm', ['run', '--silent', 'build:bundle', '--', bundlePath], {
+    cwd: root,
+    encoding: 'utf8',
+  });
+  if (build.status !== 0)
+    throw new Error(`npm run build:bundle failed (${build.status}):\n${build.stdout}\n${build.stderr}`);
 }, 120_000);
 
 test('the bundle holds every workflow exported by workflows/index.ts', () => {
@@ -58,7 +62,9 @@ describe('workflowSource', () => {
 
   test('refuses a WORKFLOW_BUNDLE_PATH with no file, naming the variable', () => {
     const missing = path.join(os.tmpdir(), `no-such-bundle-${randomUUID()}.js`);
-    expect(() => workflowSource({ WORKFLOW_BUNDLE_PATH: missing })).toThrow(/WORKFLOW_BUNDLE_PATH: no workflow bundle at .*no-such-bundle/);
+    expect(() => workflowSource({ WORKFLOW_BUNDLE_PATH: missing })).toThrow(
+      /WORKFLOW_BUNDLE_PATH: no workflow bundle at .*no-such-bundle/,
+    );
   });
 
   test('bundles workflows/ at start when running the TypeScript, whatever lies in dist/', () => {

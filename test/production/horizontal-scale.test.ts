@@ -48,7 +48,8 @@ test('two APIs and two workers on one task queue; one worker SIGKILLed mid-fleet
   const apis = [await lab.startApi(), await lab.startApi()];
   const first = await lab.startWorker();
   const second = await lab.startWorker({ WORKER_METRICS_PORT: String(await freePort()) });
-  const workerName = (pid: number | undefined) => (pid === first.child.pid ? 'killed' : pid === second.child.pid ? 'survivor' : `pid ${pid}`);
+  const workerName = (pid: number | undefined) =>
+    pid === first.child.pid ? 'killed' : pid === second.child.pid ? 'survivor' : `pid ${pid}`;
   lab.redcap.slow(1_000); // intakes are in flight on both workers when one dies
 
   const statuses: number[] = [];
@@ -59,25 +60,50 @@ test('two APIs and two workers on one task queue; one worker SIGKILLed mid-fleet
   await lab.waitFor(() => lab.redcap.calls.length >= FLEET / 4, 'the workers to read the first records from REDCap');
   const tasksOf = async (pid: number | undefined) =>
     Object.entries(await workByWorker()).find(([identity]) => identity.startsWith(`${pid}@`))?.[1].workflowTasks ?? 0;
-  await lab.waitFor(async () => (await tasksOf(first.child.pid)) > 0, 'the worker about to be killed to have done some work');
+  await lab.waitFor(
+    async () => (await tasksOf(first.child.pid)) > 0,
+    'the worker about to be killed to have done some work',
+  );
   await first.stop('SIGKILL');
   const killedAfter = { triggers: FLEET / 2, redcapCalls: lab.redcap.calls.length };
   await send(FLEET / 2 + 1, FLEET);
   expect(statuses).toEqual(Array(FLEET).fill(202));
 
-  await lab.waitFor(async () => (await lab.filed().then((f) => f.records, () => -1)) === FLEET, `${FLEET} records filed`, 240_000);
-  await lab.waitFor(async () => (await lab.workflows('RedcapIntakeWorkflow', 'Completed')) === FLEET, 'every intake to complete', 240_000);
-  await lab.waitFor(async () => (await lab.workflows('ScanImportWorkflow', 'Completed')) === FLEET, 'every monitor to complete', 240_000);
+  await lab.waitFor(
+    async () =>
+      (await lab.filed().then(
+        (f) => f.records,
+        () => -1,
+      )) === FLEET,
+    `${FLEET} records filed`,
+    240_000,
+  );
+  await lab.waitFor(
+    async () => (await lab.workflows('RedcapIntakeWorkflow', 'Completed')) === FLEET,
+    'every intake to complete',
+    240_000,
+  );
+  await lab.waitFor(
+    async () => (await lab.workflows('ScanImportWorkflow', 'Completed')) === FLEET,
+    'every monitor to complete',
+    240_000,
+  );
   await new Promise((resolve) => setTimeout(resolve, 3_000)); // a second email would come now, if at all
 
   const filed = await lab.filed();
   const perSession = lab.emailsPerSession(FLEET);
   const byWorker = Object.fromEntries(
-    Object.entries(await workByWorker()).map(([identity, work]) => [`${workerName(Number(identity.split('@')[0]))} (${identity})`, work]),
+    Object.entries(await workByWorker()).map(([identity, work]) => [
+      `${workerName(Number(identity.split('@')[0]))} (${identity})`,
+      work,
+    ]),
   );
   const counts = {
     triggers: FLEET,
-    acceptedPerApi: [await metric(apis[0], 'redcap_triggers_total{outcome="accepted"}'), await metric(apis[1], 'redcap_triggers_total{outcome="accepted"}')],
+    acceptedPerApi: [
+      await metric(apis[0], 'redcap_triggers_total{outcome="accepted"}'),
+      await metric(apis[1], 'redcap_triggers_total{outcome="accepted"}'),
+    ],
     killedAfter,
     recordsFiled: filed.records,
     sessions: filed.sessions,

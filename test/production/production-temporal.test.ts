@@ -42,7 +42,10 @@ test('intake, monitors, email and search attributes on temporal-server with Post
   const withEmail = FaultLab.sessionId(1);
   const withScans = FaultLab.sessionId(2);
   for (const n of [1, 2]) expect((await lab.logScan(n)).status).toBe(202);
-  await lab.waitFor(async () => (await lab.workflows('RedcapIntakeWorkflow', 'Completed')) === 2, 'both intakes to complete');
+  await lab.waitFor(
+    async () => (await lab.workflows('RedcapIntakeWorkflow', 'Completed')) === 2,
+    'both intakes to complete',
+  );
 
   const registered = await fetch(`${lab.apiUrl}/sessions/${withScans}/scans`, {
     method: 'POST',
@@ -51,7 +54,8 @@ test('intake, monitors, email and search attributes on temporal-server with Post
   });
   expect(registered.status).toBe(201);
 
-  const outcome = (sessionId: string) => lab.client.workflow.getHandle(`scan-import:${sessionId}`).result() as Promise<{ outcome: string }>;
+  const outcome = (sessionId: string) =>
+    lab.client.workflow.getHandle(`scan-import:${sessionId}`).result() as Promise<{ outcome: string }>;
   expect(await outcome(withScans)).toEqual({ outcome: 'scans-present' });
   expect(await outcome(withEmail)).toEqual({ outcome: 'email-sent' });
   await new Promise((resolve) => setTimeout(resolve, 2_000)); // a second email would come now, if at all
@@ -61,16 +65,22 @@ test('intake, monitors, email and search attributes on temporal-server with Post
   const found: string[] = [];
   await lab.waitFor(async () => {
     found.length = 0;
-    for await (const execution of lab.client.workflow.list({ query: `SessionId="${withEmail}"` })) found.push(execution.workflowId);
+    for await (const execution of lab.client.workflow.list({ query: `SessionId="${withEmail}"` }))
+      found.push(execution.workflowId);
     return found.length === 2;
   }, `SessionId="${withEmail}" to list the intake and the monitor`);
   expect(found.sort()).toEqual([expect.stringMatching(/^redcap-intake:/), `scan-import:${withEmail}`]);
-  const bySite = (await lab.client.workflow.count('StudyId="SPN01" AND SiteId="CMH" AND WorkflowType="ScanImportWorkflow"')).count;
+  const bySite = (
+    await lab.client.workflow.count('StudyId="SPN01" AND SiteId="CMH" AND WorkflowType="ScanImportWorkflow"')
+  ).count;
   expect(bySite).toBe(2);
 
   // The histories live in the `temporal` database, the list in `temporal_visibility`, on our PostgreSQL.
   const executions = await temporalDb('temporal', `select count(*) as n from executions`);
-  const visible = await temporalDb('temporal_visibility', `select count(*) as n from executions_visibility where workflow_id like 'scan-import:%'`);
+  const visible = await temporalDb(
+    'temporal_visibility',
+    `select count(*) as n from executions_visibility where workflow_id like 'scan-import:%'`,
+  );
   expect(executions).toBeGreaterThanOrEqual(4);
   expect(lab.worker?.output()).toContain(process.env.WORKFLOW_BUNDLE_PATH ? 'prebuilt bundle' : 'bundled at start');
   expect(visible).toBe(2);

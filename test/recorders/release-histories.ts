@@ -45,7 +45,12 @@ const recorded: Array<{ name: string; events: number; last: string }> = [];
 let serial = 0;
 
 async function runWorker(taskQueue: string, activities: object): Promise<void> {
-  const worker = await createReleaseWorker({ version: release!, connection: temporal.nativeConnection, taskQueue, activities });
+  const worker = await createReleaseWorker({
+    version: release!,
+    connection: temporal.nativeConnection,
+    taskQueue,
+    activities,
+  });
   workers.push({ worker, running: worker.run() });
 }
 
@@ -58,23 +63,34 @@ async function record(name: string, handle: WorkflowHandle): Promise<void> {
   recorded.push({ name, events: events.length, last: EventType[events[events.length - 1]?.eventType ?? 0] ?? '?' });
 }
 
-const events = async (handle: WorkflowHandle, type: number) => (await handle.fetchHistory()).events!.filter((e) => e.eventType === type);
+const events = async (handle: WorkflowHandle, type: number) =>
+  (await handle.fetchHistory()).events!.filter((e) => e.eventType === type);
 
 /** The pending activity of the workflow (first one), as describe() shows it: type, attempt, last failure. */
-async function pendingActivity(handle: WorkflowHandle): Promise<{ type: string; attempt: number; lastFailure: string } | undefined> {
+async function pendingActivity(
+  handle: WorkflowHandle,
+): Promise<{ type: string; attempt: number; lastFailure: string } | undefined> {
   const [pending] = (await handle.describe()).raw.pendingActivities ?? [];
   if (!pending) return undefined;
-  return { type: pending.activityType?.name ?? '', attempt: pending.attempt ?? 0, lastFailure: pending.lastFailure?.message ?? '' };
+  return {
+    type: pending.activityType?.name ?? '',
+    attempt: pending.attempt ?? 0,
+    lastFailure: pending.lastFailure?.message ?? '',
+  };
 }
 
 /** Waits until the workflow's activity `type` failed at least once and waits for its next attempt. */
 async function retrying(handle: WorkflowHandle, type: string, attempts = 1): Promise<string> {
   let failure = '';
-  await eventually(async () => {
-    const pending = await pendingActivity(handle);
-    failure = pending?.type === type ? pending.lastFailure : '';
-    return failure !== '' && pending!.attempt > attempts;
-  }, `${handle.workflowId}: ${type} to fail ${attempts} time(s) and wait to be retried`, 90_000);
+  await eventually(
+    async () => {
+      const pending = await pendingActivity(handle);
+      failure = pending?.type === type ? pending.lastFailure : '';
+      return failure !== '' && pending!.attempt > attempts;
+    },
+    `${handle.workflowId}: ${type} to fail ${attempts} time(s) and wait to be retried`,
+    90_000,
+  );
   return failure;
 }
 
@@ -90,14 +106,22 @@ async function newSession(site: 'CMH' | 'ZHH', options: { scans?: boolean; filed
 }
 
 const monitors = async (target: Awaited<ReturnType<typeof newSession>>, durations = lab.config.durations) => {
-  const ids = await releaseStarters(release!).startReleaseMonitors(temporal.client, lab.config.taskQueue, durations, target);
+  const ids = await releaseStarters(release!).startReleaseMonitors(
+    temporal.client,
+    lab.config.taskQueue,
+    durations,
+    target,
+  );
   const scanImport = temporal.client.workflow.getHandle(ids.scanImport.workflowId, ids.scanImport.runId);
-  const scanDownload = ids.scanDownload ? temporal.client.workflow.getHandle(ids.scanDownload.workflowId, ids.scanDownload.runId) : undefined;
+  const scanDownload = ids.scanDownload
+    ? temporal.client.workflow.getHandle(ids.scanDownload.workflowId, ids.scanDownload.runId)
+    : undefined;
   started.push(scanImport, ...(scanDownload ? [scanDownload] : []));
   return { scanImport, scanDownload: scanDownload! };
 };
 
-if (!release) throw new Error('Set RECORD_RELEASE to the version whose frozen workflows to record, e.g. RECORD_RELEASE=0.2.0');
+if (!release)
+  throw new Error('Set RECORD_RELEASE to the version whose frozen workflows to record, e.g. RECORD_RELEASE=0.2.0');
 
 describe(`recording the mid-flight histories of release ${release}`, () => {
   jest.setTimeout(180_000);
@@ -127,7 +151,10 @@ describe(`recording the mid-flight histories of release ${release}`, () => {
     }
     for (const { worker } of workers) if (worker.getState() === 'RUNNING') worker.shutdown();
     await Promise.all(workers.map(({ running }) => running.catch(() => undefined)));
-    if (recorded.length > 0) console.log(`recorded into ${outDir}:\n${recorded.map((r) => `  ${r.name}: ${r.events} events, last ${r.last}`).join('\n')}`);
+    if (recorded.length > 0)
+      console.log(
+        `recorded into ${outDir}:\n${recorded.map((r) => `  ${r.name}: ${r.events} events, last ${r.last}`).join('\n')}`,
+      );
     await lab?.close();
     await redcap?.close();
     await temporal?.close();
@@ -152,7 +179,9 @@ describe(`recording the mid-flight histories of release ${release}`, () => {
     await scanDownload.signal(scansArrivedSignal);
 
     await eventually(
-      async () => (await events(scanImport, EventType.EVENT_TYPE_TIMER_STARTED)).length === 2 && (await state(scanImport)) === 'waiting',
+      async () =>
+        (await events(scanImport, EventType.EVENT_TYPE_TIMER_STARTED)).length === 2 &&
+        (await state(scanImport)) === 'waiting',
       'the import monitor to check and wait again',
     );
     await eventually(
@@ -192,9 +221,20 @@ describe(`recording the mid-flight histories of release ${release}`, () => {
 
   test('RedcapIntakeWorkflow retrying REDCap (503), then completed (record filed, monitors started)', async () => {
     const target = await newSession('ZHH', { filed: false });
-    redcapRows.push({ record_id: 'R1', session_id: target.sessionId, scan_date: '2026-11-20', comments: 'recorded', mri_scan_log_complete: '2' });
+    redcapRows.push({
+      record_id: 'R1',
+      session_id: target.sessionId,
+      scan_date: '2026-11-20',
+      comments: 'recorded',
+      mri_scan_log_complete: '2',
+    });
     redcap.failNext(1_000, 503);
-    const ids = await releaseStarters(release!).startReleaseIntake(temporal.client, lab.config.taskQueue, { configId, record: 'R1' }, { redcapUrl: redcap.url, project: 1234, instrument: 'mri_scan_log' });
+    const ids = await releaseStarters(release!).startReleaseIntake(
+      temporal.client,
+      lab.config.taskQueue,
+      { configId, record: 'R1' },
+      { redcapUrl: redcap.url, project: 1234, instrument: 'mri_scan_log' },
+    );
     const intake = temporal.client.workflow.getHandle(ids.workflowId, ids.runId);
     started.push(intake);
     expect(await retrying(intake, 'fetchRedcapRecord', 2)).toContain('503');
@@ -209,12 +249,25 @@ describe(`recording the mid-flight histories of release ${release}`, () => {
 
   test('RedcapIntakeWorkflow after filing, mid-startMonitors (the Temporal frontend unreachable from the activity)', async () => {
     const target = await newSession('ZHH', { filed: false });
-    redcapRows.push({ record_id: 'R2', session_id: target.sessionId, scan_date: '2026-11-21', comments: 'recorded', mri_scan_log_complete: '2' });
+    redcapRows.push({
+      record_id: 'R2',
+      session_id: target.sessionId,
+      scan_date: '2026-11-21',
+      comments: 'recorded',
+      mri_scan_log_complete: '2',
+    });
     // A worker of its own whose activities reach Temporal at an address where nothing listens (no gRPC retries).
-    const unreachable = new Client({ connection: Connection.lazy({ address: `127.0.0.1:${await freePort()}`, interceptors: [] }) });
+    const unreachable = new Client({
+      connection: Connection.lazy({ address: `127.0.0.1:${await freePort()}`, interceptors: [] }),
+    });
     const taskQueue = `${lab.config.taskQueue}-unreachable`;
     await runWorker(taskQueue, createActivities({ ...lab.deps, temporal: unreachable }));
-    const ids = await releaseStarters(release!).startReleaseIntake(temporal.client, taskQueue, { configId, record: 'R2' }, { redcapUrl: redcap.url, project: 1234, instrument: 'mri_scan_log' });
+    const ids = await releaseStarters(release!).startReleaseIntake(
+      temporal.client,
+      taskQueue,
+      { configId, record: 'R2' },
+      { redcapUrl: redcap.url, project: 1234, instrument: 'mri_scan_log' },
+    );
     const intake = temporal.client.workflow.getHandle(ids.workflowId, ids.runId);
     started.push(intake);
     await retrying(intake, 'startMonitors');

@@ -60,9 +60,13 @@ export function workflowTaskWorkers(history: History): string[] {
 }
 
 export function describeFailures(workflowId: string, failures: WorkflowTaskFailure[]): string {
-  const lines = failures.map((f) => `${workflowId}: workflow task failed (event ${f.eventId}, ${f.cause}): ${f.message}`);
+  const lines = failures.map(
+    (f) => `${workflowId}: workflow task failed (event ${f.eventId}, ${f.cause}): ${f.message}`,
+  );
   if (failures.some(isNondeterminism)) {
-    lines.push("The new workflow code does not replay this workflow's history: guard the change with patched('<change-id>').");
+    lines.push(
+      "The new workflow code does not replay this workflow's history: guard the change with patched('<change-id>').",
+    );
   }
   return lines.join('\n');
 }

@@ -77,12 +77,11 @@ export class FakeRedcap {
 
   /** `port` 0 (default) picks a free one. */
   static async start(port = 0): Promise<FakeRedcap> {
-    let fake: FakeRedcap | undefined;
     const server = http.createServer((req, res) => {
-      void fake!.handle(req, res);
+      void fake.handle(req, res);
     });
     await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
-    fake = new FakeRedcap(server, `http://127.0.0.1:${(server.address() as AddressInfo).port}/`);
+    const fake = new FakeRedcap(server, `http://127.0.0.1:${(server.address() as AddressInfo).port}/`);
     return fake;
   }
 
@@ -173,7 +172,13 @@ export class FakeRedcap {
     const form = new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
     const { token = '', ...params } = Object.fromEntries(form);
     const project = this.projects.get(token);
-    const call: FakeCall = { content: params.content ?? '', record: params['records[0]'], tokenValid: Boolean(project), status: 0, params };
+    const call: FakeCall = {
+      content: params.content ?? '',
+      record: params['records[0]'],
+      tokenValid: Boolean(project),
+      status: 0,
+      params,
+    };
     this.calls.push(call);
 
     const answer = (status: number, body: unknown, type = 'application/json') => {
@@ -189,13 +194,18 @@ export class FakeRedcap {
     };
 
     // The API lives at <base URL>api/, wherever the base URL is (e.g. https://host/redcap/).
-    if (req.method !== 'POST' || !req.url?.endsWith('/api/')) return answer(404, '<html><body>Not Found</body></html>', 'text/html');
-    if (this.failures.remaining > 0 && (this.failures.content === undefined || this.failures.content === call.content)) {
+    if (req.method !== 'POST' || !req.url?.endsWith('/api/'))
+      return answer(404, '<html><body>Not Found</body></html>', 'text/html');
+    if (
+      this.failures.remaining > 0 &&
+      (this.failures.content === undefined || this.failures.content === call.content)
+    ) {
       this.failures.remaining -= 1;
       return answer(this.failures.status, '<html><body><h1>Service Unavailable</h1></body></html>', 'text/html');
     }
     if (this.forbidden || !project) return answer(403, JSON.parse(redcapFixture('export-bad-token.json')));
-    if (params.format !== 'json' || params.returnFormat !== 'json') return answer(400, { error: 'This test server answers format=json only' });
+    if (params.format !== 'json' || params.returnFormat !== 'json')
+      return answer(400, { error: 'This test server answers format=json only' });
 
     if (params.content === 'record' && params.data !== undefined) {
       try {
@@ -209,16 +219,22 @@ export class FakeRedcap {
     if (params.content === 'record') {
       if (params.type !== 'flat') return answer(400, { error: 'The value of the parameter "type" is not valid' });
       const wanted = listParam(params, 'records');
-      let rows = wanted.length === 0 ? project.records : project.records.filter((row) => wanted.includes(firstValue(row)));
+      let rows =
+        wanted.length === 0 ? project.records : project.records.filter((row) => wanted.includes(firstValue(row)));
       if (params.dateRangeBegin !== undefined) {
         // REDCap compares with its log's times, in its own clock: the string is that clock's local time.
         const local = /^(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})$/.exec(params.dateRangeBegin);
-        if (!local) return answer(400, { error: 'The value of the parameter "dateRangeBegin" is not a valid date/time (Y-M-D H:M:S)' });
+        if (!local)
+          return answer(400, {
+            error: 'The value of the parameter "dateRangeBegin" is not a valid date/time (Y-M-D H:M:S)',
+          });
         const [year, month, day, hour, minute, second] = local.slice(1).map(Number);
         const begin = Date.UTC(year, month - 1, day, hour, minute, second) - (project.utcOffsetMinutes ?? 0) * 60_000;
         const modified = this.modified.get(token)!;
         // Log times have whole seconds; "after" the given time.
-        rows = rows.filter((row) => Math.floor((modified.records.get(firstValue(row)) ?? modified.since) / 1000) * 1000 > begin);
+        rows = rows.filter(
+          (row) => Math.floor((modified.records.get(firstValue(row)) ?? modified.since) / 1000) * 1000 > begin,
+        );
       }
       const fields = listParam(params, 'fields');
       if (fields.length > 0) {
@@ -230,7 +246,9 @@ export class FakeRedcap {
     if (params.content === 'metadata') {
       // The record id field is the project's first field (here: the first key of its rows).
       const recordIdField = Object.keys(project.records[0] ?? { record_id: '' })[0];
-      return answer(200, [{ field_name: recordIdField, form_name: 'enrolment', field_type: 'text', field_label: 'Record ID' }]);
+      return answer(200, [
+        { field_name: recordIdField, form_name: 'enrolment', field_type: 'text', field_label: 'Record ID' },
+      ]);
     }
     if (params.content === 'event') {
       if (!project.events) return answer(400, { error: 'You cannot export events for classic projects' });
@@ -262,7 +280,8 @@ function firstValue(row: FakeRow): string {
 function importRecords(project: FakeProject, data: string): Set<string> {
   const rows = JSON.parse(data) as FakeRow[];
   for (const row of rows) {
-    if (row.redcap_repeat_instance !== undefined && row.redcap_repeat_instance !== '') row.redcap_repeat_instance = Number(row.redcap_repeat_instance);
+    if (row.redcap_repeat_instance !== undefined && row.redcap_repeat_instance !== '')
+      row.redcap_repeat_instance = Number(row.redcap_repeat_instance);
     const existing = project.records.find((candidate) => rowKey(candidate) === rowKey(row));
     if (!existing) project.records.push(row);
     else for (const [field, value] of Object.entries(row)) if (value !== '') existing[field] = value;
@@ -272,7 +291,12 @@ function importRecords(project: FakeProject, data: string): Set<string> {
 
 /** A row's identity: record, event, repeat instrument and instance. */
 function rowKey(row: FakeRow): string {
-  return JSON.stringify([firstValue(row), row.redcap_event_name ?? '', row.redcap_repeat_instrument ?? '', String(row.redcap_repeat_instance ?? '')]);
+  return JSON.stringify([
+    firstValue(row),
+    row.redcap_event_name ?? '',
+    row.redcap_repeat_instrument ?? '',
+    String(row.redcap_repeat_instance ?? ''),
+  ]);
 }
 
 /** The values of `name[0]`, `name[1]`, … in order. */

@@ -56,12 +56,16 @@ if [ -f "$state/job-$id" ]; then cat "$state/job-$id"; else echo 'slurm_load_job
 `,
     { mode: 0o755 },
   );
-  const flag = (name: string) => (on: boolean) => (on ? fs.writeFileSync(path.join(state, name), '') : fs.rmSync(path.join(state, name), { force: true }));
+  const flag = (name: string) => (on: boolean) =>
+    on ? fs.writeFileSync(path.join(state, name), '') : fs.rmSync(path.join(state, name), { force: true });
   return {
     bin,
     hold: flag('hold'),
     breakSqueue: flag('squeue-broken'),
-    submitted: () => (fs.existsSync(path.join(state, 'submitted')) ? fs.readFileSync(path.join(state, 'submitted'), 'utf8').trim().split('\n') : []),
+    submitted: () =>
+      fs.existsSync(path.join(state, 'submitted'))
+        ? fs.readFileSync(path.join(state, 'submitted'), 'utf8').trim().split('\n')
+        : [],
     queued: () => fs.readdirSync(state).filter((name) => name.startsWith('job-')),
   };
 }

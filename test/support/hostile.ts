@@ -68,7 +68,9 @@ export const hostileString = (maxLength = 300): fc.Arbitrary<string> =>
     {
       weight: 2,
       arbitrary: fc
-        .array(fc.oneof(fc.constantFrom(...NASTY_STRINGS), fc.string({ unit: 'binary', maxLength: 8 })), { maxLength: 6 })
+        .array(fc.oneof(fc.constantFrom(...NASTY_STRINGS), fc.string({ unit: 'binary', maxLength: 8 })), {
+          maxLength: 6,
+        })
         .map((parts) => parts.join('')),
     },
   );
@@ -81,7 +83,9 @@ export const hugeString = (limitBytes: number): fc.Arbitrary<string> =>
 
 /** Text that PostgreSQL and Temporal can hold exactly: no NUL, no lone surrogate. */
 export function storable(value: string): boolean {
-  return !value.includes('\u0000') && !/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/.test(value);
+  return (
+    !value.includes('\u0000') && !/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/.test(value)
+  );
 }
 
 /** The text with each lone surrogate replaced by U+FFFD, as a UTF-8 encoder does (what a client can send in a URL). */
@@ -122,12 +126,24 @@ export const CONTENT_TYPES = [
   ';;;',
 ] as const;
 
-export const CONTENT_ENCODINGS = [undefined, undefined, undefined, 'identity', 'gzip', 'deflate', 'br', 'x-unknown', 'gzip, gzip'] as const;
+export const CONTENT_ENCODINGS = [
+  undefined,
+  undefined,
+  undefined,
+  'identity',
+  'gzip',
+  'deflate',
+  'br',
+  'x-unknown',
+  'gzip, gzip',
+] as const;
 
 /** A multipart body carrying the given fields. */
 export function multipartBody(pairs: Array<[string, string]>, boundary = 'XyZ'): string {
   return (
-    pairs.map(([key, value]) => `--${boundary}\r\nContent-Disposition: form-data; name="${key}"\r\n\r\n${value}\r\n`).join('') + `--${boundary}--\r\n`
+    pairs
+      .map(([key, value]) => `--${boundary}\r\nContent-Disposition: form-data; name="${key}"\r\n\r\n${value}\r\n`)
+      .join('') + `--${boundary}--\r\n`
   );
 }
 
@@ -155,7 +171,14 @@ export function rawRequest(
   const { port } = server.address() as AddressInfo;
   return new Promise((resolve, reject) => {
     const req = http.request(
-      { host: '127.0.0.1', port, method, path: urlPath, agent, headers: { ...(body ? { 'content-length': String(body.length) } : {}), ...headers } },
+      {
+        host: '127.0.0.1',
+        port,
+        method,
+        path: urlPath,
+        agent,
+        headers: { ...(body ? { 'content-length': String(body.length) } : {}), ...headers },
+      },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -173,7 +196,9 @@ export function rawRequest(
       },
     );
     // The server may answer (413, 403) and close before reading all of a big body.
-    req.on('error', (err: NodeJS.ErrnoException) => (err.code === 'EPIPE' || err.code === 'ECONNRESET' ? undefined : reject(err)));
+    req.on('error', (err: NodeJS.ErrnoException) =>
+      err.code === 'EPIPE' || err.code === 'ECONNRESET' ? undefined : reject(err),
+    );
     req.end(body);
   });
 }

@@ -7,7 +7,9 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { applyLabConfig, parseLabConfig } from '../../src/lab-config';
 
 export function smallLabConfig(redcapUrl: string, token: string, options: { jobScripts?: boolean } = {}): string {
-  const scripts = options.jobScripts ? '\n        downloadScript: download.sh\n        postDownloadScript: post_download.sh' : '';
+  const scripts = options.jobScripts
+    ? '\n        downloadScript: download.sh\n        postDownloadScript: post_download.sh'
+    : '';
   return `
 studies:
   - id: SPN01
@@ -31,6 +33,11 @@ redcap:
 `;
 }
 
-export async function applySmallLab(em: EntityManager, redcapUrl: string, token: string, options: { jobScripts?: boolean } = {}): Promise<void> {
+export async function applySmallLab(
+  em: EntityManager,
+  redcapUrl: string,
+  token: string,
+  options: { jobScripts?: boolean } = {},
+): Promise<void> {
   await applyLabConfig(em, parseLabConfig(smallLabConfig(redcapUrl, token, options)).config);
 }

@@ -25,7 +25,9 @@ export async function seedLab(orm: Orm, options: LabOptions = {}): Promise<{ red
     postDownloadScript: options.postDownloadScript === undefined ? 'post_download.sh' : options.postDownloadScript,
   });
   em.create(StudySite, { study, site: zhh, code: 'SPN01', usesRedcap: true });
-  (options.admins ?? ['ada@example.org']).forEach((email, i) => em.create(User, { name: `Admin ${i + 1}`, email, admin: true }));
+  (options.admins ?? ['ada@example.org']).forEach((email, i) =>
+    em.create(User, { name: `Admin ${i + 1}`, email, admin: true }),
+  );
   em.create(User, { name: 'Rui Assistant', email: 'rui@example.org', admin: false });
   const config = em.create(RedcapConfig, {
     url: 'https://redcap.example.org/',
@@ -55,7 +57,11 @@ export function uniqueSessionId(site: string, n: number): string {
 }
 
 /** A session logged in REDCap (so it misses its scans until one is added). */
-export async function seedSession(orm: Orm, sessionId: string, options: { record?: boolean } = {}): Promise<{ recordId: number | null }> {
+export async function seedSession(
+  orm: Orm,
+  sessionId: string,
+  options: { record?: boolean } = {},
+): Promise<{ recordId: number | null }> {
   const em = orm.em.fork();
   const { session } = await findOrCreateSession(em, sessionId, '2026-11-20');
   if (options.record === false) return { recordId: null };

@@ -86,7 +86,8 @@ export async function startMonitorHarness(
   await seedLab(orm, options.lab);
   const smtp = await startSmtpServer();
   const jobsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'jobs-'));
-  for (const script of ['download.sh', 'post_download.sh']) fs.writeFileSync(path.join(jobsDir, script), LOGGING_JOB, { mode: 0o755 });
+  for (const script of ['download.sh', 'post_download.sh'])
+    fs.writeFileSync(path.join(jobsDir, script), LOGGING_JOB, { mode: 0o755 });
   const config = loadConfig({
     SMTP_URL: smtp.url,
     SUBMIT_SCRIPTS: jobsDir,

@@ -47,7 +47,8 @@ function startNodeProcess(args: string[], env: Record<string, string>): ServiceP
   return {
     child,
     output: () => output,
-    ended: () => (child.exitCode !== null ? `code ${child.exitCode}` : child.signalCode ? `signal ${child.signalCode}` : undefined),
+    ended: () =>
+      child.exitCode !== null ? `code ${child.exitCode}` : child.signalCode ? `signal ${child.signalCode}` : undefined,
     stop: async (signal: NodeJS.Signals = 'SIGTERM') => {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
       await exited;
@@ -65,7 +66,8 @@ export async function eventually(
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (await check()) return;
-    if (Date.now() > deadline) throw new Error(`Timed out after ${timeoutMs / 1000}s waiting for ${typeof what === 'string' ? what : what()}`);
+    if (Date.now() > deadline)
+      throw new Error(`Timed out after ${timeoutMs / 1000}s waiting for ${typeof what === 'string' ? what : what()}`);
     await new Promise((resolve) => setTimeout(resolve, everyMs));
   }
 }
@@ -74,7 +76,12 @@ export async function eventually(
  * Waits until `ready` is true of a process started here. Throws at once when the process ends first, and at the
  * timeout; either way with what the process printed by then.
  */
-export async function waitForProcess(proc: ServiceProcess, ready: () => Promise<boolean> | boolean, what: string, timeoutMs?: number): Promise<void> {
+export async function waitForProcess(
+  proc: ServiceProcess,
+  ready: () => Promise<boolean> | boolean,
+  what: string,
+  timeoutMs?: number,
+): Promise<void> {
   await eventually(
     async () => {
       if (await ready()) return true;
@@ -96,11 +103,15 @@ export interface CliResult {
 /** `npm run cli -- <args>` to its end, with only PATH and `env` in its environment (nothing of the test's own). */
 export function runCli(args: string[], env: Record<string, string>): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', path.join(root, 'src', 'cli.ts'), ...args], {
-      cwd: root,
-      env: { PATH: process.env.PATH ?? '', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      ['-r', 'ts-node/register/transpile-only', path.join(root, 'src', 'cli.ts'), ...args],
+      {
+        cwd: root,
+        env: { PATH: process.env.PATH ?? '', ...env },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));

@@ -46,10 +46,15 @@ export function productionTemporalBinaries(): ProductionTemporalBinaries {
   const schemaDir = path.join(dir, 'schema', 'postgresql', 'v12');
   const missing = [server, path.join(dir, 'temporal-sql-tool'), schemaDir].filter((file) => !fs.existsSync(file));
   if (missing.length > 0) {
-    throw new Error(`The production Temporal server ${version} is not provisioned (missing ${missing.join(', ')}): run \`bash scripts/provision.sh temporal-server\``);
+    throw new Error(
+      `The production Temporal server ${version} is not provisioned (missing ${missing.join(', ')}): run \`bash scripts/provision.sh temporal-server\``,
+    );
   }
   const cli = temporalCliPath();
-  if (!cli) throw new Error('No `temporal` CLI for deploy/temporal/setup-namespace.sh: run `bash scripts/provision.sh temporal-cli`');
+  if (!cli)
+    throw new Error(
+      'No `temporal` CLI for deploy/temporal/setup-namespace.sh: run `bash scripts/provision.sh temporal-cli`',
+    );
   return { version, dir, server, schemaDir, cli };
 }
 
@@ -118,7 +123,13 @@ export class ProductionTemporalServer {
   readonly configFile: string;
   readonly logFile: string;
   /** Seconds each step took: setup-schema.sh, the first start, setup-namespace.sh, the latest (re)start and stop. */
-  readonly seconds: { setupSchema?: number; firstStart?: number; setupNamespace?: number; lastStart?: number; lastStop?: number } = {};
+  readonly seconds: {
+    setupSchema?: number;
+    firstStart?: number;
+    setupNamespace?: number;
+    lastStart?: number;
+    lastStop?: number;
+  } = {};
 
   private constructor(
     private readonly binaries: ProductionTemporalBinaries,
@@ -238,7 +249,10 @@ export class ProductionTemporalServer {
         try {
           const { level, ts, msg, error, ...rest } = JSON.parse(line) as Record<string, unknown>;
           const details = Object.entries(rest).filter(([key]) => !['stacktrace', 'logging-call-at'].includes(key));
-          return `${ts} ${level} ${msg}${error ? `: ${error}` : ''} ${JSON.stringify(Object.fromEntries(details))}`.slice(0, 600);
+          return `${ts} ${level} ${msg}${error ? `: ${error}` : ''} ${JSON.stringify(Object.fromEntries(details))}`.slice(
+            0,
+            600,
+          );
         } catch {
           return line.slice(0, 600);
         }
@@ -276,7 +290,10 @@ export class ProductionTemporalServer {
     // The names the scripts call, as in the admin-tools image: temporal-sql-tool, and temporal (our CLI, whatever its file is called).
     const bin = path.join(this.options.workDir, 'bin');
     fs.mkdirSync(bin, { recursive: true });
-    for (const [name, target] of [['temporal-sql-tool', path.join(this.binaries.dir, 'temporal-sql-tool')], ['temporal', this.binaries.cli]]) {
+    for (const [name, target] of [
+      ['temporal-sql-tool', path.join(this.binaries.dir, 'temporal-sql-tool')],
+      ['temporal', this.binaries.cli],
+    ]) {
       fs.rmSync(path.join(bin, name), { force: true });
       fs.symlinkSync(target, path.join(bin, name));
     }
@@ -299,7 +316,8 @@ export class ProductionTemporalServer {
         fs.appendFileSync(path.join(this.options.workDir, `${script}.log`), output);
         if (code === 0) resolve();
         else {
-          const why = signal === 'SIGKILL' ? `did not finish within ${timeoutMs / 1000}s` : `failed (${code ?? signal})`;
+          const why =
+            signal === 'SIGKILL' ? `did not finish within ${timeoutMs / 1000}s` : `failed (${code ?? signal})`;
           const serverLog = this.child ? `\n--- temporal-server log ---\n${this.logTail(10)}` : '';
           reject(new Error(`deploy/temporal/${script} ${why}:\n${output}${serverLog}`));
         }
@@ -314,7 +332,9 @@ export class ProductionTemporalServer {
     for (;;) {
       if (gone()) throw new Error(`temporal-server ${gone()} while starting:\n${this.logTail()}`);
       if (Date.now() > deadline) {
-        throw new Error(`temporal-server did not serve ${this.address} within ${timeoutMs / 1000}s (${lastError}):\n${this.logTail()}`);
+        throw new Error(
+          `temporal-server did not serve ${this.address} within ${timeoutMs / 1000}s (${lastError}):\n${this.logTail()}`,
+        );
       }
       try {
         if (await this.serving()) return;
@@ -334,7 +354,9 @@ export class ProductionTemporalServer {
       );
       if (health.status !== 1 /* SERVING */) return false;
       if (this.namespaceCreated) {
-        await connection.withDeadline(Date.now() + 2_000, () => connection.workflowService.describeNamespace({ namespace: this.namespace }));
+        await connection.withDeadline(Date.now() + 2_000, () =>
+          connection.workflowService.describeNamespace({ namespace: this.namespace }),
+        );
       }
       return true;
     } finally {

@@ -6,7 +6,14 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { DefaultLogger, Worker, bundleWorkflowCode, type NativeConnection, type WorkerOptions, type WorkflowBundle } from '@temporalio/worker';
+import {
+  DefaultLogger,
+  Worker,
+  bundleWorkflowCode,
+  type NativeConnection,
+  type WorkerOptions,
+  type WorkflowBundle,
+} from '@temporalio/worker';
 
 export const RELEASES_DIR = path.resolve(__dirname, '..', 'fixtures', 'releases');
 
@@ -16,7 +23,10 @@ export const CURRENT_RELEASE = '0.1.0';
 /** The entry of a frozen release's workflows, e.g. test/fixtures/releases/0.1.0/workflows/index.ts. */
 export function releaseWorkflowsPath(version: string): string {
   const entry = path.join(RELEASES_DIR, version, 'workflows', 'index.ts');
-  if (!fs.existsSync(entry)) throw new Error(`no frozen workflow code of release ${version} at ${entry} (see ${path.join(RELEASES_DIR, 'README.md')})`);
+  if (!fs.existsSync(entry))
+    throw new Error(
+      `no frozen workflow code of release ${version} at ${entry} (see ${path.join(RELEASES_DIR, 'README.md')})`,
+    );
   return entry;
 }
 
@@ -36,6 +46,7 @@ export function frozenReleases(): string[] {
 export function releaseStarters(version: string): typeof import('../fixtures/releases/0.1.0/start') {
   releaseWorkflowsPath(version);
   // required at run time: the version is a value
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
   return require(path.join(RELEASES_DIR, version, 'start')) as typeof import('../fixtures/releases/0.1.0/start');
 }
 
@@ -45,7 +56,10 @@ const bundles = new Map<string, Promise<WorkflowBundle>>();
 export function releaseBundle(version: string): Promise<WorkflowBundle> {
   let bundle = bundles.get(version);
   if (!bundle) {
-    bundle = bundleWorkflowCode({ workflowsPath: releaseWorkflowsPath(version), logger: new DefaultLogger('WARN') }).then(({ code }) => ({ code }));
+    bundle = bundleWorkflowCode({
+      workflowsPath: releaseWorkflowsPath(version),
+      logger: new DefaultLogger('WARN'),
+    }).then(({ code }) => ({ code }));
     bundles.set(version, bundle);
   }
   return bundle;

@@ -7,9 +7,13 @@
 export type TemporalServerKind = 'dev' | 'production';
 
 export function temporalServerKinds(): TemporalServerKind[] {
-  const kinds = (process.env.TEST_TEMPORAL_SERVERS ?? 'dev').split(',').map((kind) => kind.trim()).filter(Boolean);
+  const kinds = (process.env.TEST_TEMPORAL_SERVERS ?? 'dev')
+    .split(',')
+    .map((kind) => kind.trim())
+    .filter(Boolean);
   for (const kind of kinds) {
-    if (kind !== 'dev' && kind !== 'production') throw new Error(`TEST_TEMPORAL_SERVERS: unknown server '${kind}' (expected dev, production)`);
+    if (kind !== 'dev' && kind !== 'production')
+      throw new Error(`TEST_TEMPORAL_SERVERS: unknown server '${kind}' (expected dev, production)`);
   }
   return kinds as TemporalServerKind[];
 }

@@ -34,7 +34,9 @@ function parse(raw: string, from: string, to: string[]): ReceivedMail {
   const subject = /^subject:\s*(.*)$/im.exec(head)?.[1]?.trim() ?? '';
   let body = raw.slice(split).trim();
   if (/content-transfer-encoding:\s*quoted-printable/i.test(head)) {
-    body = body.replace(/=\r?\n/g, '').replace(/=([0-9A-F]{2})/g, (_m, hex: string) => String.fromCharCode(parseInt(hex, 16)));
+    body = body
+      .replace(/=\r?\n/g, '')
+      .replace(/=([0-9A-F]{2})/g, (_m, hex: string) => String.fromCharCode(parseInt(hex, 16)));
   }
   return { from, to, subject, text: body.replace(/\r\n/g, '\n'), raw };
 }
@@ -67,7 +69,11 @@ export async function startSmtpServer(options: { port?: number } = {}): Promise<
         }
         const envelope = session.envelope;
         const from = envelope.mailFrom ? envelope.mailFrom.address : '';
-        const mail = parse(Buffer.concat(chunks).toString('utf8'), from, envelope.rcptTo.map((r) => r.address));
+        const mail = parse(
+          Buffer.concat(chunks).toString('utf8'),
+          from,
+          envelope.rcptTo.map((r) => r.address),
+        );
         if (!holding) {
           messages.push(mail);
           callback();

@@ -11,7 +11,11 @@ export function devServerAddress(): string {
 }
 
 /** A client and a worker connection to the suite's dev server. */
-export async function connectDevServer(): Promise<{ client: Client; nativeConnection: NativeConnection; close(): Promise<void> }> {
+export async function connectDevServer(): Promise<{
+  client: Client;
+  nativeConnection: NativeConnection;
+  close(): Promise<void>;
+}> {
   const address = devServerAddress();
   const connection = await Connection.connect({ address });
   const nativeConnection = await NativeConnection.connect({ address });

@@ -20,35 +20,69 @@ test('defaults follow the contract', () => {
 });
 
 test('RECONCILE_INTERVAL takes a duration or off', () => {
-  expect(loadConfig({ RECONCILE_INTERVAL: '15 minutes', RECONCILE_LOOKBACK: '2 days' }).reconcile).toEqual({ intervalMs: 900_000, lookbackMs: 172_800_000 });
+  expect(loadConfig({ RECONCILE_INTERVAL: '15 minutes', RECONCILE_LOOKBACK: '2 days' }).reconcile).toEqual({
+    intervalMs: 900_000,
+    lookbackMs: 172_800_000,
+  });
   expect(loadConfig({ RECONCILE_INTERVAL: 'off' }).reconcile.intervalMs).toBeNull();
   expect(loadConfig({ RECONCILE_INTERVAL: ' OFF ' }).reconcile.intervalMs).toBeNull();
 });
 
 test('durations accept the forms Temporal accepts', () => {
-  const config = loadConfig({ SCAN_CHECK_DELAY: '90s', DOWNLOAD_WINDOW: '1h', DOWNLOAD_RETRY_INITIAL: '2 minutes', DOWNLOAD_RETRY_MAX: '1 day' });
-  expect(config.durations).toEqual({ scanCheckDelayMs: 90_000, downloadWindowMs: 3600_000, downloadRetryInitialMs: 120_000, downloadRetryMaxMs: 86_400_000 });
+  const config = loadConfig({
+    SCAN_CHECK_DELAY: '90s',
+    DOWNLOAD_WINDOW: '1h',
+    DOWNLOAD_RETRY_INITIAL: '2 minutes',
+    DOWNLOAD_RETRY_MAX: '1 day',
+  });
+  expect(config.durations).toEqual({
+    scanCheckDelayMs: 90_000,
+    downloadWindowMs: 3600_000,
+    downloadRetryInitialMs: 120_000,
+    downloadRetryMaxMs: 86_400_000,
+  });
 });
 
 test('shutdown grace, job slots and the email lease have defaults and take durations', () => {
   expect(loadConfig({})).toMatchObject({ shutdownGraceMs: 30_000, jobSlots: 10, emailLeaseMs: 120_000 });
-  expect(loadConfig({ SHUTDOWN_GRACE: '5 minutes', JOB_SLOTS: '3', EMAIL_LEASE: '45s' })).toMatchObject({ shutdownGraceMs: 300_000, jobSlots: 3, emailLeaseMs: 45_000 });
+  expect(loadConfig({ SHUTDOWN_GRACE: '5 minutes', JOB_SLOTS: '3', EMAIL_LEASE: '45s' })).toMatchObject({
+    shutdownGraceMs: 300_000,
+    jobSlots: 3,
+    emailLeaseMs: 45_000,
+  });
 });
 
 test('the state of a queued job is read with squeue for sbatch, with JOB_STATUS_COMMAND when set, and not at all for bash', () => {
   expect(loadConfig({}).submit.statusCommand).toBeUndefined();
   expect(loadConfig({ SUBMIT_COMMAND: 'sbatch' }).submit.statusCommand).toEqual(['squeue', '-h', '-o', '%T', '-j']);
-  expect(loadConfig({ SUBMIT_COMMAND: '/opt/slurm/bin/sbatch' }).submit.statusCommand).toEqual(['squeue', '-h', '-o', '%T', '-j']);
-  expect(loadConfig({ SUBMIT_COMMAND: 'sbatch', JOB_STATUS_COMMAND: 'sacct -n -X -o State -j' }).submit.statusCommand).toEqual(['sacct', '-n', '-X', '-o', 'State', '-j']);
+  expect(loadConfig({ SUBMIT_COMMAND: '/opt/slurm/bin/sbatch' }).submit.statusCommand).toEqual([
+    'squeue',
+    '-h',
+    '-o',
+    '%T',
+    '-j',
+  ]);
+  expect(
+    loadConfig({ SUBMIT_COMMAND: 'sbatch', JOB_STATUS_COMMAND: 'sacct -n -X -o State -j' }).submit.statusCommand,
+  ).toEqual(['sacct', '-n', '-X', '-o', 'State', '-j']);
 });
 
 test('SUBMIT_OPTIONS splits into arguments', () => {
-  expect(loadConfig({ SUBMIT_OPTIONS: ' --partition=long  --mem=4G ' }).submit.options).toEqual(['--partition=long', '--mem=4G']);
+  expect(loadConfig({ SUBMIT_OPTIONS: ' --partition=long  --mem=4G ' }).submit.options).toEqual([
+    '--partition=long',
+    '--mem=4G',
+  ]);
 });
 
 test('the worker keeps 100 workflows cached by default; every tuning variable overrides the SDK', () => {
   expect(workerTuning(loadConfig({}))).toEqual({ maxCachedWorkflows: 100 });
-  const env = { WORKER_CACHED_WORKFLOWS: '0', WORKER_WORKFLOW_TASK_SLOTS: '4', WORKER_ACTIVITY_SLOTS: '20', WORKER_LOCAL_ACTIVITY_SLOTS: '30', WORKER_REUSE_V8_CONTEXT: 'false' };
+  const env = {
+    WORKER_CACHED_WORKFLOWS: '0',
+    WORKER_WORKFLOW_TASK_SLOTS: '4',
+    WORKER_ACTIVITY_SLOTS: '20',
+    WORKER_LOCAL_ACTIVITY_SLOTS: '30',
+    WORKER_REUSE_V8_CONTEXT: 'false',
+  };
   expect(workerTuning(loadConfig(env))).toEqual({
     maxCachedWorkflows: 0,
     maxConcurrentWorkflowTaskExecutions: 4,

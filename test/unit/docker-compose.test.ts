@@ -44,7 +44,10 @@ test('docker compose config -q accepts the file with its defaults and with .env.
 test('docker compose config -q rejects a broken file (the check has teeth)', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'compose-broken-'));
   const broken = path.join(dir, 'docker-compose.yml');
-  fs.writeFileSync(broken, 'services:\n  api:\n    image: x\n    depends_on:\n      migrate:\n        condition: service_completed_successfully\n');
+  fs.writeFileSync(
+    broken,
+    'services:\n  api:\n    image: x\n    depends_on:\n      migrate:\n        condition: service_completed_successfully\n',
+  );
   const result = runCompose(['--file', broken, '--env-file', emptyEnvFile, 'config', '-q'], dir);
   expect(result.status).not.toBe(0);
   expect(result.stderr).toMatch(/migrate/);
@@ -58,7 +61,17 @@ describe('the stack', () => {
 
   test('has PostgreSQL, Temporal and its setup jobs, the Web UI, Mailpit, migrate, the API and a worker', () => {
     expect(Object.keys(services).sort()).toEqual(
-      ['api', 'mailpit', 'migrate', 'postgres', 'temporal', 'temporal-schema', 'temporal-setup', 'temporal-ui', 'worker'].sort(),
+      [
+        'api',
+        'mailpit',
+        'migrate',
+        'postgres',
+        'temporal',
+        'temporal-schema',
+        'temporal-setup',
+        'temporal-ui',
+        'worker',
+      ].sort(),
     );
     expect(services.temporal.image).toMatch(/^temporalio\/server:/);
     expect(services['temporal-schema'].image).toMatch(/^temporalio\/admin-tools:/);
@@ -80,7 +93,9 @@ describe('the stack', () => {
         temporal: { condition: 'service_healthy' },
       });
     }
-    expect(services.temporal.depends_on).toMatchObject({ 'temporal-schema': { condition: 'service_completed_successfully' } });
+    expect(services.temporal.depends_on).toMatchObject({
+      'temporal-schema': { condition: 'service_completed_successfully' },
+    });
     expect(services.api.healthcheck?.test.join(' ')).toContain('/readyz');
   });
 
@@ -103,7 +118,9 @@ describe('the stack', () => {
 
   test('mounts setup files that exist', () => {
     const mounts = Object.values(services).flatMap((service) => service.volumes ?? []);
-    const deployMounts = mounts.filter((mount) => mount.type === 'bind' && mount.source.startsWith(path.join(root, 'deploy')));
+    const deployMounts = mounts.filter(
+      (mount) => mount.type === 'bind' && mount.source.startsWith(path.join(root, 'deploy')),
+    );
     expect(deployMounts.length).toBeGreaterThanOrEqual(3);
     for (const mount of deployMounts) expect(fs.existsSync(mount.source)).toBe(true);
   });

@@ -13,5 +13,11 @@ test("a job gets the worker's environment without the service's secrets, but wit
     REDCAP_TOKEN_SPN01: 't1',
     REDCAP_TOKEN_SPN01_LONG: 't2',
   });
-  expect(env).toEqual({ PATH: '/usr/bin', HOME: '/home/lab', SLURM_CONF: '/etc/slurm.conf', SCAN_MONITOR_URL: 'http://api:3000', API_TOKEN: 'api' });
+  expect(env).toEqual({
+    PATH: '/usr/bin',
+    HOME: '/home/lab',
+    SLURM_CONF: '/etc/slurm.conf',
+    SCAN_MONITOR_URL: 'http://api:3000',
+    API_TOKEN: 'api',
+  });
 });

@@ -11,13 +11,19 @@ test('the job id of sbatch and sbatch --parsable', () => {
 
 const answer = (exitCode: number, stdout: string, stderr = '') => interpretJobStatus({ exitCode, stdout, stderr });
 
-test.each(['PENDING', 'RUNNING', 'COMPLETING', 'CONFIGURING', 'SUSPENDED', 'REQUEUED', 'PD', 'R', 'CG', 'running'])('%s: still queued or running', (state) => {
-  expect(answer(0, `${state}\n`).state).toBe('active');
-});
+test.each(['PENDING', 'RUNNING', 'COMPLETING', 'CONFIGURING', 'SUSPENDED', 'REQUEUED', 'PD', 'R', 'CG', 'running'])(
+  '%s: still queued or running',
+  (state) => {
+    expect(answer(0, `${state}\n`).state).toBe('active');
+  },
+);
 
-test.each(['COMPLETED', 'FAILED', 'CANCELLED by 1000', 'TIMEOUT', 'OUT_OF_MEMORY', 'NODE_FAIL', 'CD', 'F'])('%s: ended', (state) => {
-  expect(answer(0, `${state}\n`).state).toBe('ended');
-});
+test.each(['COMPLETED', 'FAILED', 'CANCELLED by 1000', 'TIMEOUT', 'OUT_OF_MEMORY', 'NODE_FAIL', 'CD', 'F'])(
+  '%s: ended',
+  (state) => {
+    expect(answer(0, `${state}\n`).state).toBe('ended');
+  },
+);
 
 test('no answer, or squeue forgetting the job ("Invalid job id"), means it has ended', () => {
   expect(answer(0, '')).toEqual({ state: 'ended', detail: 'no longer in the queue' });

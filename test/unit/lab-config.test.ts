@@ -36,7 +36,13 @@ describe('the fixture', () => {
         id: 'SPN01',
         name: 'Social Processes Network',
         sites: [
-          { site: 'CMH', code: 'SPN01', usesRedcap: true, downloadScript: 'download.sh', postDownloadScript: 'post_download.sh' },
+          {
+            site: 'CMH',
+            code: 'SPN01',
+            usesRedcap: true,
+            downloadScript: 'download.sh',
+            postDownloadScript: 'post_download.sh',
+          },
           { site: 'ZHH', usesRedcap: true },
         ],
       },
@@ -92,7 +98,11 @@ ${extra}`;
 
   test('ids, codes and sites are upper case; defaults are filled in; numbers become what REDCap sends', () => {
     const { config } = parseLabConfig(minimal('https://redcap.example.org'), { env: {} });
-    expect(config.studies[0]).toEqual({ id: 'SPN01', name: 'Social', sites: [{ site: 'CMH', code: 'SPX02', usesRedcap: false }] });
+    expect(config.studies[0]).toEqual({
+      id: 'SPN01',
+      name: 'Social',
+      sites: [{ site: 'CMH', code: 'SPX02', usesRedcap: false }],
+    });
     expect(config.users[0]).toEqual({ name: 'Ada', admin: false });
     expect(config.redcap[0]).toMatchObject({ url: 'https://redcap.example.org/', project: 1234 });
     expect(config.redcap[0].fields.completedValue).toBe('2');
@@ -109,13 +119,18 @@ ${extra}`;
   });
 
   test('sections may be left out', () => {
-    expect(parseLabConfig('users:\n  - name: Ada\n', { env: {} }).config).toEqual({ studies: [], users: [{ name: 'Ada', admin: false }], redcap: [] });
+    expect(parseLabConfig('users:\n  - name: Ada\n', { env: {} }).config).toEqual({
+      studies: [],
+      users: [{ name: 'Ada', admin: false }],
+      redcap: [],
+    });
   });
 });
 
 describe('${VAR} from the environment', () => {
   test('is replaced inside values, and only there', () => {
-    const source = 'studies:\n  - id: ${STUDY}\n    name: "The ${STUDY} study (${SITE_NAME})"  # ${NOT_SET} in a comment\n';
+    const source =
+      'studies:\n  - id: ${STUDY}\n    name: "The ${STUDY} study (${SITE_NAME})"  # ${NOT_SET} in a comment\n';
     const { config } = parseLabConfig(source, { env: { STUDY: 'spn01', SITE_NAME: 'CAMH' } });
     expect(config.studies[0]).toMatchObject({ id: 'SPN01', name: 'The spn01 study (CAMH)' });
   });
@@ -134,17 +149,23 @@ describe('${VAR} from the environment', () => {
   });
 
   test('a malformed reference is an error', () => {
-    expect(problemsOf('users:\n  - name: ${not-a-name}\n')).toEqual(['lab.yml line 2: "${not-a-name}" is not a variable reference (use ${NAME} with letters, digits and _)']);
+    expect(problemsOf('users:\n  - name: ${not-a-name}\n')).toEqual([
+      'lab.yml line 2: "${not-a-name}" is not a variable reference (use ${NAME} with letters, digits and _)',
+    ]);
   });
 
   test('text without ${ is left as it is; ${NAME} is the variable', () => {
     fc.assert(
-      fc.property(fc.string().filter((s) => !s.includes('${')), fc.string(), (text, value) => {
-        const problems: string[] = [];
-        expect(expand(text, {}, (p) => problems.push(p))).toBe(text);
-        expect(expand(`a${'${'}V}b${text}`, { V: value }, (p) => problems.push(p))).toBe(`a${value}b${text}`);
-        expect(problems).toEqual([]);
-      }),
+      fc.property(
+        fc.string().filter((s) => !s.includes('${')),
+        fc.string(),
+        (text, value) => {
+          const problems: string[] = [];
+          expect(expand(text, {}, (p) => problems.push(p))).toBe(text);
+          expect(expand(`a${'${'}V}b${text}`, { V: value }, (p) => problems.push(p))).toBe(`a${value}b${text}`);
+          expect(problems).toEqual([]);
+        },
+      ),
     );
   });
 });
@@ -152,7 +173,9 @@ describe('${VAR} from the environment', () => {
 describe('a bad file is refused with the line and the key', () => {
   test('a value of the wrong type', () => {
     const source = fixture.replace('usesRedcap: true', 'usesRedcap: "yes"');
-    expect(problemsOf(source)).toEqual([`lab.yml line ${lineOf(source, 'usesRedcap: "yes"')}: studies[0].sites[0].usesRedcap: expected true or false, found text`]);
+    expect(problemsOf(source)).toEqual([
+      `lab.yml line ${lineOf(source, 'usesRedcap: "yes"')}: studies[0].sites[0].usesRedcap: expected true or false, found text`,
+    ]);
   });
 
   test('an unknown key', () => {
@@ -170,7 +193,9 @@ describe('a bad file is refused with the line and the key', () => {
 
   test('a missing key points at the entry that lacks it', () => {
     const source = fixture.replace('    instrument: scan_visit\n', '');
-    expect(problemsOf(source)).toEqual([`lab.yml line ${lineOf(source, 'project: 2001') - 1}: redcap[1].instrument: is required`]);
+    expect(problemsOf(source)).toEqual([
+      `lab.yml line ${lineOf(source, 'project: 2001') - 1}: redcap[1].instrument: is required`,
+    ]);
   });
 
   test('YAML that does not parse', () => {
@@ -182,17 +207,49 @@ describe('a bad file is refused with the line and the key', () => {
 
   test('a key written twice', () => {
     const source = fixture.replace('    admin: true', '    admin: true\n    admin: false');
-    expect(problemsOf(source)).toEqual([`lab.yml line ${lineOf(source, 'admin: true') + 1}: not valid YAML: Map keys must be unique`]);
+    expect(problemsOf(source)).toEqual([
+      `lab.yml line ${lineOf(source, 'admin: true') + 1}: not valid YAML: Map keys must be unique`,
+    ]);
   });
 
   test.each([
-    ['a study id that cannot be part of a session id', 'id: SPN01', 'id: SPN_01', 'studies[0].id: id must be letters and digits only (it is part of session ids)'],
-    ['a project that is not a number', 'project: 2001', 'project: two', 'redcap[1].project: must be a REDCap project id (a whole number)'],
-    ['a REDCap URL that is not one', 'url: https://redcap.example.org/\n    project: 2001', 'url: redcap.example.org\n    project: 2001', 'redcap[1].url: "redcap.example.org" is not a URL'],
-    ['a REDCap URL with a query', 'url: https://redcap.example.org/\n    project: 2001', 'url: https://redcap.example.org/api/?x=1\n    project: 2001', 'redcap[1].url: must be the server base URL, without "?" or "#"'],
-    ['a version YAML reads as a number', 'version: 14.5.2\n    token: ${REDCAP_TOKEN_SPN01_LONG}', 'version: 14.50\n    token: ${REDCAP_TOKEN_SPN01_LONG}', 'redcap[1].version: must be a string such as "14.5.2" (quote it)'],
+    [
+      'a study id that cannot be part of a session id',
+      'id: SPN01',
+      'id: SPN_01',
+      'studies[0].id: id must be letters and digits only (it is part of session ids)',
+    ],
+    [
+      'a project that is not a number',
+      'project: 2001',
+      'project: two',
+      'redcap[1].project: must be a REDCap project id (a whole number)',
+    ],
+    [
+      'a REDCap URL that is not one',
+      'url: https://redcap.example.org/\n    project: 2001',
+      'url: redcap.example.org\n    project: 2001',
+      'redcap[1].url: "redcap.example.org" is not a URL',
+    ],
+    [
+      'a REDCap URL with a query',
+      'url: https://redcap.example.org/\n    project: 2001',
+      'url: https://redcap.example.org/api/?x=1\n    project: 2001',
+      'redcap[1].url: must be the server base URL, without "?" or "#"',
+    ],
+    [
+      'a version YAML reads as a number',
+      'version: 14.5.2\n    token: ${REDCAP_TOKEN_SPN01_LONG}',
+      'version: 14.50\n    token: ${REDCAP_TOKEN_SPN01_LONG}',
+      'redcap[1].version: must be a string such as "14.5.2" (quote it)',
+    ],
     ['a bad email', 'email: rui@example.org', 'email: rui at example.org', 'users[1].email: must be an email address'],
-    ['a script outside SUBMIT_SCRIPTS', 'downloadScript: download.sh', 'downloadScript: ../../bin/rm', 'studies[0].sites[0].downloadScript: script must be a path inside SUBMIT_SCRIPTS (no leading "/", no "..")'],
+    [
+      'a script outside SUBMIT_SCRIPTS',
+      'downloadScript: download.sh',
+      'downloadScript: ../../bin/rm',
+      'studies[0].sites[0].downloadScript: script must be a path inside SUBMIT_SCRIPTS (no leading "/", no "..")',
+    ],
   ])('%s', (_what, from, to, message) => {
     const source = fixture.replace(from, to);
     expect(source).not.toBe(fixture);
@@ -209,17 +266,23 @@ describe('a bad file is refused with the line and the key', () => {
 
   test('two studies with one code at one site', () => {
     const source = `studies:\n  - id: A\n    name: A\n    sites: [{ site: CMH, code: X }]\n  - id: B\n    name: B\n    sites:\n      - site: CMH\n        code: x\n`;
-    expect(problemsOf(source)).toEqual(['lab.yml line 9: studies[1].sites[0].code: code X at site CMH is already used by study A']);
+    expect(problemsOf(source)).toEqual([
+      'lab.yml line 9: studies[1].sites[0].code: code X at site CMH is already used by study A',
+    ]);
   });
 
   test('an empty file, or one that is not a mapping', () => {
-    expect(problemsOf('# nothing\n')).toEqual(['lab.yml line 1: the file is empty (expected studies:, users: and/or redcap:)']);
+    expect(problemsOf('# nothing\n')).toEqual([
+      'lab.yml line 1: the file is empty (expected studies:, users: and/or redcap:)',
+    ]);
     expect(problemsOf('- studies\n')).toEqual(['lab.yml line 1: expected a mapping (key: value), found a list']);
   });
 
   test('the token is never in a message', () => {
     const secret = 'SECRET-TOKEN-VALUE';
-    const source = fixture.replace('token: ${REDCAP_TOKEN_SPN01}', `token: [${secret}]`).replace('version: 14.5.2', 'version: []');
+    const source = fixture
+      .replace('token: ${REDCAP_TOKEN_SPN01}', `token: [${secret}]`)
+      .replace('version: 14.5.2', 'version: []');
     const problems = problemsOf(source, { ...env, REDCAP_TOKEN_SPN01_LONG: secret });
     expect(problems.length).toBeGreaterThan(0);
     expect(problems.join('\n')).not.toContain(secret);

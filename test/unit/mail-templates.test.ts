@@ -8,14 +8,20 @@ const facts: SessionFacts = {
   studyName: 'Social Processes Network',
   siteId: 'CMH',
   date: '2026-11-20',
-  redcap: { recordId: 7, record: '17', url: 'https://redcap.example.org/redcap_v14.5.2/DataEntry/index.php?pid=1234&id=17&page=mri_scan_log' },
+  redcap: {
+    recordId: 7,
+    record: '17',
+    url: 'https://redcap.example.org/redcap_v14.5.2/DataEntry/index.php?pid=1234&id=17&page=mri_scan_log',
+  },
 };
 
 test('no scans: subject, wait and the record', () => {
   const mail = noScansEmail(facts, 2 * 86_400_000);
   expect(mail.subject).toBe('[SPN01] No scan data received for SPN01_CMH_0001_01_01');
   expect(mail.text).toContain('after waiting 2 days no scan data has arrived');
-  expect(mail.text).toContain('REDCap record 17: https://redcap.example.org/redcap_v14.5.2/DataEntry/index.php?pid=1234&id=17&page=mri_scan_log');
+  expect(mail.text).toContain(
+    'REDCap record 17: https://redcap.example.org/redcap_v14.5.2/DataEntry/index.php?pid=1234&id=17&page=mri_scan_log',
+  );
   expect(mail.text).toContain('GET /redcap_redirect/7');
   expect(mail.text).toContain('Scanned: 2026-11-20');
   expect(mail.text).toContain('SessionId="SPN01_CMH_0001_01_01"');
@@ -28,10 +34,16 @@ test('no record linked is said plainly', () => {
 });
 
 test('download gave up: attempts and window', () => {
-  const mail = downloadGaveUpEmail(facts, { windowMs: 48 * 3_600_000, endTime: '2026-11-27T10:00:00.000Z', attempts: 10 });
+  const mail = downloadGaveUpEmail(facts, {
+    windowMs: 48 * 3_600_000,
+    endTime: '2026-11-27T10:00:00.000Z',
+    attempts: 10,
+  });
   expect(mail.subject).toBe('[SPN01] Scan download gave up for SPN01_CMH_0001_01_01');
   expect(mail.text).toContain('submitted 10 times over 2 days (until 2026-11-27T10:00:00.000Z)');
-  expect(downloadGaveUpEmail(facts, { windowMs: 3_600_000, endTime: 'x', attempts: 1 }).text).toContain('submitted 1 time over 1 hour');
+  expect(downloadGaveUpEmail(facts, { windowMs: 3_600_000, endTime: 'x', attempts: 1 }).text).toContain(
+    'submitted 1 time over 1 hour',
+  );
 });
 
 test.each([

@@ -32,10 +32,42 @@ beforeAll(async () => {
   fake.addProject({
     token: EVENTS_TOKEN,
     records: [
-      { record_id: '5', redcap_event_name: 'baseline_arm_1', redcap_repeat_instrument: '', redcap_repeat_instance: '', session_id: 'SPN01_CMH_0005_01_01', scan_date: '2026-01-05', comments: '' },
-      { record_id: '5', redcap_event_name: 'scan_arm_1', redcap_repeat_instrument: '', redcap_repeat_instance: 1, session_id: 'SPN01_CMH_0005_02_01', scan_date: '2026-06-05', comments: '' },
-      { record_id: '5', redcap_event_name: 'scan_arm_1', redcap_repeat_instrument: '', redcap_repeat_instance: 2, session_id: 'SPN01_CMH_0005_03_01', scan_date: '2026-11-05', comments: 'third' },
-      { record_id: '5', redcap_event_name: 'scan_arm_1', redcap_repeat_instrument: 'medications', redcap_repeat_instance: 2, session_id: '', scan_date: '', comments: '' },
+      {
+        record_id: '5',
+        redcap_event_name: 'baseline_arm_1',
+        redcap_repeat_instrument: '',
+        redcap_repeat_instance: '',
+        session_id: 'SPN01_CMH_0005_01_01',
+        scan_date: '2026-01-05',
+        comments: '',
+      },
+      {
+        record_id: '5',
+        redcap_event_name: 'scan_arm_1',
+        redcap_repeat_instrument: '',
+        redcap_repeat_instance: 1,
+        session_id: 'SPN01_CMH_0005_02_01',
+        scan_date: '2026-06-05',
+        comments: '',
+      },
+      {
+        record_id: '5',
+        redcap_event_name: 'scan_arm_1',
+        redcap_repeat_instrument: '',
+        redcap_repeat_instance: 2,
+        session_id: 'SPN01_CMH_0005_03_01',
+        scan_date: '2026-11-05',
+        comments: 'third',
+      },
+      {
+        record_id: '5',
+        redcap_event_name: 'scan_arm_1',
+        redcap_repeat_instrument: 'medications',
+        redcap_repeat_instance: 2,
+        session_id: '',
+        scan_date: '',
+        comments: '',
+      },
     ],
     events: { baseline_arm_1: 51, scan_arm_1: 52 },
   });
@@ -71,12 +103,22 @@ test('Export Records of a classic record: the one row, every value a string, ask
   });
   const call = fake.calls.at(-1)!;
   expect(call).toMatchObject({ content: 'record', record: '17', tokenValid: true, status: 200 });
-  expect(call.params).toEqual({ content: 'record', format: 'json', type: 'flat', 'records[0]': '17', returnFormat: 'json' });
+  expect(call.params).toEqual({
+    content: 'record',
+    format: 'json',
+    type: 'flat',
+    'records[0]': '17',
+    returnFormat: 'json',
+  });
 });
 
 test('longitudinal: only the row of the trigger event, and the event id from Export Events', async () => {
   const row = await client.exportRecord(longitudinal, 'CMH0042', 'month_6_arm_1');
-  expect(row).toMatchObject({ redcap_event_name: 'month_6_arm_1', session_id: 'SPN01_CMH_0042_02_01', scan_date: '2026-11-03' });
+  expect(row).toMatchObject({
+    redcap_event_name: 'month_6_arm_1',
+    session_id: 'SPN01_CMH_0042_02_01',
+    scan_date: '2026-11-03',
+  });
   expect((await client.exportEvents(longitudinal)).get('month_6_arm_1')).toBe(42);
 });
 
@@ -88,10 +130,18 @@ test('longitudinal without an event: more than one row is refused, naming the re
 
 test('a repeating instrument: the row of the instance (a number in the JSON), or the base row without one', async () => {
   const row = await client.exportRecord(repeating, '331-2', null, { instance: 2, instrument: 'mri_scan_log' });
-  expect(row).toMatchObject({ redcap_repeat_instance: '2', session_id: 'SPN01_CMH_0331_01_02', comments: 'Repeat of the resting state: motion in run 1' });
-  expect((await client.exportRecord(repeating, '331-2', null, { instance: 1, instrument: 'mri_scan_log' })).scan_date).toBe('2026-11-02');
+  expect(row).toMatchObject({
+    redcap_repeat_instance: '2',
+    session_id: 'SPN01_CMH_0331_01_02',
+    comments: 'Repeat of the resting state: motion in run 1',
+  });
+  expect(
+    (await client.exportRecord(repeating, '331-2', null, { instance: 1, instrument: 'mri_scan_log' })).scan_date,
+  ).toBe('2026-11-02');
   expect(await client.exportRecord(repeating, '331-2')).toMatchObject({ redcap_repeat_instance: '', session_id: '' });
-  expect((await client.exportRecord(repeating, 'Zoë 7', null, { instance: 1, instrument: 'mri_scan_log' })).session_id).toBe('SPN01_ZHH_0007_01_01');
+  expect(
+    (await client.exportRecord(repeating, 'Zoë 7', null, { instance: 1, instrument: 'mri_scan_log' })).session_id,
+  ).toBe('SPN01_ZHH_0007_01_01');
   expect(fake.callsFor('record', 'Zoë 7').at(-1)?.params['records[0]']).toBe('Zoë 7');
 });
 
@@ -102,8 +152,14 @@ test('a repeating event: the row of the event and instance, not an instance of a
 });
 
 test('no row for the instance: not retryable, and the error names the record, event and instance', async () => {
-  const err = await failure(client.exportRecord(repeatingEvents, '5', 'scan_arm_1', { instance: 3, instrument: 'scan_log' }));
-  expect(err).toMatchObject({ type: 'RedcapRecordNotFound', retryable: false, details: { record: '5', eventName: 'scan_arm_1', instance: 3 } });
+  const err = await failure(
+    client.exportRecord(repeatingEvents, '5', 'scan_arm_1', { instance: 3, instrument: 'scan_log' }),
+  );
+  expect(err).toMatchObject({
+    type: 'RedcapRecordNotFound',
+    retryable: false,
+    details: { record: '5', eventName: 'scan_arm_1', instance: 3 },
+  });
   expect(err.message).toBe('REDCap has no record 5 (event scan_arm_1, instance 3) of REDCap project 4001');
 });
 
@@ -119,18 +175,35 @@ test('Import Records (as a user changes a record through the API) changes what E
       type: 'flat',
       returnFormat: 'json',
       data: JSON.stringify([
-        { record_id: '331-2', redcap_repeat_instrument: 'mri_scan_log', redcap_repeat_instance: '2', comments: 'corrected', session_id: '' },
-        { record_id: '331-2', redcap_repeat_instrument: 'mri_scan_log', redcap_repeat_instance: '3', session_id: 'SPN01_CMH_0331_01_03', scan_date: '2026-11-20', comments: '' },
+        {
+          record_id: '331-2',
+          redcap_repeat_instrument: 'mri_scan_log',
+          redcap_repeat_instance: '2',
+          comments: 'corrected',
+          session_id: '',
+        },
+        {
+          record_id: '331-2',
+          redcap_repeat_instrument: 'mri_scan_log',
+          redcap_repeat_instance: '3',
+          session_id: 'SPN01_CMH_0331_01_03',
+          scan_date: '2026-11-20',
+          comments: '',
+        },
       ]),
     }),
   });
   expect(await res.json()).toEqual({ count: 1 });
   const endpoint = { url: fake.url, project: 3001, token };
-  expect(await client.exportRecord(endpoint, '331-2', null, { instance: 2, instrument: 'mri_scan_log' })).toMatchObject({
-    comments: 'corrected',
-    session_id: 'SPN01_CMH_0331_01_02',
-  });
-  expect((await client.exportRecord(endpoint, '331-2', null, { instance: 3, instrument: 'mri_scan_log' })).session_id).toBe('SPN01_CMH_0331_01_03');
+  expect(await client.exportRecord(endpoint, '331-2', null, { instance: 2, instrument: 'mri_scan_log' })).toMatchObject(
+    {
+      comments: 'corrected',
+      session_id: 'SPN01_CMH_0331_01_02',
+    },
+  );
+  expect(
+    (await client.exportRecord(endpoint, '331-2', null, { instance: 3, instrument: 'mri_scan_log' })).session_id,
+  ).toBe('SPN01_CMH_0331_01_03');
 });
 
 test('zero rows (unknown record or event) is not retryable and names the record', async () => {
@@ -194,16 +267,25 @@ test('a row missing a configured field names the record and the field', () => {
   try {
     readScanEntry({ ...row, session_id: ' ' }, fields, '17');
   } catch (err) {
-    expect(err).toMatchObject({ type: 'RedcapFieldMissing', retryable: false, details: { record: '17', field: 'session_id' } });
+    expect(err).toMatchObject({
+      type: 'RedcapFieldMissing',
+      retryable: false,
+      details: { record: '17', field: 'session_id' },
+    });
   }
-  expect(() => readScanEntry({ ...row, scan_date: '20/11/2026' }, fields, '17')).toThrow(/"20\/11\/2026" in "scan_date", which is not a date/);
+  expect(() => readScanEntry({ ...row, scan_date: '20/11/2026' }, fields, '17')).toThrow(
+    /"20\/11\/2026" in "scan_date", which is not a date/,
+  );
   expect(readScanEntry({ ...row, ra_id: '' }, fields, '17').user).toBeNull();
   expect(readScanEntry(row, { ...fields, userField: null }, '17').user).toBeNull();
 });
 
 describe('Export Records by date range, in pages (reconciliation)', () => {
   const HOUR = 3_600_000;
-  const rows = ['a', 'b', 'c', 'd'].map((record) => ({ ...redcapFixtureRows('export-classic.json')[0], record_id: record }));
+  const rows = ['a', 'b', 'c', 'd'].map((record) => ({
+    ...redcapFixtureRows('export-classic.json')[0],
+    record_id: record,
+  }));
   /** A project on a REDCap whose clock is `offsetMinutes` ahead of UTC; its records last modified at the given times. */
   function zoneProject(offsetMinutes: number, modified: Record<string, number>): RedcapEndpoint {
     const token = `Z${String(offsetMinutes + 100_000).padStart(31, '0')}`;
@@ -217,21 +299,37 @@ describe('Export Records by date range, in pages (reconciliation)', () => {
     expect(fake.calls.at(-1)?.params).toMatchObject({ content: 'metadata', format: 'json' });
   });
 
-  test.each([-14 * 60, -300, 0, 330, 14 * 60])('a REDCap at UTC %s min: every record changed since the last run comes back, whatever its zone', async (offset) => {
-    const lastRun = Date.now() - 3 * HOUR;
-    const endpoint = zoneProject(offset, { a: lastRun - 40 * HOUR, b: lastRun + 1_000, c: Date.now(), d: lastRun - 10 * 60_000 });
-    const { begin } = reconcileWindow(new Date(), { reconciledUntil: new Date(lastRun), lookbackMs: HOUR });
-    const names = await client.exportRecordNamesSince(endpoint, 'record_id', begin);
-    // b and c changed after the last run; d, 10 minutes before it, is within the margin in any zone; a is long before.
-    expect(names).toEqual(['b', 'c', 'd']);
-    expect(fake.calls.at(-1)?.params).toMatchObject({ content: 'record', 'fields[0]': 'record_id', dateRangeBegin: begin });
-  });
+  test.each([-14 * 60, -300, 0, 330, 14 * 60])(
+    'a REDCap at UTC %s min: every record changed since the last run comes back, whatever its zone',
+    async (offset) => {
+      const lastRun = Date.now() - 3 * HOUR;
+      const endpoint = zoneProject(offset, {
+        a: lastRun - 40 * HOUR,
+        b: lastRun + 1_000,
+        c: Date.now(),
+        d: lastRun - 10 * 60_000,
+      });
+      const { begin } = reconcileWindow(new Date(), { reconciledUntil: new Date(lastRun), lookbackMs: HOUR });
+      const names = await client.exportRecordNamesSince(endpoint, 'record_id', begin);
+      // b and c changed after the last run; d, 10 minutes before it, is within the margin in any zone; a is long before.
+      expect(names).toEqual(['b', 'c', 'd']);
+      expect(fake.calls.at(-1)?.params).toMatchObject({
+        content: 'record',
+        'fields[0]': 'record_id',
+        dateRangeBegin: begin,
+      });
+    },
+  );
 
   test('REDCap reads dateRangeBegin in its own clock', async () => {
     const at = Date.now() - 10 * HOUR;
     const begin = redcapDateTime(new Date(at - HOUR)); // an hour before the change, in UTC
-    expect(await client.exportRecordNamesSince(zoneProject(-300, { a: at, b: at, c: at, d: at }), 'record_id', begin)).toEqual([]);
-    expect(await client.exportRecordNamesSince(zoneProject(300, { a: at, b: at, c: at, d: at }), 'record_id', begin)).toEqual(['a', 'b', 'c', 'd']);
+    expect(
+      await client.exportRecordNamesSince(zoneProject(-300, { a: at, b: at, c: at, d: at }), 'record_id', begin),
+    ).toEqual([]);
+    expect(
+      await client.exportRecordNamesSince(zoneProject(300, { a: at, b: at, c: at, d: at }), 'record_id', begin),
+    ).toEqual(['a', 'b', 'c', 'd']);
   });
 
   test('a page of records, only the fields asked for', async () => {
@@ -240,6 +338,10 @@ describe('Export Records by date range, in pages (reconciliation)', () => {
       { record_id: 'CMH0042', redcap_event_name: 'baseline_arm_1', session_id: expect.any(String) },
       { record_id: 'CMH0042', redcap_event_name: 'month_6_arm_1', session_id: 'SPN01_CMH_0042_02_01' },
     ]);
-    expect(fake.calls.at(-1)?.params).toMatchObject({ 'records[0]': 'CMH0042', 'fields[0]': 'record_id', 'fields[1]': 'session_id' });
+    expect(fake.calls.at(-1)?.params).toMatchObject({
+      'records[0]': 'CMH0042',
+      'fields[0]': 'record_id',
+      'fields[1]': 'session_id',
+    });
   });
 });

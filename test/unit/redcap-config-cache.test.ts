@@ -2,7 +2,14 @@
 import { RedcapConfigCache, type TriggerConfig } from '../../src/redcap/config-cache';
 
 const key = { url: 'https://redcap.example.org/', project: 1234, instrument: 'mri_scan_log' };
-const stored = { id: 1, ...key, completedField: 'mri_scan_log_complete', completedValue: '2', version: '14.5.2', token: 'secret-token' };
+const stored = {
+  id: 1,
+  ...key,
+  completedField: 'mri_scan_log_complete',
+  completedValue: '2',
+  version: '14.5.2',
+  token: 'secret-token',
+};
 
 function listeningCache() {
   const cache = new RedcapConfigCache();
@@ -13,7 +20,14 @@ function listeningCache() {
 test('while changes are heard a config is read once, as a plain copy of what the trigger needs', async () => {
   const cache = listeningCache();
   const load = jest.fn(async () => stored as TriggerConfig);
-  expect(await cache.get(key, load)).toEqual({ id: 1, ...key, completedField: 'mri_scan_log_complete', completedValue: '2', version: '14.5.2', detVersion: undefined });
+  expect(await cache.get(key, load)).toEqual({
+    id: 1,
+    ...key,
+    completedField: 'mri_scan_log_complete',
+    completedValue: '2',
+    version: '14.5.2',
+    detVersion: undefined,
+  });
   await cache.get({ ...key }, load);
   expect(load).toHaveBeenCalledTimes(1);
 });
@@ -47,7 +61,11 @@ test('while changes are not heard nothing is kept', async () => {
 test('other projects, instruments and servers are other keys', async () => {
   const cache = listeningCache();
   await cache.get(key, async () => stored);
-  for (const other of [{ ...key, project: 99 }, { ...key, instrument: 'other' }, { ...key, url: 'https://other.example.org/' }]) {
+  for (const other of [
+    { ...key, project: 99 },
+    { ...key, instrument: 'other' },
+    { ...key, url: 'https://other.example.org/' },
+  ]) {
     expect(await cache.get(other, async () => null)).toBeNull();
   }
 });
@@ -62,7 +80,9 @@ test('concurrent triggers share one load; a failed load is not kept', async () =
   expect(load).toHaveBeenCalledTimes(1);
 
   const other = { ...key, project: 5 };
-  await expect(cache.get(other, async () => Promise.reject(new Error('database down')))).rejects.toThrow('database down');
+  await expect(cache.get(other, async () => Promise.reject(new Error('database down')))).rejects.toThrow(
+    'database down',
+  );
   expect(await cache.get(other, async () => ({ ...stored, project: 5 }))).toMatchObject({ project: 5 });
 });
 

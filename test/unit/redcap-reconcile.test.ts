@@ -25,7 +25,14 @@ const config = {
   completedField: 'mri_scan_log_complete',
   completedValue: '2',
 };
-const row = { record_id: '17', session_id: 'SPN01_CMH_0001_01_01', scan_date: '2026-11-20', comments: 'ok', ra_id: '42', mri_scan_log_complete: '2' };
+const row = {
+  record_id: '17',
+  session_id: 'SPN01_CMH_0001_01_01',
+  scan_date: '2026-11-20',
+  comments: 'ok',
+  ra_id: '42',
+  mri_scan_log_complete: '2',
+};
 const HOUR = 3_600_000;
 
 describe('the window', () => {
@@ -36,7 +43,10 @@ describe('the window', () => {
   });
 
   test('from the last successful run, less 14 h 15 min', () => {
-    const window = reconcileWindow(now, { reconciledUntil: new Date('2026-11-26T11:00:00Z'), lookbackMs: 7 * 24 * HOUR });
+    const window = reconcileWindow(now, {
+      reconciledUntil: new Date('2026-11-26T11:00:00Z'),
+      lookbackMs: 7 * 24 * HOUR,
+    });
     expect(window).toEqual({ from: new Date('2026-11-26T11:00:00Z'), begin: '2026-11-25 20:45:00', coversGap: true });
   });
 
@@ -49,33 +59,56 @@ describe('the window', () => {
 
   test('--since: a backfill from earlier covers the gap, one from later does not', () => {
     const reconciledUntil = new Date('2026-11-26T11:00:00Z');
-    expect(reconcileWindow(now, { since: new Date('2026-11-20T00:00:00Z'), reconciledUntil, lookbackMs: HOUR }).coversGap).toBe(true);
-    expect(reconcileWindow(now, { since: new Date('2026-11-26T11:30:00Z'), reconciledUntil, lookbackMs: HOUR }).coversGap).toBe(false);
+    expect(
+      reconcileWindow(now, { since: new Date('2026-11-20T00:00:00Z'), reconciledUntil, lookbackMs: HOUR }).coversGap,
+    ).toBe(true);
+    expect(
+      reconcileWindow(now, { since: new Date('2026-11-26T11:30:00Z'), reconciledUntil, lookbackMs: HOUR }).coversGap,
+    ).toBe(false);
     expect(reconcileWindow(now, { since: new Date('2026-11-26T11:30:00Z'), lookbackMs: HOUR }).coversGap).toBe(false);
   });
 
-  test.each([-14, -9.5, -5, 0, 5.75, 13, 14])('a change right after the last run is in the window of a REDCap at UTC %s h', (offsetHours) => {
-    const reconciledUntil = new Date('2026-11-26T11:00:00Z');
-    const { begin } = reconcileWindow(now, { reconciledUntil, lookbackMs: HOUR });
-    // The change as REDCap logs it: in its own clock's local time, that clock 10 minutes slow.
-    const changedAt = reconciledUntil.getTime() + 1_000;
-    const logged = redcapDateTime(new Date(changedAt + offsetHours * HOUR - 10 * 60_000));
-    expect(logged > begin).toBe(true);
-    expect(RECONCILE_MARGIN_MS).toBe(14 * HOUR + 15 * 60_000);
-  });
+  test.each([-14, -9.5, -5, 0, 5.75, 13, 14])(
+    'a change right after the last run is in the window of a REDCap at UTC %s h',
+    (offsetHours) => {
+      const reconciledUntil = new Date('2026-11-26T11:00:00Z');
+      const { begin } = reconcileWindow(now, { reconciledUntil, lookbackMs: HOUR });
+      // The change as REDCap logs it: in its own clock's local time, that clock 10 minutes slow.
+      const changedAt = reconciledUntil.getTime() + 1_000;
+      const logged = redcapDateTime(new Date(changedAt + offsetHours * HOUR - 10 * 60_000));
+      expect(logged > begin).toBe(true);
+      expect(RECONCILE_MARGIN_MS).toBe(14 * HOUR + 15 * 60_000);
+    },
+  );
 });
 
 describe('rows', () => {
   test('identity: record, event, instance (a number on instance rows, "" on the base row)', () => {
     expect(rowIdentity(row, 'record_id')).toEqual({ record: '17', eventName: '', instance: null });
-    expect(rowIdentity({ ...row, redcap_event_name: 'month_6_arm_1', redcap_repeat_instrument: 'mri_scan_log', redcap_repeat_instance: '2' }, 'record_id')).toEqual({
+    expect(
+      rowIdentity(
+        {
+          ...row,
+          redcap_event_name: 'month_6_arm_1',
+          redcap_repeat_instrument: 'mri_scan_log',
+          redcap_repeat_instance: '2',
+        },
+        'record_id',
+      ),
+    ).toEqual({
       record: '17',
       eventName: 'month_6_arm_1',
       instance: 2,
     });
-    expect(rowIdentity({ ...row, redcap_repeat_instrument: '', redcap_repeat_instance: '' }, 'record_id').instance).toBeNull();
-    expect(identityKey(storedIdentity({ record: '17', eventName: '', repeatInstance: 0 }))).toBe(identityKey(rowIdentity(row, 'record_id')));
-    expect(describeRow({ record: 'Zoë 7', eventName: 'baseline_arm_1', instance: 2 })).toBe('Zoë 7 (baseline_arm_1) #2');
+    expect(
+      rowIdentity({ ...row, redcap_repeat_instrument: '', redcap_repeat_instance: '' }, 'record_id').instance,
+    ).toBeNull();
+    expect(identityKey(storedIdentity({ record: '17', eventName: '', repeatInstance: 0 }))).toBe(
+      identityKey(rowIdentity(row, 'record_id')),
+    );
+    expect(describeRow({ record: 'Zoë 7', eventName: 'baseline_arm_1', instance: 2 })).toBe(
+      'Zoë 7 (baseline_arm_1) #2',
+    );
   });
 
   test("another repeating instrument's rows are not ours", () => {
@@ -85,8 +118,20 @@ describe('rows', () => {
   });
 
   test('exported fields: the record id and what the intake reads, each once', () => {
-    expect(exportedFields(config, 'record_id')).toEqual(['record_id', 'session_id', 'scan_date', 'comments', 'ra_id', 'mri_scan_log_complete']);
-    expect(exportedFields({ ...config, userField: null, sessionField: 'record_id' }, 'record_id')).toEqual(['record_id', 'scan_date', 'comments', 'mri_scan_log_complete']);
+    expect(exportedFields(config, 'record_id')).toEqual([
+      'record_id',
+      'session_id',
+      'scan_date',
+      'comments',
+      'ra_id',
+      'mri_scan_log_complete',
+    ]);
+    expect(exportedFields({ ...config, userField: null, sessionField: 'record_id' }, 'record_id')).toEqual([
+      'record_id',
+      'scan_date',
+      'comments',
+      'mri_scan_log_complete',
+    ]);
   });
 
   test('differs from what is filed: not filed, or another session, date, comment or user', () => {
@@ -114,14 +159,54 @@ describe('when a completed row that is not filed as it is gets an intake', () =>
   const cases: Array<[string, IntakeSeen, typeof reading, boolean]> = [
     ['no intake yet: a missed trigger', { state: 'none' }, reading, true],
     ['an intake runs: it reads the record itself', { state: 'running' }, reading, false],
-    ['ours, for this very row: already done (failed and emailed, or filed)', { state: 'closed', status: 'FAILED', rowDigest: digest }, reading, false],
-    ['ours, for an earlier version of the row', { state: 'closed', status: 'FAILED', rowDigest: 'another' }, reading, true],
-    ["a trigger's, completed: the row changed since it was filed", { state: 'closed', status: 'COMPLETED' }, reading, true],
-    ["a trigger's, failed after reading this very row", { state: 'closed', status: 'FAILED', read, failure: 'bad id' }, reading, false],
-    ["a trigger's, failed after reading an earlier version", { state: 'closed', status: 'FAILED', read: { ...read, comment: 'old' } }, reading, true],
-    ["a trigger's, failed reading the row for the reason the row still has", { state: 'closed', status: 'FAILED', failure: broken.error }, broken, false],
-    ["a trigger's, failed reading the row, which is fine now", { state: 'closed', status: 'FAILED', failure: broken.error }, reading, true],
-    ["a trigger's, timed out", { state: 'closed', status: 'FAILED', failure: 'Gave up reading the REDCap record after 1 day' }, reading, true],
+    [
+      'ours, for this very row: already done (failed and emailed, or filed)',
+      { state: 'closed', status: 'FAILED', rowDigest: digest },
+      reading,
+      false,
+    ],
+    [
+      'ours, for an earlier version of the row',
+      { state: 'closed', status: 'FAILED', rowDigest: 'another' },
+      reading,
+      true,
+    ],
+    [
+      "a trigger's, completed: the row changed since it was filed",
+      { state: 'closed', status: 'COMPLETED' },
+      reading,
+      true,
+    ],
+    [
+      "a trigger's, failed after reading this very row",
+      { state: 'closed', status: 'FAILED', read, failure: 'bad id' },
+      reading,
+      false,
+    ],
+    [
+      "a trigger's, failed after reading an earlier version",
+      { state: 'closed', status: 'FAILED', read: { ...read, comment: 'old' } },
+      reading,
+      true,
+    ],
+    [
+      "a trigger's, failed reading the row for the reason the row still has",
+      { state: 'closed', status: 'FAILED', failure: broken.error },
+      broken,
+      false,
+    ],
+    [
+      "a trigger's, failed reading the row, which is fine now",
+      { state: 'closed', status: 'FAILED', failure: broken.error },
+      reading,
+      true,
+    ],
+    [
+      "a trigger's, timed out",
+      { state: 'closed', status: 'FAILED', failure: 'Gave up reading the REDCap record after 1 day' },
+      reading,
+      true,
+    ],
   ];
   test.each(cases)('%s', (_what, intake, rowReading, expected) => {
     expect(needsIntake(rowReading, digest, intake)).toBe(expected);

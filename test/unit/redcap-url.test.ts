@@ -9,7 +9,8 @@ const stored = (url: string) =>
       `    fields: { session: s, date: d, comment: c, completed: mri_scan_log_complete, completedValue: "2" }\n`,
     { env: {} },
   ).config.redcap[0].url;
-const sent = (url: string) => parseDataEntryTrigger({ ...detFixtureFields('det-classic-complete.form'), redcap_url: url }).redcapUrl;
+const sent = (url: string) =>
+  parseDataEntryTrigger({ ...detFixtureFields('det-classic-complete.form'), redcap_url: url }).redcapUrl;
 
 test.each([
   ['https://REDCap.Example.org/', 'https://redcap.example.org/'],
@@ -25,7 +26,8 @@ test('text that is no URL is only trimmed and given its slash', () => {
 });
 
 test("REDCap's version is read from a trigger's project_url", () => {
-  const version = (projectUrl: string) => parseDataEntryTrigger({ ...detFixtureFields('det-classic-complete.form'), project_url: projectUrl }).redcapVersion;
+  const version = (projectUrl: string) =>
+    parseDataEntryTrigger({ ...detFixtureFields('det-classic-complete.form'), project_url: projectUrl }).redcapVersion;
   expect(version('https://redcap.example.org/redcap_v14.6.4/index.php?pid=1234')).toBe('14.6.4');
   expect(version('https://redcap.example.org/redcap/redcap_v15.0.1/index.php?pid=1234')).toBe('15.0.1');
   expect(version('https://redcap.example.org/index.php?pid=1234')).toBeUndefined();

@@ -14,7 +14,11 @@ test('datman id with a session number', () => {
 });
 
 test('datman id without the session field is session 1', () => {
-  expect(parseSessionId('SPN01_CMH_0001_01')).toMatchObject({ timepointId: 'SPN01_CMH_0001_01', num: 1, sessionId: 'SPN01_CMH_0001_01_01' });
+  expect(parseSessionId('SPN01_CMH_0001_01')).toMatchObject({
+    timepointId: 'SPN01_CMH_0001_01',
+    num: 1,
+    sessionId: 'SPN01_CMH_0001_01_01',
+  });
 });
 
 test('a one-digit session number is written with two digits', () => {
@@ -44,7 +48,11 @@ test('a phantom gets no repeat session', () => {
 });
 
 test('KCNI ids map onto datman', () => {
-  expect(parseSessionId('SPN01_CMH_0001_01_SE01_MR')).toMatchObject({ timepointId: 'SPN01_CMH_0001_01', num: 1, sessionId: 'SPN01_CMH_0001_01_01' });
+  expect(parseSessionId('SPN01_CMH_0001_01_SE01_MR')).toMatchObject({
+    timepointId: 'SPN01_CMH_0001_01',
+    num: 1,
+    sessionId: 'SPN01_CMH_0001_01_01',
+  });
   expect(parseSessionId('spn01_cmh_0001_02_se02_mr').sessionId).toBe('SPN01_CMH_0001_02_02');
 });
 
@@ -87,7 +95,9 @@ test.each([['SPN01_CMH_FBNPHA_0013'], ['SPN01_CMH_FBNPHA_0013_01'], ['SPN01_CMH_
   'a subject ending in PHA without the KCNI phantom form (%p) is refused, naming the id',
   (raw) => {
     expect(() => parseSessionId(raw)).toThrow(InvalidSessionIdError);
-    expect(() => parseSessionId(raw)).toThrow(new RegExp(`"${raw}": subject \\w+PHA ends in PHA: a KCNI phantom is STUDY_SITE_<TYPE>PHA_<digits>_MR`));
+    expect(() => parseSessionId(raw)).toThrow(
+      new RegExp(`"${raw}": subject \\w+PHA ends in PHA: a KCNI phantom is STUDY_SITE_<TYPE>PHA_<digits>_MR`),
+    );
   },
 );
 
@@ -127,7 +137,12 @@ describe('datman test_datman_scanid.py', () => {
   });
 
   test('test_parse_good_date_based_datman_pha_scanid', () => {
-    expect(parseSessionId('OPT01_UTO_PHA_FBN190603')).toMatchObject({ study: 'OPT01', site: 'UTO', subject: 'PHA_FBN190603', timepointId: 'OPT01_UTO_PHA_FBN190603' });
+    expect(parseSessionId('OPT01_UTO_PHA_FBN190603')).toMatchObject({
+      study: 'OPT01',
+      site: 'UTO',
+      subject: 'PHA_FBN190603',
+      timepointId: 'OPT01_UTO_PHA_FBN190603',
+    });
   });
 
   test('test_parse_good_kcni_scanid', () => {
@@ -142,7 +157,12 @@ describe('datman test_datman_scanid.py', () => {
   });
 
   test('test_parse_good_kcni_PHA_scanid', () => {
-    expect(parseSessionId('ABC01_CMH_LEGPHA_0001_MR')).toMatchObject({ study: 'ABC01', site: 'CMH', subject: 'PHA_LEG0001', isPhantom: true });
+    expect(parseSessionId('ABC01_CMH_LEGPHA_0001_MR')).toMatchObject({
+      study: 'ABC01',
+      site: 'CMH',
+      subject: 'PHA_LEG0001',
+      isPhantom: true,
+    });
   });
 
   test('test_parses_datman_*_as_datman_identifier / test_parses_kcni_*_as_kcni_identifier', () => {
@@ -170,9 +190,15 @@ describe('datman test_datman_scanid.py', () => {
   });
 
   test('test_kcni_converted_to_datman_and_back_is_unmodified: KCNI and datman name the same session', () => {
-    expect(parseSessionId('SPN01_CMH_0001_01_SE01_MR').sessionId).toBe(parseSessionId('SPN01_CMH_0001_01_01').sessionId);
-    expect(parseSessionId('ABC01_CMH_FBNPHA_0001_MR').sessionId).toBe(parseSessionId('ABC01_CMH_PHA_FBN0001').sessionId);
-    expect(parseSessionId('OPT01_UTO_FBNPHA_190603_MR').sessionId).toBe(parseSessionId('OPT01_UTO_PHA_FBN190603').sessionId);
+    expect(parseSessionId('SPN01_CMH_0001_01_SE01_MR').sessionId).toBe(
+      parseSessionId('SPN01_CMH_0001_01_01').sessionId,
+    );
+    expect(parseSessionId('ABC01_CMH_FBNPHA_0001_MR').sessionId).toBe(
+      parseSessionId('ABC01_CMH_PHA_FBN0001').sessionId,
+    );
+    expect(parseSessionId('OPT01_UTO_FBNPHA_190603_MR').sessionId).toBe(
+      parseSessionId('OPT01_UTO_PHA_FBN190603').sessionId,
+    );
   });
 
   test('test_kcni_id_with_non_mr_modality_is_valid: datman accepts it; here it is refused, naming the modality', () => {

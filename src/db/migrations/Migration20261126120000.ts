@@ -6,11 +6,14 @@ import { Migration } from '@mikro-orm/migrations';
  * src/redcap/config-cache.ts, empties itself on it).
  */
 export class Migration20261126120000 extends Migration {
-
   override async up(): Promise<void> {
     this.addSql(`create index "scan_session_id_index" on "scan" ("session_id");`);
-    this.addSql(`create function "redcap_config_changed"() returns trigger language plpgsql as $$ begin perform pg_notify('redcap_config_changed', ''); return null; end $$;`);
-    this.addSql(`create trigger "redcap_config_changed" after insert or update or delete or truncate on "redcap_config" for each statement execute function "redcap_config_changed"();`);
+    this.addSql(
+      `create function "redcap_config_changed"() returns trigger language plpgsql as $$ begin perform pg_notify('redcap_config_changed', ''); return null; end $$;`,
+    );
+    this.addSql(
+      `create trigger "redcap_config_changed" after insert or update or delete or truncate on "redcap_config" for each statement execute function "redcap_config_changed"();`,
+    );
   }
 
   override async down(): Promise<void> {
@@ -18,5 +21,4 @@ export class Migration20261126120000 extends Migration {
     this.addSql(`drop function "redcap_config_changed"();`);
     this.addSql(`drop index "scan_session_id_index";`);
   }
-
 }
