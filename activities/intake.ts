@@ -8,7 +8,6 @@ import { RedcapClient, RedcapError } from '../src/redcap/client';
 import { recordName } from '../src/redcap/names';
 import { readScanEntry, type ScanEntry } from '../src/redcap/record';
 import { fileRecord } from '../src/sessions/domain';
-import { checkSessionScans } from '../src/sessions/scan-check';
 import { signalSessionMonitors, startScanMonitors, type SignalReport } from '../src/temporal/monitors';
 import {
   cancelSignal,
@@ -157,20 +156,18 @@ export function createIntakeActivities(deps: ActivityDeps) {
     },
 
     /**
-     * Starts (or joins) the session's monitors, and notes on the session that they were started (they run once). The
-     * import monitor's first check is made here, one SQL statement: when the scans are missing it goes straight to
-     * waiting. A check that fails here is left to the monitor. A retry (the worker died during an earlier attempt)
-     * keeps the monitors that attempt started, even if they have finished since: never a second set, nor a second email.
+     * Starts (or joins) the session's monitors, and notes on the session that they were started (they run once). A
+     * retry (the worker died during an earlier attempt) keeps the monitors that attempt started, even if they have
+     * finished since: never a second set, nor a second email.
      */
     async startMonitors(target: MonitorTarget): Promise<StartedMonitors> {
       const { attempt, scheduledTimestampMs } = Context.current().info;
-      const check = await checkSessionScans(deps.orm.em.fork() as EntityManager, target.sessionId).catch(
-        () => undefined,
+      const started = await startScanMonitors(
+        deps.temporal,
+        deps.config,
+        target,
+        attempt > 1 ? { keepStartedSince: scheduledTimestampMs } : {},
       );
-      const started = await startScanMonitors(deps.temporal, deps.config, target, {
-        check,
-        ...(attempt > 1 ? { keepStartedSince: scheduledTimestampMs } : {}),
-      });
       await deps.orm.em
         .fork()
         .nativeUpdate(Session, { id: target.sessionId, monitorsStartedAt: null }, { monitorsStartedAt: new Date() });

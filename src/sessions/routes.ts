@@ -21,7 +21,6 @@ import {
 } from '../temporal/monitors';
 import { clearMonitorsCancelled, recordMonitorsCancelled, restoreMonitorsCancelled } from './cancel';
 import { findSession } from './domain';
-import { checkSessionScans } from './scan-check';
 import { viewSession } from './view';
 
 const BODY_LIMIT = '100kb';
@@ -98,14 +97,10 @@ export function sessionsRouter(deps: AppDeps): Router {
       );
     }
 
-    // The monitors also find the scan at their next check; the signal only makes them look now. It carries the
-    // session's check made here, which the import monitor takes instead of reading the database again.
-    const check = await checkSessionScans(manager, session.id).catch(() => undefined);
+    // The monitors also find the scan at their next check; the signal only makes them look now.
     let monitors: SignalReport | { error: string };
     try {
-      monitors = await signalSessionMonitors(deps.temporal, session.id, (handle) =>
-        check ? handle.signal(scansArrivedSignal, { check }) : handle.signal(scansArrivedSignal),
-      );
+      monitors = await signalSessionMonitors(deps.temporal, session.id, (handle) => handle.signal(scansArrivedSignal));
     } catch (err) {
       if (!(err instanceof UnavailableError)) throw err;
       log.warn({ err, sessionId: session.id }, 'scan stored, but the monitors could not be signalled');
@@ -166,9 +161,7 @@ export function sessionsRouter(deps: AppDeps): Router {
         siteId: view.site,
         downloadScript: view.downloadScript,
       };
-      monitors = await startScanMonitors(deps.temporal, deps.config, target, {
-        check: await checkSessionScans(manager, view.sessionId),
-      });
+      monitors = await startScanMonitors(deps.temporal, deps.config, target);
     } catch (err) {
       await restoreMonitorsCancelled(manager, view.sessionId, undone);
       if (!isGrpcServiceError(err)) throw err;

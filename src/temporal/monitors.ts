@@ -17,7 +17,6 @@ import {
   StudyIdAttribute,
   type MonitorStatus,
   type MonitorTarget,
-  type ScanCheck,
   type ScanDownloadInput,
   type ScanImportInput,
   type StartedMonitors,
@@ -31,8 +30,6 @@ export interface MonitorOptions {
   recipients?: string[];
   /** ISO time; default: start + DOWNLOAD_WINDOW. */
   downloadEndTime?: string;
-  /** The session's check just done by the caller: when it found scans missing, the import monitor skips its own first check. */
-  check?: ScanCheck;
   /**
    * For a start that may already have happened (a retried activity whose worker died): a monitor whose latest run
    * started at or after this time (ms) is kept as it is, running or finished, not started again.
@@ -79,7 +76,6 @@ export async function startScanMonitors(
     ...session,
     checkDelayMs: scanCheckDelayMs,
     ...(options.recipients ? { recipients: options.recipients } : {}),
-    ...(options.check?.missingScans && !options.check.cancelled ? { scansMissingAt: new Date().toISOString() } : {}),
   };
   /** Starts one monitor, or joins the running one; a run started since `keepStartedSince` is kept instead. */
   const startMonitor = async (
