@@ -3,31 +3,14 @@
  * emails the admins once. `scansArrived` makes it check early (and end when the scans are there); `cancel`, or a
  * cancel recorded on the session that a check finds, ends it without an email.
  */
-import { condition, proxyActivities, setHandler, workflowInfo, type RetryPolicy } from '@temporalio/workflow';
+import { condition, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import {
-  permanentErrorTypes,
-  scansArrivedSignal,
-  type ScanImportInput,
-  type ScanImportOutcome,
-  type ScanImportResult,
-} from '../surface';
+import { scansArrivedSignal, type ScanImportInput, type ScanImportOutcome, type ScanImportResult } from '../surface';
+import { database, email } from './activity-options';
 import { monitorControls } from './monitor-controls';
 
-// The database or SMTP server being down is retried (for as long as it takes); a session gone is not.
-const retry: RetryPolicy = {
-  initialInterval: '10 seconds',
-  backoffCoefficient: 2,
-  maximumInterval: '10 minutes',
-  nonRetryableErrorTypes: permanentErrorTypes,
-};
-const { checkScans, composeMonitorEmail } = proxyActivities<Activities>({ startToCloseTimeout: '1 minute', retry });
-/** The email heartbeats while it is sent: a worker that dies mid-send is noticed in seconds. */
-const { emailAdmins } = proxyActivities<Activities>({
-  startToCloseTimeout: '1 minute',
-  heartbeatTimeout: '10 seconds',
-  retry,
-});
+const { checkScans, composeMonitorEmail } = proxyActivities<Activities>(database);
+const { emailAdmins } = proxyActivities<Activities>(email);
 
 export async function ScanImportWorkflow(input: ScanImportInput): Promise<ScanImportResult> {
   const { status, cancelled, cancel, finish } = monitorControls<ScanImportOutcome>({ state: 'checking' });
