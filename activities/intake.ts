@@ -1,5 +1,4 @@
 /** Activities of RedcapIntakeWorkflow: read the record from REDCap, file it, start the monitors, cancel a moved record's. */
-import type { EntityManager } from '@mikro-orm/postgresql';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { RedcapConfig, Session } from '../src/db/entities';
@@ -46,7 +45,7 @@ export function createIntakeActivities(deps: ActivityDeps) {
 
   /** Export Records for the trigger's record (event and instance), read through the config's field names. */
   async function fetchRecord(trigger: IntakeTrigger): Promise<FetchedRecord> {
-    const em = deps.orm.em.fork() as EntityManager;
+    const em = deps.orm.em.fork();
     const config = await em.findOne(RedcapConfig, trigger.configId);
     if (!config) {
       throw ApplicationFailure.nonRetryable(
@@ -113,7 +112,7 @@ export function createIntakeActivities(deps: ActivityDeps) {
      * from another session when the session id was corrected.
      */
     async fileRedcapRecord(trigger: IntakeTrigger, fetched: FetchedRecord): Promise<FiledRecord> {
-      const em = deps.orm.em.fork() as EntityManager;
+      const em = deps.orm.em.fork();
       const key = {
         configId: trigger.configId,
         record: trigger.record,
