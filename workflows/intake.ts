@@ -1,12 +1,6 @@
 /**
- * RedcapIntakeWorkflow: what a REDCap Data Entry Trigger sets in motion. Reads the record back from REDCap
- * (retried with backoff while REDCap is down, for up to a day by default), files it against its session, and starts
- * the session's monitors (once per session: a re-save starts none). A record whose session id was corrected moves to
- * the new session, whose monitors start; the old session's running monitors are cancelled. A `recordSaved` signal
- * (the record saved again while this runs) makes it read the record once more when done. A failure that retrying
- * cannot fix (bad session id, unknown study, REDCap refusing the token...) ends the workflow failed with that
- * message, after one email to the admins; a cancelled intake ends cancelled.
- * Deterministic: all I/O is in the activities; changes to the commands it issues are guarded (./patches.ts).
+ * RedcapIntakeWorkflow: reads a record back from REDCap, files it against its session and starts the session's
+ * monitors (the rules for re-saves, moved records and failures: docs/redcap.md). All I/O is in the activities.
  */
 import {
   ActivityFailure,
@@ -52,8 +46,7 @@ export async function RedcapIntakeWorkflow(input: RedcapIntakeInput): Promise<Re
   const fetchTimeout = input.fetchTimeout ?? '1 day';
   const { fetchRedcapRecord } = proxyActivities<Activities>(redcapRead(fetchTimeout));
 
-  // Set when REDCap saved the record again: what this run has read may be older than REDCap's data. The start's own
-  // signal (startRedcapIntake sends one with every start) is delivered here, before the first read.
+  // REDCap saved the record again: what this run read may be stale. The start's own signal comes before the first read.
   let savedAgain = false;
   setHandler(recordSavedSignal, () => {
     savedAgain = true;

@@ -1,11 +1,7 @@
 /**
- * ScanDownloadWorkflow: the download step submits the download job until the session has scans or the end time
- * passes (one activity that Temporal retries with backoff, its schedule-to-close timeout the time left); then the
- * post-download step runs the site's post-download job → `downloaded`; past the end time → one email → `gave-up`.
- *
- * `scansArrived` asks the attempt to stop: one waiting for its next try stops at once, a running job finishes first
- * (activities/monitors.ts), and the monitor checks again. `cancel`, or a cancel recorded on the session that an
- * attempt finds, ends it `cancelled` (its running job is stopped).
+ * ScanDownloadWorkflow: submits the download job until the session has scans or the end time passes (one activity
+ * that Temporal retries with backoff), then runs the post-download job; past the end time it emails the admins.
+ * `scansArrived` lets a running job finish and then checks again; `cancel` ends it at once (docs/temporal.md).
  */
 import {
   ActivityCancellationType,
