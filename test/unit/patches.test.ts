@@ -8,11 +8,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import ts from 'typescript';
 import { PATCHES, type PatchLife } from '../../workflows/patches';
+import { compareReleases, packageVersion } from '../support/release-versions';
 
-const root = path.resolve(__dirname, '..', '..');
-const workflowsDir = path.join(root, 'workflows');
-const version: string = (JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { version: string })
-  .version;
+const workflowsDir = path.resolve(__dirname, '..', '..', 'workflows');
+const version = packageVersion();
 
 interface PatchCall {
   where: string;
@@ -55,13 +54,6 @@ function patchCalls(): PatchCall[] {
     visit(source);
   }
   return calls;
-}
-
-/** -1, 0 or 1 as release a is older than, the same as or newer than b (x.y.z). */
-function compareReleases(a: string, b: string): number {
-  const [x, y] = [a, b].map((release) => release.split('.').map(Number));
-  for (let i = 0; i < 3; i++) if (x[i] !== y[i]) return Math.sign(x[i] - y[i]);
-  return 0;
 }
 
 const calls = patchCalls();
