@@ -1,5 +1,4 @@
 /** Activities of RedcapIntakeWorkflow: read the record from REDCap, file it, start the monitors, cancel a moved record's. */
-import type { EntityManager } from '@mikro-orm/postgresql';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { RedcapConfig, Session } from '../src/db/entities';
@@ -8,7 +7,6 @@ import { RedcapClient, RedcapError } from '../src/redcap/client';
 import { recordName } from '../src/redcap/names';
 import { readScanEntry, type ScanEntry } from '../src/redcap/record';
 import { fileRecord } from '../src/sessions/domain';
-import { checkSessionScans } from '../src/sessions/scan-check';
 import { signalSessionMonitors, startScanMonitors, type SignalReport } from '../src/temporal/monitors';
 import {
   cancelSignal,
@@ -47,7 +45,7 @@ export function createIntakeActivities(deps: ActivityDeps) {
 
   /** Export Records for the trigger's record (event and instance), read through the config's field names. */
   async function fetchRecord(trigger: IntakeTrigger): Promise<FetchedRecord> {
-    const em = deps.orm.em.fork() as EntityManager;
+    const em = deps.orm.em.fork();
     const config = await em.findOne(RedcapConfig, trigger.configId);
     if (!config) {
       throw ApplicationFailure.nonRetryable(
@@ -114,7 +112,7 @@ export function createIntakeActivities(deps: ActivityDeps) {
      * from another session when the session id was corrected.
      */
     async fileRedcapRecord(trigger: IntakeTrigger, fetched: FetchedRecord): Promise<FiledRecord> {
-      const em = deps.orm.em.fork() as EntityManager;
+      const em = deps.orm.em.fork();
       const key = {
         configId: trigger.configId,
         record: trigger.record,
@@ -157,20 +155,18 @@ export function createIntakeActivities(deps: ActivityDeps) {
     },
 
     /**
-     * Starts (or joins) the session's monitors, and notes on the session that they were started (they run once). The
-     * import monitor's first check is made here, one SQL statement: when the scans are missing it goes straight to
-     * waiting. A check that fails here is left to the monitor. A retry (the worker died during an earlier attempt)
-     * keeps the monitors that attempt started, even if they have finished since: never a second set, nor a second email.
+     * Starts (or joins) the session's monitors, and notes on the session that they were started (they run once). A
+     * retry (the worker died during an earlier attempt) keeps the monitors that attempt started, even if they have
+     * finished since: never a second set, nor a second email.
      */
     async startMonitors(target: MonitorTarget): Promise<StartedMonitors> {
       const { attempt, scheduledTimestampMs } = Context.current().info;
-      const check = await checkSessionScans(deps.orm.em.fork() as EntityManager, target.sessionId).catch(
-        () => undefined,
+      const started = await startScanMonitors(
+        deps.temporal,
+        deps.config,
+        target,
+        attempt > 1 ? { keepStartedSince: scheduledTimestampMs } : {},
       );
-      const started = await startScanMonitors(deps.temporal, deps.config, target, {
-        check,
-        ...(attempt > 1 ? { keepStartedSince: scheduledTimestampMs } : {}),
-      });
       await deps.orm.em
         .fork()
         .nativeUpdate(Session, { id: target.sessionId, monitorsStartedAt: null }, { monitorsStartedAt: new Date() });

@@ -11,6 +11,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { Session } from '../src/db/entities';
 import type { JobKind, JobRun } from '../src/db/job-run';
 import { NotFoundError } from '../src/errors';
+import type { Logger } from '../src/logger';
 import {
   claimJobRun,
   endJobRun,
@@ -114,6 +115,17 @@ function permanent(err: unknown, script: string, attempt: number): unknown {
 /** The monitor run an activity works for. */
 const monitorRun = (context: Context) => context.info.workflowExecution ?? { workflowId: '', runId: '' };
 
+/** A job claimed in the ledger by one attempt. */
+interface ClaimedJob {
+  kind: JobKind;
+  script: string;
+  args: { study: string; session: string };
+  command: string;
+  row: JobRun;
+  attempt: number;
+  log: Logger;
+}
+
 const describeJob = (row: JobRun) =>
   `${row.jobId ? `job ${row.jobId}` : row.command}, submitted ${row.submittedAt.toISOString()}`;
 
@@ -123,7 +135,7 @@ export function createMonitorActivities(deps: ActivityDeps) {
 
   /** Fails the attempt (retryable) while the session has a job of this kind queued or running, or of unknown state. */
   async function ensureNoJobRunning(sessionId: string, kind: JobKind): Promise<void> {
-    const em = deps.orm.em.fork() as EntityManager;
+    const em = deps.orm.em.fork();
     const row = await runningJob(em, sessionId, kind);
     if (!row) return;
     const state = await settleJobRun(em, row, settings.statusCommand, settings.scriptsDir);
@@ -154,16 +166,27 @@ export function createMonitorActivities(deps: ActivityDeps) {
   }
 
   /**
-   * Runs (or, with a queue, submits) the session's job of a kind, recorded in the job ledger: heartbeats, renews
-   * its row, and stops it when the activity is cancelled and `stopsJob` says so (then throws the cancellation).
+   * Runs (or, with a queue, submits) the session's job of a kind, recorded in the job ledger: claimed, run, then
+   * settled by how it ended.
    */
   async function runJob(kind: JobKind, script: string, view: SessionView): Promise<JobResult> {
     const context = Context.current();
+    const job = await claimJob(context, kind, script, view);
+    let result: JobResult;
+    try {
+      result = await runClaimedJob(context, job);
+    } catch (err) {
+      throw await settleStoppedJob(context, job, err);
+    }
+    await settleJob(job, result);
+    return result;
+  }
+
+  /** Claims the session's job of a kind in the ledger: fails (retryably) when another attempt claimed it first. */
+  async function claimJob(context: Context, kind: JobKind, script: string, view: SessionView): Promise<ClaimedJob> {
     const { attempt } = context.info;
     const { workflowId, runId } = monitorRun(context);
     const args = { study: view.study.id, session: view.sessionId };
-    const log = deps.logger.child({ sessionId: view.sessionId, kind, attempt });
-    const em = deps.orm.em.fork() as EntityManager;
     let command: string;
     try {
       ({ command } = jobCommand(settings, script, args));
@@ -171,7 +194,14 @@ export function createMonitorActivities(deps: ActivityDeps) {
       throw permanent(err, script, attempt);
     }
     context.cancellationSignal.throwIfAborted(); // asked to stop before anything was submitted
-    const row = await claimJobRun(em, { sessionId: view.sessionId, kind, command, workflowId, runId, attempt });
+    const row = await claimJobRun(deps.orm.em.fork(), {
+      sessionId: view.sessionId,
+      kind,
+      command,
+      workflowId,
+      runId,
+      attempt,
+    });
     if (!row) {
       throw ApplicationFailure.create({
         type: 'JobStillRunning',
@@ -179,19 +209,27 @@ export function createMonitorActivities(deps: ActivityDeps) {
         details: [{ attempt }],
       });
     }
+    const log = deps.logger.child({ sessionId: view.sessionId, kind, attempt });
+    return { kind, script, args, command, row, attempt, log };
+  }
 
+  /**
+   * Runs a claimed job: heartbeats, renews its row, and stops it (AbortError) when the activity is cancelled and
+   * `stopsJob` says so, or when a shutting-down worker's grace is over.
+   */
+  async function runClaimedJob(context: Context, job: ClaimedJob): Promise<JobResult> {
     const stopper = new AbortController();
     let ended = false;
     let runningOn: NodeJS.Timeout | undefined;
     const stopIfDue = async () => {
-      if (!ended && (await stopsJob(context, kind, view.sessionId))) stopper.abort();
+      if (!ended && (await stopsJob(context, job.kind, job.args.session))) stopper.abort();
     };
     const onCancel = async () => {
       await stopIfDue();
       if (ended || stopper.signal.aborted) return;
       const detail = 'its monitor asked the attempt to stop (scansArrived): the job runs to its end';
-      log.info(detail);
-      await updateJobRun(deps.orm.em.fork() as EntityManager, row.id, { detail }).catch(() => undefined);
+      job.log.info(detail);
+      await updateJobRun(deps.orm.em.fork(), job.row.id, { detail }).catch(() => undefined);
       // No second cancellation reaches the attempt: a cancel of the session's monitoring made meanwhile is read here.
       if (!ended) runningOn = setInterval(() => void stopIfDue(), HEARTBEAT_MS);
     };
@@ -200,48 +238,21 @@ export function createMonitorActivities(deps: ActivityDeps) {
     context.cancellationSignal.addEventListener('abort', listener, { once: true });
     deps.graceOver?.addEventListener('abort', graceOver, { once: true });
     const renewal = setInterval(
-      () => void renewJobRun(deps.orm.em.fork() as EntityManager, row.id).catch(() => undefined),
+      () => void renewJobRun(deps.orm.em.fork(), job.row.id).catch(() => undefined),
       ALIVE_EVERY_MS,
     );
     let pidWritten: Promise<void> = Promise.resolve();
     try {
-      const job = await whileHeartbeating(
+      const result = await whileHeartbeating(
         () =>
-          submitJob(settings, script, args, {
+          submitJob(settings, job.script, job.args, {
             signal: stopper.signal,
-            onStart: (pid) => (pidWritten = updateJobRun(deps.orm.em.fork() as EntityManager, row.id, { pid })),
+            onStart: (pid) => (pidWritten = updateJobRun(deps.orm.em.fork(), job.row.id, { pid })),
           }),
         HEARTBEAT_MS,
       );
       await pidWritten.catch(() => undefined);
-      await recordEnd(em, row, job);
-      log.info(
-        { command, exitCode: job.exitCode, stdout: job.stdout },
-        job.exitCode === 0 ? `${kind} job done` : `${kind} job failed`,
-      );
-      return job;
-    } catch (err) {
-      if (!(err instanceof AbortError)) {
-        await endJobRun(em, row.id, { status: 'failed', detail: String((err as Error).message) }).catch(
-          () => undefined,
-        );
-        throw permanent(err, script, attempt);
-      }
-      const reason = (context.cancellationSignal.reason as Error | undefined)?.message ?? '';
-      const why = deps.graceOver?.aborted
-        ? WHY_STOPPED.WORKER_SHUTDOWN
-        : (WHY_STOPPED[reason] ?? 'the attempt was cancelled');
-      await endJobRun(em, row.id, { status: 'interrupted', detail: `stopped: ${why}` });
-      log.warn({ command }, `${kind} job stopped (${why})`);
-      // Its monitor asked the attempt to stop: the monitor decides what comes next.
-      if (context.cancellationDetails?.cancelRequested) throw context.cancellationSignal.reason;
-      // Stopped by us, not for want of data: the next attempt comes soon (on a worker that is up), not after the backoff.
-      throw ApplicationFailure.create({
-        type: 'JobInterrupted',
-        message: `The ${kind} job of ${view.sessionId} was stopped (${why}); it is submitted again shortly`,
-        nextRetryDelay: '5 seconds',
-        details: [{ attempt }],
-      });
+      return result;
     } finally {
       ended = true;
       clearInterval(runningOn);
@@ -251,19 +262,50 @@ export function createMonitorActivities(deps: ActivityDeps) {
     }
   }
 
-  /** The row after the submit command returned: a queued job stays running under its job id; any other is over. */
-  async function recordEnd(em: EntityManager, row: JobRun, job: JobResult): Promise<void> {
-    if (job.exitCode !== 0) {
-      await endJobRun(em, row.id, {
+  /** The row of a job the submit command returned from: a queued job stays running under its job id; any other is over. */
+  async function settleJob(job: ClaimedJob, result: JobResult): Promise<void> {
+    const em = deps.orm.em.fork();
+    if (result.exitCode !== 0) {
+      await endJobRun(em, job.row.id, {
         status: 'failed',
-        exitCode: job.exitCode,
-        detail: job.stderr.slice(-2_000) || null,
+        exitCode: result.exitCode,
+        detail: result.stderr.slice(-2_000) || null,
       });
     } else if (queued) {
-      await updateJobRun(em, row.id, { pid: null, jobId: queuedJobId(job.stdout) });
+      await updateJobRun(em, job.row.id, { pid: null, jobId: queuedJobId(result.stdout) });
     } else {
-      await endJobRun(em, row.id, { status: 'succeeded', exitCode: 0 });
+      await endJobRun(em, job.row.id, { status: 'succeeded', exitCode: 0 });
     }
+    job.log.info(
+      { command: job.command, exitCode: result.exitCode, stdout: result.stdout },
+      result.exitCode === 0 ? `${job.kind} job done` : `${job.kind} job failed`,
+    );
+  }
+
+  /** The row of a job that could not run or was stopped; returns what the activity throws. */
+  async function settleStoppedJob(context: Context, job: ClaimedJob, err: unknown): Promise<unknown> {
+    const em = deps.orm.em.fork();
+    if (!(err instanceof AbortError)) {
+      await endJobRun(em, job.row.id, { status: 'failed', detail: String((err as Error).message) }).catch(
+        () => undefined,
+      );
+      return permanent(err, job.script, job.attempt);
+    }
+    const reason = (context.cancellationSignal.reason as Error | undefined)?.message ?? '';
+    const why = deps.graceOver?.aborted
+      ? WHY_STOPPED.WORKER_SHUTDOWN
+      : (WHY_STOPPED[reason] ?? 'the attempt was cancelled');
+    await endJobRun(em, job.row.id, { status: 'interrupted', detail: `stopped: ${why}` });
+    job.log.warn({ command: job.command }, `${job.kind} job stopped (${why})`);
+    // Its monitor asked the attempt to stop: the monitor decides what comes next.
+    if (context.cancellationDetails?.cancelRequested) return context.cancellationSignal.reason;
+    // Stopped by us, not for want of data: the next attempt comes soon (on a worker that is up), not after the backoff.
+    return ApplicationFailure.create({
+      type: 'JobInterrupted',
+      message: `The ${job.kind} job of ${job.args.session} was stopped (${why}); it is submitted again shortly`,
+      nextRetryDelay: '5 seconds',
+      details: [{ attempt: job.attempt }],
+    });
   }
 
   return {
@@ -280,7 +322,7 @@ export function createMonitorActivities(deps: ActivityDeps) {
     async downloadScans(input: { sessionId: string }): Promise<{ scans: number; attempt: number }> {
       const context = Context.current();
       const { attempt } = context.info;
-      const view = await readSession(deps.orm.em.fork() as EntityManager, input.sessionId);
+      const view = await readSession(deps.orm.em.fork(), input.sessionId);
       refuseIfCancelled(view);
       await ensureNoJobRunning(view.sessionId, 'download');
       if (view.scans.length > 0) return { scans: view.scans.length, attempt };
@@ -317,18 +359,14 @@ export function createMonitorActivities(deps: ActivityDeps) {
      */
     async runPostDownload(input: { sessionId: string }): Promise<{ script: string | null; exitCode: number | null }> {
       const context = Context.current();
-      const view = await readSession(deps.orm.em.fork() as EntityManager, input.sessionId);
+      const view = await readSession(deps.orm.em.fork(), input.sessionId);
       refuseIfCancelled(view);
       if (!view.postDownloadScript) return { script: null, exitCode: null };
       await ensureNoJobRunning(view.sessionId, 'download');
       await ensureNoJobRunning(view.sessionId, 'post-download');
       const job = await runJob('post-download', view.postDownloadScript, view);
       if (job.exitCode !== 0) {
-        const failures = await failedJobRuns(
-          deps.orm.em.fork() as EntityManager,
-          monitorRun(context).runId,
-          'post-download',
-        );
+        const failures = await failedJobRuns(deps.orm.em.fork(), monitorRun(context).runId, 'post-download');
         const last = failures >= POST_DOWNLOAD_TRIES;
         throw ApplicationFailure.create({
           type: 'PostDownloadJobFailed',
@@ -344,7 +382,7 @@ export function createMonitorActivities(deps: ActivityDeps) {
 
     /** The email a monitor sends, from the session as the database has it now. */
     async composeMonitorEmail(request: MonitorEmailRequest): Promise<ComposedEmail> {
-      const facts = sessionFacts(await readSession(deps.orm.em.fork() as EntityManager, request.sessionId));
+      const facts = sessionFacts(await readSession(deps.orm.em.fork(), request.sessionId));
       const content =
         request.kind === 'no-scans'
           ? noScansEmail(facts, request.waitedMs ?? 0)

@@ -118,7 +118,7 @@ export function createReconcileActivities(deps: ActivityDeps) {
 
   /** One page of records: every row read, compared with what is filed, and an intake started where it differs. */
   async function reconcilePage(config: RedcapConfig, recordIdField: string, records: string[]): Promise<Page> {
-    const em = deps.orm.em.fork() as EntityManager;
+    const em = deps.orm.em.fork();
     const rows = await askRedcap(config.id, () =>
       redcap.exportRecordRows(config, records, exportedFields(config, recordIdField)),
     );
@@ -173,7 +173,7 @@ export function createReconcileActivities(deps: ActivityDeps) {
   return {
     /** Where a reconciliation starts: its window (from the last successful run, or the lookback) and the record id field. */
     async beginReconcile(input: { configId: number; since?: string }): Promise<ReconcileProgress> {
-      const em = deps.orm.em.fork() as EntityManager;
+      const em = deps.orm.em.fork();
       const config = await configOf(em, input.configId);
       const startedAt = new Date();
       const state = await em.findOne(ReconcileState, { config: config.id });
@@ -210,7 +210,7 @@ export function createReconcileActivities(deps: ActivityDeps) {
     async reconcileRecords(input: { configId: number; progress: ReconcileProgress }): Promise<ReconcileProgress> {
       const context = Context.current();
       let progress: ReconcileProgress = context.info.heartbeatDetails ?? input.progress;
-      const config = await configOf(deps.orm.em.fork() as EntityManager, input.configId);
+      const config = await configOf(deps.orm.em.fork(), input.configId);
       const names = await askRedcap(config.id, () =>
         redcap.exportRecordNamesSince(config, progress.recordIdField, progress.begin),
       );
@@ -238,7 +238,7 @@ export function createReconcileActivities(deps: ActivityDeps) {
      * any were (its key is the config and the day: one a day at most).
      */
     async finishReconcile(input: { configId: number; progress: ReconcileProgress }): Promise<AdminEmail | null> {
-      const em = deps.orm.em.fork() as EntityManager;
+      const em = deps.orm.em.fork();
       const config = await configOf(em, input.configId);
       const { startedAt, coversGap, totals, missed } = input.progress;
       if (coversGap) {

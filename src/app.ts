@@ -3,26 +3,15 @@
  */
 import Koa from 'koa';
 import Router from '@koa/router';
-import type { Client } from '@temporalio/client';
 import { RequestContext } from '@mikro-orm/core';
-import type { Config } from './config';
-import { databaseAnswers, type Orm } from './db/orm';
+import type { AppDeps } from './app-deps';
+import { databaseAnswers } from './db/orm';
 import { errorResponse } from './errors';
-import { logger as defaultLogger, type Logger } from './logger';
+import { logger as defaultLogger } from './logger';
 import { metricsRegistry } from './metrics';
-import type { RedcapConfigCache } from './redcap/config-cache';
 import { redcapRouter } from './redcap/routes';
 import { sessionsRouter } from './sessions/routes';
 import { temporalAnswers } from './temporal/client';
-
-export interface AppDeps {
-  config: Config;
-  orm: Orm;
-  temporal: Client;
-  logger?: Logger;
-  /** The REDCap configs the DET route looks up, kept while changes are heard (api.ts listen: watchedConfigCache). */
-  redcapConfigs?: RedcapConfigCache;
-}
 
 export function createApp(deps: AppDeps): Koa {
   const log = deps.logger ?? defaultLogger;
@@ -44,7 +33,7 @@ export function createApp(deps: AppDeps): Koa {
     }
   });
 
-  // A forked EntityManager per request.
+  // A forked EntityManager per request (routes read it with requestEm, src/db/orm.ts).
   app.use((ctx, next) => RequestContext.create(deps.orm.em, next));
 
   const router = new Router();

@@ -20,12 +20,8 @@ import { describeStartupFailure, StartupError } from './startup-failure';
 import { applyLabConfig, formatReport, LabConfigError, parseLabConfig } from './lab-config';
 import { commandTemporalAddress, connectTemporal } from './temporal/client';
 import { describeScheduleChange, syncReconcileSchedulesWith } from './temporal/schedules';
-import {
-  REDCAP_RECONCILE_WORKFLOW,
-  redcapReconcileScheduleId,
-  type RedcapReconcileInput,
-  type RedcapReconcileResult,
-} from '../surface';
+import { REDCAP_RECONCILE_WORKFLOW, redcapReconcileScheduleId, type RedcapReconcileInput } from '../surface';
+import type { RedcapReconcileWorkflow } from '../workflows/reconcile';
 
 /** A refused command, with a message that says what to do. */
 class CommandError extends StartupError {}
@@ -143,13 +139,13 @@ async function reconcileNow(client: Client, config: Config, redcap: RedcapConfig
   note(`${what}: reconciling as workflow ${workflowId} (a worker runs it: npm start or npm run worker)`);
   const started = Date.now();
   try {
-    const result = await client.workflow.execute(REDCAP_RECONCILE_WORKFLOW, {
+    const result = await client.workflow.execute<typeof RedcapReconcileWorkflow>(REDCAP_RECONCILE_WORKFLOW, {
       workflowId,
       taskQueue: config.taskQueue,
       args: [input],
       staticSummary: `Reconciliation of REDCap project ${redcap.project} (${redcap.instrument}) at ${redcap.url}, from the CLI`,
     });
-    const { checked, started: intakes, unchanged } = result as RedcapReconcileResult;
+    const { checked, started: intakes, unchanged } = result;
     out(
       `${what}: checked ${checked}, started ${intakes}, unchanged ${unchanged} (${((Date.now() - started) / 1000).toFixed(1)} s)`,
     );

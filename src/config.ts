@@ -89,7 +89,6 @@ const schema = z.object({
   WORKER_CACHED_WORKFLOWS: z.coerce.number().int().min(0).max(1_000_000).default(100),
   WORKER_WORKFLOW_TASK_SLOTS: z.coerce.number().int().min(2).max(10_000).optional(),
   WORKER_ACTIVITY_SLOTS: z.coerce.number().int().min(1).max(10_000).optional(),
-  WORKER_LOCAL_ACTIVITY_SLOTS: z.coerce.number().int().min(1).max(10_000).optional(),
   WORKER_REUSE_V8_CONTEXT: z.enum(['true', 'false']).optional(),
 });
 
@@ -132,7 +131,6 @@ export interface Config {
     cachedWorkflows: number;
     workflowTaskSlots?: number;
     activitySlots?: number;
-    localActivitySlots?: number;
     reuseV8Context?: boolean;
   };
   logLevel: string;
@@ -199,7 +197,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       cachedWorkflows: e.WORKER_CACHED_WORKFLOWS,
       workflowTaskSlots: e.WORKER_WORKFLOW_TASK_SLOTS,
       activitySlots: e.WORKER_ACTIVITY_SLOTS,
-      localActivitySlots: e.WORKER_LOCAL_ACTIVITY_SLOTS,
       reuseV8Context: e.WORKER_REUSE_V8_CONTEXT === undefined ? undefined : e.WORKER_REUSE_V8_CONTEXT === 'true',
     },
   };

@@ -121,18 +121,8 @@ export interface RedcapReconcileResult {
  * POST /sessions/:id/monitors/cancel also records it on the session, for monitors started later.
  */
 export const cancelSignal = defineSignal<[CancelRequest?]>('cancel');
-/**
- * Scan data was registered for the session: the monitor checks again now (a running download job finishes first).
- * Sent with no argument (ops, the Web UI) the monitor reads the database; our scan route sends the session's check
- * it made just after storing the scan, and the import monitor takes that as its check (no database read of its own).
- */
-export const scansArrivedSignal = defineSignal<[ScansArrived?]>('scansArrived');
-
-/** The optional argument of `scansArrived`. */
-export interface ScansArrived {
-  /** The session's check, made by the sender after the scan was stored. */
-  check?: ScanCheck;
-}
+/** Scan data was registered for the session: the monitor checks again now (a running download job finishes first). */
+export const scansArrivedSignal = defineSignal('scansArrived');
 
 /** A monitor's check of its session: does it still miss its scans, and was its monitoring cancelled? */
 export interface ScanCheck {
@@ -178,11 +168,6 @@ export interface ScanImportInput extends MonitoredSession {
   checkDelayMs: number;
   /** Who gets the email; default: every admin with an email address. */
   recipients?: string[];
-  /**
-   * ISO time of the start, just after whoever started the monitor found the session without scans and not
-   * cancelled; the monitor then skips its own first check and goes straight to waiting. Unset: it checks first.
-   */
-  scansMissingAt?: string;
 }
 
 export interface ScanDownloadInput extends MonitoredSession {

@@ -1,13 +1,6 @@
 /**
- * RedcapIntakeWorkflow: what a REDCap Data Entry Trigger sets in motion. Reads the record back from REDCap
- * (retried with backoff while REDCap is down, for up to a day by default), files it against its session, and starts
- * the session's monitors (once per session: a re-save starts none). A record whose session id was corrected moves to
- * the new session, whose monitors start; the old session's running monitors are cancelled. A `recordSaved` signal
- * (the record saved again while this runs) makes it read the record once more when done. A failure that retrying
- * cannot fix (bad session id, unknown study, REDCap refusing the token...) ends the workflow failed with that
- * message, after one email to the admins; a cancelled intake ends cancelled.
- * Deterministic: all I/O is in the activities. Changes to the commands it issues are guarded with patched(): the
- * histories of intakes started by an older release replay as they ran.
+ * RedcapIntakeWorkflow: reads a record back from REDCap, files it against its session and starts the session's
+ * monitors (the rules for re-saves, moved records and failures: docs/redcap.md). All I/O is in the activities.
  */
 import {
   ActivityFailure,
@@ -37,18 +30,11 @@ import {
   type RedcapIntakeResult,
   type StartedMonitors,
 } from '../surface';
+import { failureEmail, filing, redcapRead } from './activity-options';
+import { PATCHES } from './patches';
 
-const { fileRedcapRecord, startMonitors, cancelMovedSessionMonitors } = proxyActivities<Activities>({
-  startToCloseTimeout: '1 minute',
-  scheduleToCloseTimeout: '1 day',
-  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '5 minutes' },
-});
-
-const { emailAdmins } = proxyActivities<Activities>({
-  startToCloseTimeout: '1 minute',
-  scheduleToCloseTimeout: '1 hour',
-  retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumInterval: '5 minutes' },
-});
+const { fileRedcapRecord, startMonitors, cancelMovedSessionMonitors } = proxyActivities<Activities>(filing);
+const { emailAdmins } = proxyActivities<Activities>(failureEmail);
 
 export async function RedcapIntakeWorkflow(input: RedcapIntakeInput): Promise<RedcapIntakeResult> {
   const trigger: IntakeTrigger = {
@@ -58,15 +44,9 @@ export async function RedcapIntakeWorkflow(input: RedcapIntakeInput): Promise<Re
     instance: input.instance ?? null,
   };
   const fetchTimeout = input.fetchTimeout ?? '1 day';
-  const { fetchRedcapRecord } = proxyActivities<Activities>({
-    startToCloseTimeout: '2 minutes',
-    heartbeatTimeout: '10 seconds',
-    scheduleToCloseTimeout: fetchTimeout,
-    retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '10 minutes' },
-  });
+  const { fetchRedcapRecord } = proxyActivities<Activities>(redcapRead(fetchTimeout));
 
-  // Set when REDCap saved the record again: what this run has read may be older than REDCap's data. The start's own
-  // signal (startRedcapIntake sends one with every start) is delivered here, before the first read.
+  // REDCap saved the record again: what this run read may be stale. The start's own signal comes before the first read.
   let savedAgain = false;
   setHandler(recordSavedSignal, () => {
     savedAgain = true;
@@ -81,10 +61,10 @@ export async function RedcapIntakeWorkflow(input: RedcapIntakeInput): Promise<Re
       const fetched: FetchedRecord = await fetchRedcapRecord(trigger);
       filed = await fileRedcapRecord(trigger, fetched);
     } catch (err) {
-      if (isCancellation(err) && patched('intake-ends-cancelled')) throw err;
+      if (isCancellation(err) && patched(PATCHES.intakeEndsCancelled.id)) throw err;
       if (!(err instanceof ActivityFailure)) throw err;
       // REDCap saved the record again after this read began: the correction may be what was missing.
-      if (savedAgain && patched('intake-rereads-resaved-record')) continue;
+      if (savedAgain && patched(PATCHES.intakeRereadsResavedRecord.id)) continue;
       const { message, type } = describeFailure(err, fetchTimeout);
       await notifyAdmins(trigger, message, type, !isCancellation(err));
       throw ApplicationFailure.create({ message, type, nonRetryable: true });
@@ -103,13 +83,13 @@ export async function RedcapIntakeWorkflow(input: RedcapIntakeInput): Promise<Re
       downloadScript: filed.downloadScript,
     };
     // A session's monitors run once: after an earlier intake started them, a re-save starts none.
-    if (!(filed.monitorsDue === false && patched('intake-monitors-run-once')))
+    if (!(filed.monitorsDue === false && patched(PATCHES.intakeMonitorsRunOnce.id)))
       started.set(filed.sessionId, await startMonitors(target));
-    if (filed.movedFrom && patched('intake-cancels-moved-monitors')) {
+    if (filed.movedFrom && patched(PATCHES.intakeCancelsMovedMonitors.id)) {
       await cancelMovedSessionMonitors({ sessionId: filed.movedFrom, movedTo: filed.sessionId });
     }
 
-    if (savedAgain && patched('intake-rereads-resaved-record')) continue;
+    if (savedAgain && patched(PATCHES.intakeRereadsResavedRecord.id)) continue;
     return {
       sessionId: filed.sessionId,
       redcapRecordId: filed.redcapRecordId,
@@ -152,7 +132,7 @@ async function notifyAdmins(trigger: IntakeTrigger, message: string, type: strin
       intakeFailure: { ...trigger, message, type, workflowId, runId },
     });
   try {
-    await (protect && patched('intake-email-not-cancellable') ? CancellationScope.nonCancellable(send) : send());
+    await (protect && patched(PATCHES.intakeEmailNotCancellable.id) ? CancellationScope.nonCancellable(send) : send());
   } catch (err) {
     log.warn('could not email the admins about a failed intake', { workflowId, error: (err as Error).message });
   }

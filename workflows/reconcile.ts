@@ -9,32 +9,13 @@
  * retry, fails the run with REDCap's reason (the schedule goes on). Deterministic: all I/O is in the activities.
  */
 import { ActivityFailure, ApplicationFailure, log, proxyActivities } from '@temporalio/workflow';
-import type { RetryPolicy } from '@temporalio/common';
 import type { Activities } from '../activities';
 import type { RedcapReconcileInput, RedcapReconcileResult } from '../surface';
+import { failureEmail, reconcilePages, reconcileStep } from './activity-options';
 
-// A run does not wait out a long REDCap outage: it fails, and the next one covers the same ground.
-const retry: RetryPolicy = {
-  initialInterval: '1 second',
-  backoffCoefficient: 2,
-  maximumInterval: '30 seconds',
-  maximumAttempts: 4,
-};
-
-const { beginReconcile, finishReconcile } = proxyActivities<Activities>({ startToCloseTimeout: '2 minutes', retry });
-
-const { reconcileRecords } = proxyActivities<Activities>({
-  // The pages of a big project take minutes; a worker that dies is noticed by the missing heartbeat.
-  startToCloseTimeout: '4 hours',
-  heartbeatTimeout: '1 minute',
-  retry,
-});
-
-const { emailAdmins } = proxyActivities<Activities>({
-  startToCloseTimeout: '1 minute',
-  scheduleToCloseTimeout: '1 hour',
-  retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumInterval: '5 minutes' },
-});
+const { beginReconcile, finishReconcile } = proxyActivities<Activities>(reconcileStep);
+const { reconcileRecords } = proxyActivities<Activities>(reconcilePages);
+const { emailAdmins } = proxyActivities<Activities>(failureEmail);
 
 export async function RedcapReconcileWorkflow(input: RedcapReconcileInput): Promise<RedcapReconcileResult> {
   const { configId } = input;

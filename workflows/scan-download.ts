@@ -1,14 +1,7 @@
 /**
- * ScanDownloadWorkflow: until the session has scans or the end time passes, submit the download job and
- * let Temporal retry it with backoff (DOWNLOAD_RETRY_INITIAL doubling up to DOWNLOAD_RETRY_MAX): one
- * activity whose schedule-to-close timeout is the time left, no hand-written loop of attempts. Then the
- * post-download job (if the site has one) → `downloaded`; past the end time → one email → `gave-up`.
- * The job activities run on the jobs task queue (surface jobsTaskQueue), with slots of their own.
- *
- * `scansArrived` asks the attempt to stop: an attempt waiting for its next try stops at once, a running job
- * finishes first (activities/monitors.ts), and then the monitor checks again. `cancel` → `cancelled`: the
- * monitor ends at once and its running job is stopped. (Both since the patch JOB_AWARE_SIGNALS.) A cancel
- * recorded on the session, found by an attempt, ends it `cancelled` too.
+ * ScanDownloadWorkflow: submits the download job until the session has scans or the end time passes (one activity
+ * that Temporal retries with backoff), then runs the post-download job; past the end time it emails the admins.
+ * `scansArrived` lets a running job finish and then checks again; `cancel` ends it at once (docs/temporal.md).
  */
 import {
   ActivityCancellationType,
@@ -21,68 +14,26 @@ import {
   proxyActivities,
   setHandler,
   workflowInfo,
-  type RetryPolicy,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import {
   jobsTaskQueue,
   MONITORING_CANCELLED,
-  permanentErrorTypes,
   scansArrivedSignal,
   type CancelRequest,
   type ScanDownloadInput,
   type ScanDownloadOutcome,
   type ScanDownloadResult,
 } from '../surface';
-import { monitorControls } from './monitor-controls';
+import { database, downloadJob, email, postDownloadJob } from './activity-options';
+import { monitorControls, type MonitorControls } from './monitor-controls';
+import { PATCHES } from './patches';
 
-/** Longest a single attempt (one job submission) may run; a longer download belongs in a batch queue (sbatch). */
-const ATTEMPT_TIMEOUT_MS = 60 * 60 * 1000;
-
-/**
- * Patch: signals that know about a running job. `scansArrived` waits for the attempt it asks to stop to end (an
- * attempt waiting for its next try ends at once; a running job first finishes), then checks again at once.
- * `cancel` ends the monitor at once without cancelling the attempt (the attempt then finds its monitor gone and
- * stops its job). Monitors started before the patch go on at once after scansArrived (their next attempt
- * waits for the job, after the backoff) and cancel the attempt on `cancel`.
- */
-export const JOB_AWARE_SIGNALS = 'scan-download-job-aware-signals';
-
-/** The gave-up email: the database or SMTP server being down is retried for as long as it takes. */
-const retry: RetryPolicy = {
-  initialInterval: '10 seconds',
-  backoffCoefficient: 2,
-  maximumInterval: '10 minutes',
-  nonRetryableErrorTypes: permanentErrorTypes,
-};
-const { composeMonitorEmail } = proxyActivities<Activities>({ startToCloseTimeout: '1 minute', retry });
-/** The email heartbeats while it is sent: a worker that dies mid-send is noticed in seconds. */
-const { emailAdmins } = proxyActivities<Activities>({
-  startToCloseTimeout: '1 minute',
-  heartbeatTimeout: '10 seconds',
-  retry,
-});
-
-/** The cancel an activity found recorded on the session (surface MONITORING_CANCELLED), when that is why it failed. */
-function cancelledOnSession(err: unknown): CancelRequest | undefined {
-  if (
-    !(err instanceof ActivityFailure) ||
-    !(err.cause instanceof ApplicationFailure) ||
-    err.cause.type !== MONITORING_CANCELLED
-  )
-    return undefined;
-  return (err.cause.details?.[0] as CancelRequest | undefined) ?? {};
-}
-
-/** The attempt number a download activity put in the details of its failure, if any. */
-function attemptOf(err: ActivityFailure): number {
-  const details = err.cause instanceof ApplicationFailure ? err.cause.details : undefined;
-  const attempt = (details?.[0] as { attempt?: unknown } | undefined)?.attempt;
-  return typeof attempt === 'number' ? attempt : 0;
-}
+const { composeMonitorEmail } = proxyActivities<Activities>(database);
+const { emailAdmins } = proxyActivities<Activities>(email);
 
 export async function ScanDownloadWorkflow(input: ScanDownloadInput): Promise<ScanDownloadResult> {
-  const jobAware = patched(JOB_AWARE_SIGNALS);
+  const jobAware = patched(PATCHES.scanDownloadJobAwareSignals.id);
   const startedAt = Date.now();
   const endMs = input.endTime === undefined ? startedAt + input.downloadWindowMs : Date.parse(input.endTime);
   if (Number.isNaN(endMs)) {
@@ -92,116 +43,156 @@ export async function ScanDownloadWorkflow(input: ScanDownloadInput): Promise<Sc
     );
   }
   const endTime = new Date(endMs).toISOString();
-  let attempts = 0;
-  let checkAgain = false;
+  const run = downloadRun(endTime, jobAware);
+  const downloaded = await downloadStep(run, input, endMs);
+  if (downloaded === 'cancelled') return run.finish('cancelled');
+  if (downloaded === 'scans-there') return run.finish(await postDownloadStep(run, input));
+  return run.finish(await gaveUpStep(run, input, { windowMs: endMs - startedAt, endTime }));
+}
+
+/** What the steps share: the monitor's controls, its attempt count, and the scope the signals cancel. */
+interface DownloadRun extends Omit<MonitorControls<ScanDownloadOutcome>, 'finish'> {
+  readonly jobAware: boolean;
+  /** Download attempts made so far, over all rounds. */
+  attempts: number;
+  /** Set by `scansArrived`: check again now. */
+  checkAgain: boolean;
+  /** Runs `fn` in a scope the signals can cancel; undefined when a signal ended it. */
+  cancellable<T>(fn: () => Promise<T>): Promise<T | undefined>;
+  finish(outcome: ScanDownloadOutcome): ScanDownloadResult;
+}
+
+/**
+ * Sets up the signals. Before the job-aware patch, `cancel` cancels the running attempt (and its job); since it,
+ * the monitor ends at once and the attempt, finding its monitor gone, stops its job.
+ */
+function downloadRun(endTime: string, jobAware: boolean): DownloadRun {
   let scope: CancellationScope | undefined;
-  const controls = monitorControls<ScanDownloadOutcome>({ state: 'downloading', endTime, attempts }, () => {
+  const controls = monitorControls<ScanDownloadOutcome>({ state: 'downloading', endTime, attempts: 0 }, () => {
     if (!jobAware) scope?.cancel();
   });
-  const { status, cancelled } = controls;
-  setHandler(scansArrivedSignal, () => {
-    checkAgain = true;
-    if (status.state === 'downloading') scope?.cancel();
-  });
-  const finish = (outcome: ScanDownloadOutcome): ScanDownloadResult => ({ ...controls.finish(outcome), attempts });
-
-  /** The job activities: on the jobs task queue, with slots of their own. */
-  const jobs = { taskQueue: jobsTaskQueue(workflowInfo().taskQueue), heartbeatTimeout: '1 minute' } as const;
-  /** The post-download job: a job that fails 10 times in this run fails the workflow with its stderr (the activity counts). */
-  const { runPostDownload } = proxyActivities<Activities>({
-    ...jobs,
-    startToCloseTimeout: '1 hour',
-    retry: {
-      initialInterval: '1 minute',
-      backoffCoefficient: 2,
-      maximumInterval: '1 hour',
-      nonRetryableErrorTypes: permanentErrorTypes,
+  const run: DownloadRun = {
+    ...controls,
+    jobAware,
+    attempts: 0,
+    checkAgain: false,
+    async cancellable(fn) {
+      scope = new CancellationScope();
+      try {
+        const running = scope.run(fn);
+        if (!jobAware) return await running;
+        return await Promise.race([running, condition(() => controls.cancelled() !== undefined).then(() => undefined)]);
+      } catch (err) {
+        if (
+          isCancellation(err) &&
+          (controls.cancelled() || run.checkAgain) &&
+          !CancellationScope.current().consideredCancelled
+        )
+          return undefined;
+        throw err;
+      } finally {
+        scope = undefined;
+      }
     },
+    finish: (outcome) => ({ ...controls.finish(outcome), attempts: run.attempts }),
+  };
+  setHandler(scansArrivedSignal, () => {
+    run.checkAgain = true;
+    if (controls.status.state === 'downloading') scope?.cancel();
   });
+  return run;
+}
 
-  /** Runs `fn` in a scope the signals can cancel; undefined when a signal ended it. */
-  async function cancellable<T>(fn: () => Promise<T>): Promise<T | undefined> {
-    scope = new CancellationScope();
-    try {
-      const running = scope.run(fn);
-      if (!jobAware) return await running;
-      return await Promise.race([running, condition(() => cancelled() !== undefined).then(() => undefined)]);
-    } catch (err) {
-      if (isCancellation(err) && (cancelled() || checkAgain) && !CancellationScope.current().consideredCancelled)
-        return undefined;
-      throw err;
-    } finally {
-      scope = undefined;
-    }
-  }
-
-  let downloaded = false;
-  while (!downloaded) {
-    if (cancelled()) return finish('cancelled');
+/** Download attempts until the session has scans (and no download job runs), the end time passes, or a cancel. */
+async function downloadStep(
+  run: DownloadRun,
+  input: ScanDownloadInput,
+  endMs: number,
+): Promise<'scans-there' | 'end-time-passed' | 'cancelled'> {
+  const jobsQueue = jobsTaskQueue(workflowInfo().taskQueue);
+  for (;;) {
+    if (run.cancelled()) return 'cancelled';
     const remaining = endMs - Date.now();
-    if (remaining <= 0) break;
-    checkAgain = false;
+    if (remaining <= 0) return 'end-time-passed';
+    run.checkAgain = false;
     const { downloadScans } = proxyActivities<Activities>({
-      ...jobs,
-      ...(jobAware ? { cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED } : {}),
-      scheduleToCloseTimeout: remaining,
-      startToCloseTimeout: Math.min(remaining, ATTEMPT_TIMEOUT_MS),
-      retry: {
-        initialInterval: input.retryInitialMs,
-        backoffCoefficient: 2,
-        maximumInterval: input.retryMaxMs,
-        nonRetryableErrorTypes: permanentErrorTypes,
-      },
+      ...downloadJob(jobsQueue, remaining, { initialMs: input.retryInitialMs, maxMs: input.retryMaxMs }),
+      ...(run.jobAware ? { cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED } : {}),
     });
     try {
-      const result = await cancellable(() => downloadScans({ sessionId: input.sessionId }));
+      const result = await run.cancellable(() => downloadScans({ sessionId: input.sessionId }));
       if (result) {
-        attempts += result.attempt;
-        status.attempts = attempts;
-        downloaded = true;
+        countAttempts(run, result.attempt);
+        return 'scans-there';
       }
       // undefined: a signal cancelled the attempt; loop to end (cancel) or check again (scansArrived).
     } catch (err) {
-      const onSession = cancelledOnSession(err);
-      if (onSession) {
-        controls.cancel(onSession);
-        return finish('cancelled');
-      }
+      if (endedByCancelOnSession(run, err)) return 'cancelled';
       if (!(err instanceof ActivityFailure) || err.retryState === 'NON_RETRYABLE_FAILURE' || isCancellation(err))
         throw err;
-      attempts += attemptOf(err);
-      status.attempts = attempts;
+      countAttempts(run, attemptOf(err));
       // Retries stopped because the next one would pass the end time (or the attempt ran into it): give up.
-      if (err.retryState === 'TIMEOUT') break;
-      // The attempt scansArrived asked to stop ended first (its job done, no scans yet): check again, as after a stop.
-      if (err.retryState === 'CANCEL_REQUESTED' && checkAgain) continue;
+      if (err.retryState === 'TIMEOUT') return 'end-time-passed';
+      // The attempt scansArrived asked to stop ended first (its job done, no scans yet): check again.
+      if (err.retryState === 'CANCEL_REQUESTED' && run.checkAgain) continue;
       throw err;
     }
   }
-  if (downloaded) {
-    status.state = 'post-download';
-    try {
-      const done = await cancellable(() => runPostDownload({ sessionId: input.sessionId }));
-      if (done === undefined && cancelled()) return finish('cancelled');
-    } catch (err) {
-      const onSession = cancelledOnSession(err);
-      if (!onSession) throw err;
-      controls.cancel(onSession);
-      return finish('cancelled');
-    }
-    return finish('downloaded');
-  }
+}
 
-  status.state = 'emailing';
+/** The site's post-download job (the activity does nothing when it has none). */
+async function postDownloadStep(run: DownloadRun, input: ScanDownloadInput): Promise<ScanDownloadOutcome> {
+  run.status.state = 'post-download';
+  const { runPostDownload } = proxyActivities<Activities>(postDownloadJob(jobsTaskQueue(workflowInfo().taskQueue)));
+  try {
+    const done = await run.cancellable(() => runPostDownload({ sessionId: input.sessionId }));
+    if (done === undefined && run.cancelled()) return 'cancelled';
+  } catch (err) {
+    if (endedByCancelOnSession(run, err)) return 'cancelled';
+    throw err;
+  }
+  return 'downloaded';
+}
+
+/** The end time passed without scans: one email to the admins. */
+async function gaveUpStep(
+  run: DownloadRun,
+  input: ScanDownloadInput,
+  window: { windowMs: number; endTime: string },
+): Promise<ScanDownloadOutcome> {
+  run.status.state = 'emailing';
   const { workflowId, runId } = workflowInfo();
-  const email = await composeMonitorEmail({
+  const message = await composeMonitorEmail({
     kind: 'download-gave-up',
     key: `${workflowId}:${runId}:download-gave-up`,
     sessionId: input.sessionId,
-    windowMs: endMs - startedAt,
-    endTime,
-    attempts,
+    ...window,
+    attempts: run.attempts,
   });
-  await emailAdmins(email);
-  return finish('gave-up');
+  await emailAdmins(message);
+  return 'gave-up';
+}
+
+function countAttempts(run: DownloadRun, attempts: number): void {
+  run.attempts += attempts;
+  run.status.attempts = run.attempts;
+}
+
+/** True when an activity failed because it found the session's monitoring cancelled (surface MONITORING_CANCELLED). */
+function endedByCancelOnSession(run: DownloadRun, err: unknown): boolean {
+  if (
+    !(err instanceof ActivityFailure) ||
+    !(err.cause instanceof ApplicationFailure) ||
+    err.cause.type !== MONITORING_CANCELLED
+  )
+    return false;
+  run.cancel((err.cause.details?.[0] as CancelRequest | undefined) ?? {});
+  return true;
+}
+
+/** The attempt number a download activity put in the details of its failure, if any. */
+function attemptOf(err: ActivityFailure): number {
+  const details = err.cause instanceof ApplicationFailure ? err.cause.details : undefined;
+  const attempt = (details?.[0] as { attempt?: unknown } | undefined)?.attempt;
+  return typeof attempt === 'number' ? attempt : 0;
 }

@@ -1,9 +1,12 @@
 /** The one place that opens the database. */
-import { MikroORM } from '@mikro-orm/postgresql';
+import { MikroORM, type EntityManager } from '@mikro-orm/postgresql';
 import { StartupError } from '../startup-failure';
 import { ormConfig } from './mikro-orm.config';
 
 export type Orm = MikroORM;
+
+/** The request's own EntityManager: the fork the app's RequestContext middleware made for it (src/app.ts). */
+export const requestEm = (orm: Orm): EntityManager => orm.em.getContext();
 
 /** The database does not answer (at start, or for an operator command). */
 export class DatabaseUnavailableError extends StartupError {}

@@ -1,12 +1,12 @@
 /** Routes REDCap and its users call: the Data Entry Trigger and the redirect to a record. */
 import Router from '@koa/router';
-import { RequestContext } from '@mikro-orm/core';
 import type { Middleware } from 'koa';
 import type { RedcapIntakeInput } from '../../surface';
-import type { AppDeps } from '../app';
+import type { AppDeps } from '../app-deps';
 import { requireBearer, secretsEqual } from '../auth';
 import { limitedBody } from '../request-body';
 import { RedcapConfig, RedcapRecord } from '../db/entities';
+import { requestEm } from '../db/orm';
 import { DomainError, ForbiddenError, NotFoundError, UnavailableError, errorResponse } from '../errors';
 import { logger as defaultLogger, type Logger } from '../logger';
 import { triggersTotal } from '../metrics';
@@ -78,7 +78,7 @@ export function redcapRouter(deps: AppDeps): Router {
       instance: trigger.instance,
     };
 
-    const em = RequestContext.getEntityManager() ?? deps.orm.em.fork();
+    const em = requestEm(deps.orm);
     const key = { url: trigger.redcapUrl, project: trigger.projectId, instrument: trigger.instrument };
     const config = await bounded(log, 'database', 'look up the REDCap config', DATABASE_TIMEOUT_MS, () =>
       configs.get(key, () => em.findOne(RedcapConfig, key)),
@@ -128,7 +128,7 @@ export function redcapRouter(deps: AppDeps): Router {
   router.get('/redcap_redirect/:recordId', requireBearer(deps.config.apiToken), async (ctx) => {
     const { recordId } = ctx.params;
     const id = /^\d{1,9}$/.test(recordId) ? Number(recordId) : undefined;
-    const em = RequestContext.getEntityManager() ?? deps.orm.em.fork();
+    const em = requestEm(deps.orm);
     const record = id
       ? await bounded(log, 'database', 'look up the REDCap record', DATABASE_TIMEOUT_MS, () =>
           em.findOne(RedcapRecord, id, { populate: ['config'] }),

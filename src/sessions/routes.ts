@@ -1,14 +1,12 @@
 /** Admin routes on sessions: read one, register a scan, cancel its monitors (and undo that). All need the bearer token. */
 import Router from '@koa/router';
-import { RequestContext, UniqueConstraintViolationException } from '@mikro-orm/core';
 import { isGrpcServiceError } from '@temporalio/client';
-import type { EntityManager } from '@mikro-orm/postgresql';
 import { z } from 'zod';
 import { cancelSignal, scansArrivedSignal } from '../../surface';
-import type { AppDeps } from '../app';
+import type { AppDeps } from '../app-deps';
 import { requireBearer } from '../auth';
 import { limitedBody } from '../request-body';
-import { Scan } from '../db/entities';
+import { requestEm } from '../db/orm';
 import { BadRequestError, ConflictError, UnavailableError } from '../errors';
 import { logger as defaultLogger } from '../logger';
 import { refineStorable } from '../storable-text';
@@ -21,7 +19,7 @@ import {
 } from '../temporal/monitors';
 import { clearMonitorsCancelled, recordMonitorsCancelled, restoreMonitorsCancelled } from './cancel';
 import { findSession } from './domain';
-import { checkSessionScans } from './scan-check';
+import { registerScan } from './scans';
 import { viewSession } from './view';
 
 const BODY_LIMIT = '100kb';
@@ -50,7 +48,7 @@ export function sessionsRouter(deps: AppDeps): Router {
   const router = new Router();
   const auth = requireBearer(deps.config.apiToken);
   const json = limitedBody(['json'], BODY_LIMIT);
-  const em = (): EntityManager => (RequestContext.getEntityManager() ?? deps.orm.em.fork()) as EntityManager;
+  const em = () => requestEm(deps.orm);
 
   router.get('/sessions/:sessionId', auth, async (ctx) => {
     const view = await viewSession(em(), ctx.params.sessionId);
@@ -59,65 +57,19 @@ export function sessionsRouter(deps: AppDeps): Router {
   });
 
   router.post('/sessions/:sessionId/scans', auth, json, async (ctx) => {
-    const body = parse(scanBody, ctx.request.body);
-    const manager = em();
-    const session = await findSession(manager, ctx.params.sessionId);
-    let created = false;
-    let scan = await manager.findOne(Scan, { name: body.name }, { populate: ['session'] });
-    if (!scan) {
-      try {
-        scan = manager.create(Scan, {
-          session,
-          name: body.name,
-          series: body.series,
-          tag: body.tag,
-          description: body.description ?? null,
-        });
-        await manager.flush();
-        created = true;
-      } catch (err) {
-        if (!(err instanceof UniqueConstraintViolationException)) throw err;
-        manager.clear();
-        scan = await manager.findOneOrFail(Scan, { name: body.name }, { populate: ['session'] });
-      }
-    }
-    if (scan.session.id !== session.id) {
-      throw new ConflictError(`Scan ${body.name} is already registered for session ${scan.session.id}`, {
-        scan: body.name,
-        sessionId: scan.session.id,
-      });
-    }
-    const same =
-      scan.series === body.series && scan.tag === body.tag && (scan.description ?? null) === (body.description ?? null);
-    if (!created && !same) {
-      throw new ConflictError(
-        `Scan ${body.name} is already registered for ${session.id} with other details (series ${scan.series}, tag ${scan.tag})`,
-        {
-          scan: body.name,
-        },
-      );
-    }
-
-    // The monitors also find the scan at their next check; the signal only makes them look now. It carries the
-    // session's check made here, which the import monitor takes instead of reading the database again.
-    const check = await checkSessionScans(manager, session.id).catch(() => undefined);
+    const registered = await registerScan(em(), ctx.params.sessionId, parse(scanBody, ctx.request.body));
+    const { sessionId } = registered;
+    // The monitors also find the scan at their next check; the signal only makes them look now.
     let monitors: SignalReport | { error: string };
     try {
-      monitors = await signalSessionMonitors(deps.temporal, session.id, (handle) =>
-        check ? handle.signal(scansArrivedSignal, { check }) : handle.signal(scansArrivedSignal),
-      );
+      monitors = await signalSessionMonitors(deps.temporal, sessionId, (handle) => handle.signal(scansArrivedSignal));
     } catch (err) {
       if (!(err instanceof UnavailableError)) throw err;
-      log.warn({ err, sessionId: session.id }, 'scan stored, but the monitors could not be signalled');
+      log.warn({ err, sessionId }, 'scan stored, but the monitors could not be signalled');
       monitors = { error: `${err.message}. The scan is stored; the monitors find it at their next check.` };
     }
-    ctx.status = created ? 201 : 200;
-    ctx.body = {
-      sessionId: session.id,
-      created,
-      scan: { name: scan.name, series: scan.series, tag: scan.tag, description: scan.description ?? null },
-      monitors,
-    };
+    ctx.status = registered.created ? 201 : 200;
+    ctx.body = { ...registered, monitors };
   });
 
   router.post('/sessions/:sessionId/monitors/cancel', auth, json, async (ctx) => {
@@ -166,9 +118,7 @@ export function sessionsRouter(deps: AppDeps): Router {
         siteId: view.site,
         downloadScript: view.downloadScript,
       };
-      monitors = await startScanMonitors(deps.temporal, deps.config, target, {
-        check: await checkSessionScans(manager, view.sessionId),
-      });
+      monitors = await startScanMonitors(deps.temporal, deps.config, target);
     } catch (err) {
       await restoreMonitorsCancelled(manager, view.sessionId, undone);
       if (!isGrpcServiceError(err)) throw err;

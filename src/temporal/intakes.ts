@@ -5,6 +5,7 @@
  * `recordSaved` signal to read the record once more when it is done, so that a save made while it ran is not lost.
  */
 import type { Client } from '@temporalio/client';
+import type { RedcapIntakeWorkflow } from '../../workflows/intake';
 import { recordName } from '../redcap/names';
 import {
   REDCAP_INTAKE_WORKFLOW,
@@ -38,7 +39,7 @@ export async function startRedcapIntake(
   memo: Record<string, unknown> = {},
 ): Promise<StartedIntake> {
   const workflowId = redcapIntakeWorkflowId(config.id, input.record, input.eventName, input.instance);
-  await client.workflow.signalWithStart(REDCAP_INTAKE_WORKFLOW, {
+  await client.workflow.signalWithStart<typeof RedcapIntakeWorkflow, []>(REDCAP_INTAKE_WORKFLOW, {
     taskQueue,
     workflowId,
     args: [input],

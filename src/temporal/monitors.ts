@@ -17,11 +17,12 @@ import {
   StudyIdAttribute,
   type MonitorStatus,
   type MonitorTarget,
-  type ScanCheck,
   type ScanDownloadInput,
   type ScanImportInput,
   type StartedMonitors,
 } from '../../surface';
+import type { ScanDownloadWorkflow } from '../../workflows/scan-download';
+import type { ScanImportWorkflow } from '../../workflows/scan-import';
 import type { Config } from '../config';
 import { UnavailableError } from '../errors';
 import { describeDuration } from '../mail/templates';
@@ -31,8 +32,6 @@ export interface MonitorOptions {
   recipients?: string[];
   /** ISO time; default: start + DOWNLOAD_WINDOW. */
   downloadEndTime?: string;
-  /** The session's check just done by the caller: when it found scans missing, the import monitor skips its own first check. */
-  check?: ScanCheck;
   /**
    * For a start that may already have happened (a retried activity whose worker died): a monitor whose latest run
    * started at or after this time (ms) is kept as it is, running or finished, not started again.
@@ -55,8 +54,12 @@ async function runStartedSince(
   }
 }
 
-function visibility(target: MonitorTarget, monitor: string) {
+/** What every monitor start has: its queue and id (joining a running one), and what ops see in the Web UI. */
+function startOptions(config: Config, target: MonitorTarget, monitor: MonitorName, workflowId: string) {
   return {
+    taskQueue: config.taskQueue,
+    workflowId,
+    workflowIdConflictPolicy: 'USE_EXISTING' as const,
     typedSearchAttributes: [
       { key: SessionIdAttribute, value: target.sessionId },
       { key: StudyIdAttribute, value: target.studyId },
@@ -66,6 +69,10 @@ function visibility(target: MonitorTarget, monitor: string) {
   };
 }
 
+/** The Web UI's details of a monitor: what it does, then its signals and query. */
+const details = (lines: string[]) =>
+  [...lines, '', 'Signals: `scansArrived` (check now), `cancel` `{"reason": "…"}`. Query: `status`.'].join('\n');
+
 export async function startScanMonitors(
   client: Client,
   config: Config,
@@ -74,58 +81,35 @@ export async function startScanMonitors(
 ): Promise<StartedMonitors> {
   const session = { sessionId: target.sessionId, studyId: target.studyId, siteId: target.siteId };
   const { scanCheckDelayMs, downloadWindowMs, downloadRetryInitialMs, downloadRetryMaxMs } = config.durations;
+  /** Starts one monitor, or joins the running one; a run started since `keepStartedSince` is kept instead. */
+  const keptOrStarted = async (workflowId: string, start: () => Promise<{ firstExecutionRunId: string }>) => {
+    const since = options.keepStartedSince;
+    const kept = since === undefined ? undefined : await runStartedSince(client, workflowId, since);
+    return kept ?? { workflowId, runId: (await start()).firstExecutionRunId };
+  };
 
+  const importId = scanImportWorkflowId(target.sessionId);
   const importInput: ScanImportInput = {
     ...session,
     checkDelayMs: scanCheckDelayMs,
     ...(options.recipients ? { recipients: options.recipients } : {}),
-    ...(options.check?.missingScans && !options.check.cancelled ? { scansMissingAt: new Date().toISOString() } : {}),
   };
-  /** Starts one monitor, or joins the running one; a run started since `keepStartedSince` is kept instead. */
-  const startMonitor = async (
-    monitor: MonitorName,
-    workflowType: string,
-    workflowId: string,
-    input: ScanImportInput | ScanDownloadInput,
-    summary: string,
-    details: string[],
-  ) => {
-    const kept =
-      options.keepStartedSince === undefined
-        ? undefined
-        : await runStartedSince(client, workflowId, options.keepStartedSince);
-    if (kept) return kept;
-    const handle = await client.workflow.start(workflowType, {
-      taskQueue: config.taskQueue,
-      workflowId,
-      workflowIdConflictPolicy: 'USE_EXISTING',
-      args: [input],
-      ...visibility(target, monitor),
-      staticSummary: summary,
-      staticDetails: [
-        ...details,
-        '',
-        'Signals: `scansArrived` (check now), `cancel` `{"reason": "…"}`. Query: `status`.',
-      ].join('\n'),
-    });
-    return { workflowId, runId: handle.firstExecutionRunId };
-  };
-
   const started: StartedMonitors = {
-    scanImport: await startMonitor(
-      'scan-import',
-      SCAN_IMPORT_WORKFLOW,
-      scanImportWorkflowId(target.sessionId),
-      importInput,
-      `Scan import check of ${target.sessionId} (${target.studyId} at ${target.siteId})`,
-      [
-        `Waits **${describeDuration(scanCheckDelayMs)}**, then checks whether scan data for \`${target.sessionId}\` arrived;`,
-        'if not, emails the admins once.',
-      ],
+    scanImport: await keptOrStarted(importId, () =>
+      client.workflow.start<typeof ScanImportWorkflow>(SCAN_IMPORT_WORKFLOW, {
+        ...startOptions(config, target, 'scan-import', importId),
+        args: [importInput],
+        staticSummary: `Scan import check of ${target.sessionId} (${target.studyId} at ${target.siteId})`,
+        staticDetails: details([
+          `Checks whether scan data for \`${target.sessionId}\` arrived, then again after **${describeDuration(scanCheckDelayMs)}**;`,
+          'if not, emails the admins once.',
+        ]),
+      }),
     ),
   };
 
   if (target.downloadScript) {
+    const downloadId = scanDownloadWorkflowId(target.sessionId);
     const downloadInput: ScanDownloadInput = {
       ...session,
       downloadWindowMs,
@@ -133,17 +117,17 @@ export async function startScanMonitors(
       retryMaxMs: downloadRetryMaxMs,
       ...(options.downloadEndTime ? { endTime: options.downloadEndTime } : {}),
     };
-    started.scanDownload = await startMonitor(
-      'scan-download',
-      SCAN_DOWNLOAD_WORKFLOW,
-      scanDownloadWorkflowId(target.sessionId),
-      downloadInput,
-      `Scan download of ${target.sessionId} with ${target.downloadScript}`,
-      [
-        `Submits \`${target.downloadScript} ${target.studyId} ${target.sessionId}\` until the session has scans,`,
-        `retrying with backoff (${describeDuration(downloadRetryInitialMs)} up to ${describeDuration(downloadRetryMaxMs)})`,
-        `for ${options.downloadEndTime ? `until ${options.downloadEndTime}` : describeDuration(downloadWindowMs)}; then the post-download job.`,
-      ],
+    started.scanDownload = await keptOrStarted(downloadId, () =>
+      client.workflow.start<typeof ScanDownloadWorkflow>(SCAN_DOWNLOAD_WORKFLOW, {
+        ...startOptions(config, target, 'scan-download', downloadId),
+        args: [downloadInput],
+        staticSummary: `Scan download of ${target.sessionId} with ${target.downloadScript}`,
+        staticDetails: details([
+          `Submits \`${target.downloadScript} ${target.studyId} ${target.sessionId}\` until the session has scans,`,
+          `retrying with backoff (${describeDuration(downloadRetryInitialMs)} up to ${describeDuration(downloadRetryMaxMs)})`,
+          `for ${options.downloadEndTime ? `until ${options.downloadEndTime}` : describeDuration(downloadWindowMs)}; then the post-download job.`,
+        ]),
+      }),
     );
   }
   return started;

@@ -12,8 +12,10 @@ import {
   type Client,
   type ScheduleDescription,
   type ScheduleOptions,
+  type ScheduleOptionsStartWorkflowAction,
 } from '@temporalio/client';
 import { REDCAP_RECONCILE_WORKFLOW, redcapReconcileScheduleId, type RedcapReconcileInput } from '../../surface';
+import type { RedcapReconcileWorkflow } from '../../workflows/reconcile';
 import type { Config } from '../config';
 import { RedcapConfig } from '../db/entities';
 import type { Orm } from '../db/orm';
@@ -145,7 +147,11 @@ async function syncSchedule(client: Client, settings: ScheduleSettings, config: 
   return { scheduleId, action: stale ? 'updated' : 'unchanged', detail: every };
 }
 
-function scheduleOptions(config: IntakeConfig, taskQueue: string, intervalMs: number): ScheduleOptions {
+function scheduleOptions(
+  config: IntakeConfig,
+  taskQueue: string,
+  intervalMs: number,
+): ScheduleOptions<ScheduleOptionsStartWorkflowAction<typeof RedcapReconcileWorkflow>> {
   const scheduleId = redcapReconcileScheduleId(config.id);
   const input: RedcapReconcileInput = { configId: config.id };
   const what = `REDCap project ${config.project} (${config.instrument}) at ${config.url}`;

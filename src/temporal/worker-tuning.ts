@@ -10,17 +10,15 @@ export type WorkerTuning = Pick<
   | 'maxCachedWorkflows'
   | 'maxConcurrentWorkflowTaskExecutions'
   | 'maxConcurrentActivityTaskExecutions'
-  | 'maxConcurrentLocalActivityExecutions'
   | 'reuseV8Context'
 >;
 
 export function workerTuning(config: Pick<Config, 'worker'>): WorkerTuning {
-  const { cachedWorkflows, workflowTaskSlots, activitySlots, localActivitySlots, reuseV8Context } = config.worker;
+  const { cachedWorkflows, workflowTaskSlots, activitySlots, reuseV8Context } = config.worker;
   const tuning: WorkerTuning = {
     maxCachedWorkflows: cachedWorkflows,
     maxConcurrentWorkflowTaskExecutions: workflowTaskSlots,
     maxConcurrentActivityTaskExecutions: activitySlots,
-    maxConcurrentLocalActivityExecutions: localActivitySlots,
     reuseV8Context,
   };
   return Object.fromEntries(Object.entries(tuning).filter(([, value]) => value !== undefined)) as WorkerTuning;

@@ -11,7 +11,7 @@ import { SentEmail } from '../../src/db/sent-email';
 import { recordMonitorsCancelled } from '../../src/sessions/cancel';
 import { startScanMonitors } from '../../src/temporal/monitors';
 import { temporal } from '@temporalio/proto';
-import { cancelSignal, scansArrivedSignal, statusQuery, type ScanCheck, type ScanImportResult } from '../../surface';
+import { cancelSignal, scansArrivedSignal, statusQuery, type ScanImportResult } from '../../surface';
 import { addScan, seedSession } from '../support/lab';
 import { quietTemporalLogs, startMonitorHarness, type MonitorHarness } from '../support/monitors';
 import { eventually } from '../support/processes';
@@ -45,12 +45,12 @@ async function newSession(options: { record?: boolean } = {}) {
   return { sessionId, recordId };
 }
 
-async function startImport(sessionId: string, recipients?: string[], check?: ScanCheck) {
+async function startImport(sessionId: string, recipients?: string[]) {
   const started = await startScanMonitors(
     env.client,
     lab.config,
     { sessionId, studyId: 'SPN01', siteId: 'CMH' },
-    { recipients, check },
+    { recipients },
   );
   const handle = env.client.workflow.getHandle(started.scanImport.workflowId, started.scanImport.runId);
   return Object.assign(handle, { runId: started.scanImport.runId });
@@ -72,6 +72,7 @@ test('a session that already has scans ends scans-present without waiting or ema
   const handle = await startImport(sessionId);
   expect(await handle.result()).toEqual({ outcome: 'scans-present' });
   expect(await handle.query(statusQuery)).toMatchObject({ state: 'done', outcome: 'scans-present' });
+  expect(await checks(handle)).toBe(1);
   expect(lab.smtp.messages).toHaveLength(0);
 });
 
@@ -125,66 +126,52 @@ test('scansArrived with no scans in the database keeps waiting, then emails afte
   expect(lab.smtp.messages).toHaveLength(1);
 });
 
-/** The local activities (checks of the database) the monitor has run so far, from its history. */
-async function localChecks(handle: Awaited<ReturnType<typeof startImport>>): Promise<number> {
+/** The checks of the database (checkScans activities) the monitor has scheduled so far, from its history. */
+async function checks(handle: Awaited<ReturnType<typeof startImport>>): Promise<number> {
   const { events } = await handle.fetchHistory();
   return (events ?? []).filter(
     (e) =>
-      e.eventType === temporal.api.enums.v1.EventType.EVENT_TYPE_MARKER_RECORDED &&
-      e.markerRecordedEventAttributes?.markerName === 'core_local_activity',
+      e.eventType === temporal.api.enums.v1.EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED &&
+      e.activityTaskScheduledEventAttributes?.activityType?.name === 'checkScans',
   ).length;
 }
 
-test("started with the starter's check (scans missing): no check of its own before the wait; emails after 2 days", async () => {
+test('a session without scans is checked at the start and after the 2 days, then emailed once', async () => {
   const { sessionId } = await newSession();
-  const handle = await startImport(sessionId, undefined, { missingScans: true, scans: 0 });
-  const started = (await handle.describe()).startTime.getTime();
-  expect((await waitingUntil(handle)) - started).toBeGreaterThanOrEqual(2 * DAY);
-  expect(await localChecks(handle)).toBe(0);
+  const handle = await startImport(sessionId);
+  await waitingUntil(handle);
+  expect(await checks(handle)).toBe(1);
   expect(await handle.result()).toEqual({ outcome: 'email-sent' });
-  expect(await localChecks(handle)).toBe(1); // the check after the 2 days reads the database
+  expect(await checks(handle)).toBe(2);
   expect(lab.smtp.messages).toHaveLength(1);
 });
 
-test("a starter's check that found scans, or a cancel, is not taken: the monitor checks for itself", async () => {
-  const { sessionId } = await newSession();
-  await addScan(lab.orm, sessionId);
-  const handle = await startImport(sessionId, undefined, { missingScans: false, scans: 1 });
-  expect(await handle.result()).toEqual({ outcome: 'scans-present' });
-  expect(await localChecks(handle)).toBe(1);
-});
-
-test("scansArrived carrying the sender's check: the monitor takes it, without reading the database", async () => {
+test('a check sent in the argument of scansArrived is not taken: the monitor reads the database', async () => {
   const { sessionId } = await newSession();
   const handle = await startImport(sessionId);
-  await waitingUntil(handle);
-  const before = await localChecks(handle);
-  // No scan in the database: only the check the signal brings can end it scans-present.
-  await handle.signal(scansArrivedSignal, { check: { missingScans: false, scans: 2 } });
-  expect(await handle.result()).toEqual({ outcome: 'scans-present' });
-  expect(await localChecks(handle)).toBe(before);
-  expect(lab.smtp.messages).toHaveLength(0);
-});
-
-test('scansArrived carrying a check with a cancel ends it cancelled, with the reason', async () => {
-  const { sessionId } = await newSession();
-  const handle = await startImport(sessionId);
-  await waitingUntil(handle);
-  await handle.signal(scansArrivedSignal, {
-    check: { missingScans: true, scans: 0, cancelled: { reason: 'scanned at another site' } },
-  });
-  expect(await handle.result()).toEqual({ outcome: 'cancelled', cancelReason: 'scanned at another site' });
+  const checkAt = await waitingUntil(handle);
+  // No scan in the database: a made-up check (scans present, or a cancel) must not end the monitor.
+  const untyped = env.client.workflow.getHandle(handle.workflowId);
+  await untyped.signal('scansArrived', { check: { missingScans: false, scans: 2 } });
+  await eventually(async () => (await checks(handle)) === 2, 'the database check');
+  await untyped.signal('scansArrived', { check: { missingScans: true, scans: 0, cancelled: { reason: 'made up' } } });
+  await eventually(async () => (await checks(handle)) === 3, 'the second database check');
+  await eventually(async () => (await handle.query(statusQuery)).state === 'waiting', 'the monitor to wait again');
+  expect(Date.parse((await handle.query(statusQuery)).nextCheckAt!)).toBe(checkAt);
+  expect(await handle.result()).toEqual({ outcome: 'email-sent' });
+  expect(await checks(handle)).toBe(4);
+  expect(lab.smtp.messages).toHaveLength(1);
 });
 
 test('scansArrived with a malformed argument is a plain scansArrived: the monitor reads the database', async () => {
   const { sessionId } = await newSession();
   const handle = await startImport(sessionId);
   const checkAt = await waitingUntil(handle);
-  const before = await localChecks(handle);
+  const before = await checks(handle);
   await env.client.workflow
     .getHandle(handle.workflowId)
     .signal('scansArrived', { check: { missingScans: 'no', scans: 'many' } });
-  await eventually(async () => (await localChecks(handle)) === before + 1, 'the database check');
+  await eventually(async () => (await checks(handle)) === before + 1, 'the database check');
   await eventually(async () => (await handle.query(statusQuery)).state === 'waiting', 'the monitor to wait again');
   expect(Date.parse((await handle.query(statusQuery)).nextCheckAt!)).toBe(checkAt);
   await handle.signal(cancelSignal, { reason: 'test done' });

@@ -14,7 +14,6 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import { temporal as proto } from '@temporalio/proto';
-import type { Worker } from '@temporalio/worker';
 import { createActivities } from '../../activities';
 import { RedcapConfig } from '../../src/db/entities';
 // Signal and query names are the public contract, the same in every release.
@@ -25,7 +24,7 @@ import { addScan, seedSession, uniqueSessionId } from '../support/lab';
 import { quietTemporalLogs, startMonitorHarness, type MonitorHarness } from '../support/monitors';
 import { freePort } from '../support/ports';
 import { eventually } from '../support/processes';
-import { createReleaseWorker, releaseStarters } from '../support/releases';
+import { createReleaseWorker, type ReleaseWorker, releaseHasWorkflow, releaseStarters } from '../support/releases';
 import { connectDevServer } from '../support/temporal';
 
 const release = process.env.RECORD_RELEASE?.trim();
@@ -38,7 +37,7 @@ let lab: MonitorHarness;
 let redcap: FakeRedcap;
 let configId: number;
 const redcapRows: Array<Record<string, string>> = [];
-const workers: Array<{ worker: Worker; running: Promise<void> }> = [];
+const workers: Array<{ worker: ReleaseWorker; running: Promise<void> }> = [];
 /** Every workflow started here; the running ones are terminated at the end. */
 const started: WorkflowHandle[] = [];
 const recorded: Array<{ name: string; events: number; last: string }> = [];
@@ -246,6 +245,35 @@ describe(`recording the mid-flight histories of release ${release}`, () => {
     started.push(temporal.client.workflow.getHandle(result.monitors.scanImport.workflowId));
     await record('redcap-intake-completed', intake);
   });
+
+  // Releases from 0.2.0 run the reconciliation; the schedule (or the CLI) starts it with the config's id only.
+  if (releaseHasWorkflow(release!, 'RedcapReconcileWorkflow'))
+    test('RedcapReconcileWorkflow mid-run (REDCap slow: the window read, the records being read)', async () => {
+      const target = await newSession('ZHH', { filed: false });
+      redcapRows.push({
+        record_id: 'R3',
+        session_id: target.sessionId,
+        scan_date: '2026-11-22',
+        comments: 'recorded',
+        mri_scan_log_complete: '2',
+      });
+      redcap.slow(3_000);
+      const run = await temporal.client.workflow.start('RedcapReconcileWorkflow', {
+        taskQueue: lab.config.taskQueue,
+        workflowId: `redcap-reconcile:${configId}-recorder-${Date.now()}`,
+        args: [{ configId }],
+      });
+      started.push(run);
+      await eventually(
+        async () => (await events(run, EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED)).length === 2,
+        'the reconciliation to begin and read the records',
+        60_000,
+      );
+      expect((await pendingActivity(run))?.type).toBe('reconcileRecords');
+      await record('redcap-reconcile-mid-run', run);
+      redcap.heal();
+      expect(await run.result()).toMatchObject({ started: expect.any(Number) });
+    });
 
   test('RedcapIntakeWorkflow after filing, mid-startMonitors (the Temporal frontend unreachable from the activity)', async () => {
     const target = await newSession('ZHH', { filed: false });

@@ -14,11 +14,29 @@ import {
   type WorkerOptions,
   type WorkflowBundle,
 } from '@temporalio/worker';
+import { jobsTaskQueue } from '../../surface';
+import { PATCHES, type PatchLife } from '../../workflows/patches';
+import { compareReleases, packageVersion } from './release-versions';
 
 export const RELEASES_DIR = path.resolve(__dirname, '..', 'fixtures', 'releases');
 
-/** The newest release labs run: the release-switch and deploy tests start their workflows on its code. */
-export const CURRENT_RELEASE = '0.1.0';
+/** The newest release labs run: the deploy fault test starts its workflows on its code. */
+export const CURRENT_RELEASE = '0.2.0';
+
+/**
+ * The frozen releases whose workflows this checkout must still take over (release-switch starts from each): those
+ * for which every patch added after them is still live, i.e. not yet deprecated at package.json's version
+ * (workflows/patches.ts). Workflows of an older release must have ended before this one is deployed.
+ */
+export function runningReleases(): string[] {
+  const version = packageVersion();
+  const patches = Object.values(PATCHES) as PatchLife[];
+  return frozenReleases().filter((release) =>
+    patches.every(
+      (patch) => compareReleases(patch.added, release) <= 0 || compareReleases(version, patch.deprecated) < 0,
+    ),
+  );
+}
 
 /** The entry of a frozen release's workflows, e.g. test/fixtures/releases/0.1.0/workflows/index.ts. */
 export function releaseWorkflowsPath(version: string): string {
@@ -28,6 +46,11 @@ export function releaseWorkflowsPath(version: string): string {
       `no frozen workflow code of release ${version} at ${entry} (see ${path.join(RELEASES_DIR, 'README.md')})`,
     );
   return entry;
+}
+
+/** Whether a frozen release has a workflow type (e.g. RedcapReconcileWorkflow came with 0.2.0). */
+export function releaseHasWorkflow(version: string, workflowType: string): boolean {
+  return new RegExp(`\\b${workflowType}\\b`).test(fs.readFileSync(releaseWorkflowsPath(version), 'utf8'));
 }
 
 /** Every frozen release, oldest first. */
@@ -73,7 +96,19 @@ export async function writeReleaseBundle(version: string, file: string): Promise
   return file;
 }
 
-/** An in-process worker on a frozen release's workflow code, with the activities given (today's, real ones). */
+/** A release's worker: its workflows and every activity on the task queue, the job activities on the jobs queue. */
+export interface ReleaseWorker {
+  /** Named in the history of every workflow task it completes (WorkflowTaskCompleted identity). */
+  identity: string;
+  run(): Promise<void>;
+  shutdown(): void;
+  getState(): ReturnType<Worker['getState']>;
+}
+
+/**
+ * An in-process worker on a frozen release's workflow code, with the activities given (today's, real ones), as
+ * `npm run worker` runs it: since 0.2.0 the job activities run on the jobs queue (surface jobsTaskQueue).
+ */
 export async function createReleaseWorker(options: {
   version: string;
   connection: NativeConnection;
@@ -82,15 +117,28 @@ export async function createReleaseWorker(options: {
   activities: object;
   /** e.g. maxCachedWorkflows */
   options?: Partial<WorkerOptions>;
-}): Promise<Worker> {
-  return Worker.create({
-    // Named in the history of every workflow task it completes (WorkflowTaskCompleted identity).
-    identity: `${process.pid}@${os.hostname()} release ${options.version}`,
-    ...options.options,
+}): Promise<ReleaseWorker> {
+  const identity = `${process.pid}@${os.hostname()} release ${options.version}`;
+  const common = {
     connection: options.connection,
     namespace: options.namespace ?? 'default',
+    activities: options.activities,
+  };
+  const monitors = await Worker.create({
+    identity,
+    ...options.options,
+    ...common,
     taskQueue: options.taskQueue,
     workflowBundle: await releaseBundle(options.version),
-    activities: options.activities,
   });
+  const jobs = await Worker.create({ ...common, taskQueue: jobsTaskQueue(options.taskQueue) });
+  const workers = [monitors, jobs];
+  return {
+    identity,
+    run: async () => {
+      await Promise.all(workers.map((worker) => worker.run()));
+    },
+    shutdown: () => workers.forEach((worker) => worker.getState() === 'RUNNING' && worker.shutdown()),
+    getState: () => monitors.getState(),
+  };
 }

@@ -80,14 +80,12 @@ test('the worker keeps 100 workflows cached by default; every tuning variable ov
     WORKER_CACHED_WORKFLOWS: '0',
     WORKER_WORKFLOW_TASK_SLOTS: '4',
     WORKER_ACTIVITY_SLOTS: '20',
-    WORKER_LOCAL_ACTIVITY_SLOTS: '30',
     WORKER_REUSE_V8_CONTEXT: 'false',
   };
   expect(workerTuning(loadConfig(env))).toEqual({
     maxCachedWorkflows: 0,
     maxConcurrentWorkflowTaskExecutions: 4,
     maxConcurrentActivityTaskExecutions: 20,
-    maxConcurrentLocalActivityExecutions: 30,
     reuseV8Context: false,
   });
 });
