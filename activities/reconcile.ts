@@ -65,8 +65,7 @@ const MISSED_SAMPLE = 20;
 /** How often the progress is sent as a heartbeat (the activity's heartbeatTimeout is longer). */
 const HEARTBEAT_MS = 2_000;
 
-export function createReconcileActivities(deps: ActivityDeps) {
-  const redcap = new RedcapClient();
+export function createReconcileActivities(deps: ActivityDeps, redcap = new RedcapClient()) {
   const log = deps.logger.child({ component: 'reconcile' });
 
   /** The config, or a permanent failure (and its schedule deleted) when it is no longer in the database. */
