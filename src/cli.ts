@@ -18,7 +18,7 @@ import { RedcapConfig } from './db/entities';
 import { migrate, type Orm } from './db/orm';
 import { describeStartupFailure, StartupError } from './startup-failure';
 import { applyLabConfig, formatReport, LabConfigError, parseLabConfig } from './lab-config';
-import { commandTemporalAddress, connectTemporal } from './temporal/client';
+import { commandTemporalAddress, connectTemporal, temporalSettings } from './temporal/client';
 import { describeScheduleChange, syncReconcileSchedulesWith } from './temporal/schedules';
 import {
   REDCAP_RECONCILE_WORKFLOW,
@@ -95,7 +95,7 @@ function createProgram(): Command {
       const address = commandTemporalAddress(config);
       if (!address)
         throw new CommandError('reconcile needs Temporal: set TEMPORAL_ADDRESS, or start the service with npm start');
-      const client = await connectTemporal({ address, namespace: config.temporalNamespace });
+      const client = await connectTemporal(temporalSettings(config, address));
       try {
         const all = await withCommandDatabase(config, note, (orm) =>
           orm.em.fork().find(RedcapConfig, {}, { orderBy: { id: 'asc' } }),
@@ -124,7 +124,7 @@ async function updateSchedules(config: Config, orm: Orm): Promise<void> {
   if (!address) return; // npm start has never run here: it creates the schedules when it starts.
   let client: Client | undefined;
   try {
-    client = await connectTemporal({ address, namespace: config.temporalNamespace });
+    client = await connectTemporal(temporalSettings(config, address));
     for (const change of await syncReconcileSchedulesWith(orm, client, config)) out(describeScheduleChange(change));
   } catch (err) {
     note(
