@@ -63,6 +63,11 @@ export class RedcapConfigCache {
   }
 
   /** Whether changes are heard: the cache is used only then. */
+  /** True while changes are heard (LISTEN), so that entries are kept. */
+  isListening(): boolean {
+    return this.listening;
+  }
+
   setListening(listening: boolean): void {
     this.entries.clear();
     this.listening = listening;
