@@ -36,14 +36,13 @@ const text = (bytes: Uint8Array | null | undefined) => (bytes ? Buffer.from(byte
 
 export class EncryptionCodec implements PayloadCodec {
   private readonly keys: Map<string, Buffer>;
+  private readonly encryptWith: CodecKey | undefined;
 
   /** `keys`: the first encrypts; with none, payloads are left as they are (and encrypted ones cannot be read). */
   constructor(keys: CodecKey[]) {
     this.keys = new Map(keys.map(({ id, key }) => [id, key]));
     this.encryptWith = keys[0];
   }
-
-  private readonly encryptWith: CodecKey | undefined;
 
   async encode(payloads: Payload[]): Promise<Payload[]> {
     const key = this.encryptWith;
