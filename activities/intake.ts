@@ -5,6 +5,7 @@ import { RedcapConfig, Session } from '../src/db/entities';
 import { DomainError } from '../src/errors';
 import { RedcapClient, RedcapError } from '../src/redcap/client';
 import { recordName } from '../src/redcap/names';
+import { exportedFields } from '../src/redcap/reconcile';
 import { readScanEntry, type ScanEntry } from '../src/redcap/record';
 import { fileRecord } from '../src/sessions/domain';
 import { signalSessionMonitors, startScanMonitors, type SignalReport } from '../src/temporal/monitors';
@@ -39,8 +40,8 @@ export interface FiledRecord extends MonitorTarget {
 
 const triggerName = (trigger: IntakeTrigger) => recordName(trigger.record, trigger.eventName, trigger.instance);
 
-export function createIntakeActivities(deps: ActivityDeps) {
-  const redcap = new RedcapClient();
+/** `redcap`: shared with reconciliation, which keeps the record id fields it reads fresh for the intakes. */
+export function createIntakeActivities(deps: ActivityDeps, redcap = new RedcapClient()) {
   const log = deps.logger.child({ component: 'intake' });
 
   /** Export Records for the trigger's record (event and instance), read through the config's field names. */
@@ -62,7 +63,10 @@ export function createIntakeActivities(deps: ActivityDeps) {
       instance: trigger.instance ?? null,
     };
     try {
-      const row = await redcap.exportRecord(endpoint, trigger.record, trigger.eventName, {
+      // Only the configured fields (and the record id field, which makes REDCap send its event and repeat columns).
+      const recordIdField = await redcap.recordIdField(endpoint, `record ${triggerName(trigger)}`);
+      const fields = exportedFields(config, recordIdField);
+      const row = await redcap.exportRecord(endpoint, trigger.record, fields, trigger.eventName, {
         instance: trigger.instance,
         instrument: config.instrument,
       });

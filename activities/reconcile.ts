@@ -8,7 +8,7 @@
  */
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { Context } from '@temporalio/activity';
-import { ApplicationFailure, defaultPayloadConverter } from '@temporalio/common';
+import { ApplicationFailure, type LoadedDataConverter } from '@temporalio/common';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import type { temporal } from '@temporalio/proto';
 import { RedcapConfig, RedcapRecord, ReconcileState } from '../src/db/entities';
@@ -32,6 +32,7 @@ import {
   type IntakeSeen,
 } from '../src/redcap/reconcile';
 import { startRedcapIntake } from '../src/temporal/intakes';
+import { historyPayloadValue } from '../src/temporal/data-converter';
 import { deleteReconcileSchedule } from '../src/temporal/schedules';
 import { redcapIntakeWorkflowId, redcapReconcileScheduleId, type RedcapReconcileResult } from '../surface';
 import type { ActivityDeps } from './deps';
@@ -65,8 +66,7 @@ const MISSED_SAMPLE = 20;
 /** How often the progress is sent as a heartbeat (the activity's heartbeatTimeout is longer). */
 const HEARTBEAT_MS = 2_000;
 
-export function createReconcileActivities(deps: ActivityDeps) {
-  const redcap = new RedcapClient();
+export function createReconcileActivities(deps: ActivityDeps, redcap = new RedcapClient()) {
   const log = deps.logger.child({ component: 'reconcile' });
 
   /** The config, or a permanent failure (and its schedule deleted) when it is no longer in the database. */
@@ -113,7 +113,11 @@ export function createReconcileActivities(deps: ActivityDeps) {
     const rowDigest = description.memo?.rowDigest;
     if (typeof rowDigest === 'string') return { state: 'closed', status, rowDigest };
     if (status === 'COMPLETED') return { state: 'closed', status };
-    return { state: 'closed', status, ...whatTheIntakeRead(await handle.fetchHistory()) };
+    return {
+      state: 'closed',
+      status,
+      ...(await whatTheIntakeRead(await handle.fetchHistory(), deps.temporal.options.loadedDataConverter)),
+    };
   }
 
   /** One page of records: every row read, compared with what is filed, and an intake started where it differs. */
@@ -267,8 +271,14 @@ export function createReconcileActivities(deps: ActivityDeps) {
   };
 }
 
-/** From a finished intake's history: the row its fetchRedcapRecord activity read, and the message it failed with. */
-function whatTheIntakeRead(history: temporal.api.history.v1.IHistory): { read?: FiledEntry; failure?: string } {
+/**
+ * From a finished intake's history: the row its fetchRedcapRecord activity read (decrypted with the client's keys
+ * when payloads are encrypted), and the message it failed with.
+ */
+async function whatTheIntakeRead(
+  history: temporal.api.history.v1.IHistory,
+  converter: LoadedDataConverter,
+): Promise<{ read?: FiledEntry; failure?: string }> {
   const fetches = new Set<string>();
   let read: FiledEntry | undefined;
   let failure: string | undefined;
@@ -278,7 +288,7 @@ function whatTheIntakeRead(history: temporal.api.history.v1.IHistory): { read?: 
     const completed = event.activityTaskCompletedEventAttributes;
     const payload = completed?.result?.payloads?.[0];
     if (completed && payload && fetches.has(String(completed.scheduledEventId)))
-      read = defaultPayloadConverter.fromPayload<FiledEntry>(payload);
+      read = (await historyPayloadValue<FiledEntry>(converter, payload)) ?? undefined;
     failure = event.workflowExecutionFailedEventAttributes?.failure?.message ?? failure;
   }
   return { read, failure };

@@ -5,15 +5,20 @@ import http from 'node:http';
 import type { Client } from '@temporalio/client';
 import { createApp } from './app';
 import { loadConfig, requireServices, type Config } from './config';
+import { ormSsl } from './db/mikro-orm.config';
 import { openDatabase, type Orm } from './db/orm';
 import { watchedConfigCache } from './redcap/config-cache';
 import { logger } from './logger';
 import { exitOnStartupFailure } from './startup-failure';
-import { connectTemporal } from './temporal/client';
+import { connectTemporal, temporalSettings } from './temporal/client';
 
 /** Starts the HTTP server; resolves once it listens. */
 export async function listen(config: Config, deps: { orm: Orm; temporal: Client }): Promise<http.Server> {
-  const configs = watchedConfigCache(deps.orm.config.get('clientUrl')!, logger);
+  const configs = watchedConfigCache(
+    deps.orm.config.get('clientUrl')!,
+    logger,
+    ormSsl(deps.orm.config.get('driverOptions')),
+  );
   const app = createApp({ config, ...deps, logger, redcapConfigs: configs.cache });
   const server = http.createServer(app.callback());
   server.once('close', () => void configs.close());
@@ -39,8 +44,8 @@ export function closeServer(server: http.Server): Promise<void> {
 
 async function main(): Promise<void> {
   const config = requireServices(loadConfig());
-  const orm = await openDatabase(config.databaseUrl);
-  const temporal = await connectTemporal({ address: config.temporalAddress, namespace: config.temporalNamespace });
+  const orm = await openDatabase(config.databaseUrl, config.databaseSsl);
+  const temporal = await connectTemporal(temporalSettings(config));
   const server = await listen(config, { orm, temporal });
   const stop = async () => {
     logger.info('API stopping');

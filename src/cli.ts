@@ -4,6 +4,7 @@
  *   config apply FILE    apply a YAML lab config (studies, sites, users, REDCap projects); safe to repeat; then
  *                        bring the reconciliation schedules in step with it
  *   reconcile [--since ISO-TIME] [--config ID]   reconcile now (a backfill), printing the counts
+ *   forget --config ID RECORD | --session SESSION   remove a participant's stored data (docs/participant-data.md)
  * The database: DATABASE_URL, else the embedded PostgreSQL of `npm start` (see db/command-database.ts). Temporal:
  * TEMPORAL_ADDRESS, else the dev server of `npm start` (see temporal/client.ts commandTemporalAddress).
  * Exit code 0 when done, 1 on any error, with a message naming the problem (one line per problem).
@@ -11,14 +12,17 @@
 import fs from 'node:fs';
 import { Command, InvalidArgumentError } from 'commander';
 import { DriverException } from '@mikro-orm/core';
-import { WorkflowFailedError, type Client } from '@temporalio/client';
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { WorkflowFailedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { loadConfig, type Config } from './config';
 import { withCommandDatabase } from './db/command-database';
+import { DomainError } from './errors';
 import { RedcapConfig } from './db/entities';
 import { migrate, type Orm } from './db/orm';
 import { describeStartupFailure, StartupError } from './startup-failure';
 import { applyLabConfig, formatReport, LabConfigError, parseLabConfig } from './lab-config';
-import { commandTemporalAddress, connectTemporal } from './temporal/client';
+import { forgetParticipantData, type ForgetReport, type ForgetTarget } from './sessions/forget';
+import { commandTemporalAddress, connectTemporal, temporalSettings } from './temporal/client';
 import { describeScheduleChange, syncReconcileSchedulesWith } from './temporal/schedules';
 import { REDCAP_RECONCILE_WORKFLOW, redcapReconcileScheduleId, type RedcapReconcileInput } from '../surface';
 import type { RedcapReconcileWorkflow } from '../workflows/reconcile';
@@ -91,7 +95,7 @@ function createProgram(): Command {
       const address = commandTemporalAddress(config);
       if (!address)
         throw new CommandError('reconcile needs Temporal: set TEMPORAL_ADDRESS, or start the service with npm start');
-      const client = await connectTemporal({ address, namespace: config.temporalNamespace });
+      const client = await connectTemporal(temporalSettings(config, address));
       try {
         const all = await withCommandDatabase(config, note, (orm) =>
           orm.em.fork().find(RedcapConfig, {}, { orderBy: { id: 'asc' } }),
@@ -108,7 +112,75 @@ function createProgram(): Command {
       }
     });
 
+  program
+    .command('forget')
+    .description(
+      "remove a participant's data from our database: a REDCap record's stored comment, scan date and user, its " +
+        "sessions' date and texts, and the subject and recipients of their emails; then list the Temporal histories " +
+        'that still hold their ids (docs/participant-data.md)',
+    )
+    .argument('[record]', 'the REDCap record name, with --config')
+    .option('--config <ID>', 'the REDCap config of the record', configId)
+    .option('--session <SESSION>', 'instead of a record: a session id, and the REDCap record filed against it')
+    .action(async (record: string | undefined, options: { config?: number; session?: string }) => {
+      const target: ForgetTarget | undefined = options.session
+        ? record === undefined && options.config === undefined
+          ? { sessionId: options.session }
+          : undefined
+        : record !== undefined && options.config !== undefined
+          ? { configId: options.config, record }
+          : undefined;
+      if (!target) throw new CommandError('forget takes either --config ID RECORD or --session SESSION');
+      const config = loadConfig();
+      const report = await withCommandDatabase(config, note, (orm) =>
+        forgetParticipantData(orm.em.fork() as EntityManager, target),
+      );
+      for (const r of report.records) {
+        const where = `${r.eventName ? `, event ${r.eventName}` : ''}${r.instance ? `, instance ${r.instance}` : ''}`;
+        out(`forgot REDCap record ${r.record} of config ${r.configId}${where}: its comment, scan date and user`);
+      }
+      for (const session of report.sessions)
+        out(`forgot session ${session}: its date, cancel reason and no-scans comment`);
+      out(`cleared the subject, recipients and error of ${report.emails} email${report.emails === 1 ? '' : 's'}`);
+      await listHistories(config, report);
+    });
+
   return program;
+}
+
+/** The Temporal histories that still hold the forgotten ids: those that exist, with their state, and the rest. */
+async function listHistories(config: Config, report: ForgetReport): Promise<void> {
+  const address = commandTemporalAddress(config);
+  let client: Client | undefined;
+  try {
+    if (address) client = await connectTemporal(temporalSettings(config, address));
+  } catch (err) {
+    note(`warning: Temporal not reached (${describeStartupFailure(err)}): the workflows below may exist`);
+  }
+  try {
+    const retention = client
+      ? (await client.workflowService.describeNamespace({ namespace: config.temporalNamespace })).config
+          ?.workflowExecutionRetentionTtl?.seconds
+      : undefined;
+    const kept = retention ? `${Math.round(Number(retention) / 86_400)} days` : "the namespace's retention";
+    out(`Temporal histories that hold these ids (a closed workflow's history is kept for ${kept}, then deleted):`);
+    for (const workflowId of report.workflowIds) {
+      const state = client
+        ? await client.workflow
+            .getHandle(workflowId)
+            .describe()
+            .then(
+              (d) => `${d.status.name}${d.closeTime ? `, closed ${d.closeTime.toISOString()}` : ''}`,
+              (err: unknown) => (err instanceof WorkflowNotFoundError ? undefined : `unknown (${String(err)})`),
+            )
+        : 'not checked';
+      if (state) out(`  ${workflowId}: ${state}`);
+    }
+    for (const scheduleId of report.scheduleIds)
+      out(`  the runs of schedule ${scheduleId} (${scheduleId}-<time>) may name the record in their results`);
+  } finally {
+    await client?.connection.close();
+  }
 }
 
 /**
@@ -120,7 +192,7 @@ async function updateSchedules(config: Config, orm: Orm): Promise<void> {
   if (!address) return; // npm start has never run here: it creates the schedules when it starts.
   let client: Client | undefined;
   try {
-    client = await connectTemporal({ address, namespace: config.temporalNamespace });
+    client = await connectTemporal(temporalSettings(config, address));
     for (const change of await syncReconcileSchedulesWith(orm, client, config)) out(describeScheduleChange(change));
   } catch (err) {
     note(
@@ -172,6 +244,7 @@ function configId(value: string): number {
 /** What to tell the operator: one line per problem; never a stack (unless LOG_LEVEL=debug), never a secret. */
 function describeError(err: unknown): string[] {
   if (err instanceof LabConfigError) return err.lines();
+  if (err instanceof DomainError) return [err.message];
   if (err instanceof DriverException) {
     // The driver's message starts with the SQL and its values; keep PostgreSQL's own words only.
     const message = err.message.split(' - ').pop() ?? err.name;

@@ -2,10 +2,13 @@
  * Every environment variable the service reads, parsed and validated once.
  * A bad value stops the process at start with a message that names the variable.
  */
+import fs from 'node:fs';
 import path from 'node:path';
 import { msToNumber, type Duration } from '@temporalio/common';
+import type { TLSConfig } from '@temporalio/common/lib/internal-non-workflow';
 import { z } from 'zod';
 import { StartupError } from './startup-failure';
+import type { CodecKey } from './temporal/data-converter';
 
 /** A duration in the forms Temporal accepts ("2 days", "90s", "1h"), as milliseconds. */
 function toMillis(value: string, ctx: z.RefinementCtx): number {
@@ -90,6 +93,20 @@ const schema = z.object({
   WORKER_WORKFLOW_TASK_SLOTS: z.coerce.number().int().min(2).max(10_000).optional(),
   WORKER_ACTIVITY_SLOTS: z.coerce.number().int().min(1).max(10_000).optional(),
   WORKER_REUSE_V8_CONTEXT: z.enum(['true', 'false']).optional(),
+  // Participant data (docs/participant-data.md): payload encryption, TLS to Temporal and PostgreSQL, the codec server.
+  TEMPORAL_CODEC_KEYS: optionalText,
+  TEMPORAL_CODEC_KEY: optionalText,
+  TEMPORAL_TLS: z.enum(['true', 'false']).optional(),
+  TEMPORAL_TLS_CA: optionalText,
+  TEMPORAL_TLS_CERT: optionalText,
+  TEMPORAL_TLS_KEY: optionalText,
+  TEMPORAL_TLS_SERVER_NAME: optionalText,
+  DATABASE_SSLMODE: z.enum(['disable', 'require', 'verify-ca', 'verify-full']).optional(),
+  DATABASE_SSL_CA: optionalText,
+  CODEC_SERVER_PORT: z.coerce.number().int().min(1).max(65535).default(8089),
+  CODEC_SERVER_HOST: z.string().min(1).default('127.0.0.1'),
+  CODEC_SERVER_TOKEN: optionalText,
+  CODEC_CORS_ORIGINS: z.string().default('http://localhost:8233,http://127.0.0.1:8233'),
 });
 
 export interface Config {
@@ -136,6 +153,20 @@ export interface Config {
   logLevel: string;
   embeddedPostgresPort: number;
   temporalUiPort: number;
+  /** Payload encryption (src/temporal/data-converter.ts): the first key encrypts, all decrypt; empty: none. */
+  codecKeys: CodecKey[];
+  /** TLS to TEMPORAL_ADDRESS (never to the embedded dev server); undefined: plain TCP. */
+  temporalTls?: TLSConfig;
+  /** TLS to DATABASE_URL (never to the embedded PostgreSQL); undefined: plain TCP. */
+  databaseSsl?: DatabaseSsl;
+  /** `npm run codec-server`: where it listens, the token it asks for, the Web UI origins it answers. */
+  codecServer: { port: number; host: string; token?: string; corsOrigins: string[] };
+}
+
+/** PostgreSQL's sslmode (libpq's meaning) and the CA that signs the server's certificate (default: the system's). */
+export interface DatabaseSsl {
+  mode: 'require' | 'verify-ca' | 'verify-full';
+  ca?: Buffer;
 }
 
 export class ConfigError extends StartupError {}
@@ -151,6 +182,130 @@ function jobStatusCommand(submitCommand: string, configured: string | undefined)
   return path.basename(submitCommand) === 'sbatch' ? ['squeue', '-h', '-o', '%T', '-j'] : undefined;
 }
 
+/** A file named by an environment variable, read; a file that cannot be read names the variable. */
+function readFileOf(variable: string, file: string, pem = false): Buffer {
+  let content: Buffer;
+  try {
+    content = fs.readFileSync(file);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? '';
+    const why = { ENOENT: 'no such file', EACCES: 'permission denied', EISDIR: 'it is a directory' }[code] ?? code;
+    throw new ConfigError(`${variable}: cannot read ${file} (${why || String(err)})`);
+  }
+  if (pem && !content.includes('-----BEGIN ')) throw new ConfigError(`${variable}: ${file} is not a PEM file`);
+  return content;
+}
+
+/** TEMPORAL_CODEC_KEYS (`id:base64key,…`) or TEMPORAL_CODEC_KEY (one key, id `default`); never echoes a key. */
+function codecKeys(keys: string | undefined, key: string | undefined): CodecKey[] {
+  if (keys !== undefined && key !== undefined)
+    throw new ConfigError('Invalid environment: set TEMPORAL_CODEC_KEYS or TEMPORAL_CODEC_KEY, not both');
+  const variable = keys !== undefined ? 'TEMPORAL_CODEC_KEYS' : 'TEMPORAL_CODEC_KEY';
+  const entries: Array<[string, string]> =
+    keys !== undefined
+      ? keys
+          .split(',')
+          .map((entry) => entry.trim())
+          .filter(Boolean)
+          .map((entry) => {
+            const colon = entry.indexOf(':');
+            if (colon <= 0)
+              throw new ConfigError(`Invalid environment: ${variable}: each entry is <key id>:<base64 key>`);
+            return [entry.slice(0, colon).trim(), entry.slice(colon + 1).trim()];
+          })
+      : key !== undefined
+        ? [['default', key.trim()]]
+        : [];
+  const seen = new Set<string>();
+  return entries.map(([id, base64]) => {
+    if (!/^[A-Za-z0-9._-]{1,64}$/.test(id))
+      throw new ConfigError(`Invalid environment: ${variable}: "${id}" is not a key id (letters, digits, . _ -)`);
+    if (seen.has(id)) throw new ConfigError(`Invalid environment: ${variable}: key id "${id}" is given twice`);
+    seen.add(id);
+    if (!/^[A-Za-z0-9+/]{43}=$/.test(base64)) {
+      throw new ConfigError(
+        `Invalid environment: ${variable}: the key "${id}" is not 32 bytes in base64 (44 characters, as \`openssl rand -base64 32\` prints)`,
+      );
+    }
+    return { id, key: Buffer.from(base64, 'base64') };
+  });
+}
+
+type Env = z.infer<typeof schema>;
+
+/** TLS to TEMPORAL_ADDRESS: on with TEMPORAL_TLS=true or any TEMPORAL_TLS_* setting; mTLS with a certificate and key. */
+function temporalTls(e: Env): TLSConfig | undefined {
+  const { TEMPORAL_TLS_CA: ca, TEMPORAL_TLS_CERT: cert, TEMPORAL_TLS_KEY: key, TEMPORAL_TLS_SERVER_NAME: name } = e;
+  const settings = [
+    ca && 'TEMPORAL_TLS_CA',
+    cert && 'TEMPORAL_TLS_CERT',
+    key && 'TEMPORAL_TLS_KEY',
+    name && 'TEMPORAL_TLS_SERVER_NAME',
+  ];
+  const set = settings.filter((setting): setting is string => Boolean(setting));
+  if (e.TEMPORAL_TLS === 'false' && set.length > 0)
+    throw new ConfigError(`Invalid environment: TEMPORAL_TLS is false but ${set.join(' and ')} set`);
+  if (e.TEMPORAL_TLS !== 'true' && set.length === 0) return undefined;
+  if (!e.TEMPORAL_ADDRESS) {
+    throw new ConfigError(
+      `Invalid environment: ${set[0] ?? 'TEMPORAL_TLS'} is for TEMPORAL_ADDRESS, which is unset (the embedded dev server speaks plain TCP)`,
+    );
+  }
+  if (Boolean(cert) !== Boolean(key))
+    throw new ConfigError('Invalid environment: TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY go together (mTLS)');
+  return {
+    ...(ca ? { serverRootCACertificate: readFileOf('TEMPORAL_TLS_CA', ca, true) } : {}),
+    ...(cert && key
+      ? {
+          clientCertPair: {
+            crt: readFileOf('TEMPORAL_TLS_CERT', cert, true),
+            key: readFileOf('TEMPORAL_TLS_KEY', key, true),
+          },
+        }
+      : {}),
+    ...(name ? { serverNameOverride: name } : {}),
+  };
+}
+
+/**
+ * DATABASE_URL without its ssl parameters, and the TLS it asks for: `?sslmode=` and `?sslrootcert=` in the URL, or
+ * DATABASE_SSLMODE and DATABASE_SSL_CA (which win); a CA without a mode means verify-full.
+ */
+function databaseTarget(e: Env): { url?: string; ssl?: DatabaseSsl } {
+  if (!e.DATABASE_URL) {
+    const set = e.DATABASE_SSL_CA
+      ? 'DATABASE_SSL_CA'
+      : e.DATABASE_SSLMODE && e.DATABASE_SSLMODE !== 'disable'
+        ? 'DATABASE_SSLMODE'
+        : undefined;
+    if (set)
+      throw new ConfigError(
+        `Invalid environment: ${set} is for DATABASE_URL, which is unset (the embedded PostgreSQL speaks plain TCP)`,
+      );
+    return {};
+  }
+  const url = new URL(e.DATABASE_URL);
+  const unsupported = ['sslcert', 'sslkey', 'sslpassword', 'sslcrl'].filter((param) => url.searchParams.has(param));
+  if (unsupported.length > 0)
+    throw new ConfigError(
+      `Invalid environment: DATABASE_URL: ${unsupported.join(', ')} is not supported (sslmode and sslrootcert are)`,
+    );
+  const fromUrl = url.searchParams.get('sslmode') ?? undefined;
+  if (fromUrl !== undefined && !['disable', 'require', 'verify-ca', 'verify-full'].includes(fromUrl))
+    throw new ConfigError(
+      `Invalid environment: DATABASE_URL: sslmode=${fromUrl} is not one of disable, require, verify-ca, verify-full`,
+    );
+  const caFile = e.DATABASE_SSL_CA ?? url.searchParams.get('sslrootcert') ?? undefined;
+  const caVariable = e.DATABASE_SSL_CA ? 'DATABASE_SSL_CA' : 'DATABASE_URL sslrootcert';
+  for (const param of ['sslmode', 'sslrootcert']) url.searchParams.delete(param);
+  const mode = e.DATABASE_SSLMODE ?? fromUrl ?? (caFile ? 'verify-full' : 'disable');
+  if (mode === 'disable') return { url: url.toString() };
+  return {
+    url: url.toString(),
+    ssl: { mode: mode as DatabaseSsl['mode'], ...(caFile ? { ca: readFileOf(caVariable, caFile, true) } : {}) },
+  };
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const parsed = schema.safeParse(env);
   if (!parsed.success) {
@@ -161,10 +316,20 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (e.DOWNLOAD_RETRY_MAX < e.DOWNLOAD_RETRY_INITIAL) {
     throw new ConfigError('Invalid environment: DOWNLOAD_RETRY_MAX must not be shorter than DOWNLOAD_RETRY_INITIAL');
   }
+  const database = databaseTarget(e);
   return {
     port: e.PORT,
     dataDir: path.resolve(e.DATA_DIR),
-    databaseUrl: e.DATABASE_URL,
+    databaseUrl: database.url,
+    databaseSsl: database.ssl,
+    codecKeys: codecKeys(e.TEMPORAL_CODEC_KEYS, e.TEMPORAL_CODEC_KEY),
+    temporalTls: temporalTls(e),
+    codecServer: {
+      port: e.CODEC_SERVER_PORT,
+      host: e.CODEC_SERVER_HOST,
+      token: e.CODEC_SERVER_TOKEN,
+      corsOrigins: words(e.CODEC_CORS_ORIGINS.replace(/,/g, ' ')),
+    },
     temporalAddress: e.TEMPORAL_ADDRESS,
     temporalNamespace: e.TEMPORAL_NAMESPACE,
     taskQueue: e.TEMPORAL_TASK_QUEUE,

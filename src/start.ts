@@ -6,7 +6,6 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { NativeConnection } from '@temporalio/worker';
 import { activityDepsFrom } from '../activities';
 import { closeServer, listen } from './api';
 import { loadConfig } from './config';
@@ -18,12 +17,13 @@ import {
   EMBEDDED_TEMPORAL_PORT,
   embeddedTemporalFile,
   registerSearchAttributes,
+  temporalSettings,
 } from './temporal/client';
 import { startDevServer } from './dev/dev-server';
 import { exitOnStartupFailure } from './startup-failure';
 import { installTemporalRuntime } from './temporal/runtime';
 import { syncReconcileSchedulesAtStart } from './temporal/schedules';
-import { createWorker } from './worker';
+import { connectWorkerTemporal, createWorker } from './worker';
 
 async function main(): Promise<void> {
   const config = loadConfig();
@@ -77,17 +77,19 @@ async function main(): Promise<void> {
       logger.info(`Temporal Web UI on http://127.0.0.1:${config.temporalUiPort}`);
     }
 
-    const orm = await openDatabase(databaseUrl);
+    // TLS settings are for DATABASE_URL and TEMPORAL_ADDRESS only: the embedded services speak plain TCP on loopback.
+    const orm = await openDatabase(databaseUrl, config.databaseUrl ? config.databaseSsl : undefined);
     cleanups.push(['database connection', () => orm.close()]);
     const applied = await migrate(orm);
     logger.info({ applied }, applied.length ? 'migrations applied' : 'database schema up to date');
 
-    const temporal = await connectTemporal({ address: temporalAddress, namespace: config.temporalNamespace });
+    const settings = temporalSettings(config, temporalAddress);
+    const temporal = await connectTemporal(settings);
     cleanups.push(['Temporal client', () => temporal.connection.close()]);
     await registerSearchAttributes(temporal, config.temporalNamespace);
     await syncReconcileSchedulesAtStart(orm, temporal, config, logger);
 
-    const connection = await NativeConnection.connect({ address: temporalAddress });
+    const connection = await connectWorkerTemporal(settings);
     cleanups.push(['worker connection', () => connection.close()]);
     const deps = activityDepsFrom(config, orm, temporal);
     cleanups.push(['mail transport', async () => deps.mailer.close()]);

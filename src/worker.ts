@@ -10,7 +10,8 @@ import { openDatabase } from './db/orm';
 import { logger } from './logger';
 import { exitOnStartupFailure } from './startup-failure';
 import { serveMetrics } from './metrics';
-import { connectTemporal } from './temporal/client';
+import { connectTemporal, temporalSettings, temporalUnavailable, type TemporalSettings } from './temporal/client';
+import { serviceDataConverter } from './temporal/data-converter';
 import { installTemporalRuntime } from './temporal/runtime';
 import { syncReconcileSchedulesAtStart } from './temporal/schedules';
 import { workflowSource } from './temporal/workflow-bundle';
@@ -55,6 +56,18 @@ export class ServiceWorker {
   }
 }
 
+/** The workers' connection to Temporal, with the TLS of `settings`. */
+export async function connectWorkerTemporal(settings: TemporalSettings): Promise<NativeConnection> {
+  try {
+    return await NativeConnection.connect({
+      address: settings.address,
+      ...(settings.tls ? { tls: settings.tls } : {}),
+    });
+  } catch (err) {
+    throw temporalUnavailable(settings, err);
+  }
+}
+
 export async function createWorker(options: {
   config: Config;
   connection: NativeConnection;
@@ -71,6 +84,7 @@ export async function createWorker(options: {
   const common = {
     connection,
     namespace: config.temporalNamespace,
+    dataConverter: serviceDataConverter(config.codecKeys),
     shutdownGraceTime: config.shutdownGraceMs,
     // Past the grace, cancelled jobs get 10 s to stop (then SIGKILL); a worker still not done after that is abandoned.
     shutdownForceTime: config.shutdownGraceMs + 30_000,
@@ -101,9 +115,10 @@ async function main(): Promise<void> {
   const config = requireServices(loadConfig());
   // Shutdown on SIGINT and SIGTERM is ours (below): both workers, and the end of the grace for running jobs.
   installTemporalRuntime(logger, { shutdownSignals: [], metricsPort: config.workerSdkMetricsPort });
-  const orm = await openDatabase(config.databaseUrl);
-  const connection = await NativeConnection.connect({ address: config.temporalAddress });
-  const temporal = await connectTemporal({ address: config.temporalAddress, namespace: config.temporalNamespace });
+  const orm = await openDatabase(config.databaseUrl, config.databaseSsl);
+  const settings = temporalSettings(config);
+  const connection = await connectWorkerTemporal(settings);
+  const temporal = await connectTemporal(settings);
   const deps = activityDepsFrom(config, orm, temporal);
   const worker = await createWorker({ config, connection, deps });
   await syncReconcileSchedulesAtStart(orm, temporal, config, logger);

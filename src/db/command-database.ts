@@ -25,6 +25,7 @@ export async function withCommandDatabase<T>(
   process.once('SIGTERM', onSignal);
   try {
     let url = config.databaseUrl;
+    const ssl = url ? config.databaseSsl : undefined; // the embedded PostgreSQL speaks plain TCP
     if (!url) {
       const dataDir = path.join(config.dataDir, 'postgres');
       const running = runningEmbeddedPostgresUrl(dataDir, EMBEDDED_DATABASE);
@@ -46,7 +47,7 @@ export async function withCommandDatabase<T>(
         url = pg.url;
       }
     }
-    const orm = await openDatabase(url);
+    const orm = await openDatabase(url, ssl);
     stops.push(() => orm.close());
     return await work(orm);
   } finally {

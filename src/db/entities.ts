@@ -113,7 +113,8 @@ export class RedcapRecord {
   eventName: string = ''; // REDCap unique event name; '' for classic projects
   repeatInstance: number = 0; // redcap_repeat_instance of a repeating instrument or event; 0 for a form that does not repeat
   eventId?: number | null;
-  entryDate!: string; // ISO date of the scan, from the configured date field
+  /** ISO date of the scan, from the configured date field; null once forgotten (npm run cli -- forget). */
+  entryDate!: string | null;
   user?: string | null;
   comment: string = '';
   sessionName!: string; // the session id exactly as entered in REDCap
@@ -268,7 +269,7 @@ export const RedcapRecordSchema = new EntitySchema<RedcapRecord>({
     eventName: { type: 'string', default: '' },
     repeatInstance: { type: 'number', default: 0 },
     eventId: { type: 'number', nullable: true },
-    entryDate: { type: 'date' },
+    entryDate: { type: 'date', nullable: true },
     user: { type: 'string', nullable: true },
     comment: { type: 'text', default: '' },
     sessionName: { type: 'string' },

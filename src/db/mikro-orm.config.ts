@@ -2,9 +2,29 @@
 import { defineConfig } from '@mikro-orm/postgresql';
 import { Migrator } from '@mikro-orm/migrations';
 import path from 'node:path';
+import type { ConnectionOptions } from 'node:tls';
+import type { DatabaseSsl } from '../config';
 import { entities } from './entities';
 
-export function ormConfig(clientUrl: string, options: { debug?: boolean } = {}) {
+/**
+ * node-postgres's `ssl` for a DatabaseSsl, as libpq reads sslmode: `require` encrypts (and checks the certificate
+ * only against a CA given); `verify-ca` checks it is signed by the CA; `verify-full` also that it names the host.
+ */
+export function postgresSsl(ssl: DatabaseSsl | undefined): ConnectionOptions | false {
+  if (!ssl) return false;
+  const ca = ssl.ca ? { ca: ssl.ca } : {};
+  if (ssl.mode === 'verify-full') return { ...ca, rejectUnauthorized: true };
+  if (ssl.mode === 'verify-ca' || ssl.ca)
+    return { ...ca, rejectUnauthorized: true, checkServerIdentity: () => undefined };
+  return { rejectUnauthorized: false };
+}
+
+/** The TLS the ORM of `orm` connects with, for another connection to the same database (the config cache's LISTEN). */
+export function ormSsl(driverOptions: unknown): ConnectionOptions | false {
+  return (driverOptions as { connection?: { ssl?: ConnectionOptions | false } })?.connection?.ssl ?? false;
+}
+
+export function ormConfig(clientUrl: string, options: { debug?: boolean; ssl?: DatabaseSsl } = {}) {
   return defineConfig({
     clientUrl,
     entities,
@@ -12,7 +32,9 @@ export function ormConfig(clientUrl: string, options: { debug?: boolean } = {}) 
     debug: options.debug ?? false,
     // Bounded waits: an unreachable database fails a request instead of hanging it.
     pool: { min: 0, max: 10, acquireTimeoutMillis: 5_000 },
-    driverOptions: { connection: { connectionTimeoutMillis: 5_000, statement_timeout: 30_000 } },
+    driverOptions: {
+      connection: { connectionTimeoutMillis: 5_000, statement_timeout: 30_000, ssl: postgresSsl(options.ssl) },
+    },
     migrations: {
       tableName: 'mikro_orm_migrations',
       path: path.join(__dirname, 'migrations'),

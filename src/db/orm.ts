@@ -1,6 +1,7 @@
 /** The one place that opens the database. */
 import { MikroORM, type EntityManager } from '@mikro-orm/postgresql';
 import { StartupError } from '../startup-failure';
+import type { DatabaseSsl } from '../config';
 import { ormConfig } from './mikro-orm.config';
 
 export type Orm = MikroORM;
@@ -11,10 +12,13 @@ export const requestEm = (orm: Orm): EntityManager => orm.em.getContext();
 /** The database does not answer (at start, or for an operator command). */
 export class DatabaseUnavailableError extends StartupError {}
 
-/** Connects; a database that does not answer is a DatabaseUnavailableError naming where (never the password). */
-export async function openDatabase(databaseUrl: string): Promise<Orm> {
+/**
+ * Connects (with TLS as `ssl` says: DATABASE_SSLMODE); a database that does not answer is a DatabaseUnavailableError
+ * naming where (never the password).
+ */
+export async function openDatabase(databaseUrl: string, ssl?: DatabaseSsl): Promise<Orm> {
   try {
-    return await MikroORM.init(ormConfig(databaseUrl));
+    return await MikroORM.init(ormConfig(databaseUrl, { ssl }));
   } catch (err) {
     const reason = err instanceof Error ? err.message.split('\n')[0] : String(err);
     throw new DatabaseUnavailableError(

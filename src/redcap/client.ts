@@ -51,32 +51,48 @@ export interface RedcapClientOptions {
   timeoutMs?: number;
 }
 
+/**
+ * How long a record id field read by Export Metadata is used without asking again. Reconciliation reads it afresh
+ * at every run; a renamed record id field makes the exports that name the old one fail until then.
+ */
+export const RECORD_ID_FIELD_TTL_MS = 3_600_000;
+
+const projectKey = (endpoint: RedcapEndpoint) => `${normalizeRedcapUrl(endpoint.url)} ${endpoint.project}`;
+
 export class RedcapClient {
   private readonly timeoutMs: number;
+  /** Per REDCap server and project: its record id field, and when it was read. */
+  private readonly recordIdFields = new Map<string, { field: string; readAt: number }>();
 
   constructor(options: RedcapClientOptions = {}) {
     this.timeoutMs = options.timeoutMs ?? 30_000;
   }
 
   /**
-   * The one row of `record`: in longitudinal projects the row of `eventName`; for a repeat instance the row of that
-   * instance (of `instrument`, or of a repeating event), else the record's base row (REDCap exports one row per
-   * instance besides it, with `redcap_repeat_instance` a number there and "" on the base row). Zero or several rows
-   * are errors that name the record, event and instance.
+   * The one row of `record`, with only `fields` (the record id field first: REDCap adds its event and repeat columns
+   * only when it is asked for); in longitudinal projects only the event `eventName` (REDCap's `events[]`). For a
+   * repeat instance the row of that instance (of `instrument`, or of a repeating event), else the record's base row
+   * (REDCap exports one row per instance besides it, with `redcap_repeat_instance` a number there and "" on the base
+   * row). Zero or several rows are errors that name the record, event and instance. `forms[]` is never sent: REDCap
+   * adds every field of a named form to the fields named, which is more than we read.
    */
   async exportRecord(
     endpoint: RedcapEndpoint,
     record: string,
+    fields: string[],
     eventName?: string | null,
     repeat: RepeatInstance = {},
   ): Promise<RedcapRow> {
     const what = `record ${recordName(record, eventName, repeat.instance)} of REDCap project ${endpoint.project}`;
     const details = { record, eventName: eventName ?? null, instance: repeat.instance ?? null };
+    const params: Record<string, string> = { 'records[0]': record };
+    fields.forEach((field, i) => (params[`fields[${i}]`] = field));
+    if (eventName) params['events[0]'] = eventName;
     const answer = await this.call(endpoint, `Export Records for ${what}`, {
       content: 'record',
       format: 'json',
       type: 'flat',
-      'records[0]': record,
+      ...params,
       returnFormat: 'json',
     });
     if (!Array.isArray(answer)) {
@@ -118,9 +134,21 @@ export class RedcapClient {
     return stringValues(rows[0]);
   }
 
-  /** Export Metadata: the project's record id field, which is always its first field. */
-  async exportRecordIdField(endpoint: RedcapEndpoint): Promise<string> {
-    const what = `Export Metadata of REDCap project ${endpoint.project}`;
+  /**
+   * The project's record id field, as last read by Export Metadata (at most RECORD_ID_FIELD_TTL_MS ago), else read
+   * now. `purpose` goes into the error message (e.g. the record being read).
+   */
+  async recordIdField(endpoint: RedcapEndpoint, purpose?: string): Promise<string> {
+    const known = this.recordIdFields.get(projectKey(endpoint));
+    if (known && known.readAt > Date.now() - RECORD_ID_FIELD_TTL_MS) return known.field;
+    return this.exportRecordIdField(endpoint, purpose);
+  }
+
+  /** Export Metadata: the project's record id field, which is always its first field (remembered for recordIdField). */
+  async exportRecordIdField(endpoint: RedcapEndpoint, purpose?: string): Promise<string> {
+    const what = purpose
+      ? `Export Metadata for ${purpose} of REDCap project ${endpoint.project} (its record id field)`
+      : `Export Metadata of REDCap project ${endpoint.project}`;
     const answer = await this.call(endpoint, what, { content: 'metadata', format: 'json', returnFormat: 'json' });
     const first = Array.isArray(answer) ? (answer[0] as { field_name?: unknown } | undefined) : undefined;
     if (typeof first?.field_name !== 'string' || first.field_name === '') {
@@ -130,6 +158,7 @@ export class RedcapClient {
         true,
       );
     }
+    this.recordIdFields.set(projectKey(endpoint), { field: first.field_name, readAt: Date.now() });
     return first.field_name;
   }
 

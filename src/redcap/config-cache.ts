@@ -7,6 +7,7 @@
  * notification. While that connection is down (at start, or after it failed) the cache is empty and unused:
  * every trigger reads the database, as without a cache, until the connection is back (tried every 5 s).
  */
+import type { ConnectionOptions } from 'node:tls';
 import { Client } from 'pg';
 import type { Logger } from '../logger';
 
@@ -62,6 +63,11 @@ export class RedcapConfigCache {
   }
 
   /** Whether changes are heard: the cache is used only then. */
+  /** True while changes are heard (LISTEN), so that entries are kept. */
+  isListening(): boolean {
+    return this.listening;
+  }
+
   setListening(listening: boolean): void {
     this.entries.clear();
     this.listening = listening;
@@ -75,10 +81,11 @@ function pick(config: TriggerConfig | null): TriggerConfig | null {
   return { id, url, project, instrument, completedField, completedValue, version, detVersion };
 }
 
-/** A cache kept right by LISTEN on a connection of its own to `databaseUrl`; close() ends it. */
+/** A cache kept right by LISTEN on a connection of its own to `databaseUrl` (with the ORM's TLS, `ssl`); close() ends it. */
 export function watchedConfigCache(
   databaseUrl: string,
   log: Logger,
+  ssl: ConnectionOptions | false = false,
 ): { cache: RedcapConfigCache; close(): Promise<void> } {
   const cache = new RedcapConfigCache();
   let closed = false;
@@ -98,7 +105,7 @@ export function watchedConfigCache(
     retry = setTimeout(connect, RECONNECT_MS);
   };
   const connect = () => {
-    const client = new Client({ connectionString: databaseUrl, connectionTimeoutMillis: 5_000 });
+    const client = new Client({ connectionString: databaseUrl, connectionTimeoutMillis: 5_000, ssl });
     current = client;
     client.on('notification', () => cache.changed());
     client.on('error', (err) => lost(client, err));

@@ -133,7 +133,11 @@ export function rowDigest(row: RedcapRow, config: ReconcileFields): string {
 }
 
 /** What is filed for a row: the stored record's session, date, comment and user. */
-export type FiledEntry = Pick<ScanEntry, 'sessionName' | 'entryDate' | 'comment'> & { user?: string | null };
+export type FiledEntry = Pick<ScanEntry, 'sessionName' | 'comment'> & {
+  /** Null once forgotten (npm run cli -- forget): REDCap's date then differs. */
+  entryDate: string | null;
+  user?: string | null;
+};
 
 /** True when the row is not filed as REDCap has it now: not filed, or another session, date, comment or user. */
 export function differsFromFiled(filed: FiledEntry | undefined, entry: ScanEntry): boolean {

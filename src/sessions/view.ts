@@ -22,7 +22,8 @@ export interface SessionView {
     event: string | null;
     /** The repeat instance of a repeating instrument or event; null for a form that does not repeat. */
     instance: number | null;
-    entryDate: string;
+    /** Null once forgotten (npm run cli -- forget). */
+    entryDate: string | null;
     comment: string;
     user: string | null;
     /** The data entry page on the REDCap server (of the instance; REDCap's version of the latest trigger). */

@@ -2,13 +2,40 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
+import type { TLSConfig } from '@temporalio/common/lib/internal-non-workflow';
 import { temporal } from '@temporalio/proto';
+import type { Config } from '../config';
 import { StartupError } from '../startup-failure';
 import { searchAttributes } from '../../surface';
+import { serviceDataConverter, type CodecKey } from './data-converter';
 
 export interface TemporalSettings {
   address: string;
   namespace: string;
+  /** TLS (TEMPORAL_TLS_*); undefined: plain TCP. */
+  tls?: TLSConfig;
+  /** Payload encryption keys (TEMPORAL_CODEC_KEYS); empty or undefined: payloads as they are. */
+  codecKeys?: CodecKey[];
+}
+
+/** How to reach `address` (default TEMPORAL_ADDRESS): TLS applies to TEMPORAL_ADDRESS only, never to the embedded dev server. */
+export function temporalSettings(config: Config, address = config.temporalAddress): TemporalSettings {
+  if (!address) throw new StartupError('TEMPORAL_ADDRESS is unset');
+  return {
+    address,
+    namespace: config.temporalNamespace,
+    tls: address === config.temporalAddress ? config.temporalTls : undefined,
+    codecKeys: config.codecKeys,
+  };
+}
+
+/** A connection that failed at start, in one line naming what to check. */
+export function temporalUnavailable(settings: TemporalSettings, err: unknown): TemporalUnavailableError {
+  const reason = err instanceof Error ? err.message.split('\n')[0] : String(err);
+  const check = settings.tls ? 'TEMPORAL_ADDRESS and TEMPORAL_TLS_*' : 'TEMPORAL_ADDRESS';
+  return new TemporalUnavailableError(
+    `cannot reach Temporal at ${settings.address} (${reason}): is it running? (${check})`,
+  );
 }
 
 /** The Temporal dev server `npm start` runs where TEMPORAL_ADDRESS is unset: its port, and its SQLite file under DATA_DIR. */
@@ -27,15 +54,22 @@ export function commandTemporalAddress(settings: { temporalAddress?: string; dat
 /** Temporal does not answer at start. */
 export class TemporalUnavailableError extends StartupError {}
 
+/** A client of the service: with its TLS and its data converter (payload encryption), as every process uses. */
 export async function connectTemporal(settings: TemporalSettings): Promise<Client> {
   try {
     // connectTimeout bounds the first dial; calls after that carry their own deadlines.
-    const connection = await Connection.connect({ address: settings.address, connectTimeout: '5 seconds' });
-    return new Client({ connection, namespace: settings.namespace });
+    const connection = await Connection.connect({
+      address: settings.address,
+      connectTimeout: '5 seconds',
+      ...(settings.tls ? { tls: settings.tls } : {}),
+    });
+    return new Client({
+      connection,
+      namespace: settings.namespace,
+      dataConverter: serviceDataConverter(settings.codecKeys ?? []),
+    });
   } catch (err) {
-    throw new TemporalUnavailableError(
-      `cannot reach Temporal at ${settings.address} (${err instanceof Error ? err.message.split('\n')[0] : String(err)}): is it running? (TEMPORAL_ADDRESS)`,
-    );
+    throw temporalUnavailable(settings, err);
   }
 }
 

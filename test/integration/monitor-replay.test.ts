@@ -6,9 +6,11 @@
  * history and the mismatch. Each release's histories also replay against that release's frozen code
  * (test/fixtures/releases/<version>), which shows the frozen copy is the code that made them.
  */
+import { randomBytes } from 'node:crypto';
 import path from 'node:path';
+import { EncryptionCodec, serviceDataConverter } from '../../src/temporal/data-converter';
 import { replayHistories, type ReplayOutcome } from '../support/determinism';
-import { HISTORIES_DIR, recordedHistories } from '../support/histories';
+import { encodedHistory, HISTORIES_DIR, recordedHistories } from '../support/histories';
 import { quietTemporalLogs } from '../support/monitors';
 import { frozenReleases, releaseWorkflowsPath, runningReleases } from '../support/releases';
 
@@ -72,6 +74,47 @@ test('the recorded histories are there: completed runs, and releases 0.1.0 and 0
 test(`the histories of the running releases (${running.join(', ')}) and the completed runs replay against today's workflows/`, async () => {
   const outcomes = await replayHistories({ workflowsPath: require.resolve('../../workflows') }, current);
   expectAllReplayed(outcomes, "today's workflows/");
+});
+
+describe('with payload encryption on (TEMPORAL_CODEC_KEYS)', () => {
+  const keys = [
+    { id: 'current', key: randomBytes(32) },
+    { id: 'previous', key: randomBytes(32) },
+  ];
+  const converter = serviceDataConverter(keys);
+
+  test("every recorded history, its payloads encrypted, replays against today's workflows/ with the keys", async () => {
+    // Half encrypted with the key in use, half with the one before it: rotation keeps them all readable.
+    const encrypted = await Promise.all(
+      histories.map(async ({ name, history }, i) => ({
+        name,
+        history: await encodedHistory(history, new EncryptionCodec(i % 2 ? [keys[1]] : keys)),
+      })),
+    );
+    expect(JSON.stringify(encrypted[0].history)).not.toEqual(JSON.stringify(histories[0].history));
+    const outcomes = await replayHistories(
+      { workflowsPath: require.resolve('../../workflows'), dataConverter: converter },
+      encrypted,
+    );
+    expectAllReplayed(outcomes, "today's workflows/ (payloads encrypted)");
+    // A worker without the keys cannot replay them: the payloads really are encrypted, and the failure names the key.
+    const withoutKeys = await replayHistories(
+      { workflowsPath: require.resolve('../../workflows'), dataConverter: serviceDataConverter([]) },
+      encrypted.slice(0, 2),
+    );
+    expect(withoutKeys.map((outcome) => outcome.error)).toEqual([
+      expect.stringMatching(/key id \W*current\W.*TEMPORAL_CODEC_KEYS is unset/),
+      expect.stringMatching(/key id \W*previous\W.*TEMPORAL_CODEC_KEYS is unset/),
+    ]);
+  });
+
+  test('histories from before encryption was turned on replay with it on', async () => {
+    const outcomes = await replayHistories(
+      { workflowsPath: require.resolve('../../workflows'), dataConverter: converter },
+      histories,
+    );
+    expectAllReplayed(outcomes, "today's workflows/ (encryption turned on)");
+  });
 });
 
 describe.each(frozenReleases())('release %s', (version) => {

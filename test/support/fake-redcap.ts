@@ -1,6 +1,7 @@
 /**
  * A fake REDCap server for tests: a real HTTP server on 127.0.0.1 (random port) whose `POST /api/` answers
- * Export Records (content=record: `records[i]`, `fields[i]`, `dateRangeBegin`), Import Records (content=record with
+ * Export Records (content=record: `records[i]`, `fields[i]`, `events[i]`, `dateRangeBegin`; refusing any that asks
+ * for more than the service needs, see overAsked), Import Records (content=record with
  * data=), Export Events (content=event) and Export Metadata (content=metadata, the record id field only) the way REDCap
  * does, from the fixtures in test/fixtures/redcap: every value a string, but `redcap_repeat_instance`, a JSON number on
  * the rows of repeat instances ("" on a record's base row). It checks the token (403 with export-bad-token.json),
@@ -218,6 +219,8 @@ export class FakeRedcap {
     }
     if (params.content === 'record') {
       if (params.type !== 'flat') return answer(400, { error: 'The value of the parameter "type" is not valid' });
+      const refusal = overAsked(project, params);
+      if (refusal) return answer(400, { error: refusal });
       const wanted = listParam(params, 'records');
       let rows =
         wanted.length === 0 ? project.records : project.records.filter((row) => wanted.includes(firstValue(row)));
@@ -236,18 +239,21 @@ export class FakeRedcap {
           (row) => Math.floor((modified.records.get(firstValue(row)) ?? modified.since) / 1000) * 1000 > begin,
         );
       }
+      const events = listParam(params, 'events');
+      if (events.length > 0)
+        rows = rows.filter((row) => !('redcap_event_name' in row) || events.includes(String(row.redcap_event_name)));
+      // REDCap sends its event and repeat columns only with the record id field (REDCap 6 and later).
       const fields = listParam(params, 'fields');
-      if (fields.length > 0) {
-        const kept = new Set([...fields, 'redcap_event_name', 'redcap_repeat_instrument', 'redcap_repeat_instance']);
-        rows = rows.map((row) => Object.fromEntries(Object.entries(row).filter(([key]) => kept.has(key))));
-      }
+      const kept = new Set(fields);
+      if (fields.includes(recordIdFieldOf(project)))
+        for (const column of ['redcap_event_name', 'redcap_repeat_instrument', 'redcap_repeat_instance'])
+          kept.add(column);
+      rows = rows.map((row) => Object.fromEntries(Object.entries(row).filter(([key]) => kept.has(key))));
       return answer(200, rows);
     }
     if (params.content === 'metadata') {
-      // The record id field is the project's first field (here: the first key of its rows).
-      const recordIdField = Object.keys(project.records[0] ?? { record_id: '' })[0];
       return answer(200, [
-        { field_name: recordIdField, form_name: 'enrolment', field_type: 'text', field_label: 'Record ID' },
+        { field_name: recordIdFieldOf(project), form_name: 'enrolment', field_type: 'text', field_label: 'Record ID' },
       ]);
     }
     if (params.content === 'event') {
@@ -266,6 +272,40 @@ export class FakeRedcap {
     }
     return answer(400, { error: `The value of the parameter "content" is not valid` });
   }
+}
+
+/**
+ * Fields of every project that the service never reads (no REDCap config names them): a participant's date of birth
+ * and medical record number, as real projects hold beside the scan log.
+ */
+export const PARTICIPANT_ONLY_FIELDS = ['dob', 'mrn'];
+
+/**
+ * Why an Export Records asks for more than the service needs, or undefined. Not REDCap's behaviour but this test
+ * server's rule, so that every test proves the service reads only what it needs: the export must name its fields
+ * (REDCap sends every field of the project otherwise), name no form (REDCap adds all of a form's fields) and none of
+ * the participant's fields that no config names; a field the project does not have is refused as REDCap refuses it.
+ */
+function overAsked(project: FakeProject, params: Record<string, string>): string | undefined {
+  const fields = listParam(params, 'fields');
+  if (fields.length === 0)
+    return 'fake REDCap: Export Records without fields[] would send every field of the project; name the fields read';
+  if (listParam(params, 'forms').length > 0)
+    return 'fake REDCap: Export Records with forms[] would send every field of those forms; name the fields read';
+  const participantOnly = fields.filter((field) => PARTICIPANT_ONLY_FIELDS.includes(field));
+  if (participantOnly.length > 0)
+    return `fake REDCap: Export Records asked for ${participantOnly.join(', ')}, which no REDCap config names`;
+  if (project.records.length === 0) return undefined;
+  const known = new Set(project.records.flatMap((row) => Object.keys(row)));
+  const unknown = fields.filter((field) => !known.has(field));
+  if (unknown.length > 0)
+    return `The following values in the parameter "fields" are not valid: ${unknown.map((f) => `'${f}'`).join(', ')}`;
+  return undefined;
+}
+
+/** The project's record id field: its first field (here: the first key of its rows; record_id when it has none). */
+function recordIdFieldOf(project: FakeProject): string {
+  return Object.keys(project.records[0] ?? { record_id: '' })[0];
 }
 
 /** The record id is the first field of a REDCap row (record_id by default). */

@@ -4,6 +4,8 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import type { PayloadCodec } from '@temporalio/common';
+import { visit, walkGetWorkflowExecutionHistoryResponse } from '@temporalio/common/lib/internal-non-workflow';
 import { historyFromJSON, historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { temporal } from '@temporalio/proto';
 
@@ -35,4 +37,22 @@ export function recordedHistories(dir = HISTORIES_DIR): Array<{ name: string; wo
     const name = file.replace(/\.history\.json$/, '');
     return { name, workflowId: name, history: readHistory(path.join(dir, file)) };
   });
+}
+
+/**
+ * A copy of `history` with its payloads run through `codec` (encrypted), as a worker and client with that codec
+ * would have left it: inputs, results, signals, memos, summaries, failure details. Markers are left as they are
+ * (the SDK's core writes patch markers itself, never through the codec), and so are search attributes.
+ */
+export async function encodedHistory(history: History, codec: PayloadCodec): Promise<History> {
+  const copy = temporal.api.history.v1.History.decode(temporal.api.history.v1.History.encode(history).finish());
+  for (const event of copy.events) {
+    if (event.markerRecordedEventAttributes) continue;
+    await visit({ history: { events: [event] } }, walkGetWorkflowExecutionHistoryResponse, {
+      transformPayload: async (payload) => (await codec.encode([payload]))[0],
+      transformPayloads: (payloads) => codec.encode(payloads),
+      skipSearchAttributes: true,
+    });
+  }
+  return copy;
 }

@@ -3,6 +3,7 @@ import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { NativeConnection } from '@temporalio/worker';
 import { timeSkippingServerExecutable } from '../../src/dev/binaries';
+import { serviceDataConverter, type CodecKey } from '../../src/temporal/data-converter';
 
 export function devServerAddress(): string {
   const address = process.env.TEST_TEMPORAL_ADDRESS;
@@ -10,8 +11,11 @@ export function devServerAddress(): string {
   return address;
 }
 
-/** A client and a worker connection to the suite's dev server. */
-export async function connectDevServer(): Promise<{
+/**
+ * A client and a worker connection to the suite's dev server. `codecKeys`: the client encrypts and decrypts payloads
+ * as the service's do (src/temporal/data-converter.ts), for a worker run with the same TEMPORAL_CODEC_KEYS.
+ */
+export async function connectDevServer(codecKeys: CodecKey[] = []): Promise<{
   client: Client;
   nativeConnection: NativeConnection;
   close(): Promise<void>;
@@ -20,7 +24,7 @@ export async function connectDevServer(): Promise<{
   const connection = await Connection.connect({ address });
   const nativeConnection = await NativeConnection.connect({ address });
   return {
-    client: new Client({ connection }),
+    client: new Client({ connection, dataConverter: serviceDataConverter(codecKeys) }),
     nativeConnection,
     close: async () => {
       await nativeConnection.close();

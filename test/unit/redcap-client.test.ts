@@ -1,8 +1,13 @@
 /** The REDCap API client against the fake REDCap server: rows, events, and how each failure is classified. */
-import { RedcapClient, RedcapError, type RedcapEndpoint } from '../../src/redcap/client';
+import { RedcapClient, RedcapError, type RedcapEndpoint, type RepeatInstance } from '../../src/redcap/client';
 import { readScanEntry } from '../../src/redcap/record';
 import { reconcileWindow, redcapDateTime } from '../../src/redcap/reconcile';
-import { FakeRedcap, redcapFixtureRepeatRows, redcapFixtureRows } from '../support/fake-redcap';
+import {
+  FakeRedcap,
+  PARTICIPANT_ONLY_FIELDS,
+  redcapFixtureRepeatRows,
+  redcapFixtureRows,
+} from '../support/fake-redcap';
 import { freePort } from '../support/ports';
 
 const CLASSIC_TOKEN = 'A1B2C3D4E5F60718293A4B5C6D7E8F90';
@@ -79,6 +84,16 @@ beforeAll(async () => {
 afterEach(() => fake.heal());
 afterAll(() => fake.close());
 
+/** The fields each project's config reads (the record id field first), as the intake asks for them. */
+const FIELDS: Record<number, string[]> = {
+  1234: ['record_id', 'session_id', 'scan_date', 'comments', 'ra_id', 'mri_scan_log_complete'],
+  2001: ['record_id', 'session_id', 'scan_date', 'comments', 'scan_visit_complete'],
+  3001: ['record_id', 'session_id', 'scan_date', 'comments', 'ra_id', 'mri_scan_log_complete'],
+  4001: ['record_id', 'session_id', 'scan_date', 'comments'],
+};
+const read = (endpoint: RedcapEndpoint, record: string, ...rest: [string?, RepeatInstance?]) =>
+  client.exportRecord(endpoint, record, FIELDS[endpoint.project] ?? [], ...rest);
+
 /** The RedcapError a call fails with. */
 async function failure(call: Promise<unknown>): Promise<RedcapError> {
   const err = await call.then(
@@ -92,9 +107,10 @@ async function failure(call: Promise<unknown>): Promise<RedcapError> {
   return redcapError;
 }
 
-test('Export Records of a classic record: the one row, every value a string, asked the way REDCap expects', async () => {
-  const row = await client.exportRecord(classic, '17');
-  expect(row).toEqual(redcapFixtureRows('export-classic.json')[0]);
+test('Export Records of a classic record: the one row, only the fields asked for, asked the way REDCap expects', async () => {
+  const row = await read(classic, '17');
+  const { dob: _dob, mrn: _mrn, ...configured } = redcapFixtureRows('export-classic.json')[0];
+  expect(row).toEqual(configured);
   expect(readScanEntry(row, fields, '17')).toEqual({
     sessionName: 'spn01_cmh_0001_01_01',
     entryDate: '2026-11-20',
@@ -108,53 +124,106 @@ test('Export Records of a classic record: the one row, every value a string, ask
     format: 'json',
     type: 'flat',
     'records[0]': '17',
+    'fields[0]': 'record_id',
+    'fields[1]': 'session_id',
+    'fields[2]': 'scan_date',
+    'fields[3]': 'comments',
+    'fields[4]': 'ra_id',
+    'fields[5]': 'mri_scan_log_complete',
     returnFormat: 'json',
   });
 });
 
+test('the test REDCap refuses any export that asks for more than a config reads', async () => {
+  const ask = async (params: Record<string, string>) => {
+    const res = await fetch(`${fake.url}api/`, {
+      method: 'POST',
+      body: new URLSearchParams({
+        token: CLASSIC_TOKEN,
+        content: 'record',
+        format: 'json',
+        type: 'flat',
+        returnFormat: 'json',
+        ...params,
+      }),
+    });
+    return { status: res.status, error: ((await res.json()) as { error?: string }).error };
+  };
+  expect(await ask({ 'records[0]': '17' })).toEqual({
+    status: 400,
+    error: expect.stringMatching(/without fields\[\]/),
+  });
+  expect(await ask({ 'records[0]': '17', 'fields[0]': 'record_id', 'forms[0]': 'mri_scan_log' })).toEqual({
+    status: 400,
+    error: expect.stringMatching(/forms\[\]/),
+  });
+  for (const field of PARTICIPANT_ONLY_FIELDS) {
+    expect(await ask({ 'records[0]': '17', 'fields[0]': 'record_id', 'fields[1]': field })).toMatchObject({
+      status: 400,
+    });
+  }
+  // As REDCap: a field the project does not have is refused; without the record id field, no event columns.
+  expect((await ask({ 'fields[0]': 'sesion_id' })).error).toBe(
+    'The following values in the parameter "fields" are not valid: \'sesion_id\'',
+  );
+  const page = await client.exportRecordRows(longitudinal, ['CMH0042'], ['session_id']);
+  expect(page).toEqual([{ session_id: 'SPN01_CMH_0042_01_01' }, { session_id: 'SPN01_CMH_0042_02_01' }]);
+});
+
+test('the record id field is read once per project and then remembered', async () => {
+  const metadataCalls = () => fake.callsFor('metadata').filter((call) => call.tokenValid).length;
+  const before = metadataCalls();
+  expect(await client.recordIdField(repeatingEvents)).toBe('record_id');
+  expect(await client.recordIdField(repeatingEvents, 'record 5')).toBe('record_id');
+  expect(metadataCalls()).toBe(before + 1);
+  const err = await failure(new RedcapClient().recordIdField({ ...classic, token: 'WRONG' }, 'record 17'));
+  expect(err.message).toMatch(
+    /Export Metadata for record 17 of REDCap project 1234 \(its record id field\): REDCap answered 403/,
+  );
+});
+
 test('longitudinal: only the row of the trigger event, and the event id from Export Events', async () => {
-  const row = await client.exportRecord(longitudinal, 'CMH0042', 'month_6_arm_1');
+  const row = await read(longitudinal, 'CMH0042', 'month_6_arm_1');
   expect(row).toMatchObject({
     redcap_event_name: 'month_6_arm_1',
     session_id: 'SPN01_CMH_0042_02_01',
     scan_date: '2026-11-03',
   });
+  expect(fake.calls.at(-1)?.params['events[0]']).toBe('month_6_arm_1');
   expect((await client.exportEvents(longitudinal)).get('month_6_arm_1')).toBe(42);
 });
 
 test('longitudinal without an event: more than one row is refused, naming the record', async () => {
-  const err = await failure(client.exportRecord(longitudinal, 'CMH0042'));
+  const err = await failure(read(longitudinal, 'CMH0042'));
   expect(err).toMatchObject({ type: 'RedcapAmbiguousRecord', retryable: false });
   expect(err.message).toMatch(/2 rows for record CMH0042/);
 });
 
 test('a repeating instrument: the row of the instance (a number in the JSON), or the base row without one', async () => {
-  const row = await client.exportRecord(repeating, '331-2', null, { instance: 2, instrument: 'mri_scan_log' });
+  const row = await read(repeating, '331-2', undefined, { instance: 2, instrument: 'mri_scan_log' });
   expect(row).toMatchObject({
     redcap_repeat_instance: '2',
     session_id: 'SPN01_CMH_0331_01_02',
     comments: 'Repeat of the resting state: motion in run 1',
   });
-  expect(
-    (await client.exportRecord(repeating, '331-2', null, { instance: 1, instrument: 'mri_scan_log' })).scan_date,
-  ).toBe('2026-11-02');
-  expect(await client.exportRecord(repeating, '331-2')).toMatchObject({ redcap_repeat_instance: '', session_id: '' });
-  expect(
-    (await client.exportRecord(repeating, 'Zoë 7', null, { instance: 1, instrument: 'mri_scan_log' })).session_id,
-  ).toBe('SPN01_ZHH_0007_01_01');
+  expect((await read(repeating, '331-2', undefined, { instance: 1, instrument: 'mri_scan_log' })).scan_date).toBe(
+    '2026-11-02',
+  );
+  expect(await read(repeating, '331-2')).toMatchObject({ redcap_repeat_instance: '', session_id: '' });
+  expect((await read(repeating, 'Zoë 7', undefined, { instance: 1, instrument: 'mri_scan_log' })).session_id).toBe(
+    'SPN01_ZHH_0007_01_01',
+  );
   expect(fake.callsFor('record', 'Zoë 7').at(-1)?.params['records[0]']).toBe('Zoë 7');
 });
 
 test('a repeating event: the row of the event and instance, not an instance of another repeating form', async () => {
-  const row = await client.exportRecord(repeatingEvents, '5', 'scan_arm_1', { instance: 2, instrument: 'scan_log' });
+  const row = await read(repeatingEvents, '5', 'scan_arm_1', { instance: 2, instrument: 'scan_log' });
   expect(row).toMatchObject({ redcap_event_name: 'scan_arm_1', redcap_repeat_instance: '2', comments: 'third' });
-  expect((await client.exportRecord(repeatingEvents, '5', 'baseline_arm_1')).session_id).toBe('SPN01_CMH_0005_01_01');
+  expect((await read(repeatingEvents, '5', 'baseline_arm_1')).session_id).toBe('SPN01_CMH_0005_01_01');
 });
 
 test('no row for the instance: not retryable, and the error names the record, event and instance', async () => {
-  const err = await failure(
-    client.exportRecord(repeatingEvents, '5', 'scan_arm_1', { instance: 3, instrument: 'scan_log' }),
-  );
+  const err = await failure(read(repeatingEvents, '5', 'scan_arm_1', { instance: 3, instrument: 'scan_log' }));
   expect(err).toMatchObject({
     type: 'RedcapRecordNotFound',
     retryable: false,
@@ -195,31 +264,29 @@ test('Import Records (as a user changes a record through the API) changes what E
   });
   expect(await res.json()).toEqual({ count: 1 });
   const endpoint = { url: fake.url, project: 3001, token };
-  expect(await client.exportRecord(endpoint, '331-2', null, { instance: 2, instrument: 'mri_scan_log' })).toMatchObject(
-    {
-      comments: 'corrected',
-      session_id: 'SPN01_CMH_0331_01_02',
-    },
+  expect(await read(endpoint, '331-2', undefined, { instance: 2, instrument: 'mri_scan_log' })).toMatchObject({
+    comments: 'corrected',
+    session_id: 'SPN01_CMH_0331_01_02',
+  });
+  expect((await read(endpoint, '331-2', undefined, { instance: 3, instrument: 'mri_scan_log' })).session_id).toBe(
+    'SPN01_CMH_0331_01_03',
   );
-  expect(
-    (await client.exportRecord(endpoint, '331-2', null, { instance: 3, instrument: 'mri_scan_log' })).session_id,
-  ).toBe('SPN01_CMH_0331_01_03');
 });
 
 test('zero rows (unknown record or event) is not retryable and names the record', async () => {
-  const missing = await failure(client.exportRecord(classic, '999'));
+  const missing = await failure(read(classic, '999'));
   expect(missing).toMatchObject({ type: 'RedcapRecordNotFound', retryable: false });
   expect(missing.message).toMatch(/no record 999 of REDCap project 1234/);
-  const noEvent = await failure(client.exportRecord(longitudinal, 'CMH0042', 'month_12_arm_1'));
+  const noEvent = await failure(read(longitudinal, 'CMH0042', 'month_12_arm_1'));
   expect(noEvent.message).toMatch(/CMH0042 \(event month_12_arm_1\)/);
 });
 
 test('a bad token: 403 with REDCap reason, not retryable, token not in the error', async () => {
-  const err = await failure(client.exportRecord({ ...classic, token: 'WRONG' }, '17'));
+  const err = await failure(read({ ...classic, token: 'WRONG' }, '17'));
   expect(err).toMatchObject({ type: 'RedcapAccessDenied', retryable: false });
   expect(err.message).toMatch(/403: You do not have permissions to use the API/);
   fake.forbid();
-  const forbidden = await failure(client.exportRecord(classic, '17'));
+  const forbidden = await failure(read(classic, '17'));
   expect(forbidden.type).toBe('RedcapAccessDenied');
 });
 
@@ -233,23 +300,23 @@ test('401 and 400 are not retryable; 5xx and 429 are', async () => {
     [429, 'RedcapUnavailable', true],
   ] as const) {
     fake.failNext(1, status);
-    const err = await failure(client.exportRecord(classic, '17'));
+    const err = await failure(read(classic, '17'));
     expect({ status, type: err.type, retryable: err.retryable }).toEqual({ status, type, retryable });
     expect(err.message).toContain(`answered ${status}`);
   }
   // After the failures, it answers again.
-  expect((await client.exportRecord(classic, '17')).record_id).toBe('17');
+  expect((await read(classic, '17')).record_id).toBe('17');
 });
 
 test('a slow REDCap times out (retryable) instead of hanging', async () => {
   fake.slow(3_000);
-  const err = await failure(client.exportRecord(classic, '17'));
+  const err = await failure(read(classic, '17'));
   expect(err).toMatchObject({ type: 'RedcapUnavailable', retryable: true });
   expect(err.message).toMatch(/no answer within 1 s/);
 });
 
 test('a REDCap nobody listens on is a retryable network error', async () => {
-  const err = await failure(client.exportRecord({ ...classic, url: `http://127.0.0.1:${await freePort()}/` }, '17'));
+  const err = await failure(read({ ...classic, url: `http://127.0.0.1:${await freePort()}/` }, '17'));
   expect(err).toMatchObject({ type: 'RedcapUnavailable', retryable: true });
   expect(err.message).toMatch(/could not be reached \(ECONNREFUSED\)/);
 });
