@@ -6,8 +6,7 @@
  * the answer on the session (session_xnat), where GET /sessions/:id shows it.
  */
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { SessionXnat, XnatProject, type XnatConfig, type XnatStateName } from '../db/xnat';
-import { findStudySite } from '../sessions/domain';
+import { SessionXnat, type XnatConfig, type XnatProject, type XnatStateName } from '../db/xnat';
 import { parseSessionId } from '../sessions/ids';
 import type { XnatClient, XnatEndpoint, XnatExperiment } from './client';
 import { labelNamesSession, labelPatterns } from './labels';
@@ -46,11 +45,35 @@ export function xnatTargetOf(row: XnatProject & { config: XnatConfig }): XnatTar
   };
 }
 
-/** The XNAT project of a session's study site, or null when it has none. */
+/** One statement, as the monitors' scan check is (src/sessions/scan-check.ts): it runs at every check. */
+const TARGET_SQL = `
+  select p.id as project_id, p.project, c.id as config_id, c.url, c."user", c.password, c.timezone
+  from study_site s
+    join xnat_project p on p.study_site_id = s.id
+    join xnat_config c on c.id = p.config_id
+  where s.code = ? and s.site_id = ?`;
+
+/** The XNAT project of a session's study site (found by the id's study code and site), or null when it has none. */
 export async function xnatTargetOfSession(em: EntityManager, sessionId: string): Promise<XnatTarget | null> {
-  const studySite = await findStudySite(em, parseSessionId(sessionId));
-  const row = await em.findOne(XnatProject, { studySite: studySite.id }, { populate: ['config'] });
-  return row ? xnatTargetOf(row as XnatProject & { config: XnatConfig }) : null;
+  const name = parseSessionId(sessionId);
+  type Row = {
+    project_id: number;
+    project: string;
+    config_id: number;
+    url: string;
+    user: string;
+    password: string;
+    timezone: string | null;
+  };
+  const [row] = await em.getConnection().execute<Row[]>(TARGET_SQL, [name.study, name.site]);
+  if (!row) return null;
+  return {
+    configId: row.config_id,
+    projectId: row.project_id,
+    endpoint: { url: row.url, user: row.user, password: row.password },
+    project: row.project,
+    timeZone: row.timezone ?? serviceTimeZone(),
+  };
 }
 
 /** What XNAT has for the session: its archived experiments (exactly labelled), else its prearchive entries. */
@@ -107,21 +130,26 @@ function reasonOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-/** Records what XNAT said about a session (replacing what it said before). */
+/** Records what XNAT said about a session (replacing what it said before), in one statement. */
 export async function recordXnatState(
   em: EntityManager,
   sessionId: string,
   state: XnatState & { experiment?: string },
 ): Promise<void> {
-  await em.upsert(SessionXnat, {
-    session: sessionId,
-    state: state.state,
-    since: state.since ? new Date(state.since) : null,
-    scans: state.scans ?? null,
-    checkedAt: new Date(state.checkedAt),
-    reason: state.reason ?? null,
-    experiment: state.experiment ?? null,
-  });
+  await em.getConnection().execute(
+    `insert into session_xnat (session_id, state, since, scans, checked_at, reason, experiment) values (?, ?, ?, ?, ?, ?, ?)
+       on conflict (session_id) do update set state = excluded.state, since = excluded.since, scans = excluded.scans,
+         checked_at = excluded.checked_at, reason = excluded.reason, experiment = excluded.experiment`,
+    [
+      sessionId,
+      state.state,
+      state.since ? new Date(state.since) : null,
+      state.scans ?? null,
+      new Date(state.checkedAt),
+      state.reason ?? null,
+      state.experiment ?? null,
+    ],
+  );
 }
 
 /** What XNAT last said about a session; null when it was never asked. */

@@ -10,11 +10,12 @@
  * twice is filed once (filing is idempotent).
  */
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { Session, SessionRedcap, type StudySite } from '../db/entities';
+import { SessionRedcap, type StudySite } from '../db/entities';
 import { SessionXnat, XnatLabelProblem, XnatProject, type XnatConfig } from '../db/xnat';
 import type { Logger } from '../logger';
 import { xnatLabelProblemsTotal } from '../metrics';
-import { findOrCreateSession } from '../sessions/domain';
+import { createSessions } from '../sessions/domain';
+import { parseSessionId } from '../sessions/ids';
 import type { XnatClient, XnatExperiment, XnatPrearchiveEntry } from './client';
 import { sessionOfLabel } from './labels';
 import { xnatTargetOf } from './state';
@@ -22,9 +23,6 @@ import { parseXnatTime } from './time';
 
 /** How far before the last run's start a run looks again. */
 export const SYNC_MARGIN_MS = 60 * 60_000;
-
-/** New sessions are created this many to a transaction. */
-const CREATE_BATCH = 250;
 
 export function experimentTimes(
   experiment: XnatExperiment,
@@ -123,8 +121,8 @@ export interface XnatSessionsFiled {
 }
 
 /**
- * Files the sessions that archived experiments name: each session (with its timepoint) created if needed, dated by
- * the experiment's scan date when it has none, and recorded as archived in XNAT since the experiment's insert time
+ * Files the sessions that archived experiments name: each session (with its timepoint) created if needed (dated by
+ * the experiment's scan date), and recorded as archived in XNAT since the experiment's insert time
  * (scans are counted by the monitors' check; a session already recorded as archived keeps what it has).
  */
 export async function fileXnatSessions(
@@ -139,18 +137,14 @@ export async function fileXnatSessions(
   const ids = [...bySession.keys()];
   if (ids.length === 0) return { filed: 0, newSessions: [], withoutRedcapRecord: [] };
 
-  const known = new Set((await em.find(Session, { id: { $in: ids } }, { fields: ['id'] })).map((s) => s.id));
-  const newSessions: string[] = [];
-  const missing = ids.filter((id) => !known.has(id));
-  for (let i = 0; i < missing.length; i += CREATE_BATCH) {
-    await em.transactional(async (tx) => {
-      for (const id of missing.slice(i, i + CREATE_BATCH)) {
-        const date = bySession.get(id)?.date;
-        const { created } = await findOrCreateSession(tx, id, date && /^\d{4}-\d{2}-\d{2}$/.test(date) ? date : null);
-        if (created) newSessions.push(id);
-      }
-    });
-  }
+  const newSessions = await createSessions(
+    em,
+    studySite,
+    ids.map((id) => {
+      const date = bySession.get(id)!.date;
+      return { name: parseSessionId(id), date: date && /^\d{4}-\d{2}-\d{2}$/.test(date) ? date : null };
+    }),
+  );
 
   const archived = new Set(
     (await em.find(SessionXnat, { session: { $in: ids }, state: 'archived' }, { fields: ['session'] })).map(

@@ -26,6 +26,25 @@ function formatIn(timeZone: string): Intl.DateTimeFormat {
   return format;
 }
 
+/** Per zone: its offset (ms) in each quarter hour asked about. Zones change offset only at quarter hours. */
+const offsets = new Map<string, Map<number, number>>();
+const QUARTER_HOUR = 15 * 60_000;
+
+/** The zone's offset from UTC at an instant, in milliseconds (formatToParts is slow: cached). */
+function offsetAt(epochMs: number, timeZone: string): number {
+  let zone = offsets.get(timeZone);
+  if (!zone) offsets.set(timeZone, (zone = new Map()));
+  const quarter = Math.floor(epochMs / QUARTER_HOUR);
+  let offset = zone.get(quarter);
+  if (offset === undefined) {
+    const start = quarter * QUARTER_HOUR;
+    offset = wallClockAsUtc(start, timeZone) - start;
+    if (zone.size > 100_000) zone.clear();
+    zone.set(quarter, offset);
+  }
+  return offset;
+}
+
 /** The wall-clock fields of `epochMs` in `timeZone`, read as if they were UTC (milliseconds kept). */
 function wallClockAsUtc(epochMs: number, timeZone: string): number {
   const parts = Object.fromEntries(
@@ -63,14 +82,14 @@ export function parseXnatTime(value: unknown, timeZone: string): Date | undefine
   const asUtc = Date.UTC(+year, +month - 1, +day, +hour, +minute, +second, millis);
   if (!Number.isFinite(asUtc)) return undefined;
   // The zone's offset at that wall-clock time: one guess, corrected once where it falls across a clock change.
-  const offset = wallClockAsUtc(asUtc, timeZone) - asUtc;
+  const offset = offsetAt(asUtc, timeZone);
   const instant = asUtc - offset;
-  const corrected = wallClockAsUtc(instant, timeZone) - instant;
+  const corrected = offsetAt(instant, timeZone);
   return new Date(corrected === offset ? instant : asUtc - corrected);
 }
 
 /** An instant as XNAT writes it in `timeZone`, e.g. `2021-03-18 11:33:11.835` (for the fake XNAT). */
 export function formatXnatTime(date: Date, timeZone: string): string {
-  const wall = new Date(wallClockAsUtc(date.getTime(), timeZone)).toISOString();
+  const wall = new Date(date.getTime() + offsetAt(date.getTime(), timeZone)).toISOString();
   return `${wall.slice(0, 10)} ${wall.slice(11, 23)}`;
 }

@@ -100,9 +100,14 @@ test('a first run files the sessions of the experiments of its lookback; the lab
     ['SPN01_CMH_0002_01_01', null],
     ['SPN01_CMH_0003_01_01', null],
   ]);
-  expect(await check.findOne(Timepoint, 'SPN01_CMH_0002_01', { populate: ['studies'] })).toMatchObject({
-    site: expect.objectContaining({ id: 'CMH' }),
-  });
+  // Filed as an intake files a session: its timepoint at the site, of the study.
+  const timepoint = await check.findOneOrFail(Timepoint, 'SPN01_CMH_0002_01', { populate: ['studies'] });
+  expect([timepoint.site.id, timepoint.isPhantom, timepoint.studies.getItems().map((s) => s.id)]).toEqual([
+    'CMH',
+    false,
+    ['SPN01'],
+  ]);
+  expect(await check.findOneOrFail(Session, 'SPN01_CMH_0002_01_01')).toMatchObject({ num: 1 });
   expect(await check.findOneOrFail(SessionXnat, { session: 'SPN01_CMH_0003_01_01' })).toMatchObject({
     state: 'archived',
     since: recent,
@@ -225,4 +230,12 @@ test('XNAT failing: the run throws its XnatError and changes nothing (the next r
   expect((await em().findOneOrFail(XnatProject, cmh)).syncedUntil).toBeNull();
   xnat.heal().failNext(0);
   expect(await sync(cmh, now)).toMatchObject({ newSessions: ['SPN01_CMH_0031_01_01'] });
+});
+
+test('a phantom’s label (KCNI or datman) files the phantom, once', async () => {
+  const now = new Date('2026-11-22T12:00:00Z');
+  for (const label of ['SPN01_CMH_FBNPHA_0013_MR', 'SPN01_CMH_PHA_FBN0013'])
+    xnat.addExperiment({ project: 'SPN01_CMH', label, insertedAt: new Date(now.getTime() - DAY) });
+  expect(await sync(cmh, now)).toMatchObject({ filed: 1, newSessions: ['SPN01_CMH_PHA_FBN0013_01'] });
+  expect(await em().findOneOrFail(Timepoint, 'SPN01_CMH_PHA_FBN0013')).toMatchObject({ isPhantom: true });
 });

@@ -373,14 +373,18 @@ export class FakeXnat {
     const columns = query.columns
       ? query.columns.split(',').filter((column) => column !== 'URI')
       : DEFAULT_EXPERIMENT_COLUMNS.filter((column) => column !== 'URI');
-    const shareLabel = query['xnat:experimentData/sharing/share/label'];
+    const labelFilter = query.label === undefined ? undefined : stringFilter(query.label);
+    const shareFilter =
+      query['xnat:experimentData/sharing/share/label'] === undefined
+        ? undefined
+        : stringFilter(query['xnat:experimentData/sharing/share/label']);
     return this.experiments
       .filter((experiment) => experiment.project === project || experiment.shares.some((s) => s.project === project))
-      .filter((experiment) => query.label === undefined || matches(experiment.label, query.label))
+      .filter((experiment) => labelFilter === undefined || labelFilter(experiment.label))
       .filter(
         (experiment) =>
-          shareLabel === undefined ||
-          experiment.shares.some((share) => share.project === project && matches(share.label, shareLabel)),
+          shareFilter === undefined ||
+          experiment.shares.some((share) => share.project === project && shareFilter(share.label)),
       )
       .map((experiment) => {
         const label = experiment.shares.find((share) => share.project === project)?.label ?? experiment.label;
@@ -449,14 +453,19 @@ export class FakeXnat {
   }
 }
 
-/** XNAT's string filter: equality, or with `*` or `%` a SQL LIKE (where `_` is any one character); commas: any of. */
-function matches(value: string, filter: string): boolean {
-  return filter.split(',').some((alternative) => {
-    if (!/[*%]/.test(alternative)) return value === alternative;
+/**
+ * XNAT's string filter: equality, or with `*` or `%` a SQL LIKE (where `_` is any one character); commas: any of.
+ * Compiled once per request.
+ */
+function stringFilter(filter: string): (value: string) => boolean {
+  const alternatives = filter.split(',').map((alternative) => {
+    if (!/[*%]/.test(alternative)) return (value: string) => value === alternative;
     const pattern = alternative
       .split('')
       .map((c) => (c === '*' || c === '%' ? '.*' : c === '_' ? '.' : c.replace(/[.+?^${}()|[\]\\]/g, '\\$&')))
       .join('');
-    return new RegExp(`^${pattern}$`, 's').test(value);
+    const regex = new RegExp(`^${pattern}$`, 's');
+    return (value: string) => regex.test(value);
   });
+  return (value) => alternatives.some((matches) => matches(value));
 }
