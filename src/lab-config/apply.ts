@@ -182,8 +182,8 @@ async function applyRedcapConfig(em: EntityManager, redcap: RedcapProjectConfig)
 
 /**
  * XNAT servers by url, their projects by (server, project id). Every project's study and site must exist (in the
- * file, applied above, or in the database), and a study at a site has one XNAT project: one that another project
- * not moved by the file holds is refused.
+ * file, applied above, or in the database), and a study at a site has one XNAT project: a study site that another
+ * project holds is refused, unless the file moves that project elsewhere (projects that exist are applied first).
  */
 async function applyXnat(
   em: EntityManager,
@@ -217,7 +217,6 @@ async function applyXnat(
   if (problems.length > 0) throw new LabConfigError(problems, file);
   await em.flush();
 
-  // Projects that exist first, so that one moving to another study site frees its old one for a new project.
   const rows = new Map<(typeof wanted)[number], XnatProject | null>();
   for (const entry of wanted)
     rows.set(entry, await em.findOne(XnatProject, { config: entry.config, project: entry.project }));

@@ -34,15 +34,21 @@ export interface XnatTarget {
   timeZone: string;
 }
 
-export function xnatTargetOf(row: XnatProject & { config: XnatConfig }): XnatTarget {
-  const { config } = row;
+type TargetConfig = Pick<XnatConfig, 'id' | 'url' | 'user' | 'password' | 'timezone'>;
+
+function targetOf(project: Pick<XnatProject, 'id' | 'project'>, config: TargetConfig): XnatTarget {
   return {
     configId: config.id,
-    projectId: row.id,
+    projectId: project.id,
     endpoint: { url: config.url, user: config.user, password: config.password },
-    project: row.project,
+    project: project.project,
     timeZone: config.timezone ?? serviceTimeZone(),
   };
+}
+
+/** The target of an xnat_project row loaded with its config. */
+export function xnatTargetOf(row: XnatProject & { config: XnatConfig }): XnatTarget {
+  return targetOf(row, row.config);
 }
 
 /** One statement, as the monitors' scan check is (src/sessions/scan-check.ts): it runs at every check. */
@@ -56,24 +62,9 @@ const TARGET_SQL = `
 /** The XNAT project of a session's study site (found by the id's study code and site), or null when it has none. */
 export async function xnatTargetOfSession(em: EntityManager, sessionId: string): Promise<XnatTarget | null> {
   const name = parseSessionId(sessionId);
-  type Row = {
-    project_id: number;
-    project: string;
-    config_id: number;
-    url: string;
-    user: string;
-    password: string;
-    timezone: string | null;
-  };
+  type Row = { project_id: number; project: string; config_id: number } & Omit<TargetConfig, 'id'>;
   const [row] = await em.getConnection().execute<Row[]>(TARGET_SQL, [name.study, name.site]);
-  if (!row) return null;
-  return {
-    configId: row.config_id,
-    projectId: row.project_id,
-    endpoint: { url: row.url, user: row.user, password: row.password },
-    project: row.project,
-    timeZone: row.timezone ?? serviceTimeZone(),
-  };
+  return row ? targetOf({ id: row.project_id, project: row.project }, { id: row.config_id, ...row }) : null;
 }
 
 /** What XNAT has for the session: its archived experiments (exactly labelled), else its prearchive entries. */

@@ -11,7 +11,7 @@
  */
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { SessionRedcap, type StudySite } from '../db/entities';
-import { SessionXnat, XnatLabelProblem, XnatProject, type XnatConfig } from '../db/xnat';
+import { XnatLabelProblem, XnatProject, type XnatConfig } from '../db/xnat';
 import type { Logger } from '../logger';
 import { xnatLabelProblemsTotal } from '../metrics';
 import { createSessions } from '../sessions/domain';
@@ -146,29 +146,25 @@ export async function fileXnatSessions(
     }),
   );
 
-  const archived = new Set(
-    (await em.find(SessionXnat, { session: { $in: ids }, state: 'archived' }, { fields: ['session'] })).map(
-      (row) => row.session.id,
-    ),
+  // Archived in XNAT since its insert time; a session already recorded as archived keeps what the check found.
+  await em.execute(
+    `insert into session_xnat (session_id, state, since, checked_at, experiment)
+       select session_id, 'archived', since, ?, experiment
+       from json_to_recordset(?::json) as x(session_id varchar, since timestamptz, experiment varchar)
+     on conflict (session_id) do update set state = 'archived', since = excluded.since, scans = null,
+       checked_at = excluded.checked_at, reason = null, experiment = excluded.experiment
+       where session_xnat.state <> 'archived'`,
+    [
+      now,
+      JSON.stringify(
+        ids.map((id) => {
+          const experiment = bySession.get(id)!;
+          const since = parseXnatTime(experiment.insertDate, timeZone);
+          return { session_id: id, since: since?.toISOString() ?? null, experiment: experiment.id };
+        }),
+      ),
+    ],
   );
-  const toRecord = ids.filter((id) => !archived.has(id));
-  if (toRecord.length > 0) {
-    await em.upsertMany(
-      SessionXnat,
-      toRecord.map((id) => {
-        const experiment = bySession.get(id)!;
-        return {
-          session: id,
-          state: 'archived' as const,
-          since: parseXnatTime(experiment.insertDate, timeZone) ?? null,
-          scans: null,
-          checkedAt: now,
-          reason: null,
-          experiment: experiment.id,
-        };
-      }),
-    );
-  }
 
   let withoutRedcapRecord: string[] = [];
   if (studySite.usesRedcap) {
