@@ -2,7 +2,7 @@
  * `npm run bench`: prints figures, never fails on speed. Everything runs on loopback against servers of its
  * own (embedded PostgreSQL; the Temporal dev server in memory, or the production temporal-server on that
  * PostgreSQL), the API and the worker as child processes. Every result line starts with the server kind.
- *   npm run bench -- [--duration 10] [--fleet 10000] [--rows 5000] [--only intake|fleet|reconcile] [--server dev|production|both]
+ *   npm run bench -- [--duration 10] [--fleet 10000] [--rows 5000] [--experiments 5000] [--only intake|fleet|reconcile|xnat] [--server dev|production|both]
  */
 import { execFileSync } from 'node:child_process';
 import os from 'node:os';
@@ -19,6 +19,7 @@ import { startCompiledServiceProcess, startServiceProcess, waitForProcess } from
 import { benchFleet } from './fleet';
 import { benchIntake } from './intake';
 import { benchReconcile } from './reconcile';
+import { benchXnat } from './xnat';
 import { FakeRedcap } from '../test/support/fake-redcap';
 import { startBenchServices } from './services';
 import { printer } from './stats';
@@ -31,10 +32,11 @@ async function main(): Promise<void> {
     .option('--duration <seconds>', 'seconds per intake level', '10')
     .option('--fleet <count>', 'ScanImportWorkflows in the fleet', '10000')
     .option('--rows <count>', 'REDCap rows to reconcile', '5000')
-    .option('--only <part>', 'intake, fleet or reconcile')
+    .option('--experiments <count>', 'XNAT experiments in the project synced', '5000')
+    .option('--only <part>', 'intake, fleet, reconcile or xnat')
     .option('--server <kind>', 'Temporal server: dev, production or both', 'dev')
     .parse()
-    .opts<{ duration: string; fleet: string; rows: string; only?: string; server: string }>();
+    .opts<{ duration: string; fleet: string; rows: string; experiments: string; only?: string; server: string }>();
   const servers: TemporalServerKind[] =
     options.server === 'both'
       ? ['dev', 'production']
@@ -61,7 +63,7 @@ function workerProcessEnv(): Record<string, string> {
 
 async function benchOn(
   server: TemporalServerKind,
-  options: { duration: string; fleet: string; rows: string; only?: string },
+  options: { duration: string; fleet: string; rows: string; experiments: string; only?: string },
 ): Promise<void> {
   const log = printer(server);
   const services = await startBenchServices(server);
@@ -147,6 +149,10 @@ async function benchOn(
         log,
       });
       await worker.stop();
+    }
+
+    if (options.only === undefined || options.only === 'xnat') {
+      await benchXnat({ orm, experiments: Number(options.experiments), checks: 200, log });
     }
 
     // Last: its 5,000 monitors would keep the fleet's count of running monitors from reaching zero.

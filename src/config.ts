@@ -72,6 +72,9 @@ const schema = z.object({
   DOWNLOAD_RETRY_MAX: duration.default('6 hours'),
   RECONCILE_INTERVAL: durationOrOff.default('1 hour'),
   RECONCILE_LOOKBACK: duration.default('7 days'),
+  XNAT_SYNC_INTERVAL: durationOrOff.default('1 hour'),
+  XNAT_SYNC_LOOKBACK: duration.default('7 days'),
+  XNAT_TIMEOUT: duration.default('10 seconds'),
   /** On SIGTERM/SIGINT the worker stops polling and lets running activities finish for this long, then cancels them. */
   SHUTDOWN_GRACE: duration.default('30 seconds'),
   /** Job activities (download and post-download attempts) one worker runs at once, apart from the short ones. */
@@ -141,6 +144,8 @@ export interface Config {
   };
   /** Reconciliation of each REDCap config (docs/redcap.md "Reconciliation"): how often (null: `off`), and how far back a first run looks. */
   reconcile: { intervalMs: number | null; lookbackMs: number };
+  /** XNAT (docs/xnat.md): the sync of each XNAT config (how often, null: `off`; how far back a first run looks), and each request's timeout. */
+  xnat: { syncIntervalMs: number | null; syncLookbackMs: number; timeoutMs: number };
   workerMetricsPort?: number;
   workerSdkMetricsPort?: number;
   /** Worker options a lab may override (src/temporal/worker-tuning.ts); undefined: the SDK's default. */
@@ -353,6 +358,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       downloadRetryMaxMs: e.DOWNLOAD_RETRY_MAX,
     },
     reconcile: { intervalMs: e.RECONCILE_INTERVAL, lookbackMs: e.RECONCILE_LOOKBACK },
+    xnat: { syncIntervalMs: e.XNAT_SYNC_INTERVAL, syncLookbackMs: e.XNAT_SYNC_LOOKBACK, timeoutMs: e.XNAT_TIMEOUT },
     logLevel: e.LOG_LEVEL,
     embeddedPostgresPort: e.EMBEDDED_POSTGRES_PORT,
     temporalUiPort: e.TEMPORAL_UI_PORT,

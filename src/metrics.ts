@@ -21,6 +21,14 @@ export const missedTriggersTotal = new Counter({
   registers: [metricsRegistry],
 });
 
+/** XNAT experiments whose label names no session of their project (reported, not filed), by XNAT project; each once. */
+export const xnatLabelProblemsTotal = new Counter({
+  name: 'xnat_label_problems_total',
+  help: 'XNAT experiments found by the sync whose label names no session of their project, by XNAT project',
+  labelNames: ['project'] as const,
+  registers: [metricsRegistry],
+});
+
 /** Emails actually handed to the transport (the worker process counts these). */
 export const emailsSentTotal = new Counter({
   name: 'emails_sent_total',

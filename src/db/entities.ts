@@ -6,6 +6,7 @@
 import { Collection, EntitySchema, OptionalProps } from '@mikro-orm/core';
 import { JobRunSchema } from './job-run';
 import { SentEmailSchema } from './sent-email';
+import { SessionXnatSchema, XnatConfigSchema, XnatLabelProblemSchema, XnatProjectSchema } from './xnat';
 
 export class Study {
   id!: string; // e.g. SPN01
@@ -310,4 +311,8 @@ export const entities = [
   SentEmailSchema,
   ReconcileStateSchema,
   JobRunSchema,
+  XnatConfigSchema,
+  XnatProjectSchema,
+  SessionXnatSchema,
+  XnatLabelProblemSchema,
 ];

@@ -6,11 +6,19 @@
 import { UniqueConstraintViolationException } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { RedcapConfig, Site, Study, StudySite, User } from '../db/entities';
+import { XnatConfig, XnatProject } from '../db/xnat';
 import type { ConfigPath } from './parse';
 import { LabConfigError, formatPath, type ConfigProblem } from './problems';
-import type { LabConfig, RedcapProjectConfig, StudyConfig, StudySiteConfig, UserConfig } from './schema';
+import type {
+  LabConfig,
+  RedcapProjectConfig,
+  StudyConfig,
+  StudySiteConfig,
+  UserConfig,
+  XnatServerConfig,
+} from './schema';
 
-export type EntityKind = 'study' | 'site' | 'study site' | 'user' | 'REDCap config';
+export type EntityKind = 'study' | 'site' | 'study site' | 'user' | 'REDCap config' | 'XNAT server' | 'XNAT project';
 
 export interface EntityChange {
   kind: EntityKind;
@@ -59,6 +67,7 @@ export async function applyLabConfig(
       }
       for (const user of config.users) changes.push(await applyUser(tx, user));
       for (const redcap of config.redcap) changes.push(await applyRedcapConfig(tx, redcap));
+      changes.push(...(await applyXnat(tx, config.xnat, problem, options.file)));
       return changes;
     });
     return { changes, changed: changes.some((change) => change.action !== 'unchanged') };
@@ -169,6 +178,76 @@ async function applyRedcapConfig(em: EntityManager, redcap: RedcapProjectConfig)
     return created('REDCap config', name);
   }
   return outcome('REDCap config', name, reconcile(existing, wanted, REDCAP_KEYS));
+}
+
+/**
+ * XNAT servers by url, their projects by (server, project id). Every project's study and site must exist (in the
+ * file, applied above, or in the database), and a study at a site has one XNAT project: a study site that another
+ * project holds is refused, unless the file moves that project elsewhere (projects that exist are applied first).
+ */
+async function applyXnat(
+  em: EntityManager,
+  servers: XnatServerConfig[],
+  problem: (path: ConfigPath, message: string) => ConfigProblem,
+  file: string | undefined,
+): Promise<EntityChange[]> {
+  if (servers.length === 0) return [];
+  await em.flush(); // the studies and sites above, for the lookups below
+  const changes: EntityChange[] = [];
+  const problems: ConfigProblem[] = [];
+  const wanted: Array<{ config: XnatConfig; project: string; studySite: StudySite; path: ConfigPath }> = [];
+  for (const [i, server] of servers.entries()) {
+    const values = { user: server.user, password: server.password, timezone: server.timezone ?? null };
+    let config = await em.findOne(XnatConfig, { url: server.url });
+    if (!config) {
+      config = em.create(XnatConfig, { url: server.url, ...values });
+      changes.push(created('XNAT server', server.url));
+    } else changes.push(outcome('XNAT server', server.url, reconcile(config, values)));
+    for (const [j, entry] of server.projects.entries()) {
+      const path = ['xnat', i, 'projects', j];
+      const studySite = await em.findOne(StudySite, { study: entry.study, site: entry.site });
+      if (studySite) wanted.push({ config, project: entry.project, studySite, path });
+      else if (await em.findOne(Study, entry.study))
+        problems.push(
+          problem([...path, 'site'], `study ${entry.study} has no site ${entry.site} (in this file or the database)`),
+        );
+      else problems.push(problem([...path, 'study'], `no study ${entry.study} (in this file or the database)`));
+    }
+  }
+  if (problems.length > 0) throw new LabConfigError(problems, file);
+  await em.flush();
+
+  const rows = new Map<(typeof wanted)[number], XnatProject | null>();
+  for (const entry of wanted)
+    rows.set(entry, await em.findOne(XnatProject, { config: entry.config, project: entry.project }));
+  const ordered = [...wanted].sort((a, b) => Number(!rows.get(a)) - Number(!rows.get(b)));
+  for (const entry of ordered) {
+    const existing = rows.get(entry) ?? null;
+    const name = `${entry.project} at ${entry.config.url}`;
+    const holder = await em.findOne(XnatProject, { studySite: entry.studySite, id: { $ne: existing?.id ?? 0 } });
+    if (holder) {
+      const where = `${entry.studySite.study.id} at ${entry.studySite.site.id}`;
+      throw new LabConfigError(
+        [
+          problem(
+            [...entry.path, 'site'],
+            `${where} already has XNAT project ${holder.project} (in the database); a study at a site has one XNAT project`,
+          ),
+        ],
+        file,
+      );
+    }
+    if (!existing) {
+      em.create(XnatProject, { config: entry.config, project: entry.project, studySite: entry.studySite });
+      changes.push(created('XNAT project', name));
+    } else {
+      changes.push(
+        outcome('XNAT project', name, reconcile(existing, { studySite: entry.studySite }, { studySite: 'study/site' })),
+      );
+    }
+    await em.flush();
+  }
+  return changes;
 }
 
 /** Sets each wanted value that differs; returns the names of those that did (null and absent are equal). */

@@ -28,7 +28,8 @@ const scriptName = z
     message: 'script must be a path inside SUBMIT_SCRIPTS (no leading "/", no "..")',
   });
 
-const redcapUrl = z
+/** A server's base URL (REDCap, XNAT): http(s), without query or fragment; stored ending with '/'. */
+const serverUrl = z
   .string()
   .trim()
   .superRefine((value, ctx) => {
@@ -98,7 +99,7 @@ const fieldsSchema = z
 
 const redcapSchema = z
   .object({
-    url: redcapUrl,
+    url: serverUrl,
     project: projectId,
     instrument: text('instrument'),
     version: z
@@ -110,11 +111,51 @@ const redcapSchema = z
   })
   .strict();
 
+/** An IANA time zone name that this Node.js knows, e.g. America/Toronto. */
+const timeZone = z
+  .string()
+  .trim()
+  .refine(isTimeZone, { message: 'must be a time zone name such as America/Toronto or UTC' });
+
+function isTimeZone(name: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: name });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const xnatProjectSchema = z
+  .object({
+    /** XNAT project ids are letters, digits, '_' and '-' (XNAT's own rule for an ID). */
+    project: z
+      .string({ invalid_type_error: 'must be an XNAT project id (quote it if it looks like a number)' })
+      .trim()
+      .min(1, 'project must not be empty')
+      .max(64, 'project must be at most 64 characters')
+      .regex(/^[A-Za-z0-9_-]+$/, 'project must be an XNAT project id: letters, digits, "_" and "-"'),
+    study: sessionIdPart('study'),
+    site: sessionIdPart('site'),
+  })
+  .strict();
+
+const xnatSchema = z
+  .object({
+    url: serverUrl,
+    user: z.string({ invalid_type_error: 'must be a string' }).trim().min(1, 'must not be empty'),
+    password: z.string({ invalid_type_error: 'must be a string' }).min(1, 'must not be empty'),
+    timezone: timeZone.nullish(),
+    projects: z.array(xnatProjectSchema).default([]),
+  })
+  .strict();
+
 export const labConfigSchema = z
   .object({
     studies: z.array(studySchema).default([]),
     users: z.array(userSchema).default([]),
     redcap: z.array(redcapSchema).default([]),
+    xnat: z.array(xnatSchema).default([]),
   })
   .strict()
   .superRefine((config, ctx) => {
@@ -158,6 +199,22 @@ export const labConfigSchema = z
         `REDCap project ${redcap.project} instrument ${redcap.instrument} at ${redcap.url} is listed twice`,
       ),
     );
+    config.xnat.forEach((xnat, i) => {
+      once(`xnat:${xnat.url}`, ['xnat', i, 'url'], `XNAT ${xnat.url} is listed twice`);
+      xnat.projects.forEach((project, j) => {
+        const path = ['xnat', i, 'projects', j];
+        once(
+          `xnat-project:${xnat.url}:${project.project}`,
+          [...path, 'project'],
+          `XNAT project ${project.project} is listed twice`,
+        );
+        once(
+          `xnat-study-site:${project.study}:${project.site}`,
+          [...path, 'site'],
+          `${project.study} at ${project.site} is given two XNAT projects (a study at a site has one)`,
+        );
+      });
+    });
   });
 
 /** The file as written (before defaults and normalization). */
@@ -168,3 +225,4 @@ export type StudyConfig = LabConfig['studies'][number];
 export type StudySiteConfig = StudyConfig['sites'][number];
 export type UserConfig = LabConfig['users'][number];
 export type RedcapProjectConfig = LabConfig['redcap'][number];
+export type XnatServerConfig = LabConfig['xnat'][number];

@@ -5,6 +5,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { redcapRecordUrl } from '../redcap/urls';
 import type { SessionFacts } from '../mail/templates';
+import { xnatStateOf, type XnatState } from '../xnat/state';
 import { monitorsCancelledOf, type MonitorsCancelled } from './cancel';
 import { findSession, findStudySite } from './domain';
 import { parseSessionId } from './ids';
@@ -39,6 +40,8 @@ export interface SessionView {
   monitorsCancelled: MonitorsCancelled | null;
   downloadScript: string | null;
   postDownloadScript: string | null;
+  /** What XNAT said when last asked (docs/xnat.md); null when it never was (or the study site has no XNAT project). */
+  xnat: XnatState | null;
 }
 
 /** Throws NotFoundError (404) for an unknown session, BadRequestError for an id that fits no convention. */
@@ -85,6 +88,7 @@ export async function viewSession(em: EntityManager, rawId: string): Promise<Ses
     monitorsCancelled: monitorsCancelledOf(session),
     downloadScript: studySite.downloadScript ?? null,
     postDownloadScript: studySite.postDownloadScript ?? null,
+    xnat: await xnatStateOf(em, session.id),
   };
 }
 
