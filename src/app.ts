@@ -8,6 +8,7 @@ import { RequestContext } from '@mikro-orm/core';
 import type { Config } from './config';
 import { databaseAnswers, type Orm } from './db/orm';
 import { errorResponse } from './errors';
+import { labPages } from './lab/routes';
 import { logger as defaultLogger, type Logger } from './logger';
 import { metricsRegistry } from './metrics';
 import type { RedcapConfigCache } from './redcap/config-cache';
@@ -69,6 +70,7 @@ export function createApp(deps: AppDeps): Koa {
     ctx.body = await metricsRegistry.metrics();
   });
   app.use(router.routes()).use(router.allowedMethods());
+  app.use(labPages(deps));
   for (const routes of [redcapRouter(deps), sessionsRouter(deps)]) {
     app.use(routes.routes()).use(routes.allowedMethods());
   }

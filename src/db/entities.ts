@@ -5,6 +5,7 @@
  */
 import { Collection, EntitySchema, OptionalProps } from '@mikro-orm/core';
 import { JobRunSchema } from './job-run';
+import { LabLoginSchema } from './lab-login';
 import { SentEmailSchema } from './sent-email';
 
 export class Study {
@@ -75,12 +76,18 @@ export class EmptySession {
   createdAt: Date = new Date();
 }
 
+/**
+ * A person of the lab config. `admin` users get the monitors' email and may act on the lab's pages, `staff` users may
+ * look; `studies`, when not empty, are the only studies the user sees (empty: all of them).
+ */
 export class User {
-  [OptionalProps]?: 'admin';
+  [OptionalProps]?: 'admin' | 'staff';
   id!: number;
   name!: string;
   email?: string | null;
   admin = false;
+  staff = false;
+  studies = new Collection<Study>(this);
 }
 
 /** How to read one REDCap instrument: where the server is and which fields mean what. */
@@ -233,6 +240,8 @@ export const UserSchema = new EntitySchema<User>({
     name: { type: 'string', unique: true },
     email: { type: 'string', nullable: true },
     admin: { type: 'boolean', default: false },
+    staff: { type: 'boolean', default: false },
+    studies: { kind: 'm:n', entity: () => Study, owner: true, pivotTable: 'app_user_study' },
   },
 });
 
@@ -309,4 +318,5 @@ export const entities = [
   SentEmailSchema,
   ReconcileStateSchema,
   JobRunSchema,
+  LabLoginSchema,
 ];

@@ -4,7 +4,10 @@ import { RequestContext } from '@mikro-orm/core';
 import type { Middleware } from 'koa';
 import type { RedcapIntakeInput } from '../../surface';
 import type { AppDeps } from '../app';
-import { requireBearer, secretsEqual } from '../auth';
+import { secretsEqual } from '../auth';
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { bearerOrLabLogin, seesRecord } from '../lab/access';
+import type { Viewer } from '../lab/viewer';
 import { limitedBody } from '../request-body';
 import { RedcapConfig, RedcapRecord } from '../db/entities';
 import { DomainError, ForbiddenError, NotFoundError, UnavailableError, errorResponse } from '../errors';
@@ -125,13 +128,15 @@ export function redcapRouter(deps: AppDeps): Router {
     ctx.body = { status: 'accepted', workflowId };
   });
 
-  router.get('/redcap_redirect/:recordId', requireBearer(deps.config.apiToken), async (ctx) => {
+  // The lab's pages link records here: a login to them counts as well as the bearer token.
+  router.get('/redcap_redirect/:recordId', bearerOrLabLogin(deps), async (ctx) => {
     const { recordId } = ctx.params;
     const id = /^\d{1,9}$/.test(recordId) ? Number(recordId) : undefined;
-    const em = RequestContext.getEntityManager() ?? deps.orm.em.fork();
+    const em = (RequestContext.getEntityManager() ?? deps.orm.em.fork()) as EntityManager;
+    const viewer = (ctx.state as { viewer?: Viewer }).viewer;
     const record = id
-      ? await bounded(log, 'database', 'look up the REDCap record', DATABASE_TIMEOUT_MS, () =>
-          em.findOne(RedcapRecord, id, { populate: ['config'] }),
+      ? await bounded(log, 'database', 'look up the REDCap record', DATABASE_TIMEOUT_MS, async () =>
+          viewer && !(await seesRecord(em, viewer, id)) ? null : em.findOne(RedcapRecord, id, { populate: ['config'] }),
         )
       : null;
     if (!record)
