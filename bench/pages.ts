@@ -8,7 +8,7 @@ import type { Orm } from '../src/db/orm';
 import { fmt, percentile, runFor } from './stats';
 
 /** `count` sessions of SPN01 (two in three at CMH), a day apart going back, each with its REDCap record. */
-async function seedSessions(orm: Orm, count: number, redcapConfigId: number): Promise<void> {
+export async function seedSessions(orm: Orm, count: number, redcapConfigId: number): Promise<void> {
   const sql = orm.em.getConnection();
   const series = `from generate_series(1, ?) i, lateral (select case when i % 3 = 0 then 'ZHH' else 'CMH' end as site,
                     current_date - (i % 730) as day, 'SPN01_' || (case when i % 3 = 0 then 'ZHH' else 'CMH' end)

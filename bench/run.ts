@@ -15,7 +15,12 @@ import { migrate, openDatabase } from '../src/db/orm';
 import { writeWorkflowBundle } from '../src/temporal/workflow-bundle';
 import { applySmallLab } from '../test/support/lab-config';
 import { freePort } from '../test/support/ports';
-import { startCompiledServiceProcess, startServiceProcess, waitForProcess } from '../test/support/processes';
+import {
+  startCompiledServiceProcess,
+  startServiceProcess,
+  waitForProcess,
+  type ServiceProcess,
+} from '../test/support/processes';
 import { benchFleet } from './fleet';
 import { benchIntake } from './intake';
 import { benchPages } from './pages';
@@ -61,6 +66,23 @@ function workerProcessEnv(): Record<string, string> {
   };
 }
 
+/** `npm run api` as a child process on a free port, once it is ready. */
+async function startApi(env: Record<string, string>): Promise<ServiceProcess & { url: string }> {
+  const port = await freePort();
+  const api = startServiceProcess('api', { ...env, PORT: String(port) });
+  const url = `http://127.0.0.1:${port}`;
+  await waitForProcess(
+    api,
+    () =>
+      fetch(`${url}/readyz`).then(
+        (r) => r.ok,
+        () => false,
+      ),
+    'the API to be ready',
+  );
+  return { ...api, url };
+}
+
 async function benchOn(
   server: TemporalServerKind,
   options: { duration: string; fleet: string; rows: string; sessions: string; only?: string },
@@ -89,20 +111,10 @@ async function benchOn(
 
     if (options.only === undefined || options.only === 'intake') {
       // No worker polls this queue: the figure is the API's own work (parse, look up, start), not the intake's.
-      const port = await freePort();
-      const api = startServiceProcess('api', { ...env, PORT: String(port), TEMPORAL_TASK_QUEUE: 'bench-intake' });
+      const api = await startApi({ ...env, TEMPORAL_TASK_QUEUE: 'bench-intake' });
       children.push(api);
-      await waitForProcess(
-        api,
-        () =>
-          fetch(`http://127.0.0.1:${port}/readyz`).then(
-            (r) => r.ok,
-            () => false,
-          ),
-        'the API to be ready',
-      );
       await benchIntake({
-        apiUrl: `http://127.0.0.1:${port}`,
+        apiUrl: api.url,
         client,
         taskQueue: 'bench-intake',
         durationSeconds: Number(options.duration),
@@ -178,22 +190,12 @@ async function benchOn(
     }
     // After the others: the fleet's sessions are all of CMH's (its SQL says so).
     if (options.only === undefined || options.only === 'pages') {
-      const port = await freePort();
       const token = 'bench-pages-token';
-      const api = startServiceProcess('api', { ...env, PORT: String(port), API_TOKEN: token });
+      const api = await startApi({ ...env, API_TOKEN: token });
       children.push(api);
-      await waitForProcess(
-        api,
-        () =>
-          fetch(`http://127.0.0.1:${port}/readyz`).then(
-            (r) => r.ok,
-            () => false,
-          ),
-        'the API to be ready',
-      );
       await benchPages({
         orm,
-        apiUrl: `http://127.0.0.1:${port}`,
+        apiUrl: api.url,
         token,
         redcapConfigId,
         count: Number(options.sessions),

@@ -193,6 +193,8 @@ export const SessionSchema = new EntitySchema<Session>({
   class: Session,
   tableName: 'session',
   uniques: [{ properties: ['timepoint', 'num'] }],
+  // The lab's pages: a study's newest sessions, and its sessions of the last weeks.
+  indexes: [{ properties: ['date', 'id'] }],
   properties: {
     id: { type: 'string', primary: true, length: 80 },
     timepoint: { kind: 'm:1', entity: () => Timepoint, deleteRule: 'cascade' },
@@ -210,6 +212,8 @@ export const SessionSchema = new EntitySchema<Session>({
 export const ScanSchema = new EntitySchema<Scan>({
   class: Scan,
   tableName: 'scan',
+  // The lab's pages: a site's latest scan.
+  indexes: [{ properties: ['createdAt', 'id'] }],
   properties: {
     id: { type: 'number', primary: true, autoincrement: true },
     session: { kind: 'm:1', entity: () => Session, deleteRule: 'cascade', index: true },
@@ -270,6 +274,8 @@ export const RedcapRecordSchema = new EntitySchema<RedcapRecord>({
   class: RedcapRecord,
   tableName: 'redcap_record',
   uniques: [{ properties: ['config', 'record', 'eventName', 'repeatInstance'] }],
+  // The lab's pages: a site's latest record.
+  indexes: [{ properties: ['entryDate', 'id'] }],
   properties: {
     id: { type: 'number', primary: true, autoincrement: true },
     config: { kind: 'm:1', entity: () => RedcapConfig },

@@ -6,6 +6,21 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { SentEmail } from '../db/sent-email';
 import { Study } from '../db/entities';
 
+/** A study and its sites; null when there is none of that id. */
+export async function findStudy(
+  em: EntityManager,
+  id: string,
+): Promise<{ id: string; name: string; sites: string[] } | null> {
+  const study = await em.findOne(Study, id, { populate: ['sites'] });
+  return study ? { id: study.id, name: study.name, sites: sitesOf(study) } : null;
+}
+
+const sitesOf = (study: Study) =>
+  study.sites
+    .getItems()
+    .map((site) => site.site.id)
+    .sort();
+
 export interface StudySummary {
   id: string;
   name: string;
@@ -29,10 +44,7 @@ export async function studySummaries(em: EntityManager, only?: string[]): Promis
   return studies.map((study) => ({
     id: study.id,
     name: study.name,
-    sites: study.sites
-      .getItems()
-      .map((site) => site.site.id)
-      .sort(),
+    sites: sitesOf(study),
     sessions: sessions.get(study.id) ?? 0,
   }));
 }
@@ -46,39 +58,42 @@ export interface SiteActivity {
 }
 
 export async function siteActivity(em: EntityManager, studyId: string): Promise<SiteActivity[]> {
-  const connection = em.getConnection();
-  const [sites, records, scans] = await Promise.all([
-    connection.execute<Array<{ site_id: string; uses_redcap: boolean }>>(
-      `select site_id, uses_redcap from study_site where study_id = ? order by site_id`,
-      [studyId],
-    ),
-    connection.execute<Array<{ site_id: string; session_id: string; date: string }>>(
-      `select distinct on (t.site_id) t.site_id, s.id as session_id, to_char(r.entry_date, 'YYYY-MM-DD') as date
-       from study_timepoint st join timepoint t on t.id = st.timepoint_id join session s on s.timepoint_id = t.id
-       join session_redcap sr on sr.session_id = s.id join redcap_record r on r.id = sr.record_id
-       where st.study_id = ? order by t.site_id, r.entry_date desc, r.id desc`,
-      [studyId],
-    ),
-    connection.execute<Array<{ site_id: string; session_id: string; at: Date }>>(
-      `select distinct on (t.site_id) t.site_id, s.id as session_id, c.created_at as at
-       from study_timepoint st join timepoint t on t.id = st.timepoint_id join session s on s.timepoint_id = t.id
-       join scan c on c.session_id = s.id
-       where st.study_id = ? order by t.site_id, c.created_at desc, c.id desc`,
-      [studyId],
-    ),
-  ]);
-  const recordOf = new Map(records.map((row) => [row.site_id, row]));
-  const scanOf = new Map(scans.map((row) => [row.site_id, row]));
-  return sites.map(({ site_id, uses_redcap }) => {
-    const record = recordOf.get(site_id);
-    const scan = scanOf.get(site_id);
-    return {
-      siteId: site_id,
-      usesRedcap: uses_redcap,
-      lastRecord: record ? { sessionId: record.session_id, date: record.date } : null,
-      lastScan: scan ? { sessionId: scan.session_id, at: new Date(scan.at) } : null,
-    };
-  });
+  // Each latest one walks its index from the newest down to the first of the study's site (no sort of the study).
+  const rows: Array<{
+    site_id: string;
+    uses_redcap: boolean;
+    record_session: string | null;
+    record_date: string | null;
+    scan_session: string | null;
+    scan_at: Date | null;
+  }> = await em.getConnection().execute(
+    `select ss.site_id, ss.uses_redcap, lr.session_id as record_session, to_char(lr.entry_date, 'YYYY-MM-DD') as record_date,
+            ls.session_id as scan_session, ls.created_at as scan_at
+     from study_site ss
+     left join lateral (
+       select s.id as session_id, r.entry_date
+       from redcap_record r join session_redcap sr on sr.record_id = r.id join session s on s.id = sr.session_id
+       join timepoint t on t.id = s.timepoint_id and t.site_id = ss.site_id
+       join study_timepoint st on st.timepoint_id = t.id and st.study_id = ss.study_id
+       where ss.uses_redcap
+       order by r.entry_date desc, r.id desc limit 1
+     ) lr on true
+     left join lateral (
+       select s.id as session_id, c.created_at
+       from scan c join session s on s.id = c.session_id
+       join timepoint t on t.id = s.timepoint_id and t.site_id = ss.site_id
+       join study_timepoint st on st.timepoint_id = t.id and st.study_id = ss.study_id
+       order by c.created_at desc, c.id desc limit 1
+     ) ls on true
+     where ss.study_id = ? order by ss.site_id`,
+    [studyId],
+  );
+  return rows.map((row) => ({
+    siteId: row.site_id,
+    usesRedcap: row.uses_redcap,
+    lastRecord: row.record_session ? { sessionId: row.record_session, date: row.record_date! } : null,
+    lastScan: row.scan_session ? { sessionId: row.scan_session, at: new Date(row.scan_at!) } : null,
+  }));
 }
 
 /** Per site and week (Monday, YYYY-MM-DD) of the scan date: sessions with a REDCap record, and with scans. */
@@ -102,10 +117,12 @@ export async function weeklyCounts(
     .getConnection()
     .execute(
       `select t.site_id, to_char(date_trunc('week', s.date::timestamp), 'YYYY-MM-DD') as week,
-              count(*) filter (where exists (select 1 from session_redcap sr where sr.session_id = s.id and sr.record_id is not null)) as records,
-              count(*) filter (where exists (select 1 from scan c where c.session_id = s.id)) as scans
-       from study_timepoint st join timepoint t on t.id = st.timepoint_id join session s on s.timepoint_id = t.id
-       where st.study_id = ? and s.date >= ?::date
+              count(sr.record_id) as records, count(c.session_id) as scans
+       from session s join timepoint t on t.id = s.timepoint_id
+       join study_timepoint st on st.timepoint_id = s.timepoint_id and st.study_id = ?
+       left join session_redcap sr on sr.session_id = s.id
+       left join lateral (select session_id from scan where scan.session_id = s.id limit 1) c on true
+       where s.date >= ?::date
        group by 1, 2`,
       [studyId, mondays[0]],
     );

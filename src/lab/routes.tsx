@@ -21,7 +21,7 @@ import { describeSessionMonitors } from '../temporal/monitors';
 import { notFound, tokenLogins, visibleSession, whoIsIt } from './access';
 import { endLogin, issueLogin, rememberOidc } from './logins';
 import { LoginFailed, oidcLogin } from './oidc';
-import { emailsAbout, siteActivity, studySummaries, weeklyCounts } from './reads';
+import { emailsAbout, findStudy, siteActivity, studySummaries, weeklyCounts } from './reads';
 import { outstandingCounts, recentSessions, todaysSessionState } from './stand-ins';
 import { STYLESHEET } from './stylesheet';
 import { seesStudy, studyFilter, userViewer, type Viewer } from './viewer';
@@ -249,7 +249,7 @@ export function labPages(deps: AppDeps): Koa.Middleware {
 
   router.get('/studies/:studyId', viewerOnly, async (ctx) => {
     const id = ctx.params.studyId.toUpperCase();
-    const [study] = seesStudy(ctx.state.viewer!, id) ? await studySummaries(em(), [id]) : [];
+    const study = seesStudy(ctx.state.viewer!, id) ? await findStudy(em(), id) : null;
     if (!study) throw notFound('study', ctx.params.studyId);
     const [sites, weeks, sessions] = await Promise.all([
       siteActivity(em().fork(), study.id),

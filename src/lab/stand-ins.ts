@@ -50,7 +50,7 @@ export interface StateRules {
 
 const waitedOutBefore = (rules: StateRules) => Date.now() - rules.scanCheckDelayMs;
 
-/** Sessions of a study, newest first (by scan date, then id), with their state. */
+/** Sessions of a study, newest first (by scan date, then id; those without a date first), with their state. */
 export interface SessionRow {
   sessionId: string;
   siteId: string;
@@ -75,9 +75,9 @@ export async function recentSessions(
   }> = await em.getConnection().execute(
     `select s.id, t.site_id, to_char(s.date, 'YYYY-MM-DD') as date, ${SESSION_STATE_SQL} as state,
               (select sr.record_id from session_redcap sr where sr.session_id = s.id) as record_id
-       from study_timepoint st join timepoint t on t.id = st.timepoint_id join session s on s.timepoint_id = t.id
-       where st.study_id = ?
-       order by s.date desc nulls last, s.id desc
+       from session s join timepoint t on t.id = s.timepoint_id
+       join study_timepoint st on st.timepoint_id = s.timepoint_id and st.study_id = ?
+       order by s.date desc nulls first, s.id desc
        limit ?`,
     [waitedOutBefore(rules), studyId, limit],
   );

@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Page } from 'playwright-core';
+import type { Config } from '../../src/config';
 import request from 'supertest';
 import { RedcapConfig, RedcapRecord, Scan, Session, Site, Study, StudySite, User } from '../../src/db/entities';
 import { SentEmail } from '../../src/db/sent-email';
@@ -23,12 +24,19 @@ import { freePort } from '../support/ports';
 import { connectDevServer } from '../support/temporal';
 
 const TOKEN = 'lab-pages-test-token';
-const SHOTS = process.env.LAB_SCREENSHOTS ?? fs.mkdtempSync(path.join(os.tmpdir(), 'lab-screenshots-'));
+function screenshotsDir(): string {
+  const dir = process.env.LAB_SCREENSHOTS;
+  if (!dir) return fs.mkdtempSync(path.join(os.tmpdir(), 'lab-screenshots-'));
+  fs.mkdirSync(dir, { recursive: true });
+  return dir;
+}
+const SHOTS = screenshotsDir();
 const DAY = 86_400_000;
 
 let temporal: Awaited<ReturnType<typeof connectDevServer>>;
 let lab: MonitorHarness;
 let tokenLab: LabService;
+let appConfig: Config;
 const started: string[] = [];
 
 /** A session missing its scans: its import check ran (2 s wait) and emailed the admins. */
@@ -121,7 +129,9 @@ beforeAll(async () => {
     // As an intake does when it starts them (the session page says since when).
     await em.nativeUpdate(Session, { id: sessionId }, { monitorsStartedAt: new Date() });
   }
-  tokenLab = await serveLab(lab.orm, temporal.client, lab.config, { API_TOKEN: TOKEN });
+  // The pages' service waits an hour, as WAITING's monitor does (MISSING's took 2 s, then emailed).
+  appConfig = { ...lab.config, durations: { ...lab.config.durations, scanCheckDelayMs: 3_600_000 } };
+  tokenLab = await serveLab(lab.orm, temporal.client, appConfig, { API_TOKEN: TOKEN });
   await eventually(async () => {
     const sent = await lab.orm.em.fork().findOne(SentEmail, { sessionId: MISSING, status: 'sent' });
     return sent !== null && lab.smtp.messages.some((mail) => mail.subject.includes(MISSING));
@@ -351,7 +361,7 @@ describe('OpenID Connect login', () => {
     oidcLab = await serveLab(
       lab.orm,
       temporal.client,
-      lab.config,
+      appConfig,
       {
         API_TOKEN: TOKEN,
         OIDC_ISSUER: provider.issuer,

@@ -143,11 +143,31 @@ export function Day({ date, now }: { date: string; now: Date }) {
   );
 }
 
-/** A table that scrolls sideways on a small screen (and can be scrolled with the keyboard). */
-export function Table(props: { label: string; children: ComponentChildren }) {
+/**
+ * A table that scrolls sideways on a small screen (and can be scrolled with the keyboard): its column headings (a
+ * number column, written `#Sessions`, is right-aligned), then its rows (`children`, the <tr>s of its body).
+ */
+export function Table(props: { label: string; columns: string[]; children: ComponentChildren }) {
   return (
     <div role="region" aria-label={props.label} tabIndex={0}>
-      <table>{props.children}</table>
+      <table>
+        <thead>
+          <tr>
+            {props.columns.map((column) =>
+              column.startsWith('#') ? (
+                <th scope="col" data-number key={column}>
+                  {column.slice(1)}
+                </th>
+              ) : (
+                <th scope="col" key={column}>
+                  {column}
+                </th>
+              ),
+            )}
+          </tr>
+        </thead>
+        <tbody>{props.children}</tbody>
+      </table>
     </div>
   );
 }

@@ -100,31 +100,18 @@ export function SessionPage(props: { page: PageContext; data: SessionPageData; n
       {view.scans.length === 0 ? (
         <p>No scan has arrived.</p>
       ) : (
-        <Table label="Scans">
-          <thead>
-            <tr>
-              <th scope="col" data-number>
-                Series
-              </th>
-              <th scope="col">Name</th>
-              <th scope="col">Tag</th>
-              <th scope="col">Description</th>
-              <th scope="col">Arrived</th>
+        <Table label="Scans" columns={['#Series', 'Name', 'Tag', 'Description', 'Arrived']}>
+          {view.scans.map((scan) => (
+            <tr key={scan.name}>
+              <td data-number>{scan.series}</td>
+              <td>{scan.name}</td>
+              <td>{scan.tag}</td>
+              <td>{scan.description ?? '—'}</td>
+              <td>
+                <DateTime at={scan.createdAt} />
+              </td>
             </tr>
-          </thead>
-          <tbody>
-            {view.scans.map((scan) => (
-              <tr key={scan.name}>
-                <td data-number>{scan.series}</td>
-                <td>{scan.name}</td>
-                <td>{scan.tag}</td>
-                <td>{scan.description ?? '—'}</td>
-                <td>
-                  <DateTime at={scan.createdAt} />
-                </td>
-              </tr>
-            ))}
-          </tbody>
+          ))}
         </Table>
       )}
 
@@ -141,27 +128,17 @@ export function SessionPage(props: { page: PageContext; data: SessionPageData; n
       {data.emails.length === 0 ? (
         <p>None.</p>
       ) : (
-        <Table label="Emails sent">
-          <thead>
-            <tr>
-              <th scope="col">Subject</th>
-              <th scope="col">To</th>
-              <th scope="col">Status</th>
-              <th scope="col">When</th>
+        <Table label="Emails sent" columns={['Subject', 'To', 'Status', 'When']}>
+          {data.emails.map((email, i) => (
+            <tr key={i}>
+              <td>{email.subject}</td>
+              <td>{email.recipients.join(', ')}</td>
+              <td>{email.status === 'sent' ? '✓ sent' : email.status === 'failed' ? '✕ failed' : '◷ sending'}</td>
+              <td>
+                <DateTime at={email.at} now={page.now} />
+              </td>
             </tr>
-          </thead>
-          <tbody>
-            {data.emails.map((email, i) => (
-              <tr key={i}>
-                <td>{email.subject}</td>
-                <td>{email.recipients.join(', ')}</td>
-                <td>{email.status === 'sent' ? '✓ sent' : email.status === 'failed' ? '✕ failed' : '◷ sending'}</td>
-                <td>
-                  <DateTime at={email.at} now={page.now} />
-                </td>
-              </tr>
-            ))}
-          </tbody>
+          ))}
         </Table>
       )}
 
@@ -198,38 +175,27 @@ function Monitors({ monitors, now }: { monitors: SessionPageData['monitors']; no
   if (!Array.isArray(monitors)) return <p role="alert">{monitors.unavailable}</p>;
   if (monitors.length === 0) return <p>No monitor has run for this session.</p>;
   return (
-    <Table label="Monitors">
-      <thead>
-        <tr>
-          <th scope="col">Monitor</th>
-          <th scope="col">Workflow</th>
-          <th scope="col">State</th>
-          <th scope="col">Next check</th>
-          <th scope="col">Outcome</th>
+    <Table label="Monitors" columns={['Monitor', 'Workflow', 'State', 'Next check', 'Outcome']}>
+      {monitors.map((monitor) => (
+        <tr key={monitor.workflowId}>
+          <th scope="row">{MONITOR_NAMES[monitor.monitor]}</th>
+          <td>
+            {monitor.status.toLowerCase().replace(/_/g, ' ')}
+            <br />
+            <small>{monitor.workflowId}</small>
+          </td>
+          <td>
+            {monitor.state ?? '—'}
+            {monitor.attempts !== undefined && <small> ({monitor.attempts} attempts)</small>}
+            {monitor.queryError && <small> {monitor.queryError}</small>}
+          </td>
+          <td>{monitor.nextCheckAt ? <DateTime at={monitor.nextCheckAt} now={now} /> : '—'}</td>
+          <td>
+            {monitor.outcome ?? (monitor.failure ? `failed: ${monitor.failure}` : '—')}
+            {monitor.cancelReason && <small> ({monitor.cancelReason})</small>}
+          </td>
         </tr>
-      </thead>
-      <tbody>
-        {monitors.map((monitor) => (
-          <tr key={monitor.workflowId}>
-            <th scope="row">{MONITOR_NAMES[monitor.monitor]}</th>
-            <td>
-              {monitor.status.toLowerCase().replace(/_/g, ' ')}
-              <br />
-              <small>{monitor.workflowId}</small>
-            </td>
-            <td>
-              {monitor.state ?? '—'}
-              {monitor.attempts !== undefined && <small> ({monitor.attempts} attempts)</small>}
-              {monitor.queryError && <small> {monitor.queryError}</small>}
-            </td>
-            <td>{monitor.nextCheckAt ? <DateTime at={monitor.nextCheckAt} now={now} /> : '—'}</td>
-            <td>
-              {monitor.outcome ?? (monitor.failure ? `failed: ${monitor.failure}` : '—')}
-              {monitor.cancelReason && <small> ({monitor.cancelReason})</small>}
-            </td>
-          </tr>
-        ))}
-      </tbody>
+      ))}
     </Table>
   );
 }

@@ -13,42 +13,25 @@ export function StudiesPage(props: {
       {props.studies.length === 0 ? (
         <p>No study to show: the lab config lists none, or none for you.</p>
       ) : (
-        <Table label="Studies">
-          <thead>
-            <tr>
-              <th scope="col">Study</th>
-              <th scope="col">Sites</th>
-              <th scope="col" data-number>
-                Sessions
-              </th>
-              <th scope="col" data-number>
-                Missing scans
-              </th>
-              <th scope="col" data-number>
-                Without REDCap
-              </th>
-              <th scope="col" data-number>
-                Problems
-              </th>
-            </tr>
-          </thead>
-          <tbody>
-            {props.studies.map((study) => {
-              const counts = props.outstanding.get(study.id);
-              return (
-                <tr key={study.id}>
-                  <th scope="row">
-                    <a href={`/lab/studies/${encodeURIComponent(study.id)}`}>{study.id}</a> <small>{study.name}</small>
-                  </th>
-                  <td>{study.sites.join(', ') || '—'}</td>
-                  <td data-number>{study.sessions}</td>
-                  <Count n={counts?.missingScans} />
-                  <Count n={counts?.noRedcapRecord} />
-                  <Count n={counts?.problems} />
-                </tr>
-              );
-            })}
-          </tbody>
+        <Table
+          label="Studies"
+          columns={['Study', 'Sites', '#Sessions', '#Missing scans', '#Without REDCap', '#Problems']}
+        >
+          {props.studies.map((study) => {
+            const counts = props.outstanding.get(study.id);
+            return (
+              <tr key={study.id}>
+                <th scope="row">
+                  <a href={`/lab/studies/${encodeURIComponent(study.id)}`}>{study.id}</a> <small>{study.name}</small>
+                </th>
+                <td>{study.sites.join(', ') || '—'}</td>
+                <td data-number>{study.sessions}</td>
+                <Count n={counts?.missingScans} />
+                <Count n={counts?.noRedcapRecord} />
+                <Count n={counts?.problems} />
+              </tr>
+            );
+          })}
         </Table>
       )}
     </Layout>

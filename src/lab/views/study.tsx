@@ -19,41 +19,32 @@ export function StudyPage({ page, data }: { page: PageContext; data: StudyPageDa
       {data.sites.length === 0 ? (
         <p>No site runs this study yet (the lab config lists none).</p>
       ) : (
-        <Table label="Sites">
-          <thead>
-            <tr>
-              <th scope="col">Site</th>
-              <th scope="col">Last REDCap record (scan date)</th>
-              <th scope="col">Last scan arrived</th>
+        <Table label="Sites" columns={['Site', 'Last REDCap record (scan date)', 'Last scan arrived']}>
+          {data.sites.map((site) => (
+            <tr key={site.siteId}>
+              <th scope="row">{site.siteId}</th>
+              <td>
+                {site.lastRecord ? (
+                  <>
+                    <SessionLink id={site.lastRecord.sessionId} />, <Day date={site.lastRecord.date} now={page.now} />
+                  </>
+                ) : site.usesRedcap ? (
+                  'none yet'
+                ) : (
+                  'does not use REDCap'
+                )}
+              </td>
+              <td>
+                {site.lastScan ? (
+                  <>
+                    <SessionLink id={site.lastScan.sessionId} />, <DateTime at={site.lastScan.at} now={page.now} />
+                  </>
+                ) : (
+                  'none yet'
+                )}
+              </td>
             </tr>
-          </thead>
-          <tbody>
-            {data.sites.map((site) => (
-              <tr key={site.siteId}>
-                <th scope="row">{site.siteId}</th>
-                <td>
-                  {site.lastRecord ? (
-                    <>
-                      <SessionLink id={site.lastRecord.sessionId} />, <Day date={site.lastRecord.date} now={page.now} />
-                    </>
-                  ) : site.usesRedcap ? (
-                    'none yet'
-                  ) : (
-                    'does not use REDCap'
-                  )}
-                </td>
-                <td>
-                  {site.lastScan ? (
-                    <>
-                      <SessionLink id={site.lastScan.sessionId} />, <DateTime at={site.lastScan.at} now={page.now} />
-                    </>
-                  ) : (
-                    'none yet'
-                  )}
-                </td>
-              </tr>
-            ))}
-          </tbody>
+          ))}
         </Table>
       )}
 
@@ -64,31 +55,20 @@ export function StudyPage({ page, data }: { page: PageContext; data: StudyPageDa
       {data.sessions.length === 0 ? (
         <p>No session yet.</p>
       ) : (
-        <Table label="Newest sessions">
-          <thead>
-            <tr>
-              <th scope="col">Session</th>
-              <th scope="col">Site</th>
-              <th scope="col">Scan date</th>
-              <th scope="col">State</th>
-              <th scope="col">REDCap</th>
+        <Table label="Newest sessions" columns={['Session', 'Site', 'Scan date', 'State', 'REDCap']}>
+          {data.sessions.map((session) => (
+            <tr key={session.sessionId}>
+              <th scope="row">
+                <SessionLink id={session.sessionId} />
+              </th>
+              <td>{session.siteId}</td>
+              <td>{session.date ?? '—'}</td>
+              <td>
+                <StateBadge state={session.state} />
+              </td>
+              <td>{session.recordId === null ? '—' : <a href={`/redcap_redirect/${session.recordId}`}>record</a>}</td>
             </tr>
-          </thead>
-          <tbody>
-            {data.sessions.map((session) => (
-              <tr key={session.sessionId}>
-                <th scope="row">
-                  <SessionLink id={session.sessionId} />
-                </th>
-                <td>{session.siteId}</td>
-                <td>{session.date ?? '—'}</td>
-                <td>
-                  <StateBadge state={session.state} />
-                </td>
-                <td>{session.recordId === null ? '—' : <a href={`/redcap_redirect/${session.recordId}`}>record</a>}</td>
-              </tr>
-            ))}
-          </tbody>
+          ))}
         </Table>
       )}
     </Layout>

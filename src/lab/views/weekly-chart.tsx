@@ -14,6 +14,8 @@ const TOP = 28;
 
 export function WeeklyChart({ counts, sites }: { counts: WeekCount[]; sites: string[] }) {
   const weeks = [...new Set(counts.map((c) => c.week))].sort();
+  const byKey = new Map(counts.map((c) => [`${c.siteId} ${c.week}`, c]));
+  const countOf = (site: string, week: string) => byKey.get(`${site} ${week}`);
   if (sites.length === 0 || weeks.length === 0) return <p>No site yet.</p>;
   const max = Math.max(1, ...counts.map((c) => Math.max(c.records, c.scans)));
   const slot = (WIDTH - LEFT - 8) / weeks.length;
@@ -61,7 +63,7 @@ export function WeeklyChart({ counts, sites }: { counts: WeekCount[]; sites: str
               <line x1={LEFT} x2={WIDTH - 8} y1={base} y2={base} />
               <line x1={LEFT} x2={WIDTH - 8} y1={base - BARS} y2={base - BARS} stroke-dasharray="2 4" />
               {weeks.map((week, w) => {
-                const c = counts.find((count) => count.siteId === site && count.week === week);
+                const c = countOf(site, week);
                 const x = LEFT + w * slot + 2;
                 return (
                   <g key={week}>
@@ -97,32 +99,23 @@ export function WeeklyChart({ counts, sites }: { counts: WeekCount[]; sites: str
       </svg>
       <details>
         <summary>The figures</summary>
-        <Table label="Sessions per week and site">
-          <thead>
-            <tr>
-              <th scope="col">Week of</th>
-              {sites.map((site) => (
-                <th scope="col" key={site} data-number>
-                  {`${site}: records / scans`}
-                </th>
-              ))}
+        <Table
+          label="Sessions per week and site"
+          columns={['Week of', ...sites.map((site) => `#${site}: records / scans`)]}
+        >
+          {weeks.map((week) => (
+            <tr key={week}>
+              <th scope="row">{week}</th>
+              {sites.map((site) => {
+                const c = countOf(site, week);
+                return (
+                  <td key={site} data-number>
+                    {`${c?.records ?? 0} / ${c?.scans ?? 0}`}
+                  </td>
+                );
+              })}
             </tr>
-          </thead>
-          <tbody>
-            {weeks.map((week) => (
-              <tr key={week}>
-                <th scope="row">{week}</th>
-                {sites.map((site) => {
-                  const c = counts.find((count) => count.siteId === site && count.week === week);
-                  return (
-                    <td key={site} data-number>
-                      {`${c?.records ?? 0} / ${c?.scans ?? 0}`}
-                    </td>
-                  );
-                })}
-              </tr>
-            ))}
-          </tbody>
+          ))}
         </Table>
       </details>
     </figure>
