@@ -89,7 +89,8 @@ export function oidcLogin(settings: {
       }
       if (!email)
         throw new LoginFailed('The login provider gave no email address, so you cannot be found in the lab config');
-      if (verified === false) throw new LoginFailed(`The login provider has not verified ${email}`);
+      // (No address in the message: it is logged.)
+      if (verified === false) throw new LoginFailed('The login provider has not verified your email address');
       return { email };
     },
   };

@@ -1,11 +1,11 @@
 /** Routes REDCap and its users call: the Data Entry Trigger and the redirect to a record. */
 import Router from '@koa/router';
 import { RequestContext } from '@mikro-orm/core';
+import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Middleware } from 'koa';
 import type { RedcapIntakeInput } from '../../surface';
 import type { AppDeps } from '../app';
 import { secretsEqual } from '../auth';
-import type { EntityManager } from '@mikro-orm/postgresql';
 import { bearerOrLabLogin, seesRecord } from '../lab/access';
 import type { Viewer } from '../lab/viewer';
 import { limitedBody } from '../request-body';
