@@ -7,6 +7,7 @@ import { RequestContext } from '@mikro-orm/core';
 import type { AppDeps } from './app-deps';
 import { databaseAnswers } from './db/orm';
 import { errorResponse } from './errors';
+import { labPages } from './lab/routes';
 import { logger as defaultLogger } from './logger';
 import { metricsRegistry } from './metrics';
 import { redcapRouter } from './redcap/routes';
@@ -58,6 +59,7 @@ export function createApp(deps: AppDeps): Koa {
     ctx.body = await metricsRegistry.metrics();
   });
   app.use(router.routes()).use(router.allowedMethods());
+  app.use(labPages(deps));
   for (const routes of [redcapRouter(deps), sessionsRouter(deps)]) {
     app.use(routes.routes()).use(routes.allowedMethods());
   }

@@ -110,6 +110,16 @@ const schema = z.object({
   CODEC_SERVER_HOST: z.string().min(1).default('127.0.0.1'),
   CODEC_SERVER_TOKEN: optionalText,
   CODEC_CORS_ORIGINS: z.string().default('http://localhost:8233,http://127.0.0.1:8233'),
+  // The lab's pages (docs/lab.md): logins through the lab's OpenID Connect provider, or API_TOKEN without one.
+  OIDC_ISSUER: url(['https:', 'http:']),
+  OIDC_CLIENT_ID: optionalText,
+  OIDC_CLIENT_SECRET: optionalText,
+  /** The service's URL as people reach it; the OpenID Connect callback is PUBLIC_URL/lab/auth/callback. */
+  PUBLIC_URL: url(['https:', 'http:']),
+  /** How long a login to the pages lasts. */
+  LAB_LOGIN_EXPIRY: duration.default('12 hours'),
+  /** The Temporal Web UI as people reach it; default: the one `npm start` embeds (TEMPORAL_UI_PORT). */
+  TEMPORAL_UI_URL: url(['https:', 'http:']),
 });
 
 export interface Config {
@@ -166,12 +176,26 @@ export interface Config {
   databaseSsl?: DatabaseSsl;
   /** `npm run codec-server`: where it listens, the token it asks for, the Web UI origins it answers. */
   codecServer: { port: number; host: string; token?: string; corsOrigins: string[] };
+  lab: LabSettings;
 }
 
 /** PostgreSQL's sslmode (libpq's meaning) and the CA that signs the server's certificate (default: the system's). */
 export interface DatabaseSsl {
   mode: 'require' | 'verify-ca' | 'verify-full';
   ca?: Buffer;
+}
+
+/** The lab's pages (src/lab/). */
+export interface LabSettings {
+  /** Set: people log in with the lab's OpenID Connect provider; unset: with API_TOKEN. */
+  oidc?: { issuer: string; clientId: string; clientSecret: string };
+  /** The service's URL as people reach it, without a trailing '/'. */
+  publicUrl?: string;
+  /** Login cookies are Secure (PUBLIC_URL is https). */
+  secureCookies: boolean;
+  loginExpiryMs: number;
+  /** The Temporal Web UI, without a trailing '/'. */
+  temporalUiUrl: string;
 }
 
 export class ConfigError extends StartupError {}
@@ -323,6 +347,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   const database = databaseTarget(e);
   return {
+    lab: labSettings(e),
     port: e.PORT,
     dataDir: path.resolve(e.DATA_DIR),
     databaseUrl: database.url,
@@ -370,6 +395,33 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       activitySlots: e.WORKER_ACTIVITY_SLOTS,
       reuseV8Context: e.WORKER_REUSE_V8_CONTEXT === undefined ? undefined : e.WORKER_REUSE_V8_CONTEXT === 'true',
     },
+  };
+}
+
+const LOOPBACK = /^(127\.\d+\.\d+\.\d+|localhost|\[::1\])$/;
+const withoutTrailingSlash = (value: string) => value.replace(/\/+$/, '');
+
+function labSettings(e: z.output<typeof schema>): LabSettings {
+  const publicUrl = e.PUBLIC_URL === undefined ? undefined : withoutTrailingSlash(e.PUBLIC_URL);
+  let oidc: LabSettings['oidc'];
+  if (e.OIDC_ISSUER !== undefined) {
+    const missing = (['OIDC_CLIENT_ID', 'OIDC_CLIENT_SECRET', 'PUBLIC_URL'] as const).filter((key) => !e[key]);
+    if (missing.length > 0) {
+      throw new ConfigError(`Invalid environment: OIDC_ISSUER is set, so ${missing.join(' and ')} must be set too`);
+    }
+    // Tokens and the client secret cross this connection: plain http only where it never leaves the machine.
+    const issuer = new URL(e.OIDC_ISSUER);
+    if (issuer.protocol === 'http:' && !LOOPBACK.test(issuer.hostname)) {
+      throw new ConfigError('Invalid environment: OIDC_ISSUER must be an https URL (http only on 127.0.0.1)');
+    }
+    oidc = { issuer: e.OIDC_ISSUER, clientId: e.OIDC_CLIENT_ID!, clientSecret: e.OIDC_CLIENT_SECRET! };
+  }
+  return {
+    oidc,
+    publicUrl,
+    secureCookies: publicUrl?.startsWith('https:') ?? false,
+    loginExpiryMs: e.LAB_LOGIN_EXPIRY,
+    temporalUiUrl: withoutTrailingSlash(e.TEMPORAL_UI_URL ?? `http://127.0.0.1:${e.TEMPORAL_UI_PORT}`),
   };
 }
 

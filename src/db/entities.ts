@@ -5,6 +5,7 @@
  */
 import { Collection, EntitySchema, OptionalProps } from '@mikro-orm/core';
 import { JobRunSchema } from './job-run';
+import { LabLoginSchema } from './lab-login';
 import { SentEmailSchema } from './sent-email';
 import { SessionXnatSchema, XnatConfigSchema, XnatLabelProblemSchema, XnatProjectSchema } from './xnat';
 
@@ -76,12 +77,18 @@ export class EmptySession {
   createdAt: Date = new Date();
 }
 
+/**
+ * A person of the lab config. `admin` users get the monitors' email and may act on the lab's pages, `staff` users may
+ * look; `studies`, when not empty, are the only studies the user sees (empty: all of them).
+ */
 export class User {
-  [OptionalProps]?: 'admin';
+  [OptionalProps]?: 'admin' | 'staff';
   id!: number;
   name!: string;
   email?: string | null;
   admin = false;
+  staff = false;
+  studies = new Collection<Study>(this);
 }
 
 /** How to read one REDCap instrument: where the server is and which fields mean what. */
@@ -188,6 +195,8 @@ export const SessionSchema = new EntitySchema<Session>({
   class: Session,
   tableName: 'session',
   uniques: [{ properties: ['timepoint', 'num'] }],
+  // The lab's pages: a study's newest sessions, and its sessions of the last weeks.
+  indexes: [{ properties: ['date', 'id'] }],
   properties: {
     id: { type: 'string', primary: true, length: 80 },
     timepoint: { kind: 'm:1', entity: () => Timepoint, deleteRule: 'cascade' },
@@ -205,6 +214,8 @@ export const SessionSchema = new EntitySchema<Session>({
 export const ScanSchema = new EntitySchema<Scan>({
   class: Scan,
   tableName: 'scan',
+  // The lab's pages: a site's latest scan.
+  indexes: [{ properties: ['createdAt', 'id'] }],
   properties: {
     id: { type: 'number', primary: true, autoincrement: true },
     session: { kind: 'm:1', entity: () => Session, deleteRule: 'cascade', index: true },
@@ -235,6 +246,8 @@ export const UserSchema = new EntitySchema<User>({
     name: { type: 'string', unique: true },
     email: { type: 'string', nullable: true },
     admin: { type: 'boolean', default: false },
+    staff: { type: 'boolean', default: false },
+    studies: { kind: 'm:n', entity: () => Study, owner: true, pivotTable: 'app_user_study' },
   },
 });
 
@@ -263,6 +276,8 @@ export const RedcapRecordSchema = new EntitySchema<RedcapRecord>({
   class: RedcapRecord,
   tableName: 'redcap_record',
   uniques: [{ properties: ['config', 'record', 'eventName', 'repeatInstance'] }],
+  // The lab's pages: a site's latest record.
+  indexes: [{ properties: ['entryDate', 'id'] }],
   properties: {
     id: { type: 'number', primary: true, autoincrement: true },
     config: { kind: 'm:1', entity: () => RedcapConfig },
@@ -315,4 +330,5 @@ export const entities = [
   XnatProjectSchema,
   SessionXnatSchema,
   XnatLabelProblemSchema,
+  LabLoginSchema,
 ];

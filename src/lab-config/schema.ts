@@ -80,6 +80,10 @@ const userSchema = z
     name: text('name'),
     email: z.string().trim().email('must be an email address').nullish(),
     admin: z.boolean().default(false),
+    /** May look at the lab's pages (admins may also act). */
+    staff: z.boolean().default(false),
+    /** The studies this user sees on the lab's pages; absent: all of them. */
+    studies: z.array(sessionIdPart('study id')).min(1, 'list at least one study, or leave studies out').optional(),
   })
   .strict();
 
@@ -189,9 +193,11 @@ export const labConfigSchema = z
         } else codes.set(key, study.id);
       }),
     );
-    config.users.forEach((user, i) =>
-      once(`user:${user.name}`, ['users', i, 'name'], `user "${user.name}" is listed twice`),
-    );
+    config.users.forEach((user, i) => {
+      once(`user:${user.name}`, ['users', i, 'name'], `user "${user.name}" is listed twice`);
+      if (user.email)
+        once(`email:${user.email.toLowerCase()}`, ['users', i, 'email'], `email ${user.email} is listed twice`);
+    });
     config.redcap.forEach((redcap, i) =>
       once(
         `redcap:${redcap.url}:${redcap.project}:${redcap.instrument}`,

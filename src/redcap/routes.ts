@@ -3,7 +3,9 @@ import Router from '@koa/router';
 import type { Middleware } from 'koa';
 import type { RedcapIntakeInput } from '../../surface';
 import type { AppDeps } from '../app-deps';
-import { requireBearer, secretsEqual } from '../auth';
+import { secretsEqual } from '../auth';
+import { bearerOrLabLogin, seesRecord } from '../lab/access';
+import type { Viewer } from '../lab/viewer';
 import { limitedBody } from '../request-body';
 import { RedcapConfig, RedcapRecord } from '../db/entities';
 import { requestEm } from '../db/orm';
@@ -125,13 +127,15 @@ export function redcapRouter(deps: AppDeps): Router {
     ctx.body = { status: 'accepted', workflowId };
   });
 
-  router.get('/redcap_redirect/:recordId', requireBearer(deps.config.apiToken), async (ctx) => {
+  // The lab's pages link records here: a login to them counts as well as the bearer token.
+  router.get('/redcap_redirect/:recordId', bearerOrLabLogin(deps), async (ctx) => {
     const { recordId } = ctx.params;
     const id = /^\d{1,9}$/.test(recordId) ? Number(recordId) : undefined;
     const em = requestEm(deps.orm);
+    const viewer = (ctx.state as { viewer?: Viewer }).viewer;
     const record = id
-      ? await bounded(log, 'database', 'look up the REDCap record', DATABASE_TIMEOUT_MS, () =>
-          em.findOne(RedcapRecord, id, { populate: ['config'] }),
+      ? await bounded(log, 'database', 'look up the REDCap record', DATABASE_TIMEOUT_MS, async () =>
+          viewer && !(await seesRecord(em, viewer, id)) ? null : em.findOne(RedcapRecord, id, { populate: ['config'] }),
         )
       : null;
     if (!record)

@@ -161,6 +161,31 @@ test('entities in the database but not in the file are left alone', async () => 
   expect(await em.count(RedcapConfig)).toBe(2);
 });
 
+test('users: staff and the studies they see are kept, changed and cleared like any field', async () => {
+  await apply(fixture);
+  const rui = async () => orm.em.fork().findOneOrFail(User, { name: 'Rui Assistant' }, { populate: ['studies'] });
+  expect(await rui()).toMatchObject({ admin: false, staff: true });
+  expect((await rui()).studies.getIdentifiers()).toEqual(['SPN01']);
+
+  const everything = fixture.replace('    studies: [SPN01]           # and sees only these studies\n', '');
+  expect(actions(await apply(everything))).toContain('user "Rui Assistant": updated (studies)');
+  expect((await rui()).studies.getIdentifiers()).toEqual([]);
+  expect(actions(await apply(everything))).toContain('user "Rui Assistant": unchanged');
+});
+
+test('a user may only be limited to studies that exist, and not to none', async () => {
+  await apply(fixture);
+  const before = await snapshot();
+  const unknown = fixture.replace('studies: [SPN01]', 'studies: [SPN01, NOPE9]');
+  await expect(apply(unknown)).rejects.toThrow(/users\[1\]\.studies: no study NOPE9 \(in the file or the database\)/);
+  await expect(apply(fixture.replace('studies: [SPN01]', 'studies: []'))).rejects.toThrow(
+    /users\[1\]\.studies: list at least one study, or leave studies out/,
+  );
+  const twice = fixture.replace('    email: rui@example.org', '    email: ADA@example.org');
+  await expect(apply(twice)).rejects.toThrow(/email ADA@example.org is listed twice/);
+  expect(await snapshot()).toEqual(before);
+});
+
 describe('a bad file changes nothing and says where it is wrong', () => {
   test.each([
     [
@@ -358,7 +383,7 @@ describe('the CLI (npm run cli), as a child process', () => {
     expect(missingVar).toEqual({
       code: 1,
       stdout: '',
-      stderr: `error: ${FIXTURE} line 38: environment variable REDCAP_TOKEN_SPN01_LONG is not set\n`,
+      stderr: `error: ${FIXTURE} line ${lineOf(fixture, '${REDCAP_TOKEN_SPN01_LONG}')}: environment variable REDCAP_TOKEN_SPN01_LONG is not set\n`,
     });
 
     const noFile = await cli(['config', 'apply', '/nonexistent/lab.yml'], { DATABASE_URL: url });
