@@ -31,6 +31,7 @@ import {
   type JobResult,
 } from '../src/jobs/submit';
 import { downloadGaveUpEmail, noScansEmail } from '../src/mail/templates';
+import { sessionsChanged } from '../src/lab-data/state';
 import { checkSessionScans } from '../src/sessions/scan-check';
 import { sessionFacts, viewSession, type SessionView } from '../src/sessions/view';
 import { MONITORING_CANCELLED, PermanentError, type MonitorEmailKind, type ScanCheck } from '../surface';
@@ -179,6 +180,7 @@ export function createMonitorActivities(deps: ActivityDeps) {
         details: [{ attempt }],
       });
     }
+    await sessionsChanged(em, [view.sessionId], log);
 
     const stopper = new AbortController();
     let ended = false;

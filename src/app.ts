@@ -8,6 +8,7 @@ import { RequestContext } from '@mikro-orm/core';
 import type { Config } from './config';
 import { databaseAnswers, type Orm } from './db/orm';
 import { errorResponse } from './errors';
+import { labDataRouter } from './lab-data/routes';
 import { logger as defaultLogger, type Logger } from './logger';
 import { metricsRegistry } from './metrics';
 import type { RedcapConfigCache } from './redcap/config-cache';
@@ -69,7 +70,7 @@ export function createApp(deps: AppDeps): Koa {
     ctx.body = await metricsRegistry.metrics();
   });
   app.use(router.routes()).use(router.allowedMethods());
-  for (const routes of [redcapRouter(deps), sessionsRouter(deps)]) {
+  for (const routes of [redcapRouter(deps), sessionsRouter(deps), labDataRouter(deps)]) {
     app.use(routes.routes()).use(routes.allowedMethods());
   }
   return app;

@@ -31,6 +31,16 @@ const durationOrOff = z
   .trim()
   .transform((value, ctx) => (/^off$/i.test(value) ? null : toMillis(value, ctx)));
 
+/** True for a zone the Intl API knows (the one Temporal's schedules use too). */
+function isTimeZone(zone: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: zone });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 const optionalText = z
   .string()
   .optional()
@@ -69,6 +79,18 @@ const schema = z.object({
   DOWNLOAD_RETRY_MAX: duration.default('6 hours'),
   RECONCILE_INTERVAL: durationOrOff.default('1 hour'),
   RECONCILE_LOOKBACK: duration.default('7 days'),
+  /** When each study's daily digest goes out (HH:MM in TZ), or `off`. */
+  DIGEST_AT: z
+    .string()
+    .trim()
+    .regex(/^(off|([01]\d|2[0-3]):[0-5]\d)$/i, 'must be a time of day as HH:MM (e.g. 08:00), or off')
+    .default('08:00'),
+  /** The zone of DIGEST_AT (an IANA name such as America/Toronto); unset: UTC. */
+  TZ: optionalText.refine((zone) => zone === undefined || isTimeZone(zone), {
+    message: 'must be an IANA time zone such as America/Toronto or UTC',
+  }),
+  /** The service's URL as people reach it: links in the digest go to its lab pages. */
+  PUBLIC_URL: url(['http:', 'https:']),
   /** On SIGTERM/SIGINT the worker stops polling and lets running activities finish for this long, then cancels them. */
   SHUTDOWN_GRACE: duration.default('30 seconds'),
   /** Job activities (download and post-download attempts) one worker runs at once, apart from the short ones. */
@@ -125,6 +147,10 @@ export interface Config {
   };
   /** Reconciliation of each REDCap config (docs/redcap.md "Reconciliation"): how often (null: `off`), and how far back a first run looks. */
   reconcile: { intervalMs: number | null; lookbackMs: number };
+  /** The daily digest of each study (docs/email.md "The daily digest"): its time of day (null: `off`) and zone. */
+  digest: { at: { hour: number; minute: number } | null; timeZone: string };
+  /** PUBLIC_URL without its trailing '/'; unset: links go to REDCap instead of the lab pages. */
+  publicUrl?: string;
   workerMetricsPort?: number;
   workerSdkMetricsPort?: number;
   /** Worker options a lab may override (src/temporal/worker-tuning.ts); undefined: the SDK's default. */
@@ -151,6 +177,12 @@ const words = (text: string) => text.split(/\s+/).filter(Boolean);
 function jobStatusCommand(submitCommand: string, configured: string | undefined): string[] | undefined {
   if (configured !== undefined) return words(configured);
   return path.basename(submitCommand) === 'sbatch' ? ['squeue', '-h', '-o', '%T', '-j'] : undefined;
+}
+
+function timeOfDay(value: string): { hour: number; minute: number } | null {
+  if (/^off$/i.test(value)) return null;
+  const [hour, minute] = value.split(':').map(Number);
+  return { hour, minute };
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -190,6 +222,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       downloadRetryMaxMs: e.DOWNLOAD_RETRY_MAX,
     },
     reconcile: { intervalMs: e.RECONCILE_INTERVAL, lookbackMs: e.RECONCILE_LOOKBACK },
+    digest: { at: timeOfDay(e.DIGEST_AT), timeZone: e.TZ ?? 'UTC' },
+    publicUrl: e.PUBLIC_URL?.replace(/\/+$/, ''),
     logLevel: e.LOG_LEVEL,
     embeddedPostgresPort: e.EMBEDDED_POSTGRES_PORT,
     temporalUiPort: e.TEMPORAL_UI_PORT,

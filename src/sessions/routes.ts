@@ -1,25 +1,19 @@
 /** Admin routes on sessions: read one, register a scan, cancel its monitors (and undo that). All need the bearer token. */
 import Router from '@koa/router';
 import { RequestContext, UniqueConstraintViolationException } from '@mikro-orm/core';
-import { isGrpcServiceError } from '@temporalio/client';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { z } from 'zod';
-import { cancelSignal, scansArrivedSignal } from '../../surface';
+import { scansArrivedSignal } from '../../surface';
 import type { AppDeps } from '../app';
 import { requireBearer } from '../auth';
-import { limitedBody } from '../request-body';
+import { limitedBody, parseBody } from '../request-body';
 import { Scan } from '../db/entities';
-import { BadRequestError, ConflictError, UnavailableError } from '../errors';
+import { ConflictError, UnavailableError } from '../errors';
 import { logger as defaultLogger } from '../logger';
 import { refineStorable } from '../storable-text';
-import {
-  awaitSessionMonitorsClosed,
-  describeSessionMonitors,
-  signalSessionMonitors,
-  startScanMonitors,
-  type SignalReport,
-} from '../temporal/monitors';
-import { clearMonitorsCancelled, recordMonitorsCancelled, restoreMonitorsCancelled } from './cancel';
+import { sessionsChanged } from '../lab-data/state';
+import { describeSessionMonitors, signalSessionMonitors, type SignalReport } from '../temporal/monitors';
+import { cancelSessionMonitors, undoMonitorsCancel } from './cancel';
 import { findSession } from './domain';
 import { checkSessionScans } from './scan-check';
 import { viewSession } from './view';
@@ -37,14 +31,6 @@ const scanBody = z
 
 const cancelBody = z.object({ reason: z.string().trim().max(1_000).superRefine(refineStorable).optional() }).strict();
 
-/** The JSON body, validated: a problem is a 400 that names each field. */
-function parse<T>(schema: z.ZodType<T>, body: unknown): T {
-  const result = schema.safeParse(body ?? {});
-  if (result.success) return result.data;
-  const problems = result.error.issues.map((issue) => `${issue.path.join('.') || 'body'}: ${issue.message}`);
-  throw new BadRequestError(`Invalid body: ${problems.join('; ')}`, { problems });
-}
-
 export function sessionsRouter(deps: AppDeps): Router {
   const log = (deps.logger ?? defaultLogger).child({ component: 'sessions' });
   const router = new Router();
@@ -59,7 +45,7 @@ export function sessionsRouter(deps: AppDeps): Router {
   });
 
   router.post('/sessions/:sessionId/scans', auth, json, async (ctx) => {
-    const body = parse(scanBody, ctx.request.body);
+    const body = parseBody(scanBody, ctx.request.body);
     const manager = em();
     const session = await findSession(manager, ctx.params.sessionId);
     let created = false;
@@ -98,6 +84,7 @@ export function sessionsRouter(deps: AppDeps): Router {
       );
     }
 
+    if (created) await sessionsChanged(manager, [session.id], log);
     // The monitors also find the scan at their next check; the signal only makes them look now. It carries the
     // session's check made here, which the import monitor takes instead of reading the database again.
     const check = await checkSessionScans(manager, session.id).catch(() => undefined);
@@ -121,23 +108,10 @@ export function sessionsRouter(deps: AppDeps): Router {
   });
 
   router.post('/sessions/:sessionId/monitors/cancel', auth, json, async (ctx) => {
-    const { reason } = parse(cancelBody, ctx.request.body);
+    const { reason } = parseBody(cancelBody, ctx.request.body);
     const manager = em();
     const session = await findSession(manager, ctx.params.sessionId);
-    // Recorded first: a monitor started later, or one the signal misses, finds it at its next check.
-    const cancelled = await recordMonitorsCancelled(manager, session.id, reason);
-    let report: SignalReport;
-    try {
-      report = await signalSessionMonitors(deps.temporal, session.id, (handle) =>
-        handle.signal(cancelSignal, reason ? { reason } : {}),
-      );
-    } catch (err) {
-      if (!(err instanceof UnavailableError)) throw err;
-      throw new UnavailableError(
-        `The cancel of ${session.id} is recorded (its monitors end at their next check), but Temporal did not answer to signal them now; try again when it is back`,
-        { unavailable: 'temporal', monitorsCancelled: cancelled },
-      );
-    }
+    const { cancelled, report } = await cancelSessionMonitors(deps, manager, session.id, reason);
     log.info(
       { sessionId: session.id, reason, cancelled, signalled: report.signalled.map((m) => m.workflowId) },
       'monitors cancelled',
@@ -149,36 +123,7 @@ export function sessionsRouter(deps: AppDeps): Router {
   router.delete('/sessions/:sessionId/monitors/cancel', auth, async (ctx) => {
     const manager = em();
     const view = await viewSession(manager, ctx.params.sessionId);
-    if (!view.monitorsCancelled) {
-      throw new ConflictError(`Monitoring of ${view.sessionId} is not cancelled; nothing to undo`, {
-        sessionId: view.sessionId,
-      });
-    }
-    const undone = view.monitorsCancelled;
-    // The cancelled monitors are ending; a new start would otherwise join one of them.
-    await awaitSessionMonitorsClosed(deps.temporal, view.sessionId, 10_000);
-    await clearMonitorsCancelled(manager, view.sessionId);
-    let monitors;
-    try {
-      const target = {
-        sessionId: view.sessionId,
-        studyId: view.study.id,
-        siteId: view.site,
-        downloadScript: view.downloadScript,
-      };
-      monitors = await startScanMonitors(deps.temporal, deps.config, target, {
-        check: await checkSessionScans(manager, view.sessionId),
-      });
-    } catch (err) {
-      await restoreMonitorsCancelled(manager, view.sessionId, undone);
-      if (!isGrpcServiceError(err)) throw err;
-      throw new UnavailableError(
-        `Temporal did not answer while starting the monitors of ${view.sessionId}; the cancel stays. Try again when it is back`,
-        {
-          unavailable: 'temporal',
-        },
-      );
-    }
+    const { undone, monitors } = await undoMonitorsCancel(deps, manager, view);
     log.info({ sessionId: view.sessionId, undone, monitors }, 'cancel undone; monitors started again');
     ctx.body = { sessionId: view.sessionId, undone, monitors };
   });
