@@ -1,5 +1,6 @@
 /** Everything the workflows do to the world, built from the dependencies handed in. */
 import type { ActivityDeps } from './deps';
+import { createDigestActivities } from './digest';
 import { createIntakeActivities } from './intake';
 import { createMailActivities } from './mail';
 import { createMonitorActivities } from './monitors';
@@ -13,6 +14,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createMonitorActivities(deps),
     ...createMailActivities(deps),
     ...createReconcileActivities(deps),
+    ...createDigestActivities(deps),
   };
 }
 

@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { StartupError } from './startup-failure';
 
 /** A duration in the forms Temporal accepts ("2 days", "90s", "1h"), as milliseconds. */
-function toMillis(value: string, ctx: z.RefinementCtx): number {
+export function toMillis(value: string, ctx: z.RefinementCtx): number {
   let millis: number;
   try {
     millis = msToNumber(value as Duration);

@@ -12,6 +12,7 @@ import { exitOnStartupFailure } from './startup-failure';
 import { serveMetrics } from './metrics';
 import { connectTemporal } from './temporal/client';
 import { installTemporalRuntime } from './temporal/runtime';
+import { syncDigestSchedulesAtStart } from './temporal/digest-schedules';
 import { syncReconcileSchedulesAtStart } from './temporal/schedules';
 import { workflowSource } from './temporal/workflow-bundle';
 import { workerTuning } from './temporal/worker-tuning';
@@ -107,6 +108,7 @@ async function main(): Promise<void> {
   const deps = activityDepsFrom(config, orm, temporal);
   const worker = await createWorker({ config, connection, deps });
   await syncReconcileSchedulesAtStart(orm, temporal, config, logger);
+  await syncDigestSchedulesAtStart(orm, temporal, config, logger);
   const metrics = config.workerMetricsPort ? await serveMetrics(config.workerMetricsPort) : undefined;
   logger.info(
     {

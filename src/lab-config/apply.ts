@@ -57,7 +57,15 @@ export async function applyLabConfig(
           changes.push(await applyStudySite(tx, study, site));
         }
       }
-      for (const user of config.users) changes.push(await applyUser(tx, user));
+      for (const [i, user] of config.users.entries()) {
+        const unknown = await unknownStudies(tx, user.studies ?? []);
+        if (unknown.length > 0)
+          throw new LabConfigError(
+            [problem(['users', i, 'studies'], `no study ${unknown.join(', ')} (in the file or the database)`)],
+            options.file,
+          );
+        changes.push(await applyUser(tx, user));
+      }
       for (const redcap of config.redcap) changes.push(await applyRedcapConfig(tx, redcap));
       return changes;
     });
@@ -98,6 +106,7 @@ async function applyStudySite(em: EntityManager, study: StudyConfig, site: Study
     usesRedcap: site.usesRedcap,
     downloadScript: site.downloadScript ?? null,
     postDownloadScript: site.postDownloadScript ?? null,
+    quietAfterSeconds: site.quietAfter ?? null,
   };
   const existing = await em.findOne(StudySite, { study: study.id, site: site.site });
   if (!existing) {
@@ -130,8 +139,16 @@ async function codeConflict(
   return `code ${code} at site ${site.site} is already used by study ${holder.study.id} (in the database)`;
 }
 
+/** The ids among `studies` that are no study (the file's studies are applied first; the query flushes them). */
+async function unknownStudies(em: EntityManager, studies: string[]): Promise<string[]> {
+  if (studies.length === 0) return [];
+  const known = new Set((await em.find(Study, { id: { $in: studies } })).map((study) => study.id));
+  return studies.filter((id) => !known.has(id));
+}
+
 async function applyUser(em: EntityManager, user: UserConfig): Promise<EntityChange> {
-  const wanted = { email: user.email ?? null, admin: user.admin };
+  const studies = user.studies ? [...new Set(user.studies)].sort() : null;
+  const wanted = { email: user.email ?? null, admin: user.admin, digest: user.digest, studies };
   const existing = await em.findOne(User, { name: user.name });
   if (!existing) {
     em.create(User, { name: user.name, ...wanted });
@@ -178,9 +195,12 @@ function reconcile<T extends object>(
   names: Partial<Record<keyof T, string>> = {},
 ): string[] {
   const changed: string[] = [];
+  // Lists (a user's studies) compare by their items.
+  const same = (a: unknown, b: unknown) =>
+    Array.isArray(a) || Array.isArray(b) ? JSON.stringify(a) === JSON.stringify(b) : a === b;
   for (const key of Object.keys(wanted) as Array<keyof T>) {
     const want = wanted[key] ?? null;
-    if ((entity[key] ?? null) !== want) {
+    if (!same(entity[key] ?? null, want)) {
       entity[key] = want as T[keyof T];
       changed.push(names[key] ?? String(key));
     }

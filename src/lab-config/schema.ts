@@ -4,6 +4,7 @@
  * what comes out is exactly what the database should hold.
  */
 import { z } from 'zod';
+import { toMillis } from '../config';
 import { formatPath } from './problems';
 import { normalizeRedcapUrl } from '../redcap/urls';
 
@@ -63,6 +64,14 @@ const siteSchema = z
     usesRedcap: z.boolean().default(false),
     downloadScript: scriptName.nullish(),
     postDownloadScript: scriptName.nullish(),
+    /** No upload for this long is outstanding (a quiet site), e.g. `14 days`; as whole seconds. */
+    quietAfter: z
+      .string({ invalid_type_error: 'must be a duration such as "14 days" (quote it)' })
+      .trim()
+      .transform(toMillis)
+      .transform((ms) => Math.ceil(ms / 1000))
+      .pipe(z.number().max(2_147_483_647, 'must be shorter than 68 years'))
+      .nullish(),
   })
   .strict();
 
@@ -79,6 +88,10 @@ const userSchema = z
     name: text('name'),
     email: z.string().trim().email('must be an email address').nullish(),
     admin: z.boolean().default(false),
+    /** Gets the daily digest of the studies the user sees (admins always get it). */
+    digest: z.boolean().default(false),
+    /** The studies the user sees and gets the digest of; absent: every study. */
+    studies: z.array(sessionIdPart('study id')).min(1, 'must name at least one study (or leave studies out)').nullish(),
   })
   .strict();
 
