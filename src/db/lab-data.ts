@@ -75,7 +75,7 @@ export class MissedTriggers {
   foundAt: Date = new Date();
 }
 
-/** The hourly limit of one scope (`redcap-config:<id>`): which email owns the current window, and until when. */
+/** The hourly limit of one scope (`redcap-config:<id>:<kind>`): which email owns the current window, and until when. */
 export class EmailThrottle {
   scope!: string;
   key!: string;

@@ -67,8 +67,8 @@ export async function gatherDigest(
   );
   const held = await em.execute<Array<{ kind: string; count: number }>>(
     `select h.kind, count(*)::int as count from held_email h
-     where h.held_at > ? and h.held_at <= ?
-       and h.scope in (select 'redcap-config:' || c.id from redcap_config c where ${ofStudyConfig('c.id')})
+     join redcap_config c on h.scope = 'redcap-config:' || c.id || ':' || h.kind
+     where h.held_at > ? and h.held_at <= ? and ${ofStudyConfig('c.id')}
      group by h.kind order by h.kind`,
     [yesterday, at, studyId],
   );

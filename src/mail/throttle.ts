@@ -1,7 +1,8 @@
 /**
- * The hourly limit on the emails of one REDCap config (docs/email.md "At most one an hour"): of its failed-intake and
- * missed-trigger emails, one goes out per hour; the others are held, counted, and told in the study's next digest. A
- * trigger storm (a mistyped session field saved fifty times, a forged trigger repeated) costs the admins one email.
+ * The hourly limit on the emails of one REDCap config (docs/email.md "At most one an hour"): of its failed-intake
+ * emails one goes out per hour, and of its missed-trigger emails one; the others are held, counted, and told in the
+ * study's next digest. A trigger storm (a mistyped session field saved fifty times, a forged trigger repeated) costs
+ * the admins one email.
  *
  * The window is a row per scope claimed in one statement, so two workers never both send; a retry of the email that
  * owns the window passes again, and a held email stays held (its key is remembered).
@@ -15,12 +16,12 @@ export const THROTTLED_KINDS: readonly string[] = ['intake-failed', 'missed-trig
 
 export const THROTTLE_WINDOW_SECONDS = 60 * 60;
 
-/** The scope of a REDCap config's limited emails. */
-export const redcapConfigScope = (configId: number) => `redcap-config:${configId}`;
+/** The scope of a REDCap config's limited emails of one kind: `redcap-config:<id>:<kind>`. */
+export const redcapConfigScope = (configId: number, kind: string) => `redcap-config:${configId}:${kind}`;
 
 /** The limit's scope of an email, or undefined when it is not limited. */
 export function throttleScope(kind: string, redcapConfigId: number | undefined): string | undefined {
-  return redcapConfigId !== undefined && THROTTLED_KINDS.includes(kind) ? redcapConfigScope(redcapConfigId) : undefined;
+  return redcapConfigId !== undefined && THROTTLED_KINDS.includes(kind) ? redcapConfigScope(redcapConfigId, kind) : undefined;
 }
 
 /**

@@ -48,8 +48,8 @@ describe('the fixture', () => {
       },
     ]);
     expect(config.users).toEqual([
-      { name: 'Ada Admin', email: 'ada@example.org', admin: true },
-      { name: 'Rui Assistant', email: 'rui@example.org', admin: false },
+      { name: 'Ada Admin', email: 'ada@example.org', admin: true, digest: false },
+      { name: 'Rui Assistant', email: 'rui@example.org', admin: false, digest: false },
     ]);
     expect(config.redcap[0]).toEqual({
       url: 'https://redcap.example.org/',
@@ -103,7 +103,7 @@ ${extra}`;
       name: 'Social',
       sites: [{ site: 'CMH', code: 'SPX02', usesRedcap: false }],
     });
-    expect(config.users[0]).toEqual({ name: 'Ada', admin: false });
+    expect(config.users[0]).toEqual({ name: 'Ada', admin: false, digest: false });
     expect(config.redcap[0]).toMatchObject({ url: 'https://redcap.example.org/', project: 1234 });
     expect(config.redcap[0].fields.completedValue).toBe('2');
   });
@@ -121,7 +121,7 @@ ${extra}`;
   test('sections may be left out', () => {
     expect(parseLabConfig('users:\n  - name: Ada\n', { env: {} }).config).toEqual({
       studies: [],
-      users: [{ name: 'Ada', admin: false }],
+      users: [{ name: 'Ada', admin: false, digest: false }],
       redcap: [],
     });
   });
