@@ -17,11 +17,14 @@ const isoDate = (what: string) =>
   z
     .string()
     .trim()
-    .refine((value) => /^\d{4}-\d{2}-\d{2}$/.test(value) && !Number.isNaN(Date.parse(`${value}T00:00:00Z`)), {
-      message: `${what} must be a date as YYYY-MM-DD`,
-    })
-    .refine((value) => new Date(`${value}T00:00:00Z`).toISOString().startsWith(value), {
-      message: `${what} is not a day of the calendar`,
+    .superRefine((value, ctx) => {
+      const problem = !/^\d{4}-\d{2}-\d{2}$/.test(value)
+        ? `${what} must be a date as YYYY-MM-DD`
+        : Number.isNaN(Date.parse(`${value}T00:00:00Z`)) ||
+            new Date(`${value}T00:00:00Z`).toISOString().slice(0, 10) !== value
+          ? `${what} is not a day of the calendar`
+          : undefined;
+      if (problem) ctx.addIssue({ code: z.ZodIssueCode.custom, message: problem });
     });
 
 /** Where the previous page ended. */
