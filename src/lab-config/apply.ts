@@ -117,7 +117,7 @@ async function applyStudySite(em: EntityManager, study: StudyConfig, site: Study
     });
     return created('study site', name);
   }
-  return outcome('study site', name, reconcile(existing, wanted));
+  return outcome('study site', name, reconcile(existing, wanted, { quietAfterSeconds: 'quietAfter' }));
 }
 
 /**

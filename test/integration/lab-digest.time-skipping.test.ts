@@ -10,7 +10,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { createMailActivities } from '../../activities/mail';
 import { Study, StudySite, User } from '../../src/db/entities';
 import { dayIn } from '../../src/lab-data/digest';
-import { intakeFailed, triggersMissed } from '../../src/lab-data/problems';
+import { triggersMissed } from '../../src/lab-data/problems';
 import { refreshSessionStates } from '../../src/lab-data/state';
 import { findOrCreateSession } from '../../src/sessions/domain';
 import { LAB_DIGEST_WORKFLOW, type LabDigestInput, type LabDigestResult } from '../../surface';

@@ -14,8 +14,8 @@ import { redcapIntakeWorkflowId, statusQuery, type RedcapIntakeResult } from '..
 import { FakeRedcap } from '../support/fake-redcap';
 import { uniqueSessionId } from '../support/lab';
 import { quietTemporalLogs, startMonitorHarness, type MonitorHarness } from '../support/monitors';
-import { eventually } from '../support/processes';
-import { connectDevServer } from '../support/temporal';
+import { eventually, runCli } from '../support/processes';
+import { connectDevServer, devServerAddress } from '../support/temporal';
 
 const TOKEN = 'lab-states-token';
 const REDCAP_TOKEN = 'C0FFEE00C0FFEE00C0FFEE00C0FFEE00';
@@ -380,4 +380,30 @@ test('pull: an unknown config is a 404, a bad config id or body a 400; nothing s
     status: 'accepted',
     workflowId: redcapIntakeWorkflowId(redcap.id, 'E1', 'month_6_arm_1', 2),
   });
+});
+
+test('npm run cli -- pull: files a record whose trigger never came, and says what it filed; bad input exits 1', async () => {
+  serial += 1;
+  const sessionId = uniqueSessionId('ZHH', serial);
+  saveRow('CLI1', sessionId);
+  const env = {
+    DATABASE_URL: lab.databaseUrl,
+    TEMPORAL_ADDRESS: devServerAddress(),
+    TEMPORAL_TASK_QUEUE: lab.config.taskQueue,
+    LOG_LEVEL: 'warn',
+  };
+  const pulled = await runCli(['pull', '--config', String(redcap.id), 'CLI1'], env);
+  expect(pulled).toMatchObject({ code: 0, stderr: '' });
+  expect(pulled.stdout).toBe(
+    `intake ${redcapIntakeWorkflowId(redcap.id, 'CLI1')} started\nfiled: session ${sessionId} (created); its monitors started\n`,
+  );
+  expect(await stateOf(sessionId)).toBe('waiting');
+
+  expect(await runCli(['pull', '--config', '99999', 'CLI1'], env)).toMatchObject({
+    code: 1,
+    stderr: 'error: No REDCap config 99999\n',
+  });
+  const bad = await runCli(['pull', '--config', String(redcap.id), '--instance', 'two', 'CLI1'], env);
+  expect(bad.code).toBe(1);
+  expect(bad.stderr).toMatch(/"two" is not a repeat instance/);
 });
