@@ -27,6 +27,14 @@ const isoDate = (what: string) =>
       if (problem) ctx.addIssue({ code: z.ZodIssueCode.custom, message: problem });
     });
 
+/** A study or site id: letters and digits, as the lab config has them (any case). */
+export const idPart = (what: string) =>
+  z
+    .string()
+    .trim()
+    .regex(/^[A-Za-z0-9]{1,32}$/, `${what} must be a ${what} id (letters and digits)`)
+    .toUpperCase();
+
 /** Where the previous page ended. */
 interface Cursor {
   /** The last row's date ('-infinity' when it had none) and id. */
@@ -36,8 +44,8 @@ interface Cursor {
 
 export const listQuerySchema = z
   .object({
-    study: z.string().trim().min(1).max(32).toUpperCase().optional(),
-    site: z.string().trim().min(1).max(32).toUpperCase().optional(),
+    study: idPart('study').optional(),
+    site: idPart('site').optional(),
     state: z
       .string()
       .trim()

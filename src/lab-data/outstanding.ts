@@ -86,7 +86,7 @@ interface QuietRow {
 
 /** The study's outstanding work at `now`; an unknown study is a NotFoundError (404). */
 export async function studyOutstanding(em: EntityManager, studyId: string, now = new Date()): Promise<Outstanding> {
-  const study = await em.fork().findOne(Study, studyId.toUpperCase());
+  const study = /^[A-Za-z0-9]{1,32}$/.test(studyId) ? await em.fork().findOne(Study, studyId.toUpperCase()) : null;
   if (!study) throw new NotFoundError(`No study ${studyId}`, { studyId });
   const age = (since: Date) => Math.max(0, Math.floor((now.getTime() - since.getTime()) / DAY_MS));
   const items: OutstandingItem[] = [];

@@ -50,7 +50,8 @@ function dismissalKind(value: string): DismissalKind {
 
 export function labDataRouter(deps: AppDeps): Router {
   const log = (deps.logger ?? defaultLogger).child({ component: 'lab-data' });
-  const router = new Router();
+  // Strict: GET /sessions/ is no list (GET /sessions/:id with an empty id: a 404, as before this route).
+  const router = new Router({ strict: true });
   const auth = requireBearer(deps.config.apiToken);
   const json = limitedBody(['json'], BODY_LIMIT);
   const em = (): EntityManager => (RequestContext.getEntityManager() ?? deps.orm.em.fork()) as EntityManager;

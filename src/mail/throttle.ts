@@ -21,7 +21,9 @@ export const redcapConfigScope = (configId: number, kind: string) => `redcap-con
 
 /** The limit's scope of an email, or undefined when it is not limited. */
 export function throttleScope(kind: string, redcapConfigId: number | undefined): string | undefined {
-  return redcapConfigId !== undefined && THROTTLED_KINDS.includes(kind) ? redcapConfigScope(redcapConfigId, kind) : undefined;
+  return redcapConfigId !== undefined && THROTTLED_KINDS.includes(kind)
+    ? redcapConfigScope(redcapConfigId, kind)
+    : undefined;
 }
 
 /**
