@@ -2,7 +2,8 @@
  * `npm run bench`: prints figures, never fails on speed. Everything runs on loopback against servers of its
  * own (embedded PostgreSQL; the Temporal dev server in memory, or the production temporal-server on that
  * PostgreSQL), the API and the worker as child processes. Every result line starts with the server kind.
- *   npm run bench -- [--duration 10] [--fleet 10000] [--rows 5000] [--only intake|fleet|reconcile] [--server dev|production|both]
+ *   npm run bench -- [--duration 10] [--fleet 10000] [--rows 5000] [--sessions 50000] [--only intake|fleet|reconcile|lab]
+ *                    [--server dev|production|both]
  */
 import { execFileSync } from 'node:child_process';
 import os from 'node:os';
@@ -18,6 +19,7 @@ import { freePort } from '../test/support/ports';
 import { startCompiledServiceProcess, startServiceProcess, waitForProcess } from '../test/support/processes';
 import { benchFleet } from './fleet';
 import { benchIntake } from './intake';
+import { benchLab } from './lab';
 import { benchReconcile } from './reconcile';
 import { FakeRedcap } from '../test/support/fake-redcap';
 import { startBenchServices } from './services';
@@ -31,10 +33,11 @@ async function main(): Promise<void> {
     .option('--duration <seconds>', 'seconds per intake level', '10')
     .option('--fleet <count>', 'ScanImportWorkflows in the fleet', '10000')
     .option('--rows <count>', 'REDCap rows to reconcile', '5000')
-    .option('--only <part>', 'intake, fleet or reconcile')
+    .option('--sessions <count>', "sessions in the database for the lab's view", '50000')
+    .option('--only <part>', 'intake, fleet, reconcile or lab')
     .option('--server <kind>', 'Temporal server: dev, production or both', 'dev')
     .parse()
-    .opts<{ duration: string; fleet: string; rows: string; only?: string; server: string }>();
+    .opts<{ duration: string; fleet: string; rows: string; sessions: string; only?: string; server: string }>();
   const servers: TemporalServerKind[] =
     options.server === 'both'
       ? ['dev', 'production']
@@ -61,7 +64,7 @@ function workerProcessEnv(): Record<string, string> {
 
 async function benchOn(
   server: TemporalServerKind,
-  options: { duration: string; fleet: string; rows: string; only?: string },
+  options: { duration: string; fleet: string; rows: string; sessions: string; only?: string },
 ): Promise<void> {
   const log = printer(server);
   const services = await startBenchServices(server);
@@ -173,6 +176,32 @@ async function benchOn(
         rows: Number(options.rows),
         log,
       });
+    }
+    // The lab's view reads only the database: last, so that its sessions are in no other part's counts.
+    if (options.only === undefined || options.only === 'lab') {
+      const port = await freePort();
+      const token = 'bench-lab-token';
+      const api = startServiceProcess('api', { ...env, PORT: String(port), API_TOKEN: token, LOG_LEVEL: 'warn' });
+      children.push(api);
+      await waitForProcess(
+        api,
+        () =>
+          fetch(`http://127.0.0.1:${port}/readyz`).then(
+            (r) => r.ok,
+            () => false,
+          ),
+        'the API to be ready',
+      );
+      await benchLab({
+        orm,
+        apiUrl: `http://127.0.0.1:${port}`,
+        token,
+        redcapConfigId,
+        count: Number(options.sessions),
+        durationSeconds: Number(options.duration),
+        log,
+      });
+      await api.stop();
     }
     await client.connection.close();
     await orm.close();

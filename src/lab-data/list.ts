@@ -190,11 +190,6 @@ export function recordLinkOf(row: RecordColumns): string | null {
 
 /** One page of the list. An unknown study or site is a 400 naming it. */
 export async function listSessions(em: EntityManager, query: ListQuery): Promise<SessionPage> {
-  if (query.study && !(await em.fork().findOne(Study, query.study)))
-    throw new BadRequestError(`Unknown study ${query.study}`, { study: query.study });
-  if (query.site && !(await em.fork().findOne(Site, query.site)))
-    throw new BadRequestError(`Unknown site ${query.site}`, { site: query.site });
-
   const where: string[] = [];
   const params: unknown[] = [];
   const add = (condition: string, ...values: unknown[]) => {
@@ -218,6 +213,13 @@ export async function listSessions(em: EntityManager, query: ListQuery): Promise
      limit ?`,
     [...params, limit + 1],
   );
+  // An empty page may be an unknown study or site: looked up only then (a page with rows names known ones).
+  if (rows.length === 0) {
+    if (query.study && !(await em.fork().findOne(Study, query.study)))
+      throw new BadRequestError(`Unknown study ${query.study}`, { study: query.study });
+    if (query.site && !(await em.fork().findOne(Site, query.site)))
+      throw new BadRequestError(`Unknown site ${query.site}`, { site: query.site });
+  }
   const page = rows.slice(0, limit);
   const last = page[page.length - 1];
   return {
