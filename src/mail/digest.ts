@@ -111,7 +111,7 @@ export function labDigestEmail(facts: DigestFacts): MailContent {
     ...(facts.studyLink ? ['', `The study's page: ${facts.studyLink}`] : []),
     '',
     '-- ',
-    `Sent once a day (${facts.timeZone}) by redcap-scan-monitor, only when something needs a person.`,
+    `Sent at most once a day (days in ${facts.timeZone}) by redcap-scan-monitor, when something needs a person.`,
     'Dismiss what will not come (no scans expected, no REDCap record expected) and it leaves this list.',
   ].join('\n');
   return { subject: `[${facts.studyId}] Daily scan report: ${parts.join(', ')}`, text };
