@@ -90,20 +90,10 @@ async function benchOn(
 
     if (options.only === undefined || options.only === 'intake') {
       // No worker polls this queue: the figure is the API's own work (parse, look up, start), not the intake's.
-      const port = await freePort();
-      const api = startServiceProcess('api', { ...env, PORT: String(port), TEMPORAL_TASK_QUEUE: 'bench-intake' });
+      const api = await startApi({ ...env, TEMPORAL_TASK_QUEUE: 'bench-intake' });
       children.push(api);
-      await waitForProcess(
-        api,
-        () =>
-          fetch(`http://127.0.0.1:${port}/readyz`).then(
-            (r) => r.ok,
-            () => false,
-          ),
-        'the API to be ready',
-      );
       await benchIntake({
-        apiUrl: `http://127.0.0.1:${port}`,
+        apiUrl: api.url,
         client,
         taskQueue: 'bench-intake',
         durationSeconds: Number(options.duration),
@@ -179,22 +169,12 @@ async function benchOn(
     }
     // The lab's view reads only the database: last, so that its sessions are in no other part's counts.
     if (options.only === undefined || options.only === 'lab') {
-      const port = await freePort();
       const token = 'bench-lab-token';
-      const api = startServiceProcess('api', { ...env, PORT: String(port), API_TOKEN: token, LOG_LEVEL: 'warn' });
+      const api = await startApi({ ...env, API_TOKEN: token });
       children.push(api);
-      await waitForProcess(
-        api,
-        () =>
-          fetch(`http://127.0.0.1:${port}/readyz`).then(
-            (r) => r.ok,
-            () => false,
-          ),
-        'the API to be ready',
-      );
       await benchLab({
         orm,
-        apiUrl: `http://127.0.0.1:${port}`,
+        apiUrl: api.url,
         token,
         redcapConfigId,
         count: Number(options.sessions),
@@ -209,6 +189,22 @@ async function benchOn(
     for (const child of children) await child.stop();
     await services.stop();
   }
+}
+
+/** `npm run api` as a child process on a free port, once it is ready. */
+async function startApi(env: Record<string, string>) {
+  const port = await freePort();
+  const api = startServiceProcess('api', { ...env, PORT: String(port) });
+  await waitForProcess(
+    api,
+    () =>
+      fetch(`http://127.0.0.1:${port}/readyz`).then(
+        (r) => r.ok,
+        () => false,
+      ),
+    'the API to be ready',
+  );
+  return Object.assign(api, { url: `http://127.0.0.1:${port}` });
 }
 
 main().catch((err) => {

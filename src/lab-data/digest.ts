@@ -44,19 +44,11 @@ export async function gatherDigest(
   const study = await em.fork().findOneOrFail(Study, studyId);
   const outstanding = await studyOutstanding(em, studyId, at);
   const yesterday = new Date(at.getTime() - DAY_MS);
-  const items: Array<DigestItem & { fresh: boolean }> = outstanding.items.map((item) => ({
-    kind: item.kind,
-    siteId: item.siteId,
-    sessionId: item.sessionId,
-    date: item.date,
-    since: item.since,
-    ageDays: item.ageDays,
-    recordName: item.recordName,
-    reason: item.reason,
-    link: linkOf(item, settings.publicUrl),
-    fresh: new Date(item.since) > yesterday,
-  }));
-  const strip = ({ fresh: _fresh, ...item }: DigestItem & { fresh: boolean }): DigestItem => item;
+  const items = outstanding.items.map((item): DigestItem => {
+    const { studyId: _studyId, record: _record, ...told } = item;
+    return { ...told, link: linkOf(item, settings.publicUrl) };
+  });
+  const isNew = (item: DigestItem) => new Date(item.since) > yesterday;
 
   const missed = await em.execute<MissedRow[]>(
     `select m.count, m.sample, m.found_at, c.url, c.version, c.det_version, c.project, c.instrument
@@ -77,8 +69,8 @@ export async function gatherDigest(
     studyName: study.name,
     day: dayIn(at, settings.timeZone),
     timeZone: settings.timeZone,
-    fresh: items.filter((item) => item.fresh).map(strip),
-    open: items.filter((item) => !item.fresh).map(strip),
+    fresh: items.filter(isNew),
+    open: items.filter((item) => !isNew(item)),
     missedTriggers: missed.map((row) => ({
       project: row.project,
       instrument: row.instrument,

@@ -8,7 +8,6 @@ import { stringify } from 'csv-stringify/sync';
 import { Study } from '../db/entities';
 import { NotFoundError } from '../errors';
 import { recordName } from '../redcap/names';
-import { redcapRecordUrl } from '../redcap/urls';
 import { RECORD_COLUMNS, RECORD_JOINS, recordLinkOf, type RecordColumns } from './list';
 
 export type OutstandingKind = 'missing-scans' | 'no-redcap-record' | 'problem' | 'quiet-site';
@@ -60,21 +59,13 @@ interface SessionRow extends RecordColumns {
   outstanding_since: Date;
 }
 
-interface ProblemRow {
+interface ProblemRow extends RecordColumns {
   kind: string;
   site_id: string | null;
   session_id: string | null;
-  record: string | null;
-  event_name: string | null;
-  repeat_instance: number | null;
   reason: string;
   first_at: Date;
   date: string | null;
-  url: string | null;
-  version: string | null;
-  det_version: string | null;
-  project: number | null;
-  instrument: string | null;
 }
 
 interface QuietRow {
@@ -115,8 +106,9 @@ export async function studyOutstanding(em: EntityManager, studyId: string, now =
   }
 
   const problems = await em.execute<ProblemRow[]>(
-    `select p.kind, p.site_id, p.session_id, p.record, p.event_name, p.repeat_instance, p.reason, p.first_at,
-            ps.date::text as date, c.url, c.version, c.det_version, c.project, c.instrument
+    `select p.kind, p.site_id, p.session_id, p.reason, p.first_at, ps.date::text as date,
+            null as record_id, p.record, p.event_name, null as event_id, p.repeat_instance,
+            c.url, c.version, c.det_version, c.project, c.instrument
      from problem p
      left join redcap_config c on c.id = p.redcap_config_id
      left join session ps on ps.id = p.session_id
@@ -135,20 +127,7 @@ export async function studyOutstanding(em: EntityManager, studyId: string, now =
       since: since.toISOString(),
       ageDays: age(since),
       recordName: row.record === null ? null : recordName(row.record, row.event_name, row.repeat_instance),
-      record:
-        row.record !== null && row.url !== null && row.project !== null && row.instrument !== null
-          ? redcapRecordUrl({
-              config: {
-                url: row.url,
-                version: row.version ?? '',
-                detVersion: row.det_version,
-                project: row.project,
-                instrument: row.instrument,
-              },
-              record: row.record,
-              instance: row.repeat_instance,
-            })
-          : null,
+      record: recordLinkOf(row),
       reason: row.reason,
     });
   }

@@ -2,20 +2,14 @@
  * The daily digest of a study (docs/email.md "The daily digest"). Pure code: the facts in, the subject and plain-text
  * body out. Subject: `[SPN01] Daily scan report: 2 missing scans, 1 without REDCap, 1 problem`.
  */
+import type { OutstandingItem, OutstandingKind } from '../lab-data/outstanding';
 import type { MailContent } from './templates';
 
-export type DigestItemKind = 'missing-scans' | 'no-redcap-record' | 'problem' | 'quiet-site';
+export type DigestItemKind = OutstandingKind;
 
-export interface DigestItem {
-  kind: DigestItemKind;
-  siteId: string | null;
-  sessionId: string | null;
-  date: string | null;
-  since: string;
-  ageDays: number;
-  recordName: string | null;
-  reason: string | null;
-  /** Where a person acts on it: the lab page of the session, else the REDCap record; null when there is neither. */
+/** An item of the study's outstanding work, with where a person acts on it. */
+export interface DigestItem extends Omit<OutstandingItem, 'studyId' | 'record'> {
+  /** The lab page of the session (PUBLIC_URL set), else the REDCap record; null when there is neither. */
   link: string | null;
 }
 
