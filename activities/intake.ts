@@ -7,6 +7,7 @@ import { RedcapClient, RedcapError } from '../src/redcap/client';
 import { recordName } from '../src/redcap/names';
 import { exportedFields } from '../src/redcap/reconcile';
 import { readScanEntry, type ScanEntry } from '../src/redcap/record';
+import { filingRefused, recordFiled } from '../src/lab-data/problems';
 import { fileRecord } from '../src/sessions/domain';
 import { signalSessionMonitors, startScanMonitors, type SignalReport } from '../src/temporal/monitors';
 import {
@@ -125,6 +126,7 @@ export function createIntakeActivities(deps: ActivityDeps, redcap = new RedcapCl
       };
       try {
         const filed = await fileRecord(em, key, fetched);
+        await recordFiled(em, trigger, [filed.session.id, filed.movedFrom]);
         const { session, studySite, record } = filed;
         log.info(
           {
@@ -152,6 +154,7 @@ export function createIntakeActivities(deps: ActivityDeps, redcap = new RedcapCl
         if (err instanceof DomainError && err.status < 500) {
           const message = `REDCap record ${triggerName(trigger)} (config ${trigger.configId}): ${err.message}`;
           log.warn({ ...key, type: err.name }, message);
+          await filingRefused(em, trigger, fetched.sessionName, err);
           throw ApplicationFailure.create({ message, type: err.name, nonRetryable: true, details: [err.details] });
         }
         throw err;

@@ -10,13 +10,17 @@
  * key claimed by a live lease fails (EmailBeingSent) and the activity's retry policy tries again.
  *
  * `emailAdmins` returns only once the email for its key has been sent, by this attempt or an earlier one:
- * a monitor that says `email-sent` has sent it.
+ * a monitor that says `email-sent` has sent it. Failed-intake and missed-trigger emails are limited to one an hour per
+ * REDCap config (src/mail/throttle.ts): one over the limit is held (`held: true`), and the study's digest tells it.
  */
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { ApplicationFailure } from '@temporalio/common';
 import { User } from '../src/db/entities';
 import { SentEmail } from '../src/db/sent-email';
+import { intakeFailed } from '../src/lab-data/problems';
+import { sessionsChanged } from '../src/lab-data/state';
 import { intakeFailedEmail, type IntakeFailure, type MailContent } from '../src/mail/templates';
+import { heldByThrottle, throttleScope } from '../src/mail/throttle';
 import { emailsSentTotal } from '../src/metrics';
 import { PermanentError } from '../surface';
 import type { ActivityDeps } from './deps';
@@ -37,6 +41,8 @@ interface AdminEmailEnvelope {
   sessionId?: string;
   /** What it is about, for the emails_sent_total metric (default: the key's last `:` part). */
   kind?: string;
+  /** The REDCap config it is about: its failed-intake and missed-trigger emails go out at most once an hour. */
+  redcapConfigId?: number;
 }
 
 function unique(addresses: string[]): string[] {
@@ -69,14 +75,23 @@ export function createMailActivities(deps: ActivityDeps) {
 
   return {
     async emailAdmins(request: AdminEmail): Promise<EmailSent> {
-      const email = 'intakeFailure' in request ? { ...request, ...intakeFailedEmail(request.intakeFailure) } : request;
+      const failure = 'intakeFailure' in request ? request.intakeFailure : undefined;
+      const email = failure
+        ? { ...request, ...intakeFailedEmail(failure), redcapConfigId: failure.configId }
+        : (request as ComposedEmail);
       const kind = email.kind ?? email.key.split(':').pop() ?? 'admin';
       const log = deps.logger.child({ emailKey: email.key, kind, sessionId: email.sessionId });
       const em = deps.orm.em.fork();
+      if (failure) await intakeFailed(em, failure);
       const done = await em.findOne(SentEmail, { key: email.key, status: 'sent' });
       if (done) {
         log.info('admin email for this key already sent; not sending again');
+        await sessionsChanged(em, [email.sessionId], log);
         return { sent: true, recipients: done.recipients.split(', '), alreadySent: true };
+      }
+      if (await heldByThrottle(em, { ...email, kind }, throttleScope(kind, email.redcapConfigId))) {
+        log.info('admin email held by the hourly limit of its REDCap config; the digest tells it');
+        return { sent: true, recipients: [], held: true };
       }
       const recipients = await recipientsFor(email);
 
@@ -119,16 +134,22 @@ export function createMailActivities(deps: ActivityDeps) {
         { status: 'sent', messageId, sentAt: new Date(), leaseUntil: null },
       );
       log.info({ recipients, messageId, via: deps.mailer.description }, 'admin email sent');
+      await sessionsChanged(em, [email.sessionId], log);
       return { sent: true, recipients };
     },
   };
 }
 
-/** What emailAdmins answers: the email for the key has been sent (`alreadySent`: by an earlier attempt or call). */
+/**
+ * What emailAdmins answers once the email of its key is settled: sent (`alreadySent`: by an earlier attempt or call),
+ * or, with `held`, kept back by the hourly limit of its REDCap config and sent to nobody (the digest tells it).
+ * `sent` stays `true` in both: it is the shape every release's workflows were built against, and none reads it.
+ */
 export interface EmailSent {
   sent: true;
   recipients: string[];
   alreadySent?: true;
+  held?: true;
 }
 
 type Claim =

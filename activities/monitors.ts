@@ -32,6 +32,7 @@ import {
   type JobResult,
 } from '../src/jobs/submit';
 import { downloadGaveUpEmail, noScansEmail } from '../src/mail/templates';
+import { sessionsChanged } from '../src/lab-data/state';
 import { checkSessionScans } from '../src/sessions/scan-check';
 import { sessionFacts, viewSession, type SessionView } from '../src/sessions/view';
 import { MONITORING_CANCELLED, PermanentError, type MonitorEmailKind, type ScanCheck } from '../surface';
@@ -210,6 +211,7 @@ export function createMonitorActivities(deps: ActivityDeps) {
       });
     }
     const log = deps.logger.child({ sessionId: view.sessionId, kind, attempt });
+    await sessionsChanged(deps.orm.em.fork(), [view.sessionId], log);
     return { kind, script, args, command, row, attempt, log };
   }
 

@@ -12,6 +12,7 @@ import { ApplicationFailure, type LoadedDataConverter } from '@temporalio/common
 import { WorkflowNotFoundError } from '@temporalio/client';
 import type { temporal } from '@temporalio/proto';
 import { RedcapConfig, RedcapRecord, ReconcileState } from '../src/db/entities';
+import { triggersMissed } from '../src/lab-data/problems';
 import { missedTriggersEmail } from '../src/mail/templates';
 import { missedTriggersTotal } from '../src/metrics';
 import { RedcapClient, RedcapError } from '../src/redcap/client';
@@ -254,10 +255,12 @@ export function createReconcileActivities(deps: ActivityDeps, redcap = new Redca
       }
       log.info({ configId: config.id, ...totals, missedTriggers: missed.count, coversGap }, 'reconciliation done');
       if (missed.count === 0) return null;
+      await triggersMissed(em, runOf(Context.current()), { configId: config.id, ...missed });
       const day = startedAt.slice(0, 10);
       return {
         key: `${redcapReconcileScheduleId(config.id)}:${day}:missed-triggers`,
         kind: 'missed-triggers',
+        redcapConfigId: config.id,
         ...missedTriggersEmail({
           configId: config.id,
           url: config.url,
@@ -270,6 +273,10 @@ export function createReconcileActivities(deps: ActivityDeps, redcap = new Redca
     },
   };
 }
+
+/** The workflow run an activity works for, as `<workflowId>:<runId>`. */
+const runOf = (context: Context) =>
+  `${context.info.workflowExecution?.workflowId ?? ''}:${context.info.workflowExecution?.runId ?? ''}`;
 
 /**
  * From a finished intake's history: the row its fetchRedcapRecord activity read (decrypted with the client's keys

@@ -2,7 +2,8 @@
  * `npm run bench`: prints figures, never fails on speed. Everything runs on loopback against servers of its
  * own (embedded PostgreSQL; the Temporal dev server in memory, or the production temporal-server on that
  * PostgreSQL), the API and the worker as child processes. Every result line starts with the server kind.
- *   npm run bench -- [--duration 10] [--fleet 10000] [--rows 5000] [--experiments 5000] [--sessions 50000] [--only intake|fleet|reconcile|xnat|pages] [--server dev|production|both]
+ *   npm run bench -- [--duration 10] [--fleet 10000] [--rows 5000] [--experiments 5000] [--sessions 50000]
+ *                    [--only intake|fleet|reconcile|xnat|lab|pages] [--server dev|production|both]
  */
 import { execFileSync } from 'node:child_process';
 import os from 'node:os';
@@ -23,6 +24,7 @@ import {
 } from '../test/support/processes';
 import { benchFleet } from './fleet';
 import { benchIntake } from './intake';
+import { benchLab } from './lab';
 import { benchPages } from './pages';
 import { benchReconcile } from './reconcile';
 import { benchXnat } from './xnat';
@@ -39,8 +41,8 @@ async function main(): Promise<void> {
     .option('--fleet <count>', 'ScanImportWorkflows in the fleet', '10000')
     .option('--rows <count>', 'REDCap rows to reconcile', '5000')
     .option('--experiments <count>', 'XNAT experiments in the project synced', '5000')
-    .option('--sessions <count>', 'sessions in the database for the pages', '50000')
-    .option('--only <part>', 'intake, fleet, reconcile, xnat or pages')
+    .option('--sessions <count>', "sessions in the database for the lab's view and pages", '50000')
+    .option('--only <part>', 'intake, fleet, reconcile, xnat, lab or pages')
     .option('--server <kind>', 'Temporal server: dev, production or both', 'dev')
     .parse()
     .opts<{
@@ -201,6 +203,22 @@ async function benchOn(
         rows: Number(options.rows),
         log,
       });
+    }
+    // The lab's view reads only the database: after the others, so that its sessions are in no other part's counts.
+    if (options.only === undefined || options.only === 'lab') {
+      const token = 'bench-lab-token';
+      const api = await startApi({ ...env, API_TOKEN: token });
+      children.push(api);
+      await benchLab({
+        orm,
+        apiUrl: api.url,
+        token,
+        redcapConfigId,
+        count: Number(options.sessions),
+        durationSeconds: Number(options.duration),
+        log,
+      });
+      await api.stop();
     }
     // After the others: the fleet's sessions are all of CMH's (its SQL says so).
     if (options.only === undefined || options.only === 'pages') {

@@ -7,6 +7,7 @@ import { RequestContext } from '@mikro-orm/core';
 import type { AppDeps } from './app-deps';
 import { databaseAnswers } from './db/orm';
 import { errorResponse } from './errors';
+import { labDataRouter } from './lab-data/routes';
 import { labPages } from './lab/routes';
 import { logger as defaultLogger } from './logger';
 import { metricsRegistry } from './metrics';
@@ -60,7 +61,7 @@ export function createApp(deps: AppDeps): Koa {
   });
   app.use(router.routes()).use(router.allowedMethods());
   app.use(labPages(deps));
-  for (const routes of [redcapRouter(deps), sessionsRouter(deps)]) {
+  for (const routes of [redcapRouter(deps), sessionsRouter(deps), labDataRouter(deps)]) {
     app.use(routes.routes()).use(routes.allowedMethods());
   }
   return app;

@@ -11,7 +11,7 @@ import { StartupError } from './startup-failure';
 import type { CodecKey } from './temporal/data-converter';
 
 /** A duration in the forms Temporal accepts ("2 days", "90s", "1h"), as milliseconds. */
-function toMillis(value: string, ctx: z.RefinementCtx): number {
+export function toMillis(value: string, ctx: z.RefinementCtx): number {
   let millis: number;
   try {
     millis = msToNumber(value as Duration);
@@ -33,6 +33,16 @@ const durationOrOff = z
   .string()
   .trim()
   .transform((value, ctx) => (/^off$/i.test(value) ? null : toMillis(value, ctx)));
+
+/** True for a zone the Intl API knows (the one Temporal's schedules use too). */
+function isTimeZone(zone: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: zone });
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 const optionalText = z
   .string()
@@ -75,6 +85,16 @@ const schema = z.object({
   XNAT_SYNC_INTERVAL: durationOrOff.default('1 hour'),
   XNAT_SYNC_LOOKBACK: duration.default('7 days'),
   XNAT_TIMEOUT: duration.default('10 seconds'),
+  /** When each study's daily digest goes out (HH:MM in TZ), or `off`. */
+  DIGEST_AT: z
+    .string()
+    .trim()
+    .regex(/^(off|([01]\d|2[0-3]):[0-5]\d)$/i, 'must be a time of day as HH:MM (e.g. 08:00), or off')
+    .default('08:00'),
+  /** The zone of DIGEST_AT (an IANA name such as America/Toronto); unset: UTC. */
+  TZ: optionalText.refine((zone) => zone === undefined || isTimeZone(zone), {
+    message: 'must be an IANA time zone such as America/Toronto or UTC',
+  }),
   /** On SIGTERM/SIGINT the worker stops polling and lets running activities finish for this long, then cancels them. */
   SHUTDOWN_GRACE: duration.default('30 seconds'),
   /** Job activities (download and post-download attempts) one worker runs at once, apart from the short ones. */
@@ -156,6 +176,8 @@ export interface Config {
   reconcile: { intervalMs: number | null; lookbackMs: number };
   /** XNAT (docs/xnat.md): the sync of each XNAT config (how often, null: `off`; how far back a first run looks), and each request's timeout. */
   xnat: { syncIntervalMs: number | null; syncLookbackMs: number; timeoutMs: number };
+  /** The daily digest of each study (docs/email.md "The daily digest"): its time of day (null: `off`) and zone. */
+  digest: { at: { hour: number; minute: number } | null; timeZone: string };
   workerMetricsPort?: number;
   workerSdkMetricsPort?: number;
   /** Worker options a lab may override (src/temporal/worker-tuning.ts); undefined: the SDK's default. */
@@ -335,6 +357,12 @@ function databaseTarget(e: Env): { url?: string; ssl?: DatabaseSsl } {
   };
 }
 
+function timeOfDay(value: string): { hour: number; minute: number } | null {
+  if (/^off$/i.test(value)) return null;
+  const [hour, minute] = value.split(':').map(Number);
+  return { hour, minute };
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const parsed = schema.safeParse(env);
   if (!parsed.success) {
@@ -384,6 +412,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     reconcile: { intervalMs: e.RECONCILE_INTERVAL, lookbackMs: e.RECONCILE_LOOKBACK },
     xnat: { syncIntervalMs: e.XNAT_SYNC_INTERVAL, syncLookbackMs: e.XNAT_SYNC_LOOKBACK, timeoutMs: e.XNAT_TIMEOUT },
+    digest: { at: timeOfDay(e.DIGEST_AT), timeZone: e.TZ ?? 'UTC' },
     logLevel: e.LOG_LEVEL,
     embeddedPostgresPort: e.EMBEDDED_POSTGRES_PORT,
     temporalUiPort: e.TEMPORAL_UI_PORT,

@@ -22,6 +22,7 @@ import {
 import { startDevServer } from './dev/dev-server';
 import { exitOnStartupFailure } from './startup-failure';
 import { installTemporalRuntime } from './temporal/runtime';
+import { syncDigestSchedulesAtStart } from './temporal/digest-schedules';
 import { syncReconcileSchedulesAtStart } from './temporal/schedules';
 import { connectWorkerTemporal, createWorker } from './worker';
 
@@ -88,6 +89,7 @@ async function main(): Promise<void> {
     cleanups.push(['Temporal client', () => temporal.connection.close()]);
     await registerSearchAttributes(temporal, config.temporalNamespace);
     await syncReconcileSchedulesAtStart(orm, temporal, config, logger);
+    await syncDigestSchedulesAtStart(orm, temporal, config, logger);
 
     const connection = await connectWorkerTemporal(settings);
     cleanups.push(['worker connection', () => connection.close()]);

@@ -229,3 +229,26 @@ export const PermanentError = {
 } as const;
 
 export const permanentErrorTypes: string[] = Object.values(PermanentError);
+
+// --- LabDigestWorkflow ------------------------------------------------------------------------------------
+
+export const LAB_DIGEST_WORKFLOW = 'LabDigestWorkflow';
+/** The Temporal Schedule that runs LabDigestWorkflow for one study every day at DIGEST_AT (its runs: `<id>-<time>`). */
+export const labDigestScheduleId = (studyId: string) => `lab-digest:${studyId}`;
+
+export interface LabDigestInput {
+  studyId: string;
+  /** ISO time the digest is for (default: the run's start): its day in TZ names the email, once per study and day. */
+  at?: string;
+}
+
+export interface LabDigestResult {
+  /** True when the digest was sent (now, or by an earlier run of the same day). */
+  sent: boolean;
+  /** The day (YYYY-MM-DD in TZ) it is for. */
+  day: string;
+  /** Lines it told (or would have): outstanding work, missed triggers and held emails. */
+  lines: number;
+  /** Why none was sent: `nothing outstanding`, `no recipients`, `study gone`. */
+  reason?: string;
+}

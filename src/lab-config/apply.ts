@@ -116,6 +116,7 @@ async function applyStudySite(em: EntityManager, study: StudyConfig, site: Study
     usesRedcap: site.usesRedcap,
     downloadScript: site.downloadScript ?? null,
     postDownloadScript: site.postDownloadScript ?? null,
+    quietAfterSeconds: site.quietAfter ?? null,
   };
   const existing = await em.findOne(StudySite, { study: study.id, site: site.site });
   if (!existing) {
@@ -126,7 +127,7 @@ async function applyStudySite(em: EntityManager, study: StudyConfig, site: Study
     });
     return created('study site', name);
   }
-  return outcome('study site', name, reconcile(existing, wanted));
+  return outcome('study site', name, reconcile(existing, wanted, { quietAfterSeconds: 'quietAfter' }));
 }
 
 /**
@@ -157,7 +158,7 @@ async function unknownStudies(em: EntityManager, ids: string[]): Promise<string[
 }
 
 async function applyUser(em: EntityManager, user: UserConfig): Promise<EntityChange> {
-  const wanted = { email: user.email ?? null, admin: user.admin, staff: user.staff };
+  const wanted = { email: user.email ?? null, admin: user.admin, staff: user.staff, digest: user.digest };
   const studies = [...new Set(user.studies ?? [])].sort();
   const existing = await em.findOne(User, { name: user.name }, { populate: ['studies'] });
   if (!existing) {
@@ -281,9 +282,12 @@ function reconcile<T extends object>(
   names: Partial<Record<keyof T, string>> = {},
 ): string[] {
   const changed: string[] = [];
+  // Lists (a user's studies) compare by their items.
+  const same = (a: unknown, b: unknown) =>
+    Array.isArray(a) || Array.isArray(b) ? JSON.stringify(a) === JSON.stringify(b) : a === b;
   for (const key of Object.keys(wanted) as Array<keyof T>) {
     const want = wanted[key] ?? null;
-    if ((entity[key] ?? null) !== want) {
+    if (!same(entity[key] ?? null, want)) {
       entity[key] = want as T[keyof T];
       changed.push(names[key] ?? String(key));
     }

@@ -4,9 +4,9 @@ import { z } from 'zod';
 import { scansArrivedSignal } from '../../surface';
 import type { AppDeps } from '../app-deps';
 import { requireBearer } from '../auth';
-import { limitedBody } from '../request-body';
+import { limitedBody, parseBody } from '../request-body';
 import { requestEm } from '../db/orm';
-import { BadRequestError, UnavailableError } from '../errors';
+import { UnavailableError } from '../errors';
 import { logger as defaultLogger } from '../logger';
 import { refineStorable } from '../storable-text';
 import { describeSessionMonitors, signalSessionMonitors, type SignalReport } from '../temporal/monitors';
@@ -27,14 +27,6 @@ const scanBody = z
 
 const cancelBody = z.object({ reason: z.string().trim().max(1_000).superRefine(refineStorable).optional() }).strict();
 
-/** The JSON body, validated: a problem is a 400 that names each field. */
-function parse<T>(schema: z.ZodType<T>, body: unknown): T {
-  const result = schema.safeParse(body ?? {});
-  if (result.success) return result.data;
-  const problems = result.error.issues.map((issue) => `${issue.path.join('.') || 'body'}: ${issue.message}`);
-  throw new BadRequestError(`Invalid body: ${problems.join('; ')}`, { problems });
-}
-
 export function sessionsRouter(deps: AppDeps): Router {
   const log = (deps.logger ?? defaultLogger).child({ component: 'sessions' });
   const router = new Router();
@@ -50,7 +42,7 @@ export function sessionsRouter(deps: AppDeps): Router {
   });
 
   router.post('/sessions/:sessionId/scans', auth, json, async (ctx) => {
-    const registered = await registerScan(em(), ctx.params.sessionId, parse(scanBody, ctx.request.body));
+    const registered = await registerScan(em(), ctx.params.sessionId, parseBody(scanBody, ctx.request.body));
     const { sessionId } = registered;
     // The monitors also find the scan at their next check; the signal only makes them look now.
     let monitors: SignalReport | { error: string };
@@ -66,7 +58,7 @@ export function sessionsRouter(deps: AppDeps): Router {
   });
 
   router.post('/sessions/:sessionId/monitors/cancel', auth, json, async (ctx) => {
-    const { reason } = parse(cancelBody, ctx.request.body);
+    const { reason } = parseBody(cancelBody, ctx.request.body);
     ctx.body = await cancelMonitoring(monitoring(), ctx.params.sessionId, reason);
   });
 

@@ -186,6 +186,37 @@ test('a user may only be limited to studies that exist, and not to none', async 
   expect(await snapshot()).toEqual(before);
 });
 
+test("a site's quietAfter and a user's digest and studies are stored; the same again changes nothing", async () => {
+  const file = fixture
+    .replace('      - site: ZHH\n', '      - site: ZHH\n        quietAfter: 2 weeks\n')
+    .replace('    admin: false', '    admin: false\n    digest: true');
+  expect(actions(await apply(file))).toContain('user "Rui Assistant": created');
+  const em = orm.em.fork();
+  expect(await em.findOneOrFail(StudySite, { site: 'ZHH' })).toMatchObject({ quietAfterSeconds: 14 * 86_400 });
+  const rui = await em.findOneOrFail(User, { name: 'Rui Assistant' }, { populate: ['studies'] });
+  expect(rui).toMatchObject({ digest: true });
+  expect(rui.studies.getIdentifiers()).toEqual(['SPN01']);
+  const again = await apply(file);
+  expect(again.changed).toBe(false);
+  expect(actions(await apply(file.replace('studies: [SPN01]', 'studies: [SPN01, SPN01]')))).toContain(
+    'user "Rui Assistant": unchanged',
+  );
+  expect(actions(await apply(file.replace('        quietAfter: 2 weeks\n', '')))).toContain(
+    'study site SPN01 at ZHH: updated (quietAfter)',
+  );
+});
+
+test("a user's studies must be studies, in the file or the database", async () => {
+  const file = fixture.replace('studies: [SPN01]', 'studies: [SPN01, NOPE9]');
+  const before = await snapshot();
+  const err = await apply(file).catch((e: unknown) => e);
+  expect(err).toBeInstanceOf(LabConfigError);
+  expect((err as LabConfigError).lines()).toEqual([
+    `lab.yml line ${lineOf(file, 'studies: [SPN01, NOPE9]')}: users[1].studies: no study NOPE9 (in the file or the database)`,
+  ]);
+  expect(await snapshot()).toEqual(before);
+});
+
 describe('a bad file changes nothing and says where it is wrong', () => {
   test.each([
     [

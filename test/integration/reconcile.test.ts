@@ -32,6 +32,7 @@ import { createTestDatabase } from '../support/db';
 import { FakeRedcap } from '../support/fake-redcap';
 import { smallLabConfig } from '../support/lab-config';
 import { eventually, runCli } from '../support/processes';
+import { freeEmailHour } from '../support/lab';
 import { startSmtpServer, type TestSmtpServer } from '../support/smtp';
 import { connectDevServer } from '../support/temporal';
 
@@ -226,6 +227,8 @@ test('the schedule files records completed with no trigger within one interval; 
   expect(mailsAbout('arrived without a Data Entry Trigger')).toHaveLength(1);
   expect(mailsAbout('could not be filed')).toHaveLength(1);
   expect(await missedMetric()).toBe(3);
+  // …and what it found is kept for the digest, per run.
+  expect(await em().getConnection().execute(`select sum(count)::int as n from missed_triggers`)).toEqual([{ n: 3 }]);
 
   // The schedule as the Web UI shows it.
   const schedule = await temporal.client.schedule.getHandle(redcapReconcileScheduleId(redcap.id)).describe();
@@ -273,6 +276,7 @@ test('REDCap refusing the token or answering 5xx fails that run with the reason;
 });
 
 test("a record whose trigger's intake failed is not started again while it has not changed", async () => {
+  await freeEmailHour(orm); // record 3's failure had the config's hour of failed-intake emails
   fake.saveRow(TOKEN, row('4', 'SPN01_CMH_nonsense'));
   const workflowId = redcapIntakeWorkflowId(redcap.id, '4');
   // The trigger arrived (as POST /redcap starts it): the intake fails and emails once.
@@ -448,7 +452,7 @@ describe('npm run cli -- reconcile', () => {
     const away = await cli(['config', 'apply', file], { TEMPORAL_ADDRESS: '127.0.0.1:1' });
     expect(away).toMatchObject({ code: 0, stdout: expect.stringContaining('nothing changed') });
     expect(away.stderr).toMatch(
-      /^warning: reconciliation schedules not updated: cannot reach Temporal at 127\.0\.0\.1:1 .*; npm start and npm run worker update them when they start\n$/,
+      /^warning: reconciliation and digest schedules not updated: cannot reach Temporal at 127\.0\.0\.1:1 .*; npm start and npm run worker update them when they start\n$/,
     );
   });
 

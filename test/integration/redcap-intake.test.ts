@@ -27,6 +27,7 @@ import { redcapIntakeWorkflowId, type RedcapIntakeResult } from '../../surface';
 import { createTestDatabase } from '../support/db';
 import { FakeRedcap, detFixtureFields, redcapFixtureRows } from '../support/fake-redcap';
 import { freePort } from '../support/ports';
+import { freeEmailHour } from '../support/lab';
 import { startSmtpServer, type TestSmtpServer } from '../support/smtp';
 import { connectDevServer, workflowFailure } from '../support/temporal';
 
@@ -381,6 +382,9 @@ describe('accepted triggers', () => {
 });
 
 describe('failed intakes: the workflow fails with the reason, the admins get one email', () => {
+  // Each failure here emails: the hour of the config's limited emails starts free (src/mail/throttle.ts).
+  beforeEach(() => freeEmailHour(orm));
+
   test('a token REDCap refuses (403); after fixing it, the same trigger starts a new intake', async () => {
     const fields = det('det-classic-complete.form', { record: '22' }, `${fake.url}other/`);
     const res = await post(fields).expect(202);

@@ -28,6 +28,26 @@ test('RECONCILE_INTERVAL takes a duration or off', () => {
   expect(loadConfig({ RECONCILE_INTERVAL: ' OFF ' }).reconcile.intervalMs).toBeNull();
 });
 
+test('the digest: DIGEST_AT (HH:MM or off) in TZ (UTC by default); PUBLIC_URL for its links', () => {
+  expect(loadConfig({}).digest).toEqual({ at: { hour: 8, minute: 0 }, timeZone: 'UTC' });
+  expect(loadConfig({ DIGEST_AT: '07:45', TZ: 'America/Toronto' }).digest).toEqual({
+    at: { hour: 7, minute: 45 },
+    timeZone: 'America/Toronto',
+  });
+  expect(loadConfig({ DIGEST_AT: 'off' }).digest.at).toBeNull();
+  expect(loadConfig({}).lab.publicUrl).toBeUndefined();
+  expect(loadConfig({ PUBLIC_URL: 'https://lab.example.org/scans/' }).lab.publicUrl).toBe(
+    'https://lab.example.org/scans',
+  );
+  for (const [name, value, message] of [
+    ['DIGEST_AT', '8:00', /DIGEST_AT: must be a time of day as HH:MM/],
+    ['DIGEST_AT', '24:00', /DIGEST_AT/],
+    ['TZ', 'Mars/Olympus', /TZ: must be an IANA time zone/],
+    ['PUBLIC_URL', 'lab.example.org', /PUBLIC_URL: must be a URL/],
+  ] as const)
+    expect(() => loadConfig({ [name]: value })).toThrow(message);
+});
+
 test('durations accept the forms Temporal accepts', () => {
   const config = loadConfig({
     SCAN_CHECK_DELAY: '90s',
