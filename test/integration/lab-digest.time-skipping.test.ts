@@ -38,8 +38,8 @@ beforeAll(async () => {
   const other = seed.create(Study, { id: 'SPX02', name: 'Second study' });
   seed.create(StudySite, { study: other, site: 'CMH', code: 'SPX02', usesRedcap: true });
   seed.create(User, { name: 'Dee Digest', email: 'dee@example.org', digest: true });
-  seed.create(User, { name: 'Sam Second', email: 'sam@example.org', digest: true, studies: ['SPX02'] });
-  seed.create(User, { name: 'Pat Admin', email: 'pat@example.org', admin: true, studies: ['SPX02'] });
+  seed.create(User, { name: 'Sam Second', email: 'sam@example.org', digest: true, studies: [other] });
+  seed.create(User, { name: 'Pat Admin', email: 'pat@example.org', admin: true, studies: [other] });
   await seed.flush();
   [{ id: configId }] = await sql(`select id from redcap_config`);
 });
@@ -152,11 +152,14 @@ test('the day’s digest: to whom, what, linked; once a day; the next day the ne
 });
 
 test('a study whose outstanding work nobody may read sends nothing, and says why', async () => {
-  await sql(`update app_user set studies = '{SPN01}' where studies = '{SPX02}'`);
+  await sql(`update app_user_study set study_id = 'SPN01' where study_id = 'SPX02'`);
   const session = 'SPX02_CMH_0201_01_01';
   await findOrCreateSession(em(), session, '2026-11-23');
   await addScan(lab.orm, session);
-  await sql(`update app_user set studies = '{SPN01}' where studies is null`);
+  await sql(
+    `insert into app_user_study (user_id, study_id) select id, 'SPN01' from app_user u
+     where not exists (select 1 from app_user_study seen where seen.user_id = u.id)`,
+  );
   const result = await digest('SPX02', new Date((await env.currentTimeMs()) + 2 * DAY).toISOString());
   expect(result).toMatchObject({ sent: false, lines: 1, reason: 'no recipients' });
 });

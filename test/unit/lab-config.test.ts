@@ -134,13 +134,14 @@ ${extra}`;
       name: 'Dee',
       email: 'dee@example.org',
       admin: false,
+      staff: false,
       digest: true,
       studies: ['SPN01'],
     });
     const bad = `studies:\n  - id: S1\n    name: S\n    sites:\n      - site: CMH\n        quietAfter: soon\nusers:\n  - name: Dee\n    studies: []\n    digest: yes\n`;
     expect(problemsOf(bad)).toEqual([
       expect.stringMatching(/line 6: studies\[0\]\.sites\[0\]\.quietAfter: "soon" is not a duration/),
-      expect.stringMatching(/line 9: users\[0\]\.studies: must name at least one study/),
+      expect.stringMatching(/line 9: users\[0\]\.studies: list at least one study, or leave studies out/),
       expect.stringMatching(/line 10: users\[0\]\.digest: expected true or false/),
     ]);
   });
