@@ -2,6 +2,7 @@
  * Every environment variable the service reads, parsed and validated once.
  * A bad value stops the process at start with a message that names the variable.
  */
+import net from 'node:net';
 import path from 'node:path';
 import { msToNumber, type Duration } from '@temporalio/common';
 import { z } from 'zod';
@@ -51,6 +52,8 @@ const url = (protocols: string[]) =>
 
 const schema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  /** The API's listen address. Off loopback it needs DET_SECRET (assertSafeExposure). */
+  HOST: optionalText.transform((value) => value?.trim() ?? '127.0.0.1'),
   DATA_DIR: z.string().min(1).default('.data'),
   DATABASE_URL: url(['postgres:', 'postgresql:']),
   TEMPORAL_ADDRESS: optionalText,
@@ -95,6 +98,8 @@ const schema = z.object({
 
 export interface Config {
   port: number;
+  /** The address the API listens on (HOST). */
+  host: string;
   dataDir: string;
   /** Unset: `npm start` runs an embedded PostgreSQL. */
   databaseUrl?: string;
@@ -104,7 +109,10 @@ export interface Config {
   taskQueue: string;
   smtpUrl?: string;
   mailFrom: string;
+  /** Unset, or `DET_SECRET=none`: triggers need no secret. */
   detSecret?: string;
+  /** `DET_SECRET=none`: the operator accepts triggers without a secret off loopback. */
+  detSecretWaived: boolean;
   apiToken?: string;
   submit: {
     command: string;
@@ -165,6 +173,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   return {
     port: e.PORT,
+    host: e.HOST,
     dataDir: path.resolve(e.DATA_DIR),
     databaseUrl: e.DATABASE_URL,
     temporalAddress: e.TEMPORAL_ADDRESS,
@@ -172,7 +181,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     taskQueue: e.TEMPORAL_TASK_QUEUE,
     smtpUrl: e.SMTP_URL,
     mailFrom: e.MAIL_FROM,
-    detSecret: e.DET_SECRET,
+    detSecret: e.DET_SECRET === 'none' ? undefined : e.DET_SECRET,
+    detSecretWaived: e.DET_SECRET === 'none',
     apiToken: e.API_TOKEN,
     submit: {
       command: e.SUBMIT_COMMAND,
@@ -216,4 +226,25 @@ export function requireServices(config: Config): Config & { databaseUrl: string;
     );
   }
   return config as Config & { databaseUrl: string; temporalAddress: string };
+}
+
+/** True for addresses only this machine reaches: 127.0.0.0/8, ::1, localhost. */
+export function isLoopback(host: string): boolean {
+  const address = host.replace(/^\[(.*)\]$/, '$1').toLowerCase();
+  if (address === 'localhost') return true;
+  if (net.isIPv4(address)) return address.startsWith('127.');
+  if (net.isIPv6(address)) return address === '::1' || /^::ffff:127\./.test(address);
+  return false;
+}
+
+/**
+ * Off loopback, anyone who can reach the API could send forged triggers (each one reads REDCap with the lab's token
+ * and may email the admins): the API refuses to start without DET_SECRET, unless DET_SECRET=none accepts that risk.
+ */
+export function assertSafeExposure(config: Config): void {
+  if (isLoopback(config.host) || config.detSecret || config.detSecretWaived) return;
+  throw new ConfigError(
+    `HOST=${config.host} is not a loopback address and DET_SECRET is unset: anyone who reaches the API could send forged triggers. ` +
+      'Set DET_SECRET (REDCap then calls /redcap?secret=<it>), or DET_SECRET=none to accept that risk, or HOST=127.0.0.1',
+  );
 }

@@ -8,8 +8,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { NativeConnection } from '@temporalio/worker';
 import { activityDepsFrom } from '../activities';
-import { closeServer, listen } from './api';
-import { loadConfig } from './config';
+import { apiUrl, closeServer, listen } from './api';
+import { assertSafeExposure, loadConfig } from './config';
 import { EMBEDDED_DATABASE, startEmbeddedPostgres } from './db/embedded-postgres';
 import { migrate, openDatabase } from './db/orm';
 import { logger } from './logger';
@@ -27,6 +27,7 @@ import { createWorker } from './worker';
 
 async function main(): Promise<void> {
   const config = loadConfig();
+  assertSafeExposure(config);
   // We stop the worker ourselves, in order with everything else, rather than on the SDK's own signal handlers.
   installTemporalRuntime(logger, { shutdownSignals: [] });
   fs.mkdirSync(config.dataDir, { recursive: true });
@@ -109,10 +110,7 @@ async function main(): Promise<void> {
       },
       config.shutdownGraceMs + 40_000,
     ]);
-    logger.info(
-      { api: `http://127.0.0.1:${config.port}`, webUi: `http://127.0.0.1:${config.temporalUiPort}` },
-      'ready',
-    );
+    logger.info({ api: apiUrl(config), webUi: `http://127.0.0.1:${config.temporalUiPort}` }, 'ready');
   } catch (err) {
     await stop('start-up failed');
     exitOnStartupFailure('npm start', err);
