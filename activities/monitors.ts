@@ -15,6 +15,7 @@ import {
   claimJobRun,
   endJobRun,
   failedJobRuns,
+  recordJobStart,
   renewJobRun,
   runningJob,
   settleJobRun,
@@ -209,7 +210,7 @@ export function createMonitorActivities(deps: ActivityDeps) {
         () =>
           submitJob(settings, script, args, {
             signal: stopper.signal,
-            onStart: (pid) => (pidWritten = updateJobRun(deps.orm.em.fork() as EntityManager, row.id, { pid })),
+            onStart: (pid) => (pidWritten = recordJobStart(deps.orm.em.fork() as EntityManager, row.id, pid)),
           }),
         HEARTBEAT_MS,
       );
