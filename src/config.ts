@@ -76,6 +76,8 @@ const schema = z.object({
   SHUTDOWN_GRACE: duration.default('30 seconds'),
   /** Job activities (download and post-download attempts) one worker runs at once, apart from the short ones. */
   JOB_SLOTS: z.coerce.number().int().min(1).max(1_000).default(10),
+  /** How long the scan token a job gets (SCAN_MONITOR_TOKEN) stays valid from its submission. */
+  JOB_TOKEN_LIFETIME: duration.default('7 days'),
   /** Reads a queued job's state: `<command…> <job id>`. Default with SUBMIT_COMMAND=sbatch: `squeue -h -o %T -j`. */
   JOB_STATUS_COMMAND: optionalText,
   /** How long a claimed email is reserved for its sender before another attempt may send it. */
@@ -120,6 +122,8 @@ export interface Config {
     scriptsDir: string;
     /** Set when the submit command queues the job (sbatch): the command that reads a job's state, its id appended. */
     statusCommand?: string[];
+    /** What a job's scan token is made with (src/jobs/scan-token.ts); unset without API_TOKEN (nothing to sign with). */
+    scanToken?: { apiToken: string; lifetimeMs: number };
   };
   /** Job activities one worker runs at once (their own task queue, src/worker.ts). */
   jobSlots: number;
@@ -189,6 +193,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       options: words(e.SUBMIT_OPTIONS),
       scriptsDir: path.resolve(e.SUBMIT_SCRIPTS),
       statusCommand: jobStatusCommand(e.SUBMIT_COMMAND, e.JOB_STATUS_COMMAND),
+      scanToken: e.API_TOKEN ? { apiToken: e.API_TOKEN, lifetimeMs: e.JOB_TOKEN_LIFETIME } : undefined,
     },
     jobSlots: e.JOB_SLOTS,
     shutdownGraceMs: e.SHUTDOWN_GRACE,

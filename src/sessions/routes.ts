@@ -6,7 +6,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { z } from 'zod';
 import { cancelSignal, scansArrivedSignal } from '../../surface';
 import type { AppDeps } from '../app';
-import { requireBearer } from '../auth';
+import { requireBearer, requireBearerOrScanToken } from '../auth';
 import { limitedBody } from '../request-body';
 import { Scan } from '../db/entities';
 import { BadRequestError, ConflictError, UnavailableError } from '../errors';
@@ -58,7 +58,8 @@ export function sessionsRouter(deps: AppDeps): Router {
     ctx.body = { ...view, monitors };
   });
 
-  router.post('/sessions/:sessionId/scans', auth, json, async (ctx) => {
+  // A download job registers its scans with its own scan token (docs/jobs.md), or an admin with API_TOKEN.
+  router.post('/sessions/:sessionId/scans', requireBearerOrScanToken(deps.config.apiToken), json, async (ctx) => {
     const body = parse(scanBody, ctx.request.body);
     const manager = em();
     const session = await findSession(manager, ctx.params.sessionId);
