@@ -84,6 +84,7 @@ const schema = z.object({
   EMAIL_LEASE: duration.default('2 minutes'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   EMBEDDED_POSTGRES_PORT: z.coerce.number().int().min(1).max(65535).default(54329),
+  EMBEDDED_TEMPORAL_PORT: z.coerce.number().int().min(1).max(65535).default(7233),
   TEMPORAL_UI_PORT: z.coerce.number().int().min(1).max(65535).default(8233),
   /** `npm run worker` serves GET /metrics on this port (emails sent are counted in the worker); unset: none. */
   WORKER_METRICS_PORT: z.coerce.number().int().min(1).max(65535).optional(),
@@ -149,6 +150,8 @@ export interface Config {
   };
   logLevel: string;
   embeddedPostgresPort: number;
+  /** The frontend port of the Temporal dev server of `npm start`. */
+  embeddedTemporalPort: number;
   temporalUiPort: number;
 }
 
@@ -207,6 +210,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     reconcile: { intervalMs: e.RECONCILE_INTERVAL, lookbackMs: e.RECONCILE_LOOKBACK },
     logLevel: e.LOG_LEVEL,
     embeddedPostgresPort: e.EMBEDDED_POSTGRES_PORT,
+    embeddedTemporalPort: e.EMBEDDED_TEMPORAL_PORT,
     temporalUiPort: e.TEMPORAL_UI_PORT,
     workerMetricsPort: e.WORKER_METRICS_PORT,
     workerSdkMetricsPort: e.WORKER_SDK_METRICS_PORT,
