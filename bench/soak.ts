@@ -182,7 +182,7 @@ async function soak(lab: FaultLab, options: Options): Promise<void> {
       const n = next++;
       const site = rand() < 0.5 ? 'CMH' : 'ZHH';
       // One trigger in fifty names a session id that fits no convention: its intake fails, with an email.
-      if (rand() < 0.02) lab.addRedcapRow(n, `SPN01_${site}_typo_${n}`);
+      if (rand() < 0.02) lab.addRedcapRow(n, `SPN01_${site}_not_a_session`);
       else {
         lab.addRedcapRow(n, FaultLab.sessionId(n, site));
         sessions.push(FaultLab.sessionId(n, site));
