@@ -26,7 +26,10 @@ FROM ${NODE_IMAGE}
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates curl \
  && rm -rf /var/lib/apt/lists/*
+# HOST: the API listens on the container's interfaces (what is published is docker's choice); off loopback it
+# refuses to start without DET_SECRET (or DET_SECRET=none).
 ENV NODE_ENV=production \
+    HOST=0.0.0.0 \
     DATA_DIR=/app/data \
     SUBMIT_SCRIPTS=/app/scripts/jobs
 WORKDIR /app

@@ -16,6 +16,7 @@ import {
   claimJobRun,
   endJobRun,
   failedJobRuns,
+  recordJobStart,
   renewJobRun,
   runningJob,
   settleJobRun,
@@ -249,7 +250,7 @@ export function createMonitorActivities(deps: ActivityDeps) {
         () =>
           submitJob(settings, job.script, job.args, {
             signal: stopper.signal,
-            onStart: (pid) => (pidWritten = updateJobRun(deps.orm.em.fork(), job.row.id, { pid })),
+            onStart: (pid) => (pidWritten = recordJobStart(deps.orm.em.fork(), job.row.id, pid)),
           }),
         HEARTBEAT_MS,
       );

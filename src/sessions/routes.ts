@@ -3,7 +3,7 @@ import Router from '@koa/router';
 import { z } from 'zod';
 import { scansArrivedSignal } from '../../surface';
 import type { AppDeps } from '../app-deps';
-import { requireBearer } from '../auth';
+import { requireBearer, requireBearerOrScanToken } from '../auth';
 import { limitedBody, parseBody } from '../request-body';
 import { requestEm } from '../db/orm';
 import { UnavailableError } from '../errors';
@@ -41,7 +41,8 @@ export function sessionsRouter(deps: AppDeps): Router {
     ctx.body = { ...view, monitors };
   });
 
-  router.post('/sessions/:sessionId/scans', auth, json, async (ctx) => {
+  // A download job registers its scans with its own scan token (docs/jobs.md), or an admin with API_TOKEN.
+  router.post('/sessions/:sessionId/scans', requireBearerOrScanToken(deps.config.apiToken), json, async (ctx) => {
     const registered = await registerScan(em(), ctx.params.sessionId, parseBody(scanBody, ctx.request.body));
     const { sessionId } = registered;
     // The monitors also find the scan at their next check; the signal only makes them look now.

@@ -24,7 +24,7 @@ import {
 import type { ScanDownloadWorkflow } from '../../workflows/scan-download';
 import type { ScanImportWorkflow } from '../../workflows/scan-import';
 import type { Config } from '../config';
-import { UnavailableError } from '../errors';
+import { UnavailableError, unavailableService } from '../errors';
 import { describeDuration } from '../mail/templates';
 
 /** Extra, optional knobs: explicit email recipients and an explicit end time of the download monitor. */
@@ -164,7 +164,9 @@ export interface MonitorView extends Partial<MonitorStatus> {
 }
 
 const isUnavailable = (err: unknown) =>
-  isGrpcServiceError(err) || (err instanceof Error && /deadline|unavailable|connect/i.test(err.message));
+  unavailableService(err) === 'temporal' ||
+  isGrpcServiceError(err) ||
+  (err instanceof Error && /deadline|unavailable|connect/i.test(err.message));
 
 /** Temporal not answering is a 503 (the gist only: the raw message stays out of the answer); anything else is a bug. */
 function unavailable(err: unknown, what: string): never {

@@ -3,11 +3,12 @@
  * retried, or raced; a failed send is retried; a claim whose sender died is sent once its lease has run out;
  * nobody to email is a clear, permanent failure.
  */
+import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
-import { createMailActivities } from '../../activities/mail';
+import { createMailActivities, ledgerKey } from '../../activities/mail';
 import type { ActivityDeps } from '../../activities/deps';
 import { loadConfig } from '../../src/config';
 import { SentEmail } from '../../src/db/sent-email';
@@ -197,6 +198,60 @@ test('ten concurrent calls with one key send one email; the others find it sent 
     if (result.status === 'rejected') expect(result.reason).toMatchObject({ type: 'EmailBeingSent' });
   }
   expect(smtp.messages).toHaveLength(1);
+});
+
+test('a record name of 200 characters (an intake failure email key over 255 characters): sent, once per key', async () => {
+  const { emailAdmins } = createMailActivities(deps);
+  // As RedcapIntakeWorkflow names it: `${workflowId}:${runId}:intake-failed`, the record in the workflow id.
+  const keyOf = (record: string) => `redcap-intake:1:${record}:${randomUUID()}:intake-failed`;
+  const record = 'R'.repeat(199);
+  const first = keyOf(`${record}1`);
+  const second = keyOf(`${record}2`);
+  expect(first.length).toBeGreaterThan(255);
+
+  expect(await emailAdmins(email(first))).toMatchObject({ sent: true });
+  expect(await emailAdmins(email(first))).toMatchObject({ sent: true, alreadySent: true });
+  expect(await emailAdmins(email(second))).toMatchObject({ sent: true });
+  expect(smtp.messages).toHaveLength(2);
+  const rows = await orm.em.fork().find(SentEmail, { key: { $like: 'redcap-intake:1:RRR%' } });
+  expect(rows.map((row) => ({ status: row.status, kind: row.kind, length: row.key.length }))).toEqual([
+    { status: 'sent', kind: 'intake-failed', length: 255 },
+    { status: 'sent', kind: 'intake-failed', length: 255 },
+  ]);
+  // Short keys stay as they are (rows written before keys were shortened are found again).
+  expect(ledgerKey('wf-1:run-1:no-scans')).toBe('wf-1:run-1:no-scans');
+  expect([...ledgerKey(`${'é'.repeat(150)}${'😀'.repeat(150)}`)]).toHaveLength(255);
+});
+
+test('an attempt that stalls past its lease, then fails, leaves the claim of the attempt that took over: no third copy', async () => {
+  const key = 'wf-9:run-1:no-scans';
+  const leaseOf = (lease: string) => loadConfig({ SMTP_URL: smtp.url, EMAIL_LEASE: lease });
+  const claimRow = () => orm.em.fork().findOne(SentEmail, { key });
+  // A: its send hangs past its 1 s lease (a stalled SMTP connection), then fails.
+  let failA!: (err: Error) => void;
+  const stalled = { ...deps.mailer, send: () => new Promise<never>((_, reject) => (failA = reject)) };
+  const a = createMailActivities({ ...deps, config: leaseOf('1s'), mailer: stalled }).emailAdmins(email(key));
+  await eventually(async () => (await claimRow()) !== null, 'the first claim');
+  await new Promise((resolve) => setTimeout(resolve, 1_500));
+  // B: takes the key over (A's lease ran out); its send is slow.
+  let releaseB!: () => void;
+  const heldB = new Promise<void>((resolve) => (releaseB = resolve));
+  const slow = {
+    ...deps.mailer,
+    send: async (mail: Parameters<typeof deps.mailer.send>[0]) => (await heldB, deps.mailer.send(mail)),
+  };
+  const b = createMailActivities({ ...deps, config: leaseOf('90s'), mailer: slow }).emailAdmins(email(key));
+  await eventually(async () => (await claimRow())?.attempts === 2, 'the second claim');
+
+  failA(new Error('SMTP connection timed out'));
+  await expect(a).rejects.toThrow(/timed out/);
+  expect(await claimRow()).toMatchObject({ status: 'sending', attempts: 2 });
+  // C: B's claim is live, so C sends nothing.
+  await expect(createMailActivities(deps).emailAdmins(email(key))).rejects.toMatchObject({ type: 'EmailBeingSent' });
+  releaseB();
+  expect(await b).toMatchObject({ sent: true });
+  expect(smtp.messages).toHaveLength(1);
+  expect(await claimRow()).toMatchObject({ status: 'sent', attempts: 2 });
 });
 
 test('no admin with an email address: a permanent failure that names the session', async () => {

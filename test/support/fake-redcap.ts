@@ -6,14 +6,14 @@
  * does, from the fixtures in test/fixtures/redcap: every value a string, but `redcap_repeat_instance`, a JSON number on
  * the rows of repeat instances ("" on a record's base row). It checks the token (403 with export-bad-token.json),
  * records every call, and can be told to fail: 5xx for N calls, slow answers, answers held until the test releases
- * them, 403.
+ * them, 403, and its connections gone silent as when a server goes away (`vanish`).
  *
  * Like REDCap, it knows when each record was last modified (saved, or imported), and reads `dateRangeBegin` in its
  * own clock (`utcOffsetMinutes` of the project: a REDCap server ahead of or behind ours).
  */
 import fs from 'node:fs';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import path from 'node:path';
 
 const FIXTURES = path.resolve(__dirname, '..', 'fixtures', 'redcap');
@@ -69,6 +69,8 @@ export class FakeRedcap {
   private delayMs = 0;
   private held: Array<() => void> | undefined;
   private forbidden = false;
+  /** Connections open now, and those made silent by vanish (destroyed at close). */
+  private readonly sockets = new Set<Socket>();
 
   private constructor(
     private readonly server: http.Server,
@@ -83,6 +85,10 @@ export class FakeRedcap {
     });
     await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
     const fake = new FakeRedcap(server, `http://127.0.0.1:${(server.address() as AddressInfo).port}/`);
+    server.on('connection', (socket) => {
+      fake.sockets.add(socket);
+      socket.once('close', () => fake.sockets.delete(socket));
+    });
     return fake;
   }
 
@@ -158,11 +164,28 @@ export class FakeRedcap {
     return this;
   }
 
+  /**
+   * REDCap went away and is back at once at its address (a restart behind a load balancer, a failover): every
+   * connection open now goes silent, as one to a host that is gone does (no answer, no FIN, no reset), while new
+   * connections are answered as before.
+   */
+  vanish(): this {
+    for (const socket of this.sockets) {
+      socket.removeAllListeners('data');
+      socket.removeAllListeners('timeout');
+      socket.setTimeout(0);
+      socket.pause();
+      socket.on('error', () => undefined);
+    }
+    return this;
+  }
+
   callsFor(content: string, record?: string): FakeCall[] {
     return this.calls.filter((call) => call.content === content && (record === undefined || call.record === record));
   }
 
   async close(): Promise<void> {
+    for (const socket of this.sockets) socket.destroy();
     this.server.closeAllConnections();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
