@@ -21,6 +21,8 @@ jest.setTimeout(180_000);
 
 const TOKEN = 'services-down-token';
 const SESSION = 'SPN01_CMH_0001_01_01';
+/** The dismissals' session: no cancel of its own before them. */
+const DISMISSED = 'SPN01_CMH_0002_01_01';
 const config = loadConfig({ API_TOKEN: TOKEN, TEMPORAL_TASK_QUEUE: 'services-down' });
 const quiet = logger.child({ test: 'services-down' }, { level: 'silent' });
 
@@ -69,6 +71,41 @@ const calls: Array<{ method: string; route: string; send: (app: request.Agent) =
     send: (a) => a.delete(`/sessions/${SESSION}/monitors/cancel`).set('authorization', `Bearer ${TOKEN}`),
     needs: ['database', 'temporal'],
   },
+  {
+    method: 'GET',
+    route: '/sessions',
+    send: (a) => a.get('/sessions?study=SPN01').set('authorization', `Bearer ${TOKEN}`),
+    needs: ['database'],
+  },
+  {
+    method: 'GET',
+    route: '/studies/:studyId/outstanding',
+    send: (a) => a.get('/studies/SPN01/outstanding').set('authorization', `Bearer ${TOKEN}`),
+    needs: ['database'],
+  },
+  {
+    method: 'POST',
+    route: '/sessions/:sessionId/dismissals',
+    send: (a) =>
+      a
+        .post(`/sessions/${DISMISSED}/dismissals`)
+        .set('authorization', `Bearer ${TOKEN}`)
+        .send({ kind: 'no-scans-expected', comment: 'withdrew' }),
+    needs: ['database', 'temporal'],
+  },
+  {
+    method: 'DELETE',
+    route: '/sessions/:sessionId/dismissals/:kind',
+    send: (a) =>
+      a.delete(`/sessions/${DISMISSED}/dismissals/no-scans-expected`).set('authorization', `Bearer ${TOKEN}`),
+    needs: ['database', 'temporal'],
+  },
+  {
+    method: 'POST',
+    route: '/redcap/configs/:configId/records/:record/pull',
+    send: (a) => a.post('/redcap/configs/1/records/17/pull').set('authorization', `Bearer ${TOKEN}`).send({}),
+    needs: ['database', 'temporal'],
+  },
 ];
 
 /** Every (method, path) the app routes, read from its routers. */
@@ -99,6 +136,7 @@ beforeAll(async () => {
   await migrate(orm);
   await seedLab(orm);
   await seedSession(orm, SESSION);
+  await seedSession(orm, DISMISSED);
   temporal = await startDevServer({ port: await freePort(), stdio: 'ignore' });
   client = new Client({ connection: await Connection.connect({ address: temporal.address }) });
 });
