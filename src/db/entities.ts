@@ -4,6 +4,7 @@
  * Plain classes with EntitySchema definitions (no decorators, no reflection).
  */
 import { Collection, EntitySchema, OptionalProps } from '@mikro-orm/core';
+import { IntakeFailureSchema } from './intake-failure';
 import { JobRunSchema } from './job-run';
 import { SentEmailSchema } from './sent-email';
 
@@ -309,4 +310,5 @@ export const entities = [
   SentEmailSchema,
   ReconcileStateSchema,
   JobRunSchema,
+  IntakeFailureSchema,
 ];
