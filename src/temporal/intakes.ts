@@ -7,10 +7,9 @@
  *
  * Intakes started before 0.3.0 have their parts as sent in the id (`A#2` and `A` instance 2 shared one): for a record
  * or event whose name holds one of those characters, a running intake under that old id is still the one a new
- * trigger joins and reconciliation finds, once its input shows it is for the same row.
+ * trigger joins and reconciliation finds, once its memo shows it is for the same row.
  */
 import { WorkflowNotFoundError, type Client, type WorkflowExecutionDescription } from '@temporalio/client';
-import { decodeFromPayloadsAtIndex } from '@temporalio/common/lib/internal-non-workflow';
 import type { RedcapIntakeWorkflow } from '../../workflows/intake';
 import { recordName } from '../redcap/names';
 import {
@@ -85,12 +84,14 @@ export interface FoundIntake {
 
 /**
  * The latest run of a row's intake: under today's id, or else (a name with `%`, `:` or `#`) one started before 0.3.0
- * under the old id for the same row. Undefined when there is none.
+ * under the old id for the same row. A run under today's id whose memo names another row is such an old intake of
+ * another record (`A#2` held `A` instance 2's id): not this row's. Undefined when there is none.
  */
 export async function findRedcapIntake(client: Client, trigger: IntakeTrigger): Promise<FoundIntake | undefined> {
   const workflowId = redcapIntakeWorkflowId(trigger.configId, trigger.record, trigger.eventName, trigger.instance);
   const found = await describeIntake(client, workflowId);
-  return found ?? legacyIntake(client, trigger);
+  if (found && namesRow(found, trigger) !== false) return found;
+  return legacyIntake(client, trigger);
 }
 
 /** The id intakes had before 0.3.0: the parts as sent, so that `A#2` and `A` instance 2 shared one. */
@@ -99,25 +100,24 @@ export function legacyRedcapIntakeWorkflowId(trigger: IntakeTrigger): string {
   return `redcap-intake:${configId}:${record}${eventName ? `:${eventName}` : ''}${instance ? `#${instance}` : ''}`;
 }
 
-/** The intake of this row under the old id, if its id differs from today's and its input names this very row. */
+/** The intake of this row under the old id, if that differs from today's and the run's memo names this very row. */
 async function legacyIntake(client: Client, trigger: IntakeTrigger): Promise<FoundIntake | undefined> {
   const workflowId = legacyRedcapIntakeWorkflowId(trigger);
   if (workflowId === redcapIntakeWorkflowId(trigger.configId, trigger.record, trigger.eventName, trigger.instance))
     return undefined;
   const found = await describeIntake(client, workflowId);
-  if (!found) return undefined;
-  const history = await client.workflow.getHandle(workflowId, found.description.runId).fetchHistory();
-  const started = history.events?.[0]?.workflowExecutionStartedEventAttributes;
-  const input = await decodeFromPayloadsAtIndex<RedcapIntakeInput>(
-    client.options.loadedDataConverter,
-    0,
-    started?.input?.payloads,
+  return found && namesRow(found, trigger) ? found : undefined;
+}
+
+/** Whether the run's memo (startRedcapIntake's, since 0.2.0) names the row; undefined when it names none. */
+function namesRow(found: FoundIntake, trigger: IntakeTrigger): boolean | undefined {
+  const memo = found.description.memo ?? {};
+  if (typeof memo.record !== 'string') return undefined;
+  return (
+    memo.record === trigger.record &&
+    (memo.eventName || null) === (trigger.eventName || null) &&
+    (memo.instance || null) === (trigger.instance || null)
   );
-  const same =
-    input?.record === trigger.record &&
-    (input.eventName || null) === (trigger.eventName || null) &&
-    (input.instance || null) === (trigger.instance || null);
-  return same ? found : undefined;
 }
 
 async function describeIntake(client: Client, workflowId: string): Promise<FoundIntake | undefined> {
