@@ -7,6 +7,8 @@
  * records every call, and can be told to fail: 5xx for N calls, slow answers, answers held until the test releases
  * them, 403.
  *
+ * The comment and user values it answers with are registered as participant text (test/support/participant-texts.ts).
+ *
  * Like REDCap, it knows when each record was last modified (saved, or imported), and reads `dateRangeBegin` in its
  * own clock (`utcOffsetMinutes` of the project: a REDCap server ahead of or behind ours).
  */
@@ -14,6 +16,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
+import { registerParticipantText, type ParticipantTextKind } from './participant-texts';
 
 const FIXTURES = path.resolve(__dirname, '..', 'fixtures', 'redcap');
 
@@ -47,7 +50,15 @@ export interface FakeProject {
    * Records reads `dateRangeBegin` in it. Default 0.
    */
   utcOffsetMinutes?: number;
+  /**
+   * The fields whose values are the participant's text (default: `comments` and `ra_id`, as the fixtures name the
+   * comment and user fields): every value of them Export Records answers with is registered for the history scan
+   * (test/support/participant-texts.ts).
+   */
+  participantFields?: Record<string, ParticipantTextKind>;
 }
+
+const PARTICIPANT_FIELDS: Record<string, ParticipantTextKind> = { comments: 'redcap-comment', ra_id: 'redcap-user' };
 
 export interface FakeCall {
   content: string;
@@ -241,6 +252,9 @@ export class FakeRedcap {
         const kept = new Set([...fields, 'redcap_event_name', 'redcap_repeat_instrument', 'redcap_repeat_instance']);
         rows = rows.map((row) => Object.fromEntries(Object.entries(row).filter(([key]) => kept.has(key))));
       }
+      for (const row of rows)
+        for (const [field, kind] of Object.entries(project.participantFields ?? PARTICIPANT_FIELDS))
+          if (typeof row[field] === 'string') registerParticipantText(kind, row[field]);
       return answer(200, rows);
     }
     if (params.content === 'metadata') {
