@@ -2,7 +2,7 @@
  * RedcapIntakeWorkflow: reads a record back from REDCap, files it against its session and starts the session's
  * monitors (the rules for re-saves, moved records and failures: docs/redcap.md). All I/O is in the activities. Its
  * history holds ids, states, counts and times: what REDCap holds (comment, date, user, the session id as typed) stays
- * in the activity that reads and files it, and in our database (docs/participant-data.md).
+ * in the activity that reads and files it, and in our database (docs/temporal.md, "What the histories hold").
  */
 import {
   ActivityFailure,

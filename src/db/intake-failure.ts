@@ -27,7 +27,7 @@ export class IntakeFailure {
   field?: string | null;
   /** The full reason, for the admins' email; never in a workflow history. */
   detail!: string;
-  /** rowDigest (src/redcap/reconcile.ts) of the row the run refused; null when it refused none (it gave up, or REDCap said no). */
+  /** rowDigest (src/redcap/reconcile.ts) of the row refused; null when none was (it gave up, or REDCap said no). */
   rowDigest?: string | null;
   createdAt: Date = new Date();
   /** When the failure was reported (the admins emailed, or the email held by its limit). */

@@ -1,8 +1,8 @@
 /**
- * What a failed intake says, and where (docs/participant-data.md, docs/redcap.md "When an intake fails"). Pure code.
- * The workflow's history (and so the Web UI) gets a summary that names the record and the kind of problem: ids, field
- * names, REDCap's own answer. The admins' email and our database (intake_failure) get the detail, which may quote
- * what REDCap holds: a session id typed by the RA that does not parse, a date that is not one.
+ * What a failed intake says, and where (docs/temporal.md "What the histories hold", docs/redcap.md "When it
+ * cannot"). Pure code. The workflow's history (and so the Web UI) gets a summary that names the record and the kind
+ * of problem: ids, field names, REDCap's own answer. The admins' email and our database (intake_failure) get the
+ * detail, which may quote what REDCap holds: a session id typed by the RA that does not parse, a date that is not one.
  */
 import { DomainError } from '../errors';
 import { InvalidSessionIdError } from '../sessions/ids';
@@ -33,7 +33,8 @@ export interface ProblemPlace {
 
 /** What went wrong reading or filing a record, said twice: for the history and for the people. */
 export function intakeProblem(err: unknown, place: ProblemPlace): IntakeProblem {
-  const record = `REDCap record ${recordName(place.record, place.eventName, place.instance)} (config ${place.configId})`;
+  const name = recordName(place.record, place.eventName, place.instance);
+  const record = `REDCap record ${name} (config ${place.configId})`;
   if (err instanceof RedcapError) {
     // REDCap's answer, or a field and what is wrong with it: never a value (src/redcap/record.ts).
     const field = typeof err.details.field === 'string' ? err.details.field : undefined;

@@ -7,7 +7,8 @@
  * records every call, and can be told to fail: 5xx for N calls, slow answers, answers held until the test releases
  * them, 403.
  *
- * The comment and user values it answers with are registered as participant text (test/support/participant-texts.ts).
+ * The comment and user values it answers with are registered as participant text
+ * (test/support/participant-texts.ts).
  *
  * Like REDCap, it knows when each record was last modified (saved, or imported), and reads `dateRangeBegin` in its
  * own clock (`utcOffsetMinutes` of the project: a REDCap server ahead of or behind ours).

@@ -1,7 +1,7 @@
 /**
- * Looks for participant text in workflow histories (issue 23, docs/participant-data.md): every payload of every
- * event (inputs, results, signals, markers, memos, search attributes, failure details) decoded, and every other
- * text of the event (failure messages and stack traces), searched for each registered text
+ * Looks for participant text in workflow histories (issue 23, docs/temporal.md "What the histories hold"): every
+ * payload of every event (inputs, results, signals, markers, memos, search attributes, failure details) decoded, and
+ * every other text of the event (failure messages and stack traces), searched for each registered text
  * (test/support/participant-texts.ts). A finding names the workflow, the event and the field.
  */
 import type { Client } from '@temporalio/client';
@@ -30,7 +30,7 @@ export interface Scan {
   skipped: number;
 }
 
-/** Every text of a history, with where it is: decoded payloads (JSON values, each string) and the event's own strings. */
+/** Every text of a history, with where it is: decoded payloads (each string of their JSON) and the event's own. */
 export function historyTexts(history: History): Array<{ field: string; text: string }> {
   const texts: Array<{ field: string; text: string }> = [];
   const decoder = new TextDecoder();
@@ -113,7 +113,8 @@ export async function scanHistories(client: Client, texts: ParticipantText[], qu
 
 /** A finding as a line of a test failure. */
 export function describeFinding(finding: Finding): string {
-  return `${finding.workflowType} ${finding.workflowId} (run ${finding.runId}): ${finding.kind} "${finding.text}" in ${finding.field}`;
+  const { workflowType, workflowId, runId, kind, text, field } = finding;
+  return `${workflowType} ${workflowId} (run ${runId}): ${kind} "${text}" in ${field}`;
 }
 
 /**
