@@ -17,7 +17,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { registerParticipantText, type ParticipantTextKind } from './participant-texts';
+import { registerIdText, registerParticipantText, type ParticipantTextKind } from './participant-texts';
 
 const FIXTURES = path.resolve(__dirname, '..', 'fixtures', 'redcap');
 
@@ -253,9 +253,11 @@ export class FakeRedcap {
         const kept = new Set([...fields, 'redcap_event_name', 'redcap_repeat_instrument', 'redcap_repeat_instance']);
         rows = rows.map((row) => Object.fromEntries(Object.entries(row).filter(([key]) => kept.has(key))));
       }
-      for (const row of rows)
+      for (const row of rows) {
+        registerIdText(firstValue(row));
         for (const [field, kind] of Object.entries(project.participantFields ?? PARTICIPANT_FIELDS))
           if (typeof row[field] === 'string') registerParticipantText(kind, row[field]);
+      }
       return answer(200, rows);
     }
     if (params.content === 'metadata') {

@@ -22,7 +22,7 @@ export interface ParticipantText {
 export const SHORTEST_TEXT = 8;
 
 const seen = new Set<string>();
-const registered: ParticipantText[] = [];
+const registered: Entry[] = [];
 
 function registryDir(): string | undefined {
   const workDir = process.env.TEST_WORK_DIR;
@@ -35,31 +35,53 @@ export function normalizedText(text: string): string {
 }
 
 export function registerParticipantText(kind: ParticipantTextKind, text: string): void {
-  if (normalizedText(text).length < SHORTEST_TEXT) return;
-  const key = JSON.stringify([kind, text]);
+  if (normalizedText(text).length >= SHORTEST_TEXT) keep({ kind, text });
+}
+
+/**
+ * An id the fixtures handed out (a record name): it is rightly in histories, so participant text that is part of one
+ * (hostile tests draw records and comments from one pool: record `R1:toString`, comment `toString`) is not looked for.
+ */
+export function registerIdText(text: string): void {
+  keep({ kind: 'id', text });
+}
+
+type Entry = ParticipantText | { kind: 'id'; text: string };
+
+function keep(entry: Entry): void {
+  const key = JSON.stringify([entry.kind, entry.text]);
   if (seen.has(key)) return;
   seen.add(key);
-  registered.push({ kind, text });
+  registered.push(entry);
   const dir = registryDir();
   if (!dir) return;
   fs.mkdirSync(dir, { recursive: true });
-  fs.appendFileSync(path.join(dir, `${process.pid}.jsonl`), `${JSON.stringify({ kind, text })}\n`);
+  fs.appendFileSync(path.join(dir, `${process.pid}.jsonl`), `${JSON.stringify(entry)}\n`);
+}
+
+/** The texts to look for, less those that are part of an id. */
+function lookedFor(entries: Entry[]): ParticipantText[] {
+  const ids = entries.filter((entry) => entry.kind === 'id').map((entry) => normalizedText(entry.text));
+  return entries.filter(
+    (entry): entry is ParticipantText =>
+      entry.kind !== 'id' && !ids.some((id) => id.includes(normalizedText(entry.text))),
+  );
 }
 
 /** What this process registered. */
 export function participantTextsOfThisProcess(): ParticipantText[] {
-  return [...registered];
+  return lookedFor(registered);
 }
 
 /** What every process of the suite registered (the teardown's list). */
 export function participantTextsOfTheSuite(workDir: string): ParticipantText[] {
   const dir = path.join(workDir, 'participant-texts');
   if (!fs.existsSync(dir)) return [];
-  const texts = new Map<string, ParticipantText>();
+  const entries = new Map<string, Entry>();
   for (const file of fs.readdirSync(dir)) {
     for (const line of fs.readFileSync(path.join(dir, file), 'utf8').split('\n')) {
-      if (line) texts.set(line, JSON.parse(line) as ParticipantText);
+      if (line) entries.set(line, JSON.parse(line) as Entry);
     }
   }
-  return [...texts.values()];
+  return lookedFor([...entries.values()]);
 }
