@@ -8,6 +8,9 @@
  * records every call, and can be told to fail: 5xx for N calls, slow answers, answers held until the test releases
  * them, 403, and its connections gone silent as when a server goes away (`vanish`).
  *
+ * The comment and user values it answers with are registered as participant text
+ * (test/support/participant-texts.ts).
+ *
  * Like REDCap, it knows when each record was last modified (saved, or imported), and reads `dateRangeBegin` in its
  * own clock (`utcOffsetMinutes` of the project: a REDCap server ahead of or behind ours).
  */
@@ -15,6 +18,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import path from 'node:path';
+import { registerIdText, registerParticipantText, type ParticipantTextKind } from './participant-texts';
 
 const FIXTURES = path.resolve(__dirname, '..', 'fixtures', 'redcap');
 
@@ -48,7 +52,15 @@ export interface FakeProject {
    * Records reads `dateRangeBegin` in it. Default 0.
    */
   utcOffsetMinutes?: number;
+  /**
+   * The fields whose values are the participant's text (default: `comments` and `ra_id`, as the fixtures name the
+   * comment and user fields): every value of them Export Records answers with is registered for the history scan
+   * (test/support/participant-texts.ts).
+   */
+  participantFields?: Record<string, ParticipantTextKind>;
 }
+
+const PARTICIPANT_FIELDS: Record<string, ParticipantTextKind> = { comments: 'redcap-comment', ra_id: 'redcap-user' };
 
 export interface FakeCall {
   content: string;
@@ -272,6 +284,11 @@ export class FakeRedcap {
         for (const column of ['redcap_event_name', 'redcap_repeat_instrument', 'redcap_repeat_instance'])
           kept.add(column);
       rows = rows.map((row) => Object.fromEntries(Object.entries(row).filter(([key]) => kept.has(key))));
+      for (const row of rows) {
+        registerIdText(firstValue(row));
+        for (const [field, kind] of Object.entries(project.participantFields ?? PARTICIPANT_FIELDS))
+          if (typeof row[field] === 'string') registerParticipantText(kind, row[field]);
+      }
       return answer(200, rows);
     }
     if (params.content === 'metadata') {
