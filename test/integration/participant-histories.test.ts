@@ -28,7 +28,7 @@ import {
 import { createTestDatabase } from '../support/db';
 import { FakeRedcap } from '../support/fake-redcap';
 import { describeFinding, scanHistories, type Scan } from '../support/history-scan';
-import { seedLab, uniqueSessionId } from '../support/lab';
+import { freeEmailHour, seedLab, uniqueSessionId } from '../support/lab';
 import { quietTemporalLogs } from '../support/monitors';
 import { participantTextsOfThisProcess, registerParticipantText } from '../support/participant-texts';
 import { eventually } from '../support/processes';
@@ -138,7 +138,12 @@ beforeAll(async () => {
     expect.objectContaining({ outcome: 'gave-up' }),
   ]);
   // A session id that does not parse, and a date that is not one: the intakes fail, the admins get the details.
-  for (const record of ['P2', 'P3']) await workflowFailure(temporal.client, await post(record));
+  // (Each its own email: the hourly limit of the config's failure emails is freed before each.)
+  for (const record of ['P2', 'P3']) {
+    await freeEmailHour(orm);
+    await workflowFailure(temporal.client, await post(record));
+  }
+  await freeEmailHour(orm);
   // A record no trigger announced: reconciliation starts its intake, emails the admins; its monitor emails too.
   fake.saveRow(TOKEN, row('P4', uniqueSessionId('ZHH', 4), { comments: typed.reconciledComment }));
   const reconciled: RedcapReconcileResult = await temporal.client.workflow.execute(REDCAP_RECONCILE_WORKFLOW, {
