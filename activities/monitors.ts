@@ -250,6 +250,7 @@ export function createMonitorActivities(deps: ActivityDeps) {
             onStart: (pid) => (pidWritten = updateJobRun(deps.orm.em.fork(), job.row.id, { pid })),
           }),
         HEARTBEAT_MS,
+        { attempt: job.attempt },
       );
       await pidWritten.catch(() => undefined);
       return result;
@@ -322,6 +323,8 @@ export function createMonitorActivities(deps: ActivityDeps) {
     async downloadScans(input: { sessionId: string }): Promise<{ scans: number; attempt: number }> {
       const context = Context.current();
       const { attempt } = context.info;
+      // The attempt number, for the monitor to count the attempts made should the end time pass mid-attempt.
+      context.heartbeat({ attempt });
       const view = await readSession(deps.orm.em.fork(), input.sessionId);
       refuseIfCancelled(view);
       await ensureNoJobRunning(view.sessionId, 'download');

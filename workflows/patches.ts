@@ -51,4 +51,14 @@ export const PATCHES = {
     deprecated: '0.3.0',
     deleted: '0.4.0',
   },
+  /**
+   * A download whose end time passed during an attempt, or while no worker or server ran (a TimeoutFailure of the
+   * attempts), gives up with its email instead of failing.
+   */
+  scanDownloadTimeoutGivesUp: {
+    id: 'scan-download-timeout-gives-up',
+    added: '0.3.0',
+    deprecated: '0.4.0',
+    deleted: '0.5.0',
+  },
 } as const satisfies Record<string, PatchLife>;

@@ -13,6 +13,7 @@ import {
   patched,
   proxyActivities,
   setHandler,
+  TimeoutFailure,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
@@ -128,11 +129,13 @@ async function downloadStep(
       // undefined: a signal cancelled the attempt; loop to end (cancel) or check again (scansArrived).
     } catch (err) {
       if (endedByCancelOnSession(run, err)) return 'cancelled';
-      if (!(err instanceof ActivityFailure) || err.retryState === 'NON_RETRYABLE_FAILURE' || isCancellation(err))
-        throw err;
+      if (!(err instanceof ActivityFailure) || isCancellation(err)) throw err;
+      if (endTimePassed(err)) {
+        countAttempts(run, attemptOf(err));
+        return 'end-time-passed';
+      }
+      if (err.retryState === 'NON_RETRYABLE_FAILURE') throw err;
       countAttempts(run, attemptOf(err));
-      // Retries stopped because the next one would pass the end time (or the attempt ran into it): give up.
-      if (err.retryState === 'TIMEOUT') return 'end-time-passed';
       // The attempt scansArrived asked to stop ended first (its job done, no scans yet): check again.
       if (err.retryState === 'CANCEL_REQUESTED' && run.checkAgain) continue;
       throw err;
@@ -190,9 +193,28 @@ function endedByCancelOnSession(run: DownloadRun, err: unknown): boolean {
   return true;
 }
 
-/** The attempt number a download activity put in the details of its failure, if any. */
+/**
+ * Whether the download attempts ended at the end time (the activity's schedule-to-close timeout): Temporal stopped
+ * retrying because the next attempt would start after it (retry state TIMEOUT), or the end time passed while an
+ * attempt ran or waited for a worker, or while the server was down (a TimeoutFailure whose retry state is
+ * NON_RETRYABLE_FAILURE on a real server). Before the timeout patch, the second kind failed the monitor.
+ */
+function endTimePassed(err: ActivityFailure): boolean {
+  if (err.retryState === 'TIMEOUT') return true;
+  return err.cause instanceof TimeoutFailure && patched(PATCHES.scanDownloadTimeoutGivesUp.id);
+}
+
+/**
+ * The attempt number a download activity put in the details of its failure, or in its last heartbeat (a timeout
+ * has no details of its own), if any.
+ */
 function attemptOf(err: ActivityFailure): number {
-  const details = err.cause instanceof ApplicationFailure ? err.cause.details : undefined;
-  const attempt = (details?.[0] as { attempt?: unknown } | undefined)?.attempt;
+  const details =
+    err.cause instanceof ApplicationFailure
+      ? err.cause.details?.[0]
+      : err.cause instanceof TimeoutFailure
+        ? err.cause.lastHeartbeatDetails // the first argument of the last heartbeat
+        : undefined;
+  const attempt = (details as { attempt?: unknown } | undefined)?.attempt;
   return typeof attempt === 'number' ? attempt : 0;
 }

@@ -166,3 +166,69 @@ test('one job slot, held by a long job: a second download waits for the slot, an
   await eventually(() => events(waiting.sessionId).includes('start'), 'the waiting download to get the slot');
   expect(events(long.sessionId).slice(0, 2)).toEqual(['start', 'end']); // (no scans: it is retried, and takes turns for the slot)
 });
+
+describe('the end time passes in the middle of things: the monitor gives up with its email, never fails', () => {
+  const gaveUpMail = (sessionId: string) =>
+    lab.smtp.messages.filter((m) => m.subject === `[SPN01] Scan download gave up for ${sessionId}`);
+
+  // The one job slot is for these tests' jobs: the monitors of the tests above end now.
+  beforeAll(async () => {
+    for (const workflowId of started.splice(0))
+      await temporal.client.workflow
+        .getHandle(workflowId)
+        .signal(cancelSignal, { reason: 'next test' })
+        .catch(() => undefined);
+  });
+
+  test('while its job runs: the job is stopped, gave-up, one email (the attempt ends in a ScheduleToClose timeout)', async () => {
+    const target = await newSession('CMH', 'block');
+    const monitors = await startScanMonitors(temporal.client, lab.config, target, {
+      downloadEndTime: new Date(Date.now() + 20_000).toISOString(),
+    });
+    started.push(monitors.scanImport.workflowId, monitors.scanDownload!.workflowId);
+    await eventually(() => events(target.sessionId).includes('start'), 'the job to start');
+    const download = temporal.client.workflow.getHandle(
+      monitors.scanDownload!.workflowId,
+      monitors.scanDownload!.runId,
+    );
+    try {
+      expect(await download.result()).toEqual({ outcome: 'gave-up', attempts: 1 });
+      expect(gaveUpMail(target.sessionId)).toHaveLength(1);
+      await eventually(
+        async () =>
+          (await lab.orm.em.fork().findOne(JobRun, { sessionId: target.sessionId, kind: 'download' }))?.status ===
+          'interrupted',
+        'the job to be stopped',
+      );
+      expect(events(target.sessionId)).toEqual(['start']);
+    } finally {
+      release(target.sessionId);
+    }
+  });
+
+  test('while no worker runs: gave-up and one email once a worker is back', async () => {
+    const target = await newSession('CMH');
+    const endMs = Date.now() + 15_000;
+    const monitors = await startScanMonitors(temporal.client, lab.config, target, {
+      downloadEndTime: new Date(endMs).toISOString(),
+    });
+    started.push(monitors.scanImport.workflowId, monitors.scanDownload!.workflowId);
+    await eventually(() => events(target.sessionId).includes('end'), 'the first job to run');
+    await lab.stopWorker();
+    try {
+      await eventually(() => Date.now() > endMs + 2_000, 'the end time to pass', 60_000);
+      expect(gaveUpMail(target.sessionId)).toHaveLength(0);
+    } finally {
+      await lab.startWorker();
+    }
+    const download = temporal.client.workflow.getHandle(
+      monitors.scanDownload!.workflowId,
+      monitors.scanDownload!.runId,
+    );
+    const result = await download.result();
+    expect(result).toEqual({ outcome: 'gave-up', attempts: expect.any(Number) });
+    expect(result.attempts).toBeGreaterThanOrEqual(1);
+    expect(result.attempts).toBeLessThanOrEqual(events(target.sessionId).filter((e) => e === 'start').length);
+    expect(gaveUpMail(target.sessionId)).toHaveLength(1);
+  });
+});

@@ -1,13 +1,19 @@
 /**
  * ScanDownloadWorkflow on Temporal's time-skipping test server, with the real default durations: download
  * attempts with backoff from 1 hour doubling to 6 hours until an end time 2 days after the start, the
- * gave-up email, cancel and scansArrived. Real activities submit real job scripts (bash), on a real database.
+ * gave-up email, cancel and scansArrived. Real activities submit real job scripts (bash), on a real database; one
+ * test stubs the download attempt (one that never ends).
  */
+import { randomUUID } from 'node:crypto';
+import { Context } from '@temporalio/activity';
 import { WorkflowFailedError } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { Worker } from '@temporalio/worker';
+import { createActivities } from '../../activities';
 import { StudySite } from '../../src/db/entities';
 import { startScanMonitors } from '../../src/temporal/monitors';
-import { cancelSignal, scansArrivedSignal, statusQuery, type ScanDownloadResult } from '../../surface';
+import { workflowSource } from '../../src/temporal/workflow-bundle';
+import { cancelSignal, jobsTaskQueue, scansArrivedSignal, statusQuery, type ScanDownloadResult } from '../../surface';
 import { addScan, seedSession } from '../support/lab';
 import { quietTemporalLogs, startMonitorHarness, type MonitorHarness } from '../support/monitors';
 import { eventually } from '../support/processes';
@@ -114,6 +120,47 @@ test('an explicit end time 3 hours away: attempts at 0 and 1 hour, then gave-up'
   expect(await handle.result()).toEqual({ outcome: 'gave-up', attempts: 2 });
   expect(lab.jobRuns('download', sessionId)).toBe(2);
   expect(lab.smtp.messages).toHaveLength(1);
+});
+
+test('the end time passes during an attempt (its job still running): gave-up with its email, the attempt counted', async () => {
+  // A worker of this test's own: today's workflows and activities, but a download attempt that never ends (as a
+  // job still running, or a worker gone mid-attempt), only heartbeating its attempt number.
+  const taskQueue = `hung-attempt-${randomUUID()}`;
+  const { description: _, ...source } = workflowSource();
+  const common = { connection: env.nativeConnection, namespace: lab.config.temporalNamespace };
+  const hung = async () => {
+    const context = Context.current();
+    context.heartbeat({ attempt: context.info.attempt });
+    await context.cancelled.catch(() => undefined);
+    throw new Error('stopped');
+  };
+  const workers = [
+    await Worker.create({ ...common, taskQueue, ...source, activities: createActivities(lab.deps) }),
+    await Worker.create({ ...common, taskQueue: jobsTaskQueue(taskQueue), activities: { downloadScans: hung } }),
+  ];
+  const running = workers.map((w) => w.run());
+  try {
+    serial += 1;
+    const sessionId = `SPN01_CMH_${String(serial).padStart(4, '0')}_01_01`;
+    await seedSession(lab.orm, sessionId);
+    const endTime = new Date((await env.currentTimeMs()) + 5_000).toISOString();
+    const started = await startScanMonitors(
+      env.client,
+      { ...lab.config, taskQueue },
+      { sessionId, studyId: 'SPN01', siteId: 'CMH', downloadScript: 'download.sh' },
+      { downloadEndTime: endTime },
+    );
+    await env.client.workflow
+      .getHandle(started.scanImport.workflowId)
+      .signal(cancelSignal, { reason: 'not under test' });
+    const handle = env.client.workflow.getHandle(started.scanDownload!.workflowId, started.scanDownload!.runId);
+    expect(await handle.result()).toEqual({ outcome: 'gave-up', attempts: 1 });
+    expect(lab.smtp.messages.map((m) => m.subject)).toEqual([`[SPN01] Scan download gave up for ${sessionId}`]);
+    expect(lab.smtp.messages[0].text).toContain('submitted 1 time');
+  } finally {
+    workers.forEach((w) => w.shutdown());
+    await Promise.all(running);
+  }
 });
 
 test('scans that land between attempts are found at the next attempt: downloaded', async () => {
