@@ -52,6 +52,16 @@ export const PATCHES = {
     deleted: '0.4.0',
   },
   /**
+   * A monitor's email is composed and sent by one activity (sendMonitorEmail) from ids, kind, times and counts, so
+   * that its text stays out of the history; a cancel recorded on the session meanwhile stops it (ends `cancelled`).
+   */
+  monitorEmailComposedWhereSent: {
+    id: 'monitor-email-composed-where-sent',
+    added: '0.3.0',
+    deprecated: '0.4.0',
+    deleted: '0.5.0',
+  },
+  /**
    * A download whose end time passed during an attempt, or while no worker or server ran (a TimeoutFailure of the
    * attempts), gives up with its email instead of failing.
    */

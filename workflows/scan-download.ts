@@ -19,9 +19,7 @@ import {
 import type { Activities } from '../activities';
 import {
   jobsTaskQueue,
-  MONITORING_CANCELLED,
   scansArrivedSignal,
-  type CancelRequest,
   type ScanDownloadInput,
   type ScanDownloadOutcome,
   type ScanDownloadResult,
@@ -31,7 +29,7 @@ import { monitorControls, type MonitorControls } from './monitor-controls';
 import { PATCHES } from './patches';
 
 const { composeMonitorEmail } = proxyActivities<Activities>(database);
-const { emailAdmins } = proxyActivities<Activities>(email);
+const { emailAdmins, sendMonitorEmail } = proxyActivities<Activities>(email);
 
 export async function ScanDownloadWorkflow(input: ScanDownloadInput): Promise<ScanDownloadResult> {
   const jobAware = patched(PATCHES.scanDownloadJobAwareSignals.id);
@@ -128,7 +126,7 @@ async function downloadStep(
       }
       // undefined: a signal cancelled the attempt; loop to end (cancel) or check again (scansArrived).
     } catch (err) {
-      if (endedByCancelOnSession(run, err)) return 'cancelled';
+      if (run.endedByCancelOnSession(err)) return 'cancelled';
       if (!(err instanceof ActivityFailure) || isCancellation(err)) throw err;
       if (endTimePassed(err)) {
         countAttempts(run, attemptOf(err));
@@ -151,13 +149,16 @@ async function postDownloadStep(run: DownloadRun, input: ScanDownloadInput): Pro
     const done = await run.cancellable(() => runPostDownload({ sessionId: input.sessionId }));
     if (done === undefined && run.cancelled()) return 'cancelled';
   } catch (err) {
-    if (endedByCancelOnSession(run, err)) return 'cancelled';
+    if (run.endedByCancelOnSession(err)) return 'cancelled';
     throw err;
   }
   return 'downloaded';
 }
 
-/** The end time passed without scans: one email to the admins. */
+/**
+ * The end time passed without scans: one email to the admins, unless the session's monitoring was cancelled
+ * meanwhile (a cancel signal, or one recorded on the session that the email activity finds).
+ */
 async function gaveUpStep(
   run: DownloadRun,
   input: ScanDownloadInput,
@@ -165,32 +166,30 @@ async function gaveUpStep(
 ): Promise<ScanDownloadOutcome> {
   run.status.state = 'emailing';
   const { workflowId, runId } = workflowInfo();
-  const message = await composeMonitorEmail({
+  const request = {
     kind: 'download-gave-up',
     key: `${workflowId}:${runId}:download-gave-up`,
     sessionId: input.sessionId,
     ...window,
     attempts: run.attempts,
-  });
-  await emailAdmins(message);
+  } as const;
+  if (!patched(PATCHES.monitorEmailComposedWhereSent.id)) {
+    await emailAdmins(await composeMonitorEmail(request));
+    return 'gave-up';
+  }
+  if (run.cancelled()) return 'cancelled';
+  try {
+    await sendMonitorEmail(request);
+  } catch (err) {
+    if (run.endedByCancelOnSession(err)) return 'cancelled';
+    throw err;
+  }
   return 'gave-up';
 }
 
 function countAttempts(run: DownloadRun, attempts: number): void {
   run.attempts += attempts;
   run.status.attempts = run.attempts;
-}
-
-/** True when an activity failed because it found the session's monitoring cancelled (surface MONITORING_CANCELLED). */
-function endedByCancelOnSession(run: DownloadRun, err: unknown): boolean {
-  if (
-    !(err instanceof ActivityFailure) ||
-    !(err.cause instanceof ApplicationFailure) ||
-    err.cause.type !== MONITORING_CANCELLED
-  )
-    return false;
-  run.cancel((err.cause.details?.[0] as CancelRequest | undefined) ?? {});
-  return true;
 }
 
 /**

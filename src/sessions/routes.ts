@@ -7,6 +7,7 @@ import type { AppDeps } from '../app-deps';
 import { requireBearer } from '../auth';
 import { limitedBody } from '../request-body';
 import { requestEm } from '../db/orm';
+import { sessionJobRuns } from '../jobs/ledger';
 import { BadRequestError, ConflictError, UnavailableError } from '../errors';
 import { logger as defaultLogger } from '../logger';
 import { refineStorable } from '../storable-text';
@@ -51,9 +52,10 @@ export function sessionsRouter(deps: AppDeps): Router {
   const em = () => requestEm(deps.orm);
 
   router.get('/sessions/:sessionId', auth, async (ctx) => {
-    const view = await viewSession(em(), ctx.params.sessionId);
+    const manager = em();
+    const view = await viewSession(manager, ctx.params.sessionId);
     const monitors = await describeSessionMonitors(deps.temporal, view.sessionId);
-    ctx.body = { ...view, monitors };
+    ctx.body = { ...view, monitors, jobs: await sessionJobRuns(manager, view.sessionId) };
   });
 
   router.post('/sessions/:sessionId/scans', auth, json, async (ctx) => {

@@ -5,11 +5,13 @@
  * activities (checks, the email) do not wait for it.
  */
 import fs from 'node:fs';
+import type { EntityManager } from '@mikro-orm/postgresql';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import type { Server } from 'node:http';
 import { createApp } from '../../src/app';
 import { JobRun } from '../../src/db/job-run';
+import { recordMonitorsCancelled } from '../../src/sessions/cancel';
 import { startScanMonitors } from '../../src/temporal/monitors';
 import { cancelSignal, statusQuery, type MonitorTarget } from '../../surface';
 import { seedSession, uniqueSessionId } from '../support/lab';
@@ -204,6 +206,30 @@ describe('the end time passes in the middle of things: the monitor gives up with
     } finally {
       release(target.sessionId);
     }
+  });
+
+  test('a cancel recorded on the session while the last attempt ran (no signal): no gave-up email, cancelled', async () => {
+    const target = await newSession('CMH', 'block');
+    // The next attempt would come after the end time: the running one is the last.
+    const config = {
+      ...lab.config,
+      durations: { ...lab.config.durations, downloadRetryInitialMs: 600_000, downloadRetryMaxMs: 600_000 },
+    };
+    const monitors = await startScanMonitors(temporal.client, config, target, {
+      downloadEndTime: new Date(Date.now() + 60_000).toISOString(),
+    });
+    started.push(monitors.scanImport.workflowId, monitors.scanDownload!.workflowId);
+    await eventually(() => events(target.sessionId).includes('start'), 'the job to start');
+    // As when Temporal could not be reached to signal the cancel: recorded on the session only.
+    await recordMonitorsCancelled(lab.orm.em.fork() as EntityManager, target.sessionId, 'withdrawn meanwhile');
+    release(target.sessionId);
+    const download = temporal.client.workflow.getHandle(
+      monitors.scanDownload!.workflowId,
+      monitors.scanDownload!.runId,
+    );
+    expect(await download.result()).toEqual({ outcome: 'cancelled', attempts: 1, cancelReason: 'withdrawn meanwhile' });
+    expect(events(target.sessionId)).toEqual(['start', 'end']);
+    expect(gaveUpMail(target.sessionId)).toHaveLength(0);
   });
 
   test('while no worker runs: gave-up and one email once a worker is back', async () => {

@@ -11,9 +11,11 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { createActivities } from '../../activities';
 import { StudySite } from '../../src/db/entities';
+import { JobRun } from '../../src/db/job-run';
 import { startScanMonitors } from '../../src/temporal/monitors';
 import { workflowSource } from '../../src/temporal/workflow-bundle';
 import { cancelSignal, jobsTaskQueue, scansArrivedSignal, statusQuery, type ScanDownloadResult } from '../../surface';
+import { historyText } from '../support/history-text';
 import { addScan, seedSession } from '../support/lab';
 import { quietTemporalLogs, startMonitorHarness, type MonitorHarness } from '../support/monitors';
 import { eventually } from '../support/processes';
@@ -112,6 +114,15 @@ test('no scans for 2 days: attempts at 0, 1, 3, 7, 13, 19, 25, 31, 37, 43 hours,
   expect(mail.to).toEqual(['ada@example.org']);
   expect(mail.text).toContain('submitted 10 times over 2 days');
   expect(mail.text).toContain('https://redcap.example.org/redcap_v14.5.2/DataEntry/index.php?pid=1234');
+  // Composed where it was sent: the history holds no email text, and no job output.
+  const text = historyText(history);
+  for (const composed of [
+    mail.subject,
+    'https://redcap.example.org/',
+    '2026-11-20',
+    `download submitted for ${sessionId}`,
+  ])
+    expect(text).not.toContain(composed);
 });
 
 test('an explicit end time 3 hours away: attempts at 0 and 1 hour, then gave-up', async () => {
@@ -204,9 +215,9 @@ test('scansArrived without scans submits again now and keeps going; cancel then 
   expect(lab.smtp.messages).toHaveLength(0);
 });
 
-test('a failing submission keeps its exit status and stderr and is retried', async () => {
+test('a failing submission is retried; its failure keeps the exit status, its stderr stays in the job ledger', async () => {
   const { sessionId, handle } = await startDownload();
-  lab.failJob('download', sessionId, 'sbatch: error: QOSMaxSubmitJobPerUserLimit');
+  lab.failJob('download', sessionId, 'sbatch: error: QOSMaxSubmitJobPerUserLimit for participant P-0042');
   await submitted(sessionId, 1);
   let lastFailure = '';
   await eventually(async () => {
@@ -214,8 +225,13 @@ test('a failing submission keeps its exit status and stderr and is retried', asy
     lastFailure = pending[0]?.lastFailure?.message ?? '';
     return lastFailure !== '';
   }, 'the pending attempt to show its failure');
-  expect(lastFailure).toContain('exit 3');
-  expect(lastFailure).toContain('sbatch: error: QOSMaxSubmitJobPerUserLimit');
+  // A job may print anything (participant data too): its stderr is kept in our database, not in the failure
+  // (which Temporal keeps, shows in the Web UI, and writes into the history when the attempts end).
+  const [row] = await lab.orm.em.fork().find(JobRun, { sessionId, kind: 'download' });
+  expect(row).toMatchObject({ status: 'failed', exitCode: 3, detail: expect.stringContaining('P-0042') });
+  expect(lastFailure).toBe(
+    `Download job for ${sessionId} failed to submit (exit 3); its stderr is kept in job run ${row.id} (GET /sessions/${sessionId}, "jobs")`,
+  );
   lab.failJob('download', sessionId, undefined);
   await addScan(lab.orm, sessionId);
   expect(await handle.result()).toEqual({ outcome: 'downloaded', attempts: 2 });
