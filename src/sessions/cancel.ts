@@ -31,8 +31,14 @@ export async function recordMonitorsCancelled(
   return monitorsCancelledOf(await em.fork().findOneOrFail(Session, sessionId))!;
 }
 
-export async function clearMonitorsCancelled(em: EntityManager, sessionId: string): Promise<void> {
-  await em.nativeUpdate(Session, { id: sessionId }, { monitorsCancelledAt: null, monitorsCancelReason: null });
+/** Clears the cancel; false when none was recorded (e.g. a second undo at the same time cleared it first). */
+export async function clearMonitorsCancelled(em: EntityManager, sessionId: string): Promise<boolean> {
+  const cleared = await em.nativeUpdate(
+    Session,
+    { id: sessionId, monitorsCancelledAt: { $ne: null } },
+    { monitorsCancelledAt: null, monitorsCancelReason: null },
+  );
+  return cleared > 0;
 }
 
 /** Puts back a cancel that was cleared (the undo could not start the monitors). */

@@ -109,9 +109,14 @@ export function sessionsRouter(deps: AppDeps): Router {
       });
     }
     const undone = view.monitorsCancelled;
-    // The cancelled monitors are ending; a new start would otherwise join one of them.
+    // The cancelled monitors are ending: let them end `cancelled` (up to 10 s). One that has not taken its cancel
+    // by then (no worker up, or a slow one) would end `cancelled` in the run a start joins: the start replaces it.
     await awaitSessionMonitorsClosed(deps.temporal, view.sessionId, 10_000);
-    await clearMonitorsCancelled(manager, view.sessionId);
+    if (!(await clearMonitorsCancelled(manager, view.sessionId))) {
+      throw new ConflictError(`Monitoring of ${view.sessionId} is not cancelled (any more); nothing to undo`, {
+        sessionId: view.sessionId,
+      });
+    }
     let monitors;
     try {
       const target = {
@@ -120,7 +125,7 @@ export function sessionsRouter(deps: AppDeps): Router {
         siteId: view.site,
         downloadScript: view.downloadScript,
       };
-      monitors = await startScanMonitors(deps.temporal, deps.config, target);
+      monitors = await startScanMonitors(deps.temporal, deps.config, target, { replaceRunning: true });
     } catch (err) {
       await restoreMonitorsCancelled(manager, view.sessionId, undone);
       if (!isGrpcServiceError(err)) throw err;
