@@ -1,7 +1,7 @@
 /**
  * A session's monitors on Temporal (docs/temporal.md): starting them (business ids, USE_EXISTING so a second
- * start joins the running monitor, TERMINATE_EXISTING for the undo of a cancel, typed search attributes and a memo so ops find the session in the Web UI),
- * reading their state, and signalling them. A monitor that never started or has finished is reported as such,
+ * start joins the running monitor, TERMINATE_EXISTING for the undo of a cancel, typed search attributes and a
+ * memo so ops find the session in the Web UI), reading their state, and signalling them. A monitor that never started or has finished is reported as such,
  * never an error; Temporal not answering is an UnavailableError (503).
  */
 import { isGrpcServiceError, WorkflowFailedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
