@@ -73,6 +73,21 @@ export function failedJobRuns(em: EntityManager, runId: string, kind: JobKind): 
   return em.count(JobRun, { runId, kind, status: 'failed' });
 }
 
+/** The session's latest job runs, newest first, as GET /sessions/:id shows them (a failed job's stderr in `detail`). */
+export async function sessionJobRuns(em: EntityManager, sessionId: string, limit = 10) {
+  const rows = await em.find(JobRun, { sessionId }, { orderBy: { id: 'desc' }, limit });
+  return rows.map((row) => ({
+    id: row.id,
+    kind: row.kind,
+    status: row.status,
+    exitCode: row.exitCode ?? null,
+    jobId: row.jobId ?? null,
+    submittedAt: row.submittedAt.toISOString(),
+    endedAt: row.endedAt ? row.endedAt.toISOString() : null,
+    detail: row.detail ?? null,
+  }));
+}
+
 /**
  * Whether the job of a running row still runs. A job that has ended is marked so (`ended`, or `lost` when its
  * worker died); `unknown` when its state cannot be read.

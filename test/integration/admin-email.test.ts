@@ -1,14 +1,17 @@
 /**
  * emailAdmins on a real database and a real SMTP server: one email per key, however often it is called,
  * retried, or raced; a failed send is retried; a claim whose sender died is sent once its lease has run out;
- * nobody to email is a clear, permanent failure.
+ * nobody to email is a clear, permanent failure. sendMonitorEmail composes a monitor's email from the session and
+ * sends it through emailAdmins.
  */
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
+import type { EntityManager } from '@mikro-orm/postgresql';
 import { createMailActivities, ledgerKey } from '../../activities/mail';
+import { createMonitorActivities } from '../../activities/monitors';
 import type { ActivityDeps } from '../../activities/deps';
 import { loadConfig } from '../../src/config';
 import { SentEmail } from '../../src/db/sent-email';
@@ -18,7 +21,8 @@ import { createMailer } from '../../src/mail/transport';
 import { emailsSentTotal } from '../../src/metrics';
 import { createTestDatabase } from '../support/db';
 import { eventually } from '../support/processes';
-import { seedLab } from '../support/lab';
+import { recordMonitorsCancelled } from '../../src/sessions/cancel';
+import { seedLab, seedSession } from '../support/lab';
 import { connectDevServer } from '../support/temporal';
 import { startSmtpServer, type TestSmtpServer } from '../support/smtp';
 
@@ -287,4 +291,42 @@ test('without SMTP_URL each message is an .eml file under DATA_DIR/outbox', asyn
 test('the checked-in migrations create the sent_email table the entity describes', async () => {
   const diff = await orm.schema.getUpdateSchemaSQL({ wrap: false });
   expect(diff).not.toMatch(/sent_email/);
+});
+
+describe('sendMonitorEmail: composed from the session where it is sent', () => {
+  const sessionId = 'SPN01_CMH_0042_01_01';
+  beforeAll(async () => {
+    await seedSession(orm, sessionId);
+  });
+
+  test('composes the email from the database and sends it once per key; the answer carries counts only', async () => {
+    const { sendMonitorEmail } = createMonitorActivities(deps);
+    const request = { kind: 'no-scans', key: 'wf-9:run-1:no-scans', sessionId, waitedMs: 2 * 86_400_000 } as const;
+    expect(await sendMonitorEmail(request)).toEqual({ sent: true, recipients: 2 });
+    expect(await sendMonitorEmail(request)).toEqual({ sent: true, recipients: 2, alreadySent: true });
+    expect(smtp.messages).toHaveLength(1);
+    expect(smtp.messages[0].subject).toBe(`[SPN01] No scan data received for ${sessionId}`);
+    expect(smtp.messages[0].text).toContain('after waiting 2 days');
+    expect(smtp.messages[0].text).toContain('Scanned: 2026-11-20');
+  });
+
+  test('a session whose monitoring was cancelled gets none (MonitoringCancelled), unless it was sent before', async () => {
+    const { sendMonitorEmail } = createMonitorActivities(deps);
+    const sentBefore = { kind: 'download-gave-up', key: 'wf-10:run-1:download-gave-up', sessionId } as const;
+    await sendMonitorEmail({ ...sentBefore, windowMs: 3_600_000, endTime: '2026-12-01T00:00:00Z', attempts: 2 });
+    await recordMonitorsCancelled(orm.em.fork() as EntityManager, sessionId, 'withdrawn');
+    const refused = await sendMonitorEmail({ kind: 'no-scans', key: 'wf-11:run-1:no-scans', sessionId }).catch(
+      (err: unknown) => err,
+    );
+    expect(refused).toBeInstanceOf(ApplicationFailure);
+    expect(refused).toMatchObject({
+      type: 'MonitoringCancelled',
+      nonRetryable: true,
+      details: [{ reason: 'withdrawn' }],
+    });
+    // An earlier attempt sent it (and died before saying so): the retry says sent, as the monitor's outcome must.
+    expect(await sendMonitorEmail(sentBefore)).toEqual({ sent: true, recipients: 2, alreadySent: true });
+    expect(smtp.messages).toHaveLength(1);
+    expect(await orm.em.fork().count(SentEmail, { key: 'wf-11:run-1:no-scans' })).toBe(0);
+  });
 });

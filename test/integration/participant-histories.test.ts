@@ -210,8 +210,6 @@ test("the monitors' histories hold nothing REDCap sent", () => {
   expect(found(['ScanImportWorkflow', 'ScanDownloadWorkflow'], (kind) => kind.startsWith('redcap-'))).toEqual([]);
 });
 
-// Owned by the monitors' side of issue 23 item 2 (another branch): their emails are composed in their histories
-// today. Once that lands this fails: make it a test(), and empty PENDING_ELSEWHERE in test/support/history-scan.ts.
-test.failing("the monitors' histories hold no email text", () => {
+test("the monitors' histories hold no email text", () => {
   expect(found(['ScanImportWorkflow', 'ScanDownloadWorkflow'], (kind) => kind.startsWith('email-'))).toEqual([]);
 });

@@ -116,23 +116,3 @@ export function describeFinding(finding: Finding): string {
   const { workflowType, workflowId, runId, kind, text, field } = finding;
   return `${workflowType} ${workflowId} (run ${runId}): ${kind} "${text}" in ${field}`;
 }
-
-/**
- * Findings known and owned elsewhere: the monitors compose their emails in the workflow (composeMonitorEmail's result,
- * emailAdmins' input) until the monitors' side of issue 23 item 2 is merged. Reported, not failed; this list goes
- * when that is merged (test/integration/participant-histories.test.ts then says so).
- */
-export const PENDING_ELSEWHERE: Array<{ workflowTypes: string[]; kinds: Array<ParticipantText['kind']>; why: string }> =
-  [
-    {
-      workflowTypes: ['ScanImportWorkflow', 'ScanDownloadWorkflow'],
-      kinds: ['email-subject', 'email-body'],
-      why: "the monitors' emails are composed in their histories until the monitors' side of issue 23 item 2 lands",
-    },
-  ];
-
-export function isPendingElsewhere(finding: Finding): boolean {
-  return PENDING_ELSEWHERE.some(
-    (pending) => pending.workflowTypes.includes(finding.workflowType) && pending.kinds.includes(finding.kind),
-  );
-}
