@@ -301,7 +301,7 @@ describe('sendMonitorEmail: composed from the session where it is sent', () => {
 
   test('composes the email from the database and sends it once per key; the answer carries counts only', async () => {
     const { sendMonitorEmail } = createMonitorActivities(deps);
-    const request = { kind: 'no-scans', key: 'wf-9:run-1:no-scans', sessionId, waitedMs: 2 * 86_400_000 } as const;
+    const request = { kind: 'no-scans', key: 'wf-12:run-1:no-scans', sessionId, waitedMs: 2 * 86_400_000 } as const;
     expect(await sendMonitorEmail(request)).toEqual({ sent: true, recipients: 2 });
     expect(await sendMonitorEmail(request)).toEqual({ sent: true, recipients: 2, alreadySent: true });
     expect(smtp.messages).toHaveLength(1);
