@@ -2,7 +2,8 @@
 # Builds stand-ins for the official images docker-compose.yml runs, from what a machine without Docker Hub reaches
 # (Debian's apt, the Go module proxy, the npm registry), and prints the variables that make docker-compose.yml use
 # them, one NAME=image a line (for .env, or `--env-file`):
-#   local/debian:trixie              the base of the others: debootstrap --variant=minbase, then docker import
+#   local/debian:trixie              the base of the others: debootstrap --variant=minbase (with certificates, time
+#                                    zones and nc), then docker import
 #   local/postgres:17                Debian's PostgreSQL (deploy/local-images/postgres)
 #   local/temporal-server:V          temporal-server, and the official image's entrypoint, from the server's module
 #   local/temporal-admin-tools:V     temporal-sql-tool, the schema files and the `temporal` CLI
@@ -30,7 +31,7 @@ fail() { say "ERROR: $*"; exit 1; }
 docker info >/dev/null 2>&1 ||
   fail "no Docker engine answers (\`docker info\` fails): start one (dockerd) and run again"
 
-bash "$here/provision.sh" temporal-cli temporal-server temporal-ui-server mailpit
+bash "$here/provision.sh" temporal-cli temporal-server
 eval "$(bash "$here/provision.sh" dirs)"
 cli="${TEMPORAL_CLI_PATH:-$cli_dir/temporal}"
 [ -x "$cli" ] || cli="$(command -v temporal)" || fail "no temporal CLI (scripts/provision.sh temporal-cli)"
@@ -46,10 +47,14 @@ current_key() { docker image inspect --format "{{ index .Config.Labels \"$label\
 local_cas=(/usr/local/share/ca-certificates/*.crt)
 [ -e "${local_cas[0]}" ] || local_cas=()
 
+# What every stand-in needs, in the base: certificates, time zones, and nc (the official images' busybox has it; the
+# compose file's healthcheck of Temporal and setup-schema.sh use it).
+base_packages=ca-certificates,tzdata,netcat-openbsd
+
 build_base() {
   local key dir
   key="$({
-    printf 'debootstrap --variant=minbase %s %s\n' "$suite" "$mirror"
+    printf 'debootstrap --variant=minbase --include=%s %s %s\n' "$base_packages" "$suite" "$mirror"
     [ ${#local_cas[@]} -eq 0 ] || sha256sum "${local_cas[@]}"
   } | sha256sum | cut -c1-16)"
   if [ "$(current_key "$base_image")" = "$key" ]; then say "$base_image: up to date"; return; fi
@@ -57,12 +62,14 @@ build_base() {
   [ "$(id -u)" = 0 ] || fail "debootstrap needs root"
   say "$base_image: debootstrap $suite (a minute or two) ..."
   dir="$(mktemp -d)"
-  debootstrap --variant=minbase "$suite" "$dir/root" "$mirror" >"$dir/debootstrap.log" 2>&1 ||
+  debootstrap --variant=minbase --include="$base_packages" "$suite" "$dir/root" "$mirror" >"$dir/debootstrap.log" 2>&1 ||
     { tail -n 20 "$dir/debootstrap.log" >&2; rm -rf "$dir"; fail "debootstrap $suite failed"; }
   rm -rf "$dir"/root/var/cache/apt/archives/*.deb "$dir"/root/var/lib/apt/lists/*
-  # Read by update-ca-certificates when an image installs ca-certificates.
-  mkdir -p "$dir/root/usr/local/share/ca-certificates"
-  [ ${#local_cas[@]} -eq 0 ] || cp "${local_cas[@]}" "$dir/root/usr/local/share/ca-certificates/"
+  # Kept by update-ca-certificates whenever an image runs it again (installing ca-certificates does).
+  [ ${#local_cas[@]} -eq 0 ] || {
+    cp "${local_cas[@]}" "$dir/root/usr/local/share/ca-certificates/"
+    chroot "$dir/root" update-ca-certificates >/dev/null
+  }
   tar -C "$dir/root" -c . | docker import -c "LABEL $label=$key" -c 'ENV LANG=C.UTF-8' -c 'CMD ["bash"]' - "$base_image" >/dev/null
   rm -rf "$dir"
   say "$base_image: built"
@@ -104,16 +111,22 @@ build_image() {
 }
 
 cache_dir="$(dirname "$server_dir")"
+# The Web UI server and Mailpit are built (Go: the CPU) while the Debian images are made (the network and disk).
+bash "$here/provision.sh" temporal-ui-server mailpit &
+go_builds=$!
+trap 'kill "$go_builds" 2>/dev/null || true' EXIT
 build_base
 build_image "local/postgres:$pg_major" postgres "PG_MAJOR=$pg_major"
+build_image "local/node:20" node
 build_image "local/temporal-server:$server_version" temporal-server \
   "$server_dir/temporal-server:temporal-server" "$server_module/docker/scripts/sh/entrypoint.sh:entrypoint.sh"
 build_image "local/temporal-admin-tools:$server_version" temporal-admin-tools \
   "$server_dir/temporal-sql-tool:temporal-sql-tool" "$server_dir/schema:schema" "$cli:temporal"
+wait "$go_builds" || fail "scripts/provision.sh temporal-ui-server mailpit failed (above)"
+trap - EXIT
 build_image "local/temporal-ui:$ui_version" temporal-ui \
   "$ui_dir/ui-server:ui-server" "$ui_dir/start-ui-server.sh:start-ui-server.sh" "$ui_dir/config:config"
 build_image "local/mailpit:$mailpit_version" mailpit "$mailpit_dir/mailpit:mailpit"
-build_image "local/node:20" node
 
 cat <<VARIABLES
 POSTGRES_IMAGE=local/postgres:$pg_major
