@@ -215,7 +215,9 @@ test('up --wait: the services healthy or running, the one-shot jobs done, every 
     `redcap-scan-monitor:${settings.APP_VERSION}`,
   ]);
   expect(user.trim()).toBe('node');
-  expect(await project.logs('worker', 200)).toContain('prebuilt bundle');
+  const worker = await project.logs('worker', 200);
+  expect(worker).toContain('prebuilt bundle');
+  expect(worker).toContain('"msg":"worker running"'); // what docs/deploying.md says to look for
 });
 
 test("temporal-setup made the namespace (30 days' retention) and our search attributes: the temporal CLI sees them", async () => {
