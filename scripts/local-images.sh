@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds stand-ins for the official images docker-compose.yml runs, from what a machine without Docker Hub reaches
 # (Debian's apt, the Go module proxy, the npm registry), and prints the variables that make docker-compose.yml use
-# them, one NAME=image a line (for .env, or `--env-file`):
+# them, one NAME=image a line (to append to .env):
 #   local/debian:trixie              the base of the others: debootstrap --variant=minbase (with certificates, time
 #                                    zones and nc), then docker import
 #   local/postgres:17                Debian's PostgreSQL (deploy/local-images/postgres)
@@ -31,12 +31,12 @@ fail() { say "ERROR: $*"; exit 1; }
 docker info >/dev/null 2>&1 ||
   fail "no Docker engine answers (\`docker info\` fails): start one (dockerd) and run again"
 
-bash "$here/provision.sh" temporal-cli temporal-server
+# Everything but the variables goes to stderr, builds' output too.
+bash "$here/provision.sh" temporal-cli temporal-server >&2
 eval "$(bash "$here/provision.sh" dirs)"
 cli="${TEMPORAL_CLI_PATH:-$cli_dir/temporal}"
 [ -x "$cli" ] || cli="$(command -v temporal)" || fail "no temporal CLI (scripts/provision.sh temporal-cli)"
 # The official server image's entrypoint, from the module the server was built from.
-server_module="$(go mod download -json "go.temporal.io/server@v$server_version" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
 [ -f "$server_module/docker/scripts/sh/entrypoint.sh" ] ||
   fail "go.temporal.io/server@v$server_version has no docker/scripts/sh/entrypoint.sh"
 
@@ -112,7 +112,7 @@ build_image() {
 
 cache_dir="$(dirname "$server_dir")"
 # The Web UI server and Mailpit are built (Go: the CPU) while the Debian images are made (the network and disk).
-bash "$here/provision.sh" temporal-ui-server mailpit &
+bash "$here/provision.sh" temporal-ui-server mailpit >&2 &
 go_builds=$!
 trap 'kill "$go_builds" 2>/dev/null || true' EXIT
 build_base

@@ -10,7 +10,8 @@
 #   mailpit        the Mailpit mail catcher (go build, after building its web pages with npm from the module's
 #                   own sources: the Go module does not carry them built)
 #                   (these two for scripts/local-images.sh, not part of the default)
-#   dirs           builds nothing: prints the versions and cache directories above as shell assignments
+#   dirs           builds nothing: prints the versions and cache directories above as shell assignments, and
+#                   server_module, the server's Go module source (its docker/ files)
 # Builds are cached under ${XDG_CACHE_HOME:-$HOME/.cache}/redcap-scan-monitor, so a second run is instant.
 # Usage: scripts/provision.sh [temporal-cli] [test-server] [docker-compose] [temporal-server] [temporal-ui-server] [mailpit] [dirs]
 #        (no argument: the first three, what `npm test` needs)
@@ -30,8 +31,8 @@ server_version="$(sed -n 's/.*temporalio\/server:\${TEMPORAL_VERSION:-\([0-9][0-
 server_dir="$cache/temporal-server-$server_version"
 ui_version="$(sed -n 's/.*temporalio\/ui:\${TEMPORAL_UI_VERSION:-\([0-9][0-9.]*\)}.*/\1/p' "$here/../docker-compose.yml" | head -n1)"
 ui_dir="$cache/temporal-ui-server-$ui_version"
-# docker-compose.yml runs axllent/mailpit:latest; scripts/local-images.sh builds this release instead, the newest
-# whose npm lock file installs from the registry here (1.33.1's names versions it does not have).
+# docker-compose.yml runs axllent/mailpit:latest; scripts/local-images.sh builds this release instead, whose npm lock
+# file installs from the npm registry this project reaches (1.33.1's names package versions that one lacks).
 mailpit_version="1.27.11"
 mailpit_dir="$cache/mailpit-$mailpit_version"
 
@@ -44,6 +45,11 @@ need() {
   fi
   say "ERROR: '$1' is not on PATH; it is needed to $2. Install it (Debian: apt-get install $3) and run again."
   exit 1
+}
+
+# The directory of a Go module's source, downloaded through the module proxy (read-only, in Go's module cache).
+go_module_dir() {
+  go mod download -json "$1" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p'
 }
 
 provision_temporal_cli() {
@@ -99,7 +105,7 @@ provision_docker_compose() {
     say "building Docker Compose v$compose_version with go build (a minute or two, once) ..."
     # Not `go install`: the module's go.mod has exclude directives, which go install refuses.
     local src work
-    src="$(go mod download -json "github.com/docker/compose/v5@v$compose_version" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
+    src="$(go_module_dir "github.com/docker/compose/v5@v$compose_version")"
     [ -d "$src" ] || { say "ERROR: could not download github.com/docker/compose/v5@v$compose_version"; exit 1; }
     work="$(mktemp -d)"
     cp -R "$src/." "$work" && chmod -R u+w "$work"
@@ -130,7 +136,7 @@ provision_temporal_server() {
   need go "build the Temporal server" golang-go
   say "building temporal-server and temporal-sql-tool v$server_version with go install (about 5 minutes, once) ..."
   local module="go.temporal.io/server@v$server_version" src bin
-  src="$(go mod download -json "$module" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
+  src="$(go_module_dir "$module")"
   [ -d "$src/schema/postgresql/v12" ] || { say "ERROR: could not download $module (or it has no schema/postgresql/v12)"; exit 1; }
   bin="$(mktemp -d)"
   GOBIN="$bin" GOFLAGS=-mod=mod go install "go.temporal.io/server/cmd/server@v$server_version" "go.temporal.io/server/cmd/tools/sql@v$server_version"
@@ -142,11 +148,6 @@ provision_temporal_server() {
   mv "$bin/server" "$server_dir/temporal-server" # last: its presence marks the target done
   rm -rf "$bin"
   say "temporal server: $server_dir (temporal-server, temporal-sql-tool, schema/postgresql/v12)"
-}
-
-# The directory of a Go module's source, downloaded through the module proxy (read-only, in Go's module cache).
-go_module_dir() {
-  go mod download -json "$1" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p'
 }
 
 # ui-server, and config/docker.yaml and start-ui-server.sh as the temporalio/ui image has them (/home/ui-server).
@@ -201,7 +202,8 @@ for target in "${targets[@]}"; do
     mailpit) provision_mailpit ;;
     dirs)
       printf '%s=%q\n' cli_dir "$cli_dir" server_version "$server_version" server_dir "$server_dir" \
-        ui_version "$ui_version" ui_dir "$ui_dir" mailpit_version "$mailpit_version" mailpit_dir "$mailpit_dir" ;;
+        ui_version "$ui_version" ui_dir "$ui_dir" mailpit_version "$mailpit_version" mailpit_dir "$mailpit_dir" \
+        server_module "$(go_module_dir "go.temporal.io/server@v$server_version")" ;;
     *) say "unknown target '$target' (expected temporal-cli, test-server, docker-compose, temporal-server, temporal-ui-server, mailpit or dirs)"; exit 2 ;;
   esac
 done
