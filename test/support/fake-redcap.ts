@@ -1,7 +1,7 @@
 /**
- * A fake REDCap server for tests: a real HTTP server on 127.0.0.1 (random port) whose `POST /api/` answers
- * Export Records (content=record: `records[i]`, `fields[i]`, `events[i]`, `dateRangeBegin`; refusing any that asks
- * for more than the service needs, see overAsked), Import Records (content=record with
+ * A fake REDCap server for tests: a real HTTP server on 127.0.0.1 (or another address; random port) whose `POST /api/`
+ * answers Export Records (content=record: `records[i]`, `fields[i]`, `events[i]`, `dateRangeBegin`; refusing any that
+ * asks for more than the service needs, see overAsked), Import Records (content=record with
  * data=), Export Events (content=event) and Export Metadata (content=metadata, the record id field only) the way REDCap
  * does, from the fixtures in test/fixtures/redcap: every value a string, but `redcap_repeat_instance`, a JSON number on
  * the rows of repeat instances ("" on a record's base row). It checks the token (403 with export-bad-token.json),
@@ -90,13 +90,16 @@ export class FakeRedcap {
     readonly url: string,
   ) {}
 
-  /** `port` 0 (default) picks a free one. */
-  static async start(port = 0): Promise<FakeRedcap> {
+  /**
+   * `port` 0 (default) picks a free one. `host` is loopback but for a service in containers, which reaches this one
+   * on its network's gateway address (test/compose/).
+   */
+  static async start(port = 0, host = '127.0.0.1'): Promise<FakeRedcap> {
     const server = http.createServer((req, res) => {
       void fake.handle(req, res);
     });
-    await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
-    const fake = new FakeRedcap(server, `http://127.0.0.1:${(server.address() as AddressInfo).port}/`);
+    await new Promise<void>((resolve) => server.listen(port, host, resolve));
+    const fake = new FakeRedcap(server, `http://${host}:${(server.address() as AddressInfo).port}/`);
     server.on('connection', (socket) => {
       fake.sockets.add(socket);
       socket.once('close', () => fake.sockets.delete(socket));
