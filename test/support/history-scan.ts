@@ -87,9 +87,23 @@ export function findingsIn(
  * workflow tasks a frozen release's worker completed (its identity says `release <version>`) are skipped.
  */
 export async function scanHistories(client: Client, texts: ParticipantText[], query?: string): Promise<Scan> {
+  // Listed raw: the client would decode each run's memo, and a run some test started with the codec would not decode.
   const runs: Array<{ workflowId: string; runId: string; workflowType: string }> = [];
-  for await (const execution of client.workflow.list(query ? { query } : {}))
-    runs.push({ workflowId: execution.workflowId, runId: execution.runId, workflowType: execution.type });
+  let nextPageToken: Uint8Array | undefined;
+  do {
+    const page = await client.workflowService.listWorkflowExecutions({
+      namespace: client.options.namespace,
+      query: query ?? '',
+      nextPageToken,
+    });
+    for (const execution of page.executions ?? [])
+      runs.push({
+        workflowId: execution.execution?.workflowId ?? '',
+        runId: execution.execution?.runId ?? '',
+        workflowType: execution.type?.name ?? '',
+      });
+    nextPageToken = page.nextPageToken?.length ? page.nextPageToken : undefined;
+  } while (nextPageToken);
   const scan: Scan = { histories: 0, texts: texts.length, findings: [], skipped: 0 };
   let next = 0;
   const lane = async () => {
