@@ -32,6 +32,7 @@ import {
   wellFormed,
 } from '../support/hostile';
 import { seedLab, seedSession } from '../support/lab';
+import { registerIdText } from '../support/participant-texts';
 import { connectDevServer } from '../support/temporal';
 
 const API_TOKEN = `hostile-${randomUUID()}`;
@@ -272,6 +273,9 @@ describe('POST /redcap with hostile bodies', () => {
             expect(res.body.workflowId).toBe(
               `redcap-intake:${configId}:${part(record)}${event ? `:${part(event)}` : ''}`,
             );
+            // The trigger's record and event are its identity, rightly in the history: the scan does not look for them.
+            registerIdText(record);
+            if (event) registerIdText(event);
             noteIntake(res);
           } else {
             expect(res.status).toBe(400);

@@ -6,6 +6,7 @@
  * next one.
  */
 import type { EntityManager } from '@mikro-orm/postgresql';
+import { Client } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { createMailActivities } from '../../activities/mail';
 import { Study, StudySite, User } from '../../src/db/entities';
@@ -49,10 +50,10 @@ afterAll(async () => {
   await env?.teardown();
 });
 
-async function digest(studyId: string, at?: string): Promise<LabDigestResult> {
+async function digest(studyId: string, at?: string, client: Client = env.client): Promise<LabDigestResult> {
   runs += 1;
   const input: LabDigestInput = { studyId, ...(at ? { at } : {}) };
-  return env.client.workflow.execute(LAB_DIGEST_WORKFLOW, {
+  return client.workflow.execute(LAB_DIGEST_WORKFLOW, {
     taskQueue: lab.config.taskQueue,
     workflowId: `lab-digest:${studyId}-test-${runs}`,
     args: [input],
@@ -130,8 +131,11 @@ test('the day’s digest: to whom, what, linked; once a day; the next day the ne
   // Again that day (a second run, as after a crash): the same digest counts as sent; no second email.
   expect(await digest('SPN01', start)).toEqual({ sent: true, day, lines: 8 });
   expect(digests()).toHaveLength(1);
-  // Two at once that day: one email.
-  await Promise.all([digest('SPN01', start), digest('SPN01', start)]);
+  // Two at once that day: one email. Awaited in real time (a plain client leaves time skipping locked): the run that
+  // finds the other's claim retries 10 s later, as in a lab, instead of skipping through its 6 hours of retries
+  // while the other is still sending.
+  const realTime = new Client({ connection: env.connection, namespace: env.namespace });
+  await Promise.all([digest('SPN01', start, realTime), digest('SPN01', start, realTime)]);
   expect(digests()).toHaveLength(1);
 
   // The other study: only its own readers; nothing outstanding there, so nothing.

@@ -289,6 +289,7 @@ export class FakeRedcap {
       rows = rows.map((row) => Object.fromEntries(Object.entries(row).filter(([key]) => kept.has(key))));
       for (const row of rows) {
         registerIdText(firstValue(row));
+        if (typeof row.redcap_event_name === 'string') registerIdText(row.redcap_event_name);
         for (const [field, kind] of Object.entries(project.participantFields ?? PARTICIPANT_FIELDS))
           if (typeof row[field] === 'string') registerParticipantText(kind, row[field]);
       }
