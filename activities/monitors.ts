@@ -116,12 +116,12 @@ const readSession = (em: EntityManager, sessionId: string): Promise<SessionView>
 /** The session's monitoring was cancelled: the monitor ends `cancelled` (surface MONITORING_CANCELLED). */
 function refuseIfCancelled(view: SessionView): void {
   if (!view.monitorsCancelled) return;
-  const { reason, at } = view.monitorsCancelled;
+  // When, not why: the failure is in the monitor's history, the reason a person typed stays in the database.
   throw ApplicationFailure.create({
     type: MONITORING_CANCELLED,
     nonRetryable: true,
-    message: `Monitoring of ${view.sessionId} was cancelled at ${at}${reason ? `: ${reason}` : ''}`,
-    details: [reason ? { reason } : {}],
+    message: `Monitoring of ${view.sessionId} was cancelled at ${view.monitorsCancelled.at}`,
+    details: [{}],
   });
 }
 

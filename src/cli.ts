@@ -123,9 +123,9 @@ function createProgram(): Command {
   program
     .command('forget')
     .description(
-      "remove a participant's data from our database: a REDCap record's stored comment, scan date and user, its " +
-        "sessions' date and texts, and the subject and recipients of their emails; then list the Temporal histories " +
-        'that still hold their ids (docs/participant-data.md)',
+      "remove a participant's data from our database: a REDCap record's stored comment, scan date and user, the " +
+        "details of its failed intakes and problems, its sessions' date, comments and job output, and the subject and " +
+        'recipients of their emails; then list the Temporal histories that still hold their ids (docs/participant-data.md)',
     )
     .argument('[record]', 'the REDCap record name, with --config')
     .option('--config <ID>', 'the REDCap config of the record', configId)
@@ -143,13 +143,7 @@ function createProgram(): Command {
       const report = await withCommandDatabase(config, note, (orm) =>
         forgetParticipantData(orm.em.fork() as EntityManager, target),
       );
-      for (const r of report.records) {
-        const where = `${r.eventName ? `, event ${r.eventName}` : ''}${r.instance ? `, instance ${r.instance}` : ''}`;
-        out(`forgot REDCap record ${r.record} of config ${r.configId}${where}: its comment, scan date and user`);
-      }
-      for (const session of report.sessions)
-        out(`forgot session ${session}: its date, cancel reason and no-scans comment`);
-      out(`cleared the subject, recipients and error of ${report.emails} email${report.emails === 1 ? '' : 's'}`);
+      for (const line of describeForgotten(report)) out(line);
       await listHistories(config, report);
     });
 
@@ -186,6 +180,26 @@ function createProgram(): Command {
   return program;
 }
 
+const count = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
+
+/** What forget cleared, a line each. */
+function describeForgotten(report: ForgetReport): string[] {
+  const { cleared } = report;
+  return [
+    ...report.records.map((r) => {
+      const where = `${r.eventName ? `, event ${r.eventName}` : ''}${r.instance ? `, instance ${r.instance}` : ''}`;
+      return `forgot REDCap record ${r.record} of config ${r.configId}${where}: its comment, scan date and user`;
+    }),
+    ...report.sessions.map(
+      (session) =>
+        `forgot session ${session}: its date, cancel reason, no-scans comment, dismissal comments and job output`,
+    ),
+    `cleared the detail of ${count(cleared.intakeFailures, 'failed intake')} and the reason of ${count(cleared.problems, 'problem')}`,
+    `cleared ${count(cleared.dismissals, 'dismissal comment')} and the output of ${count(cleared.jobRuns, 'job')}`,
+    `cleared the subject, recipients and error of ${count(cleared.emails, 'email')}, and the subject of ${count(cleared.heldEmails, 'held email')}`,
+  ];
+}
+
 /** The Temporal histories that still hold the forgotten ids: those that exist, with their state, and the rest. */
 async function listHistories(config: Config, report: ForgetReport): Promise<void> {
   const address = commandTemporalAddress(config);
@@ -216,6 +230,7 @@ async function listHistories(config: Config, report: ForgetReport): Promise<void
     }
     for (const scheduleId of report.scheduleIds)
       out(`  the runs of schedule ${scheduleId} (${scheduleId}-<time>) may name the record in their results`);
+    out('  (the daily digests, lab-digest:<study>, hold counts and days only: none of these ids)');
   } finally {
     await client?.connection.close();
   }

@@ -3,6 +3,10 @@
  * `no-scans-expected` dismissal): recorded on the session, so that a monitor started for it later, or one the cancel
  * signal missed, ends `cancelled` at its first check (activities/monitors.ts). The first cancel counts: a second one
  * keeps its reason and time.
+ *
+ * The reason a person types stays in the database (GET /sessions/:id shows it): the `cancel` signal the route sends
+ * carries none, since a signal is kept in the monitor's history (issue 23: histories hold ids, states, counts and
+ * times, never a person's words). The monitors need no reason: they read that the session is cancelled.
  */
 import { isGrpcServiceError, type Client } from '@temporalio/client';
 import type { EntityManager } from '@mikro-orm/postgresql';
@@ -15,6 +19,7 @@ import {
   awaitSessionMonitorsClosed,
   signalSessionMonitors,
   startScanMonitors,
+  type MonitorView,
   type SignalReport,
 } from '../temporal/monitors';
 import type { SessionView } from './view';
@@ -35,6 +40,16 @@ export const monitorsCancelledOf = (session: Session): MonitorsCancelled | null 
   session.monitorsCancelledAt
     ? { reason: session.monitorsCancelReason ?? null, at: new Date(session.monitorsCancelledAt).toISOString() }
     : null;
+
+/**
+ * The monitors as GET /sessions/:id shows them: one that ended `cancelled` with no reason in its history (the route's
+ * cancel carries none) shows the reason recorded on the session.
+ */
+export function withRecordedCancelReason(monitors: MonitorView[], cancelled: MonitorsCancelled | null): MonitorView[] {
+  const reason = cancelled?.reason;
+  if (!reason) return monitors;
+  return monitors.map((m) => (m.outcome === 'cancelled' && !m.cancelReason ? { ...m, cancelReason: reason } : m));
+}
 
 /** Records the cancel (unless one is recorded already); returns the one recorded, and whether this call recorded it. */
 export async function recordMonitorsCancelled(
@@ -85,19 +100,22 @@ export async function cancelSessionMonitors(
 ): Promise<{ cancelled: MonitorsCancelled & { recordedNow: boolean }; report: SignalReport }> {
   const cancelled = await recordMonitorsCancelled(em, sessionId, reason);
   await sessionsChanged(em, [sessionId]);
-  return { cancelled, report: await signalMonitorsCancelled(deps, sessionId, cancelled, reason) };
+  return { cancelled, report: await signalMonitorsCancelled(deps, sessionId, cancelled) };
 }
 
-/** Sends `cancel` to the session's running monitors once the cancel is recorded; Temporal not answering is a 503. */
+/**
+ * Sends `cancel` to the session's running monitors once the cancel is recorded; Temporal not answering is a 503.
+ * `fixedReason`: one of the service's own words for why (e.g. `dismissed: no scans expected`), never a person's.
+ */
 export async function signalMonitorsCancelled(
   deps: CancelDeps,
   sessionId: string,
   cancelled: MonitorsCancelled,
-  reason: string | undefined,
+  fixedReason?: string,
 ): Promise<SignalReport> {
   try {
     return await signalSessionMonitors(deps.temporal, sessionId, (handle) =>
-      handle.signal(cancelSignal, reason ? { reason } : {}),
+      handle.signal(cancelSignal, fixedReason ? { reason: fixedReason } : {}),
     );
   } catch (err) {
     if (!(err instanceof UnavailableError)) throw err;

@@ -27,8 +27,15 @@ export async function cancelMonitoring(
 ): Promise<{ sessionId: string; reason?: string } & SignalReport> {
   const session = await findSession(em, rawId);
   const { cancelled, report } = await cancelSessionMonitors({ temporal, config }, em, session.id, reason);
+  // The reason is a person's words: the log says whether one was given, never what it says.
   log.info(
-    { sessionId: session.id, reason, cancelled, signalled: report.signalled.map((m) => m.workflowId) },
+    {
+      sessionId: session.id,
+      reasonGiven: reason !== undefined,
+      cancelledAt: cancelled.at,
+      recordedNow: cancelled.recordedNow,
+      signalled: report.signalled.map((m) => m.workflowId),
+    },
     'monitors cancelled',
   );
   return { sessionId: session.id, ...(reason ? { reason } : {}), ...report };
@@ -41,6 +48,6 @@ export async function undoCancelMonitoring(
 ): Promise<{ sessionId: string; undone: MonitorsCancelled; monitors: StartedMonitors }> {
   const view = await viewSession(em, rawId);
   const { undone, monitors } = await undoMonitorsCancel({ temporal, config }, em, view);
-  log.info({ sessionId: view.sessionId, undone, monitors }, 'cancel undone; monitors started again');
+  log.info({ sessionId: view.sessionId, cancelledAt: undone.at, monitors }, 'cancel undone; monitors started again');
   return { sessionId: view.sessionId, undone, monitors };
 }

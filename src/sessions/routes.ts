@@ -11,6 +11,7 @@ import { UnavailableError } from '../errors';
 import { logger as defaultLogger } from '../logger';
 import { refineStorable } from '../storable-text';
 import { describeSessionMonitors, signalSessionMonitors, type SignalReport } from '../temporal/monitors';
+import { withRecordedCancelReason } from './cancel';
 import { cancelMonitoring, undoCancelMonitoring } from './monitoring';
 import { registerScan } from './scans';
 import { viewSession } from './view';
@@ -39,7 +40,10 @@ export function sessionsRouter(deps: AppDeps): Router {
   router.get('/sessions/:sessionId', auth, async (ctx) => {
     const manager = em();
     const view = await viewSession(manager, ctx.params.sessionId);
-    const monitors = await describeSessionMonitors(deps.temporal, view.sessionId);
+    const monitors = withRecordedCancelReason(
+      await describeSessionMonitors(deps.temporal, view.sessionId),
+      view.monitorsCancelled,
+    );
     ctx.body = { ...view, monitors, jobs: await sessionJobRuns(manager, view.sessionId) };
   });
 

@@ -14,8 +14,7 @@ const CHECK_SQL = `
     (select count(*) from scan where scan.session_id = session.id)::int as scans,
     exists (select 1 from session_redcap link where link.session_id = session.id and link.record_id is not null) as has_record,
     exists (select 1 from empty_session empty where empty.session_id = session.id) as marked_empty,
-    session.monitors_cancelled_at is not null as cancelled,
-    session.monitors_cancel_reason as cancel_reason
+    session.monitors_cancelled_at is not null as cancelled
   from session where session.id = ?`;
 
 /** Throws NotFoundError (404) for an unknown session, InvalidSessionIdError for an id that fits no convention. */
@@ -26,11 +25,11 @@ export async function checkSessionScans(em: EntityManager, rawId: string): Promi
     has_record: boolean;
     marked_empty: boolean;
     cancelled: boolean;
-    cancel_reason: string | null;
   };
   const [row] = await em.getConnection().execute<Row[]>(CHECK_SQL, [sessionId]);
   if (!row) throw new NotFoundError(`No session ${sessionId}`, { sessionId });
   const check: ScanCheck = { missingScans: row.has_record && row.scans === 0 && !row.marked_empty, scans: row.scans };
-  if (row.cancelled) check.cancelled = row.cancel_reason ? { reason: row.cancel_reason } : {};
+  // That it was cancelled, not why: the result is in the monitor's history, the reason a person typed is not.
+  if (row.cancelled) check.cancelled = {};
   return check;
 }

@@ -1,9 +1,11 @@
 /**
  * Nothing of the participant in Temporal's histories (issue 23 item 2), end to end on the suite's dev server: triggers
  * through POST /redcap (a record filed, a session id that does not parse, a date that is not one), the monitors of the
- * filed sessions running to their emails, a reconciliation that finds a record no trigger announced; a real worker,
+ * filed sessions running to their emails, a reconciliation that finds a record no trigger announced, monitors
+ * cancelled with a reason a person typed or ended by a dismissal with a comment, the study's daily digest; a real worker,
  * PostgreSQL, a real SMTP server, the fake REDCap. Then every history this file left is read, each payload decoded,
- * and none may hold a comment, a user, the session id or date as typed, or the text of an email sent
+ * and none may hold a comment, a user, the session id or date as typed, a cancel's reason or a dismissal's comment, or
+ * the text of an email sent
  * (test/support/history-scan.ts; the suite's teardown does the same for every test file).
  */
 import { randomUUID } from 'node:crypto';
@@ -18,17 +20,22 @@ import { loadConfig, type Config } from '../../src/config';
 import { RedcapConfig } from '../../src/db/entities';
 import type { Orm } from '../../src/db/orm';
 import { createMailer, type Mailer } from '../../src/mail/transport';
+import { startScanMonitors } from '../../src/temporal/monitors';
 import { createWorker, type ServiceWorker } from '../../src/worker';
 import {
+  LAB_DIGEST_WORKFLOW,
+  labDigestScheduleId,
   REDCAP_RECONCILE_WORKFLOW,
   redcapReconcileScheduleId,
+  statusQuery,
+  type LabDigestResult,
   type RedcapIntakeResult,
   type RedcapReconcileResult,
 } from '../../surface';
 import { createTestDatabase } from '../support/db';
 import { FakeRedcap } from '../support/fake-redcap';
 import { describeFinding, scanHistories, type Scan } from '../support/history-scan';
-import { freeEmailHour, seedLab, uniqueSessionId } from '../support/lab';
+import { freeEmailHour, seedLab, seedSession, uniqueSessionId } from '../support/lab';
 import { quietTemporalLogs } from '../support/monitors';
 import { participantTextsOfThisProcess, registerParticipantText } from '../support/participant-texts';
 import { eventually } from '../support/processes';
@@ -46,7 +53,11 @@ const typed = {
   badSession: `not a session ${RUN} dizzy`,
   badDate: `21/11/2026 at ${RUN}`,
   reconciledComment: `Entered by import ${RUN}, no trigger`,
+  cancelReason: `Participant ${RUN} withdrew: claustrophobic`,
+  dismissalComment: `Participant ${RUN} moved away, no scan`,
 };
+const API_TOKEN = 'participant-histories-api-token';
+const auth = { Authorization: `Bearer ${API_TOKEN}` };
 
 let orm: Orm;
 let fake: FakeRedcap;
@@ -95,6 +106,7 @@ beforeAll(async () => {
   const scripts = fs.mkdtempSync(path.join(os.tmpdir(), 'participant-histories-jobs-'));
   for (const script of ['download.sh', 'post_download.sh']) fs.writeFileSync(path.join(scripts, script), 'exit 0\n');
   config = loadConfig({
+    API_TOKEN,
     TEMPORAL_TASK_QUEUE: `participant-histories-${RUN}`,
     SMTP_URL: smtp.url,
     SUBMIT_SCRIPTS: scripts,
@@ -153,6 +165,70 @@ beforeAll(async () => {
   });
   expect(reconciled).toEqual({ checked: 4, started: 1, unchanged: 3 });
   await eventually(() => smtp.messages.length === 6, 'the six emails', 60_000);
+
+  // Monitors that wait (an hour) until a person ends them: a cancel with a reason, a dismissal with a comment.
+  registerParticipantText('typed-reason', typed.cancelReason);
+  registerParticipantText('typed-reason', typed.dismissalComment);
+  const waiting = {
+    ...config,
+    durations: {
+      ...config.durations,
+      scanCheckDelayMs: 3_600_000,
+      downloadWindowMs: 7_200_000,
+      downloadRetryInitialMs: 3_600_000,
+      downloadRetryMaxMs: 3_600_000,
+    },
+  };
+  const ended = async (sessionId: string, end: () => Promise<unknown>) => {
+    await seedSession(orm, sessionId);
+    const started = await startScanMonitors(temporal.client, waiting, {
+      sessionId,
+      studyId: 'SPN01',
+      siteId: 'CMH',
+      downloadScript: 'download.sh',
+    });
+    const handles = [started.scanImport, started.scanDownload!].map((m) =>
+      temporal.client.workflow.getHandle(m.workflowId, m.runId),
+    );
+    await eventually(async () => (await handles[0].query(statusQuery)).state === 'waiting', 'the wait');
+    await end();
+    return Promise.all(handles.map((handle) => handle.result()));
+  };
+  const [cancelled, dismissed] = [uniqueSessionId('CMH', 5), uniqueSessionId('CMH', 6)];
+  const cancel = () =>
+    request(app)
+      .post(`/sessions/${cancelled}/monitors/cancel`)
+      .set(auth)
+      .send({ reason: typed.cancelReason })
+      .expect(200);
+  expect(await ended(cancelled, cancel)).toEqual([
+    { outcome: 'cancelled' },
+    expect.objectContaining({ outcome: 'cancelled' }),
+  ]);
+  const shown = (await request(app).get(`/sessions/${cancelled}`).set(auth).expect(200)).body;
+  expect(shown.monitors.map((m: { cancelReason?: string }) => m.cancelReason)).toEqual([
+    typed.cancelReason,
+    typed.cancelReason,
+  ]);
+  const dismiss = () =>
+    request(app)
+      .post(`/sessions/${dismissed}/dismissals`)
+      .set(auth)
+      .send({ kind: 'no-scans-expected', comment: typed.dismissalComment })
+      .expect(201);
+  expect(await ended(dismissed, dismiss)).toEqual([
+    { outcome: 'cancelled', cancelReason: 'dismissed: no scans expected' },
+    expect.objectContaining({ outcome: 'cancelled', cancelReason: 'dismissed: no scans expected' }),
+  ]);
+
+  // The study's daily digest: it tells the outstanding sessions, the failed intakes, the missed trigger.
+  const digest: LabDigestResult = await temporal.client.workflow.execute(LAB_DIGEST_WORKFLOW, {
+    taskQueue: config.taskQueue,
+    workflowId: `${labDigestScheduleId('SPN01')}-test-${RUN}`,
+    args: [{ studyId: 'SPN01' }],
+  });
+  expect(digest).toMatchObject({ sent: true });
+  await eventually(() => smtp.messages.length === 7, 'the digest', 60_000);
   await eventually(
     async () => {
       let running = 0;
@@ -182,7 +258,14 @@ const found = (workflowTypes: string[], kinds: (kind: string) => boolean) =>
   scan.findings.filter((f) => workflowTypes.includes(f.workflowType) && kinds(f.kind)).map(describeFinding);
 
 test('the emails went out with what the RA typed, and the scan looked for all of it', () => {
-  expect(smtp.messages.map((mail) => mail.subject).sort()).toEqual(
+  const digests = smtp.messages.filter((mail) => mail.subject.startsWith('[SPN01] Daily scan report: '));
+  expect(digests).toHaveLength(1);
+  expect(
+    smtp.messages
+      .filter((mail) => !digests.includes(mail))
+      .map((mail) => mail.subject)
+      .sort(),
+  ).toEqual(
     [
       `[SPN01] No scan data received for ${uniqueSessionId('CMH', 1)}`,
       `[SPN01] Scan download gave up for ${uniqueSessionId('CMH', 1)}`,
@@ -196,10 +279,19 @@ test('the emails went out with what the RA typed, and the scan looked for all of
   expect(mail('REDCap record P2 could not be filed')).toContain(typed.badSession);
   expect(mail('REDCap record P3 could not be filed')).toContain(typed.badDate);
   const texts = participantTextsOfThisProcess().map((t) => t.text);
-  for (const text of [typed.user, typed.badSession, typed.badDate, typed.reconciledComment, `${typed.comment} (P1)`])
+  for (const text of [
+    typed.user,
+    typed.badSession,
+    typed.badDate,
+    typed.reconciledComment,
+    `${typed.comment} (P1)`,
+    typed.cancelReason,
+    typed.dismissalComment,
+    digests[0].subject,
+  ])
     expect(texts).toContain(text);
-  // 4 intakes, 1 reconciliation, 3 monitors.
-  expect(scan.histories).toBe(8);
+  // 4 intakes, 1 reconciliation, 3 monitors run to their emails, 4 ended by a person, 1 digest.
+  expect(scan.histories).toBe(13);
 });
 
 test('the intake and reconciliation histories hold no comment, user, session id or date as typed, and no email text', () => {
@@ -212,4 +304,12 @@ test("the monitors' histories hold nothing REDCap sent", () => {
 
 test("the monitors' histories hold no email text", () => {
   expect(found(['ScanImportWorkflow', 'ScanDownloadWorkflow'], (kind) => kind.startsWith('email-'))).toEqual([]);
+});
+
+test("the monitors' histories hold no cancel reason or dismissal comment a person typed", () => {
+  expect(found(['ScanImportWorkflow', 'ScanDownloadWorkflow'], (kind) => kind === 'typed-reason')).toEqual([]);
+});
+
+test("the digest's history holds nothing of the participant: no REDCap text, nothing typed, no email text", () => {
+  expect(found(['LabDigestWorkflow'], () => true)).toEqual([]);
 });

@@ -1,14 +1,21 @@
 /**
  * Participant text that the test fixtures handed out, for the history scan (test/support/history-scan.ts): the
- * comment and user values of every row the fake REDCap answered with, and the subject and body of every email the
- * test SMTP server received. Each test process keeps its own list in memory and, under the suite (TEST_WORK_DIR set
+ * comment and user values of every row the fake REDCap answered with, the subject and body of every email the
+ * test SMTP server received, and what a test typed as a cancel's reason or a dismissal's comment. Each test process keeps its own list in memory and, under the suite (TEST_WORK_DIR set
  * by test/global-setup.ts), in a file of its own, which the suite's teardown reads.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 
 export type ParticipantTextKind =
-  'redcap-comment' | 'redcap-user' | 'redcap-session' | 'redcap-date' | 'email-subject' | 'email-body';
+  | 'redcap-comment'
+  | 'redcap-user'
+  | 'redcap-session'
+  | 'redcap-date'
+  | 'email-subject'
+  | 'email-body'
+  /** What a person typed in our API: a cancel's reason, a dismissal's comment. */
+  | 'typed-reason';
 
 export interface ParticipantText {
   kind: ParticipantTextKind;
