@@ -3,8 +3,9 @@ module.exports = {
   testEnvironment: 'node',
   roots: ['<rootDir>/test'],
   testMatch: ['**/*.test.ts'],
-  // test/production/ needs the production Temporal server: `npm run test:production` (jest.production.config.js).
-  testPathIgnorePatterns: ['/node_modules/', '<rootDir>/test/production/'],
+  // test/production/ needs the production Temporal server: `npm run test:production` (jest.production.config.js);
+  // test/compose/ a Docker engine: `npm run test:compose` (jest.compose.config.js).
+  testPathIgnorePatterns: ['/node_modules/', '<rootDir>/test/production/', '<rootDir>/test/compose/'],
   transform: {
     '^.+\\.tsx?$': 'ts-jest',
     // Packages published as ES modules only (the OIDC client and its JOSE code, Preact): jest's CommonJS runtime

@@ -9,10 +9,14 @@
  * write). A send that fails gives the claim back at once. Retrying is Temporal's: an attempt that finds the
  * key claimed by a live lease fails (EmailBeingSent) and the activity's retry policy tries again.
  *
+ * Each claim has its own id: a sender whose send failed gives back only its own claim, never the live claim of an
+ * attempt that took the key over after its lease ran out (which would let a third attempt send another copy).
+ *
  * `emailAdmins` returns only once the email for its key has been sent, by this attempt or an earlier one:
  * a monitor that says `email-sent` has sent it. Failed-intake and missed-trigger emails are limited to one an hour per
  * REDCap config (src/mail/throttle.ts): one over the limit is held (`held: true`), and the study's digest tells it.
  */
+import { createHash, randomUUID } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { ApplicationFailure } from '@temporalio/common';
 import { User } from '../src/db/entities';
@@ -83,7 +87,8 @@ export function createMailActivities(deps: ActivityDeps) {
       const log = deps.logger.child({ emailKey: email.key, kind, sessionId: email.sessionId });
       const em = deps.orm.em.fork();
       if (failure) await intakeFailed(em, failure);
-      const done = await em.findOne(SentEmail, { key: email.key, status: 'sent' });
+      const key = ledgerKey(email.key);
+      const done = await em.findOne(SentEmail, { key, status: 'sent' });
       if (done) {
         log.info('admin email for this key already sent; not sending again');
         await sessionsChanged(em, [email.sessionId], log);
@@ -95,7 +100,7 @@ export function createMailActivities(deps: ActivityDeps) {
       }
       const recipients = await recipientsFor(email);
 
-      const claim = await claimKey(em, { ...email, kind, recipients }, deps.config.emailLeaseMs);
+      const claim = await claimKey(em, { ...email, key, kind, recipients }, deps.config.emailLeaseMs);
       if (claim.status === 'sent') {
         log.info('admin email for this key already sent; not sending again');
         return { sent: true, recipients: claim.recipients.split(', '), alreadySent: true };
@@ -118,8 +123,8 @@ export function createMailActivities(deps: ActivityDeps) {
         await em
           .nativeUpdate(
             SentEmail,
-            { key: email.key, status: 'sending' },
-            { status: 'failed', error: reason, leaseUntil: null },
+            { key, status: 'sending', claimId: claim.claimId },
+            { status: 'failed', error: reason, leaseUntil: null, claimId: null },
           )
           .catch((releaseError: unknown) =>
             log.warn({ err: releaseError }, 'could not give back the claim; it is taken again when its lease runs out'),
@@ -128,11 +133,13 @@ export function createMailActivities(deps: ActivityDeps) {
         throw err;
       }
       emailsSentTotal.inc({ kind });
-      await em.nativeUpdate(
-        SentEmail,
-        { key: email.key },
-        { status: 'sent', messageId, sentAt: new Date(), leaseUntil: null },
-      );
+      const sent = { status: 'sent' as const, messageId, sentAt: new Date(), leaseUntil: null };
+      if ((await em.nativeUpdate(SentEmail, { key, claimId: claim.claimId }, sent)) === 0) {
+        // The send outlasted the lease and another attempt holds the key now: the email is out all the same, and no
+        // later attempt may send it again.
+        log.warn('the send took longer than EMAIL_LEASE and another attempt took the claim; recorded as sent');
+        await em.nativeUpdate(SentEmail, { key, status: { $ne: 'sent' } }, sent);
+      }
       log.info({ recipients, messageId, via: deps.mailer.description }, 'admin email sent');
       await sessionsChanged(em, [email.sessionId], log);
       return { sent: true, recipients };
@@ -153,7 +160,7 @@ export interface EmailSent {
 }
 
 type Claim =
-  | { status: 'claimed' }
+  | { status: 'claimed'; claimId: string }
   | { status: 'sent'; recipients: string }
   | { status: 'sending' | 'failed'; leaseUntil: Date | null };
 
@@ -166,20 +173,43 @@ async function claimKey(
   email: { key: string; kind: string; sessionId?: string; subject: string; recipients: string[] },
   leaseMs: number,
 ): Promise<Claim> {
+  const claimId = randomUUID();
   const claimed = await em.getConnection().execute<unknown[]>(
-    `insert into "sent_email" ("key", "kind", "session_id", "subject", "recipients", "status", "attempts", "created_at", "lease_until")
-     values (?, ?, ?, ?, ?, 'sending', 1, now(), now() + make_interval(secs => ?))
+    `insert into "sent_email" ("key", "kind", "session_id", "subject", "recipients", "status", "attempts", "created_at", "lease_until", "claim_id")
+     values (?, ?, ?, ?, ?, 'sending', 1, now(), now() + make_interval(secs => ?), ?)
      on conflict ("key") do update
        set "status" = 'sending', "attempts" = "sent_email"."attempts" + 1, "recipients" = excluded."recipients",
-           "error" = null, "lease_until" = excluded."lease_until"
+           "error" = null, "lease_until" = excluded."lease_until", "claim_id" = excluded."claim_id"
        where "sent_email"."status" = 'failed'
           or ("sent_email"."status" = 'sending' and ("sent_email"."lease_until" is null or "sent_email"."lease_until" < now()))
      returning "key"`,
-    [email.key, email.kind, email.sessionId ?? null, email.subject, email.recipients.join(', '), leaseMs / 1000],
+    [
+      email.key,
+      email.kind,
+      email.sessionId ?? null,
+      email.subject,
+      email.recipients.join(', '),
+      leaseMs / 1000,
+      claimId,
+    ],
   );
-  if (claimed.length === 1) return { status: 'claimed' };
+  if (claimed.length === 1) return { status: 'claimed', claimId };
   const row = await em.fork().findOneOrFail(SentEmail, { key: email.key });
   return row.status === 'sent'
     ? { status: 'sent', recipients: row.recipients }
     : { status: row.status, leaseUntil: row.leaseUntil ?? null };
+}
+
+/** sent_email.key's length, in characters. */
+const KEY_LENGTH = 255;
+
+/**
+ * The ledger's key for an email's key: the key itself when it fits sent_email.key, else its start and a SHA-256 of
+ * all of it (a record name alone may be 200 characters), so that every key has its own row.
+ */
+export function ledgerKey(key: string): string {
+  const characters = [...key]; // by code point, as PostgreSQL counts them (a cut never splits a surrogate pair)
+  if (characters.length <= KEY_LENGTH) return key;
+  const digest = `#sha256:${createHash('sha256').update(key).digest('hex')}`;
+  return characters.slice(0, KEY_LENGTH - digest.length).join('') + digest;
 }

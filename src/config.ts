@@ -3,6 +3,7 @@
  * A bad value stops the process at start with a message that names the variable.
  */
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { msToNumber, type Duration } from '@temporalio/common';
 import type { TLSConfig } from '@temporalio/common/lib/internal-non-workflow';
@@ -64,6 +65,8 @@ const url = (protocols: string[]) =>
 
 const schema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  /** The API's listen address. Off loopback it needs DET_SECRET (assertSafeExposure). */
+  HOST: optionalText.transform((value) => value?.trim() ?? '127.0.0.1'),
   DATA_DIR: z.string().min(1).default('.data'),
   DATABASE_URL: url(['postgres:', 'postgresql:']),
   TEMPORAL_ADDRESS: optionalText,
@@ -99,12 +102,15 @@ const schema = z.object({
   SHUTDOWN_GRACE: duration.default('30 seconds'),
   /** Job activities (download and post-download attempts) one worker runs at once, apart from the short ones. */
   JOB_SLOTS: z.coerce.number().int().min(1).max(1_000).default(10),
+  /** How long the scan token a job gets (SCAN_MONITOR_TOKEN) stays valid from its submission. */
+  JOB_TOKEN_LIFETIME: duration.default('7 days'),
   /** Reads a queued job's state: `<command…> <job id>`. Default with SUBMIT_COMMAND=sbatch: `squeue -h -o %T -j`. */
   JOB_STATUS_COMMAND: optionalText,
   /** How long a claimed email is reserved for its sender before another attempt may send it. */
   EMAIL_LEASE: duration.default('2 minutes'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   EMBEDDED_POSTGRES_PORT: z.coerce.number().int().min(1).max(65535).default(54329),
+  EMBEDDED_TEMPORAL_PORT: z.coerce.number().int().min(1).max(65535).default(7233),
   TEMPORAL_UI_PORT: z.coerce.number().int().min(1).max(65535).default(8233),
   /** `npm run worker` serves GET /metrics on this port (emails sent are counted in the worker); unset: none. */
   WORKER_METRICS_PORT: z.coerce.number().int().min(1).max(65535).optional(),
@@ -144,6 +150,8 @@ const schema = z.object({
 
 export interface Config {
   port: number;
+  /** The address the API listens on (HOST). */
+  host: string;
   dataDir: string;
   /** Unset: `npm start` runs an embedded PostgreSQL. */
   databaseUrl?: string;
@@ -153,7 +161,10 @@ export interface Config {
   taskQueue: string;
   smtpUrl?: string;
   mailFrom: string;
+  /** Unset, or `DET_SECRET=none`: triggers need no secret. */
   detSecret?: string;
+  /** `DET_SECRET=none`: the operator accepts triggers without a secret off loopback. */
+  detSecretWaived: boolean;
   apiToken?: string;
   submit: {
     command: string;
@@ -161,6 +172,8 @@ export interface Config {
     scriptsDir: string;
     /** Set when the submit command queues the job (sbatch): the command that reads a job's state, its id appended. */
     statusCommand?: string[];
+    /** What a job's scan token is made with (src/jobs/scan-token.ts); unset without API_TOKEN (nothing to sign with). */
+    scanToken?: { apiToken: string; lifetimeMs: number };
   };
   /** Job activities one worker runs at once (their own task queue, src/worker.ts). */
   jobSlots: number;
@@ -189,6 +202,8 @@ export interface Config {
   };
   logLevel: string;
   embeddedPostgresPort: number;
+  /** The frontend port of the Temporal dev server of `npm start`. */
+  embeddedTemporalPort: number;
   temporalUiPort: number;
   /** Payload encryption (src/temporal/data-converter.ts): the first key encrypts, all decrypt; empty: none. */
   codecKeys: CodecKey[];
@@ -377,6 +392,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   return {
     lab: labSettings(e),
     port: e.PORT,
+    host: e.HOST,
     dataDir: path.resolve(e.DATA_DIR),
     databaseUrl: database.url,
     databaseSsl: database.ssl,
@@ -393,13 +409,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     taskQueue: e.TEMPORAL_TASK_QUEUE,
     smtpUrl: e.SMTP_URL,
     mailFrom: e.MAIL_FROM,
-    detSecret: e.DET_SECRET,
+    detSecret: e.DET_SECRET === 'none' ? undefined : e.DET_SECRET,
+    detSecretWaived: e.DET_SECRET === 'none',
     apiToken: e.API_TOKEN,
     submit: {
       command: e.SUBMIT_COMMAND,
       options: words(e.SUBMIT_OPTIONS),
       scriptsDir: path.resolve(e.SUBMIT_SCRIPTS),
       statusCommand: jobStatusCommand(e.SUBMIT_COMMAND, e.JOB_STATUS_COMMAND),
+      scanToken: e.API_TOKEN ? { apiToken: e.API_TOKEN, lifetimeMs: e.JOB_TOKEN_LIFETIME } : undefined,
     },
     jobSlots: e.JOB_SLOTS,
     shutdownGraceMs: e.SHUTDOWN_GRACE,
@@ -415,6 +433,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     digest: { at: timeOfDay(e.DIGEST_AT), timeZone: e.TZ ?? 'UTC' },
     logLevel: e.LOG_LEVEL,
     embeddedPostgresPort: e.EMBEDDED_POSTGRES_PORT,
+    embeddedTemporalPort: e.EMBEDDED_TEMPORAL_PORT,
     temporalUiPort: e.TEMPORAL_UI_PORT,
     workerMetricsPort: e.WORKER_METRICS_PORT,
     workerSdkMetricsPort: e.WORKER_SDK_METRICS_PORT,
@@ -465,4 +484,25 @@ export function requireServices(config: Config): Config & { databaseUrl: string;
     );
   }
   return config as Config & { databaseUrl: string; temporalAddress: string };
+}
+
+/** True for addresses only this machine reaches: 127.0.0.0/8, ::1, localhost. */
+export function isLoopback(host: string): boolean {
+  const address = host.replace(/^\[(.*)\]$/, '$1').toLowerCase();
+  if (address === 'localhost') return true;
+  if (net.isIPv4(address)) return address.startsWith('127.');
+  if (net.isIPv6(address)) return address === '::1' || /^::ffff:127\./.test(address);
+  return false;
+}
+
+/**
+ * Off loopback, anyone who can reach the API could send forged triggers (each one reads REDCap with the lab's token
+ * and may email the admins): the API refuses to start without DET_SECRET, unless DET_SECRET=none accepts that risk.
+ */
+export function assertSafeExposure(config: Config): void {
+  if (isLoopback(config.host) || config.detSecret || config.detSecretWaived) return;
+  throw new ConfigError(
+    `HOST=${config.host} is not a loopback address and DET_SECRET is unset: anyone who reaches the API could send forged triggers. ` +
+      'Set DET_SECRET (REDCap then calls /redcap?secret=<it>), or DET_SECRET=none to accept that risk, or HOST=127.0.0.1',
+  );
 }

@@ -4,6 +4,7 @@
  * Plain classes with EntitySchema definitions (no decorators, no reflection).
  */
 import { Collection, EntitySchema, OptionalProps } from '@mikro-orm/core';
+import { IntakeFailureSchema } from './intake-failure';
 import { JobRunSchema } from './job-run';
 import { labDataSchemas, type SessionState } from './lab-data';
 import { LabLoginSchema } from './lab-login';
@@ -383,4 +384,5 @@ export const entities = [
   XnatLabelProblemSchema,
   LabLoginSchema,
   ...labDataSchemas,
+  IntakeFailureSchema,
 ];

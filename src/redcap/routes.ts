@@ -91,18 +91,6 @@ export function redcapRouter(deps: AppDeps): Router {
       ctx.body = { status: 'ignored', reason };
       return;
     }
-    // REDCap's current version, for record links: written only when it changed (a trigger costs no extra write).
-    const version = trigger.redcapVersion;
-    if (version && version !== config.detVersion) {
-      await bounded(log, 'database', 'note the REDCap version', DATABASE_TIMEOUT_MS, () =>
-        em.nativeUpdate(RedcapConfig, { id: config.id }, { detVersion: version }),
-      );
-      log.info(
-        { configId: config.id, version, previous: config.detVersion ?? config.version },
-        'REDCap version of the config changed',
-      );
-      config.detVersion = version; // the cached copy now says what the database says: the next trigger writes nothing
-    }
     const incomplete = incompleteReason(trigger, config);
     if (incomplete) {
       log.info(where, `trigger ignored: ${incomplete}`);
@@ -110,11 +98,15 @@ export function redcapRouter(deps: AppDeps): Router {
       return;
     }
 
+    // REDCap's version, for record links, when it is news: the intake notes it once REDCap has answered for the
+    // record with the lab's token, so a forged project_url changes nothing.
+    const version = trigger.redcapVersion;
     const input: RedcapIntakeInput = {
       configId: config.id,
       record: trigger.record,
       eventName: trigger.eventName ?? null,
       instance: trigger.instance ?? null,
+      ...(version && version !== config.detVersion ? { redcapVersion: version } : {}),
     };
     const { workflowId } = await bounded(log, 'temporal', 'start the intake workflow', TEMPORAL_TIMEOUT_MS, () =>
       // The gRPC deadline ends the call (and its retries) before the outer bound gives up on it.

@@ -50,8 +50,14 @@ export async function recordMonitorsCancelled(
   return { ...monitorsCancelledOf(await em.fork().findOneOrFail(Session, sessionId))!, recordedNow: recorded > 0 };
 }
 
-export async function clearMonitorsCancelled(em: EntityManager, sessionId: string): Promise<void> {
-  await em.nativeUpdate(Session, { id: sessionId }, { monitorsCancelledAt: null, monitorsCancelReason: null });
+/** Clears the cancel; false when none was recorded (e.g. a second undo at the same time cleared it first). */
+export async function clearMonitorsCancelled(em: EntityManager, sessionId: string): Promise<boolean> {
+  const cleared = await em.nativeUpdate(
+    Session,
+    { id: sessionId, monitorsCancelledAt: { $ne: null } },
+    { monitorsCancelledAt: null, monitorsCancelReason: null },
+  );
+  return cleared > 0;
 }
 
 /** Puts back a cancel that was cleared (the undo could not start the monitors). */
@@ -117,9 +123,14 @@ export async function undoMonitorsCancel(
     });
   }
   const undone = view.monitorsCancelled;
-  // The cancelled monitors are ending; a new start would otherwise join one of them.
+  // The cancelled monitors are ending: let them end `cancelled` (up to 10 s). One that has not taken its cancel
+  // by then (no worker up, or a slow one) would end `cancelled` in the run a start joins: the start replaces it.
   await awaitSessionMonitorsClosed(deps.temporal, view.sessionId, 10_000);
-  await clearMonitorsCancelled(em, view.sessionId);
+  if (!(await clearMonitorsCancelled(em, view.sessionId))) {
+    throw new ConflictError(`Monitoring of ${view.sessionId} is not cancelled (any more); nothing to undo`, {
+      sessionId: view.sessionId,
+    });
+  }
   let monitors: StartedMonitors;
   try {
     const target = {
@@ -128,7 +139,7 @@ export async function undoMonitorsCancel(
       siteId: view.site,
       downloadScript: view.downloadScript,
     };
-    monitors = await startScanMonitors(deps.temporal, deps.config, target);
+    monitors = await startScanMonitors(deps.temporal, deps.config, target, { replaceRunning: true });
   } catch (err) {
     await restoreMonitorsCancelled(em, view.sessionId, undone);
     if (!isGrpcServiceError(err)) throw err;

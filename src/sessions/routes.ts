@@ -3,9 +3,10 @@ import Router from '@koa/router';
 import { z } from 'zod';
 import { scansArrivedSignal } from '../../surface';
 import type { AppDeps } from '../app-deps';
-import { requireBearer } from '../auth';
+import { requireBearer, requireBearerOrScanToken } from '../auth';
 import { limitedBody, parseBody } from '../request-body';
 import { requestEm } from '../db/orm';
+import { sessionJobRuns } from '../jobs/ledger';
 import { UnavailableError } from '../errors';
 import { logger as defaultLogger } from '../logger';
 import { refineStorable } from '../storable-text';
@@ -36,12 +37,14 @@ export function sessionsRouter(deps: AppDeps): Router {
   const monitoring = () => ({ em: em(), temporal: deps.temporal, config: deps.config, log });
 
   router.get('/sessions/:sessionId', auth, async (ctx) => {
-    const view = await viewSession(em(), ctx.params.sessionId);
+    const manager = em();
+    const view = await viewSession(manager, ctx.params.sessionId);
     const monitors = await describeSessionMonitors(deps.temporal, view.sessionId);
-    ctx.body = { ...view, monitors };
+    ctx.body = { ...view, monitors, jobs: await sessionJobRuns(manager, view.sessionId) };
   });
 
-  router.post('/sessions/:sessionId/scans', auth, json, async (ctx) => {
+  // A download job registers its scans with its own scan token (docs/jobs.md), or an admin with API_TOKEN.
+  router.post('/sessions/:sessionId/scans', requireBearerOrScanToken(deps.config.apiToken), json, async (ctx) => {
     const registered = await registerScan(em(), ctx.params.sessionId, parseBody(scanBody, ctx.request.body));
     const { sessionId } = registered;
     // The monitors also find the scan at their next check; the signal only makes them look now.
