@@ -442,13 +442,11 @@ describe('token login (no OpenID Connect provider)', () => {
     await tokenLogin(page);
     for (const forge of [
       // Every form of the page (the dismissal forms come before the cancel).
-      () => {
-        for (const input of document.querySelectorAll<HTMLInputElement>('main form input[name="_csrf"]'))
+      () =>
+        document.querySelectorAll<HTMLInputElement>('main form input[name="_csrf"]').forEach((input) => {
           input.value = 'forged';
-      },
-      () => {
-        for (const input of document.querySelectorAll('main form input[name="_csrf"]')) input.remove();
-      },
+        }),
+      () => document.querySelectorAll('main form input[name="_csrf"]').forEach((input) => input.remove()),
     ]) {
       await page.goto(`${tokenLab.url}/lab/sessions/${WAITING}`);
       await page.evaluate(forge);
