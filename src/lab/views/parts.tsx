@@ -200,3 +200,7 @@ export function Table(props: { label: string; columns: string[]; children: Compo
 /** A message at the top of a page: what just happened (status) or what went wrong (alert). */
 export const Notice = ({ text, alert }: { text?: string; alert?: boolean }) =>
   text ? <p role={alert ? 'alert' : 'status'}>{text}</p> : null;
+
+/** A REDCap record as our messages name it, linked to its data entry page when that is known; — when none. */
+export const RecordName = ({ name, href }: { name: string | null; href: string | null }) =>
+  name === null ? <>—</> : href ? <a href={href}>{name}</a> : <>{name}</>;

@@ -16,6 +16,7 @@ import {
   Day,
   dismissalWords,
   Layout,
+  RecordName,
   Notice,
   StateBadge,
   Table,
@@ -197,13 +198,7 @@ function Problems({ problems, now }: { problems: SessionProblem[]; now: Date }) 
               </span>
             </td>
             <td>
-              {problem.recordName === null ? (
-                '—'
-              ) : problem.record ? (
-                <a href={problem.record}>{problem.recordName}</a>
-              ) : (
-                problem.recordName
-              )}
+              <RecordName name={problem.recordName} href={problem.record} />
             </td>
             <td>{problem.reason}</td>
             <td>

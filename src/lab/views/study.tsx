@@ -5,7 +5,17 @@
 import type { SessionRow } from '../../lab-data/list';
 import type { Outstanding } from '../../lab-data/outstanding';
 import type { RedcapConfigChoice, SiteActivity, WeekCount } from '../reads';
-import { ActionForm, DateTime, Day, Layout, OutstandingBadge, StateBadge, Table, type PageContext } from './parts';
+import {
+  ActionForm,
+  DateTime,
+  Day,
+  Layout,
+  OutstandingBadge,
+  RecordName,
+  StateBadge,
+  Table,
+  type PageContext,
+} from './parts';
 import { WeeklyChart } from './weekly-chart';
 
 export interface StudyPageData {
@@ -121,13 +131,7 @@ function OutstandingTable({ outstanding }: { outstanding: Outstanding }) {
           </td>
           <td data-number>{item.ageDays}</td>
           <td>
-            {item.recordName === null ? (
-              '—'
-            ) : item.record ? (
-              <a href={item.record}>{item.recordName}</a>
-            ) : (
-              item.recordName
-            )}
+            <RecordName name={item.recordName} href={item.record} />
           </td>
           <td>{item.reason ?? '—'}</td>
         </tr>
