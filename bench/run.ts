@@ -27,10 +27,11 @@ import { benchIntake } from './intake';
 import { benchLab } from './lab';
 import { benchPages } from './pages';
 import { benchReconcile } from './reconcile';
+import { seedSessions } from './seed';
 import { benchXnat } from './xnat';
 import { FakeRedcap } from '../test/support/fake-redcap';
 import { startBenchServices } from './services';
-import { printer } from './stats';
+import { fmt, printer } from './stats';
 
 const WORKER_NODE_OPTIONS = '--max-old-space-size=128';
 import type { TemporalServerKind } from '../test/support/server-kinds';
@@ -204,37 +205,30 @@ async function benchOn(
         log,
       });
     }
-    // The lab's view reads only the database: after the others, so that its sessions are in no other part's counts.
-    if (options.only === undefined || options.only === 'lab') {
+    // The lab's view and pages read only the database: after the others, so that their sessions are in no other
+    // part's counts (the fleet's sessions are all of CMH's too: its SQL says so). One seeding serves both.
+    const lab = options.only === undefined || options.only === 'lab';
+    const pages = options.only === undefined || options.only === 'pages';
+    if (lab || pages) {
+      const seeded = await seedSessions(orm, Number(options.sessions), redcapConfigId);
+      log(
+        `lab: ${seeded.count} sessions written in ${fmt(seeded.writeSeconds)} s; their states given by the refresh ` +
+          `in ${fmt(seeded.refreshSeconds)} s (${fmt(seeded.count / seeded.refreshSeconds, 0)} sessions/s)`,
+      );
       const token = 'bench-lab-token';
       const api = await startApi({ ...env, API_TOKEN: token });
       children.push(api);
-      await benchLab({
-        orm,
-        apiUrl: api.url,
-        token,
-        redcapConfigId,
-        count: Number(options.sessions),
-        durationSeconds: Number(options.duration),
-        log,
-      });
-      await api.stop();
-    }
-    // After the others: the fleet's sessions are all of CMH's (its SQL says so).
-    if (options.only === undefined || options.only === 'pages') {
-      const token = 'bench-pages-token';
-      const api = await startApi({ ...env, API_TOKEN: token });
-      children.push(api);
-      await benchPages({
-        orm,
-        apiUrl: api.url,
-        token,
-        redcapConfigId,
-        count: Number(options.sessions),
-        durationSeconds: Number(options.duration),
-        levels: [1, 16],
-        log,
-      });
+      if (lab) await benchLab({ orm, apiUrl: api.url, token, durationSeconds: Number(options.duration), log });
+      if (pages) {
+        await benchPages({
+          apiUrl: api.url,
+          token,
+          seeded,
+          durationSeconds: Number(options.duration),
+          levels: [1, 16],
+          log,
+        });
+      }
       await api.stop();
     }
     await client.connection.close();

@@ -51,7 +51,7 @@ export class Timepoint {
 
 /** One scanning session of a timepoint, e.g. SPN01_CMH_0001_01_01 (timepoint + number). */
 export class Session {
-  [OptionalProps]?: 'state';
+  [OptionalProps]?: 'state' | 'hasRecord' | 'hasScans';
   id!: string;
   timepoint!: Timepoint;
   num!: number;
@@ -71,6 +71,9 @@ export class Session {
   state: SessionState = 'waiting';
   /** When what needs a person began (missing scans, scans without a REDCap record, a problem); null: nothing does. */
   outstandingSince?: Date | null;
+  /** Kept with the state: a REDCap record is linked, and scans arrived (the study page's picture counts them). */
+  hasRecord: boolean = false;
+  hasScans: boolean = false;
 }
 
 export class Scan {
@@ -221,10 +224,8 @@ export const SessionSchema = new EntitySchema<Session>({
   tableName: 'session',
   uniques: [{ properties: ['timepoint', 'num'] }],
   // The lists (src/lab-data/list.ts): newest first by date (sessions without one last), then id, within a study and
-  // state; the outstanding work of a study, oldest first.
+  // state; the outstanding work of a study, oldest first; the study page's sessions of a site by date.
   indexes: [
-    // The lab's pages: a study's newest sessions, and its sessions of the last weeks.
-    { properties: ['date', 'id'] },
     { name: 'session_list_index', expression: `create index "session_list_index" on "session" (${LIST_ORDER})` },
     {
       name: 'session_study_list_index',
@@ -237,6 +238,10 @@ export const SessionSchema = new EntitySchema<Session>({
     {
       name: 'session_outstanding_index',
       expression: `create index "session_outstanding_index" on "session" ("study_id", "outstanding_since") where "outstanding_since" is not null`,
+    },
+    {
+      name: 'session_study_site_index',
+      expression: `create index "session_study_site_index" on "session" ("study_id", "site_id", "date", "id") include ("has_record", "has_scans")`,
     },
   ],
   properties: {
@@ -254,6 +259,8 @@ export const SessionSchema = new EntitySchema<Session>({
     site: { kind: 'm:1', entity: () => Site, nullable: true, deleteRule: 'set null' },
     state: { type: 'string', length: 24, default: 'waiting' },
     outstandingSince: { type: 'datetime', nullable: true },
+    hasRecord: { type: 'boolean', default: false },
+    hasScans: { type: 'boolean', default: false },
   },
 });
 
@@ -323,8 +330,6 @@ export const RedcapRecordSchema = new EntitySchema<RedcapRecord>({
   class: RedcapRecord,
   tableName: 'redcap_record',
   uniques: [{ properties: ['config', 'record', 'eventName', 'repeatInstance'] }],
-  // The lab's pages: a site's latest record.
-  indexes: [{ properties: ['entryDate', 'id'] }],
   properties: {
     id: { type: 'number', primary: true, autoincrement: true },
     config: { kind: 'm:1', entity: () => RedcapConfig },

@@ -5,9 +5,11 @@
  * `no-redcap-expected` takes a session with scans but no REDCap record off the outstanding work.
  */
 import type { EntityManager } from '@mikro-orm/postgresql';
+import { z } from 'zod';
 import type { StartedMonitors } from '../../surface';
 import { DISMISSAL_KINDS, SessionDismissal, type DismissalKind } from '../db/lab-data';
-import { ConflictError } from '../errors';
+import { BadRequestError, ConflictError } from '../errors';
+import { refineStorable } from '../storable-text';
 import {
   recordMonitorsCancelled,
   signalMonitorsCancelled,
@@ -20,6 +22,29 @@ import type { SignalReport } from '../temporal/monitors';
 import { sessionsChanged } from './state';
 
 export { DISMISSAL_KINDS, type DismissalKind, type DismissalView };
+
+/** What a dismissal says, as the JSON route and the lab pages' form take it: its kind and a comment (required). */
+export const dismissalSchema = z
+  .object({
+    kind: z.enum(DISMISSAL_KINDS, {
+      errorMap: () => ({ message: `kind must be one of ${DISMISSAL_KINDS.join(', ')}` }),
+    }),
+    comment: z
+      .string({ required_error: 'a comment is required: say why' })
+      .trim()
+      .min(1, 'a comment is required: say why')
+      .max(2_000)
+      .superRefine(refineStorable),
+  })
+  .strict();
+
+/** A dismissal kind as a path names it; another is a 400 naming the kinds. */
+export function dismissalKind(value: string): DismissalKind {
+  if ((DISMISSAL_KINDS as readonly string[]).includes(value)) return value as DismissalKind;
+  throw new BadRequestError(`Unknown dismissal kind "${value}" (the kinds: ${DISMISSAL_KINDS.join(', ')})`, {
+    kind: value,
+  });
+}
 
 /** The reason the monitors' `cancel` carries (never the comment: participant text stays out of histories). */
 export const NO_SCANS_EXPECTED_REASON = 'dismissed: no scans expected';

@@ -8,8 +8,10 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import type { ProblemKind } from '../db/lab-data';
 import type { DomainError } from '../errors';
 import type { IntakeFailure, MissedTriggers as MissedTriggersFacts } from '../mail/templates';
+import { recordName } from '../redcap/names';
 import { findStudySite } from '../sessions/domain';
 import { parseSessionId } from '../sessions/ids';
+import { recordLinkOf, type RecordColumns } from './list';
 import { sessionsChanged } from './state';
 
 /** A REDCap record as an intake names it. */
@@ -137,4 +139,39 @@ export async function triggersMissed(
      on conflict (run) do nothing`,
     [run, missed.configId, missed.count, JSON.stringify(missed.sample)],
   );
+}
+
+/** A problem as a session's page shows it. */
+export interface SessionProblem {
+  kind: ProblemKind;
+  reason: string;
+  /** When it first happened, and last (an intake that failed again). */
+  since: string;
+  last: string;
+  /** The REDCap record as our messages name it, and its data entry page. */
+  recordName: string | null;
+  record: string | null;
+}
+
+/** The open problems pinned on a session, oldest first (problem_open_session_index). */
+export async function openProblemsOf(em: EntityManager, sessionId: string): Promise<SessionProblem[]> {
+  const rows = await em.execute<
+    Array<RecordColumns & { kind: ProblemKind; reason: string; first_at: Date; last_at: Date }>
+  >(
+    `select p.kind, p.reason, p.first_at, p.last_at,
+            null as record_id, p.record, p.event_name, null as event_id, p.repeat_instance,
+            c.url, c.version, c.det_version, c.project, c.instrument
+     from problem p left join redcap_config c on c.id = p.redcap_config_id
+     where p.session_id = ? and p.resolved_at is null
+     order by p.first_at, p.id`,
+    [sessionId],
+  );
+  return rows.map((row) => ({
+    kind: row.kind,
+    reason: row.reason,
+    since: new Date(row.first_at).toISOString(),
+    last: new Date(row.last_at).toISOString(),
+    recordName: row.record === null ? null : recordName(row.record, row.event_name, row.repeat_instance),
+    record: recordLinkOf(row),
+  }));
 }

@@ -4,10 +4,11 @@
  * typed wrong, the service down), without waiting for the next reconciliation.
  */
 import type { EntityManager } from '@mikro-orm/postgresql';
-import type { Client } from '@temporalio/client';
+import { isGrpcServiceError, type Client } from '@temporalio/client';
 import { z } from 'zod';
 import { RedcapConfig } from '../db/entities';
-import { BadRequestError, NotFoundError } from '../errors';
+import { BadRequestError, NotFoundError, UnavailableError } from '../errors';
+import type { Logger } from '../logger';
 import { refineStorable } from '../storable-text';
 import { startRedcapIntake, type StartedIntake } from '../temporal/intakes';
 
@@ -48,4 +49,31 @@ export async function pullRecord(
     { configId, record: request.record, eventName: request.event ?? null, instance: request.instance ?? null },
     { startedBy: 'pull' },
   );
+}
+
+/** How long a pull waits for Temporal to take the start. */
+const START_DEADLINE_MS = 5_000;
+
+/**
+ * pullRecord for a request (the JSON route, the lab pages' form): bounded, and Temporal not answering is a 503 that
+ * says so (the record is not lost: a reconciliation or another pull starts it).
+ */
+export async function pullRecordNow(
+  deps: { temporal: Client; config: { taskQueue: string } },
+  em: EntityManager,
+  configId: number,
+  request: PullRequest,
+  log: Logger,
+): Promise<StartedIntake> {
+  try {
+    return await deps.temporal.connection.withDeadline(Date.now() + START_DEADLINE_MS, () =>
+      pullRecord(deps, em, configId, request),
+    );
+  } catch (err) {
+    if (!isGrpcServiceError(err)) throw err;
+    log.error({ err, configId }, 'could not start the intake of a pulled record');
+    throw new UnavailableError('Temporal did not answer while starting the intake; try again when it is back', {
+      unavailable: 'temporal',
+    });
+  }
 }

@@ -4,48 +4,23 @@
  * reads its input and calls the function the lab pages call too.
  */
 import Router from '@koa/router';
-import { isGrpcServiceError } from '@temporalio/client';
-import { z } from 'zod';
 import type { AppDeps } from '../app-deps';
 import { requestEm } from '../db/orm';
 import { requireBearer } from '../auth';
-import { DISMISSAL_KINDS, type DismissalKind } from '../db/lab-data';
-import { BadRequestError, UnavailableError } from '../errors';
+import { BadRequestError } from '../errors';
 import { logger as defaultLogger } from '../logger';
 import { limitedBody, parseBody } from '../request-body';
-import { refineStorable } from '../storable-text';
-import { dismissSession, undoDismissal } from './dismissals';
+import { dismissalKind, dismissalSchema, dismissSession, undoDismissal } from './dismissals';
 import { listSessions, parseListQuery } from './list';
 import { outstandingCsv, studyOutstanding } from './outstanding';
-import { parseConfigId, pullRecord, pullSchema } from './pull';
+import { parseConfigId, pullRecordNow, pullSchema } from './pull';
 
 const BODY_LIMIT = '100kb';
 
 /** Who a bearer caller is, for the dismissals it makes (the lab pages pass the logged-in user instead). */
 export const BEARER_CALLER = 'API_TOKEN';
 
-const dismissalBody = z
-  .object({
-    kind: z.enum(DISMISSAL_KINDS, {
-      errorMap: () => ({ message: `kind must be one of ${DISMISSAL_KINDS.join(', ')}` }),
-    }),
-    comment: z
-      .string({ required_error: 'a comment is required: say why' })
-      .trim()
-      .min(1, 'a comment is required: say why')
-      .max(2_000)
-      .superRefine(refineStorable),
-  })
-  .strict();
-
 const pullBody = pullSchema.omit({ record: true });
-
-function dismissalKind(value: string): DismissalKind {
-  if ((DISMISSAL_KINDS as readonly string[]).includes(value)) return value as DismissalKind;
-  throw new BadRequestError(`Unknown dismissal kind "${value}" (the kinds: ${DISMISSAL_KINDS.join(', ')})`, {
-    kind: value,
-  });
-}
 
 export function labDataRouter(deps: AppDeps): Router {
   const log = (deps.logger ?? defaultLogger).child({ component: 'lab-data' });
@@ -74,7 +49,7 @@ export function labDataRouter(deps: AppDeps): Router {
   });
 
   router.post('/sessions/:sessionId/dismissals', auth, json, async (ctx) => {
-    const body = parseBody(dismissalBody, ctx.request.body);
+    const body = parseBody(dismissalSchema, ctx.request.body);
     const result = await dismissSession(deps, em(), ctx.params.sessionId, body, BEARER_CALLER);
     if (result.created) log.info({ sessionId: result.sessionId, kind: body.kind }, 'session dismissed');
     ctx.status = result.created ? 201 : 200;
@@ -91,20 +66,10 @@ export function labDataRouter(deps: AppDeps): Router {
     const configId = parseConfigId(ctx.params.configId);
     const body = parseBody(pullBody, ctx.request.body);
     const request = parseBody(pullSchema, { ...body, record: ctx.params.record });
-    try {
-      const { workflowId } = await deps.temporal.connection.withDeadline(Date.now() + 5_000, () =>
-        pullRecord(deps, em(), configId, request),
-      );
-      log.info({ configId, workflowId }, 'record pulled');
-      ctx.status = 202;
-      ctx.body = { status: 'accepted', workflowId };
-    } catch (err) {
-      if (!isGrpcServiceError(err)) throw err;
-      log.error({ err, configId }, 'could not start the intake of a pulled record');
-      throw new UnavailableError('Temporal did not answer while starting the intake; try again when it is back', {
-        unavailable: 'temporal',
-      });
-    }
+    const { workflowId } = await pullRecordNow(deps, em(), configId, request, log);
+    log.info({ configId, workflowId }, 'record pulled');
+    ctx.status = 202;
+    ctx.body = { status: 'accepted', workflowId };
   });
 
   return router;

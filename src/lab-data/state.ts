@@ -2,7 +2,8 @@
  * The one module that keeps a session's `state` and `outstandingSince` (docs/http-api.md "Session states"):
  * recomputed from the facts in the database by every path that changes them (intake filing, a scan registered, a
  * monitor's email sent, a download attempt, a cancel, a dismissal and its undo, a record moved, a failed intake),
- * so that the lists are one indexed query and never ask Temporal. The rule is the CASE below.
+ * so that the lists are one indexed query and never ask Temporal. The rule is the CASE below. Beside them it keeps
+ * the two facts the study page's picture counts (`has_record`, `has_scans`), for the same reason.
  *
  * A refresh locks the sessions' rows, then reads the facts in a statement of its own: refreshes of one session run
  * one after another, and each reads what was committed before it took the lock, so the last one is right.
@@ -63,11 +64,13 @@ const REFRESH_SQL = `
   )
   update session s
   set state = judged.state, outstanding_since = judged.outstanding_since,
-      study_id = judged.study_id, site_id = judged.site_id
+      study_id = judged.study_id, site_id = judged.site_id,
+      has_record = judged.has_record, has_scans = judged.first_scan_at is not null
   from judged
   where judged.id = s.id
-    and (s.state, s.outstanding_since, s.study_id, s.site_id)
-      is distinct from (judged.state, judged.outstanding_since, judged.study_id, judged.site_id)
+    and (s.state, s.outstanding_since, s.study_id, s.site_id, s.has_record, s.has_scans)
+      is distinct from (judged.state, judged.outstanding_since, judged.study_id, judged.site_id,
+                        judged.has_record, judged.first_scan_at is not null)
   returning s.id, s.state`;
 
 /** A site's last upload: the latest scan registered for its sessions (only ever later). */

@@ -1,10 +1,12 @@
 /**
  * What the lab's pages read from the database, beyond the session view (src/sessions/view.ts): the studies a
- * viewer sees, each site's latest record and scan, records and scans per week, the emails sent about a session.
+ * viewer sees, each site's latest record and scan, records and scans per week, the REDCap configs of a study, the
+ * emails sent about a session.
  */
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { SentEmail } from '../db/sent-email';
 import { Study } from '../db/entities';
+import { ofStudyConfig } from '../lab-data/outstanding';
 
 /** A study and its sites; null when there is none of that id. */
 export async function findStudy(
@@ -35,11 +37,11 @@ export async function studySummaries(em: EntityManager, only?: string[]): Promis
     orderBy: { id: 'asc' },
   });
   if (studies.length === 0) return [];
-  const rows: Array<{ study_id: string; n: string }> = await em.getConnection().execute(
-    `select st.study_id, count(*) as n from study_timepoint st join session s on s.timepoint_id = st.timepoint_id
-       where st.study_id in (?) group by st.study_id`,
-    [studies.map((study) => study.id)],
-  );
+  const rows: Array<{ study_id: string; n: string }> = await em
+    .getConnection()
+    .execute(`select s.study_id, count(*) as n from session s where s.study_id in (?) group by s.study_id`, [
+      studies.map((study) => study.id),
+    ]);
   const sessions = new Map(rows.map((row) => [row.study_id, Number(row.n)]));
   return studies.map((study) => ({
     id: study.id,
@@ -57,8 +59,12 @@ export interface SiteActivity {
   lastScan: { sessionId: string; at: Date } | null;
 }
 
+/**
+ * Per site of the study: the latest record is the site's newest session (by scan date) with one, read backwards
+ * along session_study_site_index; the latest scan is the one at the site's `last_scan_at` (kept by the state's
+ * refresh), found by its time in scan's (created_at, id) index.
+ */
 export async function siteActivity(em: EntityManager, studyId: string): Promise<SiteActivity[]> {
-  // Each latest one walks its index from the newest down to the first of the study's site (no sort of the study).
   const rows: Array<{
     site_id: string;
     uses_redcap: boolean;
@@ -67,23 +73,18 @@ export async function siteActivity(em: EntityManager, studyId: string): Promise<
     scan_session: string | null;
     scan_at: Date | null;
   }> = await em.getConnection().execute(
-    `select ss.site_id, ss.uses_redcap, lr.session_id as record_session, to_char(lr.entry_date, 'YYYY-MM-DD') as record_date,
+    `select ss.site_id, ss.uses_redcap, lr.id as record_session, lr.date::text as record_date,
             ls.session_id as scan_session, ls.created_at as scan_at
      from study_site ss
      left join lateral (
-       select s.id as session_id, r.entry_date
-       from redcap_record r join session_redcap sr on sr.record_id = r.id join session s on s.id = sr.session_id
-       join timepoint t on t.id = s.timepoint_id and t.site_id = ss.site_id
-       join study_timepoint st on st.timepoint_id = t.id and st.study_id = ss.study_id
-       where ss.uses_redcap
-       order by r.entry_date desc, r.id desc limit 1
-     ) lr on true
+       select s.id, s.date from session s
+       where s.study_id = ss.study_id and s.site_id = ss.site_id and s.date is not null and s.has_record
+       order by s.date desc, s.id desc limit 1
+     ) lr on ss.uses_redcap
      left join lateral (
-       select s.id as session_id, c.created_at
-       from scan c join session s on s.id = c.session_id
-       join timepoint t on t.id = s.timepoint_id and t.site_id = ss.site_id
-       join study_timepoint st on st.timepoint_id = t.id and st.study_id = ss.study_id
-       order by c.created_at desc, c.id desc limit 1
+       select c.session_id, c.created_at from scan c join session s on s.id = c.session_id
+       where c.created_at = ss.last_scan_at and s.study_id = ss.study_id and s.site_id = ss.site_id
+       order by c.id desc limit 1
      ) ls on true
      where ss.study_id = ? order by ss.site_id`,
     [studyId],
@@ -104,7 +105,10 @@ export interface WeekCount {
   scans: number;
 }
 
-/** The last `weeks` weeks up to today, every week present (zeros where nothing happened). */
+/**
+ * The last `weeks` weeks up to today, every week present (zeros where nothing happened). One index-only scan of
+ * session_study_site_index, counted per day (cheaper than a week expression per row) and summed into weeks here.
+ */
 export async function weeklyCounts(
   em: EntityManager,
   studyId: string,
@@ -113,37 +117,61 @@ export async function weeklyCounts(
   today = new Date(),
 ): Promise<WeekCount[]> {
   const mondays = lastMondays(today, weeks);
-  const rows: Array<{ site_id: string; week: string; records: string; scans: string }> = await em
+  if (sites.length === 0) return [];
+  const rows: Array<{ site_id: string; date: string; records: string; scans: string }> = await em
     .getConnection()
     .execute(
-      `select t.site_id, to_char(date_trunc('week', s.date::timestamp), 'YYYY-MM-DD') as week,
-              count(sr.record_id) as records, count(c.session_id) as scans
-       from session s join timepoint t on t.id = s.timepoint_id
-       join study_timepoint st on st.timepoint_id = s.timepoint_id and st.study_id = ?
-       left join session_redcap sr on sr.session_id = s.id
-       left join lateral (select session_id from scan where scan.session_id = s.id limit 1) c on true
-       where s.date >= ?::date
-       group by 1, 2`,
-      [studyId, mondays[0]],
+      `select s.site_id, s.date::text as date,
+              count(*) filter (where s.has_record) as records, count(*) filter (where s.has_scans) as scans
+       from session s
+       where s.study_id = ? and s.site_id in (?) and s.date >= ?::date
+       group by s.site_id, s.date`,
+      [studyId, sites, mondays[0]],
     );
-  const found = new Map(rows.map((row) => [`${row.site_id} ${row.week}`, row]));
+  const found = new Map<string, { records: number; scans: number }>();
+  for (const row of rows) {
+    const key = `${row.site_id} ${mondayOf(row.date)}`;
+    const sum = found.get(key) ?? { records: 0, scans: 0 };
+    sum.records += Number(row.records);
+    sum.scans += Number(row.scans);
+    found.set(key, sum);
+  }
   return sites.flatMap((siteId) =>
-    mondays.map((week) => {
-      const row = found.get(`${siteId} ${week}`);
-      return { siteId, week, records: Number(row?.records ?? 0), scans: Number(row?.scans ?? 0) };
-    }),
+    mondays.map((week) => ({ siteId, week, records: 0, scans: 0, ...found.get(`${siteId} ${week}`) })),
   );
+}
+
+/** The Monday (YYYY-MM-DD) of a day's week. */
+export function mondayOf(day: string): string {
+  const date = new Date(`${day}T00:00:00Z`);
+  date.setUTCDate(date.getUTCDate() - ((date.getUTCDay() + 6) % 7));
+  return date.toISOString().slice(0, 10);
 }
 
 /** The Mondays (UTC, YYYY-MM-DD) of the last `weeks` weeks, oldest first, this week's last. */
 export function lastMondays(today: Date, weeks: number): string[] {
-  const monday = new Date(Date.UTC(today.getUTCFullYear(), today.getUTCMonth(), today.getUTCDate()));
-  monday.setUTCDate(monday.getUTCDate() - ((monday.getUTCDay() + 6) % 7));
+  const monday = new Date(mondayOf(today.toISOString().slice(0, 10)));
   return Array.from({ length: weeks }, (_, i) => {
     const day = new Date(monday);
     day.setUTCDate(day.getUTCDate() - 7 * (weeks - 1 - i));
     return day.toISOString().slice(0, 10);
   });
+}
+
+/** A REDCap project's config, as the pull form offers it. */
+export interface RedcapConfigChoice {
+  id: number;
+  url: string;
+  project: number;
+  instrument: string;
+}
+
+/** The REDCap configs whose records file to the study (as its outstanding work counts them: those filing nothing too). */
+export async function studyRedcapConfigs(em: EntityManager, studyId: string): Promise<RedcapConfigChoice[]> {
+  return em.execute<RedcapConfigChoice[]>(
+    `select c.id, c.url, c.project, c.instrument from redcap_config c where ${ofStudyConfig('c.id')} order by c.id`,
+    [studyId],
+  );
 }
 
 export interface EmailSent {

@@ -13,18 +13,25 @@ import { secretsEqual } from '../auth';
 import { User } from '../db/entities';
 import { requestEm } from '../db/orm';
 import type { LabLogin } from '../db/lab-login';
-import { DomainError, ForbiddenError, NotFoundError, UnavailableError } from '../errors';
+import { BadRequestError, DomainError, ForbiddenError, NotFoundError, UnavailableError } from '../errors';
+import { dismissalKind, dismissalSchema, dismissSession, undoDismissal } from '../lab-data/dismissals';
+import { listSessions } from '../lab-data/list';
+import { outstandingCsv, studyOutstanding } from '../lab-data/outstanding';
+import { openProblemsOf } from '../lab-data/problems';
+import { parseConfigId, pullRecordNow, pullSchema } from '../lab-data/pull';
 import { logger as defaultLogger } from '../logger';
-import { limitedBody } from '../request-body';
+import { limitedBody, parseBody } from '../request-body';
 import { cancelMonitoring, undoCancelMonitoring, type MonitoringDeps } from '../sessions/monitoring';
+import { intakeOutcome } from '../temporal/intakes';
 import { describeSessionMonitors } from '../temporal/monitors';
+import { redcapIntakeWorkflowId } from '../../surface';
 import { notFound, tokenLogins, visibleSession, whoIsIt } from './access';
 import { endLogin, issueLogin, rememberOidc } from './logins';
 import { LoginFailed, oidcLogin } from './oidc';
-import { emailsAbout, findStudy, siteActivity, studySummaries, weeklyCounts } from './reads';
-import { outstandingCounts, recentSessions, todaysSessionState } from './stand-ins';
+import { emailsAbout, findStudy, siteActivity, studyRedcapConfigs, studySummaries, weeklyCounts } from './reads';
 import { STYLESHEET } from './stylesheet';
 import { seesStudy, studyFilter, userViewer, type Viewer } from './viewer';
+import { IntakePage } from './views/intake';
 import { LoginPage, RefusalPage, type LoginMode } from './views/login';
 import type { PageContext } from './views/parts';
 import { SessionPage } from './views/session';
@@ -42,10 +49,15 @@ const NOTICES: Record<string, string> = {
   'logged-out': 'You are logged out.',
   cancelled: 'Its monitoring is cancelled: its monitors end without email, and monitors started later end at once.',
   undone: 'The cancel is undone: its monitors start again.',
+  dismissed: 'Dismissed, with your comment: it no longer counts as needing a person.',
+  'dismissal-undone':
+    'The dismissal is undone: the session counts as it did before it, and monitors it had ended start again.',
 };
 
 const WEEKS = 12;
 const NEWEST_SESSIONS = 50;
+/** How long the page of a pulled record's intake waits for it to file. */
+const INTAKE_WAIT_MS = 5_000;
 /** Only paths of ours are places to go back to after logging in. */
 const RETURN_TO = /^\/(lab\/|redcap_redirect\/)[^\s\\]*$/;
 
@@ -67,7 +79,6 @@ export function labPages(deps: AppDeps): Koa.Middleware {
   const headers = SECURITY_HEADERS(settings.oidc ? new URL(settings.oidc.issuer).origin : '');
   const em = () => requestEm(deps.orm);
   const form = limitedBody(['form'], '16kb');
-  const rules = { scanCheckDelayMs: config.durations.scanCheckDelayMs };
 
   const pageContext = (ctx: LabContext): PageContext => ({
     viewer: ctx.state.viewer ?? undefined,
@@ -239,74 +250,156 @@ export function labPages(deps: AppDeps): Koa.Middleware {
 
   router.get('/', viewerOnly, async (ctx) => {
     const studies = await studySummaries(em(), studyFilter(ctx.state.viewer!));
-    const outstanding = await outstandingCounts(
-      em(),
-      rules,
-      studies.map((study) => study.id),
+    const outstanding = new Map(
+      await Promise.all(
+        studies.map(async (study) => [study.id, (await studyOutstanding(em().fork(), study.id)).counts] as const),
+      ),
     );
     show(ctx, <StudiesPage page={pageContext(ctx)} studies={studies} outstanding={outstanding} />);
   });
 
-  router.get('/studies/:studyId', viewerOnly, async (ctx) => {
-    const id = ctx.params.studyId.toUpperCase();
+  /** The study of the path, as the viewer may see it (another study's is "not found"). */
+  const visibleStudy = async (ctx: LabContext, rawId: string) => {
+    const id = rawId.toUpperCase();
     const study = seesStudy(ctx.state.viewer!, id) ? await findStudy(em(), id) : null;
-    if (!study) throw notFound('study', ctx.params.studyId);
-    const [sites, weeks, sessions] = await Promise.all([
+    if (!study) throw notFound('study', rawId);
+    return study;
+  };
+
+  router.get('/studies/:studyId', viewerOnly, async (ctx) => {
+    const study = await visibleStudy(ctx, ctx.params.studyId);
+    const [outstanding, sites, weeks, list, configs] = await Promise.all([
+      studyOutstanding(em().fork(), study.id),
       siteActivity(em().fork(), study.id),
       weeklyCounts(em().fork(), study.id, study.sites, WEEKS),
-      recentSessions(em().fork(), rules, study.id, NEWEST_SESSIONS),
+      listSessions(em().fork(), { study: study.id, limit: NEWEST_SESSIONS }),
+      ctx.state.viewer!.canAct ? studyRedcapConfigs(em().fork(), study.id) : [],
     ]);
-    show(ctx, <StudyPage page={pageContext(ctx)} data={{ study, sites, weeks, sessions }} />);
+    show(
+      ctx,
+      <StudyPage
+        page={pageContext(ctx)}
+        data={{ study, outstanding, sites, weeks, sessions: list.sessions, configs }}
+      />,
+    );
+  });
+
+  router.get('/studies/:studyId/outstanding.csv', viewerOnly, async (ctx) => {
+    const outstanding = await studyOutstanding(em(), (await visibleStudy(ctx, ctx.params.studyId)).id);
+    ctx.type = 'text/csv; charset=utf-8';
+    ctx.attachment(`${outstanding.studyId}-outstanding-${outstanding.at.slice(0, 10)}.csv`);
+    ctx.body = outstandingCsv(outstanding);
   });
 
   router.get('/sessions/:sessionId', viewerOnly, async (ctx) => {
     const view = await visibleSession(em(), ctx.state.viewer!, ctx.params.sessionId);
-    const [state, emails, monitors] = await Promise.all([
-      todaysSessionState(em().fork(), rules, view.sessionId, view.study.id),
+    const [problems, emails, monitors] = await Promise.all([
+      openProblemsOf(em().fork(), view.sessionId),
       emailsAbout(em().fork(), view.sessionId),
       describeSessionMonitors(deps.temporal, view.sessionId).catch((err: unknown) => {
         if (!(err instanceof UnavailableError)) throw err;
         return { unavailable: `${err.message}. What the database knows is shown.` };
       }),
     ]);
-    const query = encodeURIComponent(`SessionId="${view.sessionId}"`);
-    const workflowsUrl = `${settings.temporalUiUrl}/namespaces/${encodeURIComponent(config.temporalNamespace)}/workflows?query=${query}`;
     const code = typeof ctx.query.m === 'string' ? ctx.query.m : '';
     show(
       ctx,
       <SessionPage
         page={pageContext(ctx)}
-        data={{ view, state, emails, monitors, workflowsUrl }}
+        data={{ view, problems, emails, monitors, workflowsUrl: workflowsUrl(`SessionId="${view.sessionId}"`) }}
         notice={NOTICES[code]}
       />,
     );
   });
 
+  /** The Temporal Web UI's list of workflows, filtered by a visibility query. */
+  const workflowsUrl = (query: string) =>
+    `${settings.temporalUiUrl}/namespaces/${encodeURIComponent(config.temporalNamespace)}/workflows?query=${encodeURIComponent(query)}`;
+
   // --- Actions on a session (forms; each redirects back to the session's page with what it did) ------------------
 
+  interface Action {
+    monitoring: MonitoringDeps;
+    sessionId: string;
+    body: Record<string, unknown>;
+    params: Record<string, string>;
+    viewer: Viewer;
+  }
+
   /** A form on a session's page: logged in, its CSRF token, an admin, a session the viewer sees. */
-  const sessionAction = (
-    path: string,
-    notice: keyof typeof NOTICES,
-    act: (deps: MonitoringDeps, sessionId: string, body: Record<string, unknown>) => Promise<unknown>,
-  ) =>
+  const sessionAction = (path: string, notice: keyof typeof NOTICES, act: (action: Action) => Promise<unknown>) =>
     router.post(`/sessions/:sessionId/${path}`, viewerOnly, csrfChecked, actorOnly, async (ctx) => {
-      const view = await visibleSession(em(), ctx.state.viewer!, ctx.params.sessionId);
-      await act(
-        { em: em(), temporal: deps.temporal, config, log },
-        view.sessionId,
-        ctx.request.body as Record<string, unknown>,
-      );
-      log.info({ sessionId: view.sessionId, action: path, userId: ctx.state.viewer!.userId }, 'lab page action');
+      const viewer = ctx.state.viewer!;
+      const view = await visibleSession(em(), viewer, ctx.params.sessionId);
+      await act({
+        monitoring: { em: em(), temporal: deps.temporal, config, log },
+        sessionId: view.sessionId,
+        body: ctx.request.body as Record<string, unknown>,
+        params: ctx.params,
+        viewer,
+      });
+      log.info({ sessionId: view.sessionId, action: path, userId: viewer.userId }, 'lab page action');
       ctx.status = 303;
       ctx.redirect(`/lab/sessions/${encodeURIComponent(view.sessionId)}?m=${notice}`);
     });
 
-  sessionAction('cancel', 'cancelled', (monitoring, sessionId, body) => {
+  sessionAction('cancel', 'cancelled', ({ monitoring, sessionId, body }) => {
     const reason = typeof body.reason === 'string' ? body.reason.trim().slice(0, 1000) : '';
     return cancelMonitoring(monitoring, sessionId, reason || undefined);
   });
-  sessionAction('cancel/undo', 'undone', (monitoring, sessionId) => undoCancelMonitoring(monitoring, sessionId));
+  sessionAction('cancel/undo', 'undone', ({ monitoring, sessionId }) => undoCancelMonitoring(monitoring, sessionId));
+  sessionAction('dismissals', 'dismissed', ({ monitoring, sessionId, body, viewer }) => {
+    if (typeof body.comment !== 'string' || body.comment.trim() === '')
+      throw new BadRequestError('A dismissal needs a comment that says why; nothing was changed. Go back and add one.');
+    const request = parseBody(dismissalSchema, { kind: body.kind, comment: body.comment });
+    return dismissSession(monitoring, monitoring.em, sessionId, request, viewer.name);
+  });
+  sessionAction('dismissals/:kind/undo', 'dismissal-undone', ({ monitoring, sessionId, params }) =>
+    undoDismissal(monitoring, monitoring.em, sessionId, dismissalKind(params.kind)),
+  );
+
+  // --- Pulling a REDCap record (the study page's form), and where its intake is --------------------------------
+
+  router.post('/pull', viewerOnly, csrfChecked, actorOnly, async (ctx) => {
+    const body = ctx.request.body as Record<string, unknown>;
+    const text = (name: string) => (typeof body[name] === 'string' ? (body[name] as string).trim() : '');
+    const study = await visibleStudy(ctx, text('study') || '-');
+    const configId = parseConfigId(text('config'));
+    if (!(await studyRedcapConfigs(em(), study.id)).some((choice) => choice.id === configId))
+      throw new NotFoundError(`No REDCap config ${configId} files records to study ${study.id}`, { configId });
+    const request = parseBody(pullSchema, {
+      record: text('record'),
+      event: text('event') || undefined,
+      instance: text('instance') ? Number(text('instance')) : undefined,
+    });
+    const { workflowId } = await pullRecordNow(deps, em(), configId, request, log);
+    log.info({ configId, workflowId, userId: ctx.state.viewer!.userId }, 'record pulled from the lab pages');
+    ctx.status = 303;
+    ctx.redirect(`/lab/intakes/${encodeURIComponent(workflowId)}?study=${encodeURIComponent(study.id)}`);
+  });
+
+  router.get('/intakes/:workflowId', viewerOnly, async (ctx) => {
+    const { workflowId } = ctx.params;
+    const study = await visibleStudy(ctx, typeof ctx.query.study === 'string' ? ctx.query.study : '-');
+    // Only intakes of the study's REDCap projects: the id names its config (redcap-intake:<configId>:…).
+    const configs = await studyRedcapConfigs(em(), study.id);
+    const config = configs.find((choice) => workflowId.startsWith(redcapIntakeWorkflowId(choice.id, '')));
+    const outcome = config ? await intakeOutcome(deps.temporal, workflowId, INTAKE_WAIT_MS) : null;
+    if (!outcome) throw new NotFoundError(`No intake ${workflowId} of study ${study.id}`, { workflowId });
+    const filed =
+      outcome.status === 'filed' ? await visibleSession(em(), ctx.state.viewer!, outcome.result.sessionId) : null;
+    show(
+      ctx,
+      <IntakePage
+        page={pageContext(ctx)}
+        study={study}
+        workflowId={workflowId}
+        outcome={outcome}
+        filed={filed}
+        workflowsUrl={workflowsUrl(`WorkflowId="${workflowId}"`)}
+      />,
+    );
+  });
 
   const routes = router.routes();
   const methods = router.allowedMethods();

@@ -47,14 +47,20 @@ p[role="alert"] { border-color: var(--bad); }
 small, time + span { color: var(--muted); }
 [data-state] { font-weight: 600; white-space: nowrap; }
 [data-state="scans-present"] { color: var(--ok); }
-[data-state="missing-scans"], [data-state="no-redcap-record"], [data-state="problem"] { color: var(--bad); }
+[data-state="missing-scans"], [data-state="no-redcap-record"], [data-state="problem"], [data-state="quiet-site"] { color: var(--bad); }
 [data-state="downloading"], [data-state="waiting"] { color: var(--info); }
 [data-state="no-scans-expected"], [data-state="no-redcap-expected"] { color: var(--muted); }
 form { display: flex; flex-wrap: wrap; gap: .5rem; align-items: end; margin: .5rem 0; }
 header form { margin: 0; }
 label { display: flex; flex-direction: column; gap: .2rem; font-weight: 600; }
-input, button { font: inherit; padding: .45rem .7rem; border-radius: .3rem; border: 1px solid var(--line); }
-input { background: var(--bg); color: var(--text); min-width: min(20rem, 100%); }
+/* A select is as wide as its longest option (a REDCap URL): on a phone it shrinks to the page instead. */
+label { min-width: 0; max-width: 100%; }
+select { max-width: 100%; }
+input, select, textarea, button { font: inherit; padding: .45rem .7rem; border-radius: .3rem; border: 1px solid var(--line); }
+input, select, textarea { background: var(--bg); color: var(--text); min-width: min(20rem, 100%); }
+textarea { width: min(40rem, 100%); }
+label small { font-weight: 400; }
+td form { margin: 0; }
 button { background: var(--link); color: var(--bg); border-color: var(--link); cursor: pointer; font-weight: 600; }
 header button { background: transparent; color: var(--link); }
 svg { max-width: 100%; height: auto; }

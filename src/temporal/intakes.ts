@@ -9,7 +9,14 @@
  * or event whose name holds one of those characters, a running intake under that old id is still the one a new
  * trigger joins and reconciliation finds, once its memo shows it is for the same row.
  */
-import { WorkflowNotFoundError, type Client, type WorkflowExecutionDescription } from '@temporalio/client';
+import {
+  isGrpcServiceError,
+  WorkflowFailedError,
+  WorkflowNotFoundError,
+  type Client,
+  type WorkflowExecutionDescription,
+} from '@temporalio/client';
+import { UnavailableError } from '../errors';
 import type { RedcapIntakeWorkflow } from '../../workflows/intake';
 import { recordName } from '../redcap/names';
 import {
@@ -18,6 +25,7 @@ import {
   redcapIntakeWorkflowId,
   type IntakeTrigger,
   type RedcapIntakeInput,
+  type RedcapIntakeResult,
 } from '../../surface';
 
 /** The REDCap config an intake is for, as the Web UI's memo and summary name it. */
@@ -127,4 +135,53 @@ async function describeIntake(client: Client, workflowId: string): Promise<Found
     if (err instanceof WorkflowNotFoundError) return undefined;
     throw err;
   }
+}
+
+/** Where an intake is: running, its record filed (its result), failed (why), or otherwise ended. */
+export type IntakeOutcome =
+  | { status: 'running' }
+  | { status: 'filed'; result: RedcapIntakeResult }
+  | { status: 'failed'; reason: string }
+  | { status: 'ended'; how: string };
+
+const DESCRIBE_DEADLINE_MS = 5_000;
+
+/**
+ * The outcome of the intake `workflowId` (the lab pages' answer to a pull), waiting up to `waitMs` for a running one
+ * to end; null when there is no such workflow. Temporal not answering is an UnavailableError (503).
+ */
+export async function intakeOutcome(client: Client, workflowId: string, waitMs = 0): Promise<IntakeOutcome | null> {
+  const handle = client.workflow.getHandle(workflowId);
+  let status: string;
+  try {
+    status = (await client.withDeadline(Date.now() + DESCRIBE_DEADLINE_MS, () => handle.describe())).status.name;
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) return null;
+    throw unavailable(err);
+  }
+  if (status !== 'RUNNING' && status !== 'COMPLETED' && status !== 'FAILED')
+    return { status: 'ended', how: status.toLowerCase().replace(/_/g, ' ') };
+  if (status === 'RUNNING' && waitMs <= 0) return { status: 'running' };
+  try {
+    // A closed intake's result is in its history; a running one is waited for (the deadline ends the wait).
+    const deadline = Date.now() + (status === 'RUNNING' ? waitMs : DESCRIBE_DEADLINE_MS);
+    return {
+      status: 'filed',
+      result: (await client.withDeadline(deadline, () => handle.result())) as RedcapIntakeResult,
+    };
+  } catch (err) {
+    if (err instanceof WorkflowFailedError) {
+      const cause = err.cause?.cause as Error | undefined;
+      return { status: 'failed', reason: cause?.message ?? err.cause?.message ?? err.message };
+    }
+    if (status === 'RUNNING') return { status: 'running' };
+    throw unavailable(err);
+  }
+}
+
+function unavailable(err: unknown): unknown {
+  if (!isGrpcServiceError(err)) return err;
+  return new UnavailableError('Temporal did not answer while reading the intake; try again when it is back', {
+    unavailable: 'temporal',
+  });
 }

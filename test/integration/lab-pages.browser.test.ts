@@ -12,10 +12,12 @@ import type { Page } from 'playwright-core';
 import type { Config } from '../../src/config';
 import request from 'supertest';
 import { RedcapConfig, RedcapRecord, Scan, Session, Site, Study, StudySite, User } from '../../src/db/entities';
+import { SessionDismissal } from '../../src/db/lab-data';
 import { SentEmail } from '../../src/db/sent-email';
 import { attachRedcapRecord, findOrCreateSession } from '../../src/sessions/domain';
 import { startScanMonitors } from '../../src/temporal/monitors';
 import { launchBrowser, type TestBrowser } from '../support/browser';
+import { FakeRedcap } from '../support/fake-redcap';
 import { serveLab, startOidcProvider, type LabService, type TestOidcProvider } from '../support/lab-pages';
 import { uniqueSessionId } from '../support/lab';
 import { quietTemporalLogs, startMonitorHarness, type MonitorHarness } from '../support/monitors';
@@ -43,7 +45,14 @@ const started: string[] = [];
 const MISSING = uniqueSessionId('CMH', 1);
 /** A session whose import check waits an hour: the one the forms cancel and undo. */
 const WAITING = uniqueSessionId('CMH', 2);
+/** Another session missing its scans: the one dismissed through the form (and the dismissal undone). */
+const DISMISSED = uniqueSessionId('CMH', 3);
+/** A session logged in the fake REDCap whose trigger never came: the study page's form pulls it. */
+const PULLED = uniqueSessionId('ZHH', 4);
+const REDCAP_TOKEN = 'B'.repeat(32);
 const OTHER_STUDY_SESSION = 'OTH01_CMH_0001_01_01';
+let fakeRedcap: FakeRedcap;
+let pullConfigId: number;
 let missingRecordId: number;
 let otherRecordId: number;
 
@@ -114,9 +123,11 @@ beforeAll(async () => {
   await seedHistory(em);
   missingRecordId = await seedSession(em, MISSING, 3, 0, 'T1 and resting state; participant moved in run 2');
   await seedSession(em, WAITING, 1, 0);
+  await seedSession(em, DISMISSED, 2, 0);
   for (const [sessionId, delayMs] of [
     [MISSING, 2_000],
     [WAITING, 3_600_000],
+    [DISMISSED, 2_000],
   ] as const) {
     const config = { ...lab.config, durations: { ...lab.config.durations, scanCheckDelayMs: delayMs } };
     const monitors = await startScanMonitors(temporal.client, config, {
@@ -132,13 +143,45 @@ beforeAll(async () => {
   // The pages' service waits an hour, as WAITING's monitor does (MISSING's took 2 s, then emailed).
   appConfig = { ...lab.config, durations: { ...lab.config.durations, scanCheckDelayMs: 3_600_000 } };
   tokenLab = await serveLab(lab.orm, temporal.client, appConfig, { API_TOKEN: TOKEN });
-  await eventually(async () => {
-    const sent = await lab.orm.em.fork().findOne(SentEmail, { sessionId: MISSING, status: 'sent' });
-    return sent !== null && lab.smtp.messages.some((mail) => mail.subject.includes(MISSING));
-  }, `the no-scans email of ${MISSING}`);
+  // A second REDCap project, answered by the fake: its record of PULLED is saved, and no trigger came.
+  fakeRedcap = await FakeRedcap.start();
+  fakeRedcap.addProject({ token: REDCAP_TOKEN, records: [] });
+  fakeRedcap.saveRow(REDCAP_TOKEN, {
+    record_id: 'P4',
+    session_id: PULLED,
+    scan_date: isoDay(DAY),
+    comments: 'pulled by hand',
+    mri_scan_log_complete: '2',
+  });
+  const pullConfig = em.create(RedcapConfig, {
+    url: fakeRedcap.url,
+    project: 5678,
+    instrument: 'mri_scan_log',
+    version: '14.5.2',
+    token: REDCAP_TOKEN,
+    sessionField: 'session_id',
+    dateField: 'scan_date',
+    commentField: 'comments',
+    completedField: 'mri_scan_log_complete',
+    completedValue: '2',
+  });
+  await em.flush();
+  pullConfigId = pullConfig.id;
+  for (const sessionId of [MISSING, DISMISSED]) {
+    await eventually(async () => {
+      const sent = await lab.orm.em.fork().findOne(SentEmail, { sessionId, status: 'sent' });
+      return sent !== null && lab.smtp.messages.some((mail) => mail.subject.includes(sessionId));
+    }, `the no-scans email of ${sessionId}`);
+  }
 });
 
 afterAll(async () => {
+  // The monitors started here and by the pulled record's intake.
+  for await (const execution of temporal.client.workflow.list({
+    query: `TaskQueue="${lab.config.taskQueue}" AND ExecutionStatus="Running"`,
+  })) {
+    started.push(execution.workflowId);
+  }
   for (const workflowId of started) {
     await temporal.client.workflow
       .getHandle(workflowId)
@@ -146,6 +189,7 @@ afterAll(async () => {
       .catch(() => undefined);
   }
   await tokenLab?.close();
+  await fakeRedcap?.close();
   await lab?.close();
   await temporal?.close();
 });
@@ -239,7 +283,12 @@ describe('token login (no OpenID Connect provider)', () => {
     expect(await svg.locator('rect[data-series="scans"]').count()).toBeGreaterThan(20);
     const sessions = await page.getByRole('region', { name: 'Newest sessions' }).innerText();
     expect(sessions).toContain(MISSING);
-    expect(await page.getByRole('row', { name: new RegExp(MISSING) }).innerText()).toMatch(/⚠ missing scans/);
+    expect(
+      await page
+        .getByRole('region', { name: 'Newest sessions' })
+        .getByRole('row', { name: new RegExp(MISSING) })
+        .innerText(),
+    ).toMatch(/⚠ missing scans/);
     expect(sessions).not.toContain(OTHER_STUDY_SESSION);
     await page.screenshot({ path: path.join(SHOTS, 'lab-study.png'), fullPage: true });
     // On a phone the page still reads (the tables scroll sideways on their own, the page does not).
@@ -297,13 +346,107 @@ describe('token login (no OpenID Connect provider)', () => {
     }, 'the monitors of the undone session to run again');
   });
 
+  test('the outstanding table lists the sessions missing scans, oldest first; its CSV too', async () => {
+    await tokenLogin(page);
+    await page.goto(`${tokenLab.url}/lab/studies/SPN01`);
+    const table = page.getByRole('region', { name: 'What needs a person', exact: true });
+    const row = await table.getByRole('row', { name: new RegExp(MISSING) }).innerText();
+    expect(row).toMatch(/⚠ missing scans/);
+    expect(row).toContain('CMH');
+    expect(await table.getByRole('row', { name: new RegExp(DISMISSED) }).count()).toBe(1);
+    // WAITING's import check has not run yet: nothing needs a person for it.
+    expect(await table.innerText()).not.toContain(WAITING);
+    const csv = await page.request.get(
+      `${tokenLab.url}${await page.getByRole('link', { name: 'The same as CSV' }).getAttribute('href')}`,
+    );
+    expect(csv.status()).toBe(200);
+    expect(csv.headers()['content-type']).toMatch(/^text\/csv/);
+    expect(csv.headers()['content-disposition']).toMatch(
+      /attachment; filename="SPN01-outstanding-\d{4}-\d\d-\d\d\.csv"/,
+    );
+    const lines = (await csv.text()).trim().split(/\r?\n/);
+    expect(lines[0]).toMatch(/^"kind","studyId",/);
+    expect(lines.some((line) => line.startsWith(`"missing-scans","SPN01","CMH","${MISSING}"`))).toBe(true);
+  });
+
+  test('a dismissal through the form: gone from the outstanding table, its comment on the page; undo', async () => {
+    await tokenLogin(page);
+    await page.goto(`${tokenLab.url}/lab/studies/SPN01`);
+    await page
+      .getByRole('region', { name: 'What needs a person', exact: true })
+      .getByRole('link', { name: DISMISSED })
+      .click();
+    expect(await main(page)).toMatch(/State\s+⚠ missing scans/);
+    // The comment is required: an empty one posts nothing (the browser says so) and the server refuses it anyway.
+    const csrf = await page.locator('main form input[name="_csrf"]').first().getAttribute('value');
+    const empty = await page.request.post(`${tokenLab.url}/lab/sessions/${DISMISSED}/dismissals`, {
+      form: { _csrf: csrf!, kind: 'no-scans-expected', comment: '  ' },
+    });
+    expect(empty.status()).toBe(400);
+    expect(await empty.text()).toMatch(/needs a comment that says why; nothing was changed/);
+    expect(await lab.orm.em.fork().count(SessionDismissal, { sessionId: DISMISSED })).toBe(0);
+
+    await page.getByLabel(/Why will no scans come/).fill('participant withdrew before the scan');
+    await page.getByRole('button', { name: 'Dismiss: no scans expected' }).click();
+    expect(await page.getByRole('status').innerText()).toMatch(/^Dismissed, with your comment/);
+    expect(await main(page)).toMatch(/State\s+⊘ no scans expected/);
+    const dismissals = await page.getByRole('region', { name: 'Dismissals', exact: true }).innerText();
+    expect(dismissals).toMatch(/no scans expected\s+participant withdrew before the scan\s+operator/);
+    await page.goto(`${tokenLab.url}/lab/studies/SPN01`);
+    expect(await page.getByRole('region', { name: 'What needs a person', exact: true }).innerText()).not.toContain(
+      DISMISSED,
+    );
+
+    await page.goto(`${tokenLab.url}/lab/sessions/${DISMISSED}`);
+    await page.getByRole('button', { name: /^Undo “no scans expected”/ }).click();
+    expect(await page.getByRole('status').innerText()).toMatch(/dismissal is undone/);
+    expect(await main(page)).toMatch(/State\s+⚠ missing scans/);
+    expect(await lab.orm.em.fork().count(SessionDismissal, { sessionId: DISMISSED })).toBe(0);
+    await page.goto(`${tokenLab.url}/lab/studies/SPN01`);
+    expect(await page.getByRole('region', { name: 'What needs a person', exact: true }).innerText()).toContain(
+      DISMISSED,
+    );
+  });
+
+  test('a pull through the form of the study page files the record and shows its session', async () => {
+    await tokenLogin(page);
+    await page.goto(`${tokenLab.url}/lab/studies/SPN01`);
+    expect(await page.getByRole('link', { name: PULLED }).count()).toBe(0);
+    await page.getByLabel('REDCap project').selectOption(String(pullConfigId));
+    await page.getByLabel('Record', { exact: true }).fill('P4');
+    await page.getByRole('button', { name: 'Pull the record' }).click();
+    expect(new URL(page.url()).pathname).toMatch(/^\/lab\/intakes\/redcap-intake/);
+    await eventually(async () => {
+      if (/Filed/.test(await page.getByRole('status').innerText())) return true;
+      await page.reload();
+      return false;
+    }, `the intake of ${PULLED} to file it`);
+    expect(await page.getByRole('status').innerText()).toMatch(
+      new RegExp(`Filed: session ${PULLED} \\(created\\); its monitors started`),
+    );
+    await page.getByRole('link', { name: PULLED }).click();
+    expect(await page.locator('h1').innerText()).toContain(PULLED);
+    expect(await main(page)).toMatch(/pulled by hand/);
+
+    // A config that files nothing to the study, or an intake of none of its configs: not found, nothing started.
+    const csrf = await page.locator('header input[name="_csrf"]').getAttribute('value');
+    const unknown = await page.request.post(`${tokenLab.url}/lab/pull`, {
+      form: { _csrf: csrf!, study: 'SPN01', config: '99999', record: 'P4' },
+    });
+    expect(unknown.status()).toBe(404);
+    expect(await unknown.text()).toContain('No REDCap config 99999 files records to study SPN01');
+    expect((await page.goto(`${tokenLab.url}/lab/intakes/no-such-intake?study=SPN01`))?.status()).toBe(404);
+  });
+
   test('a forged or missing CSRF token is refused with 403, and nothing changes', async () => {
     await tokenLogin(page);
     for (const forge of [
-      () => {
-        (document.querySelector('main form input[name="_csrf"]') as HTMLInputElement).value = 'forged';
-      },
-      () => document.querySelector('main form input[name="_csrf"]')!.remove(),
+      // Every form of the page (the dismissal forms come before the cancel).
+      () =>
+        document.querySelectorAll<HTMLInputElement>('main form input[name="_csrf"]').forEach((input) => {
+          input.value = 'forged';
+        }),
+      () => document.querySelectorAll('main form input[name="_csrf"]').forEach((input) => input.remove()),
     ]) {
       await page.goto(`${tokenLab.url}/lab/sessions/${WAITING}`);
       await page.evaluate(forge);
@@ -414,6 +557,8 @@ describe('OpenID Connect login', () => {
     const studies = await main(page);
     expect(studies).toContain('SPN01');
     expect(studies).not.toContain('OTH01');
+    await page.goto(`${oidcLab.url}/lab/studies/SPN01`);
+    expect(await page.getByRole('button', { name: 'Pull the record' }).count()).toBe(0);
 
     await page.goto(`${oidcLab.url}/lab/sessions/${WAITING}`);
     expect(await page.getByRole('button', { name: 'Cancel its monitoring' }).count()).toBe(0);

@@ -1,7 +1,8 @@
 /** The pieces every page uses: the layout, a session's state, times, forms with their CSRF token, tables. */
 import type { ComponentChildren } from 'preact';
+import type { DismissalKind, SessionState } from '../../db/lab-data';
+import type { OutstandingKind } from '../../lab-data/outstanding';
 import type { Viewer } from '../viewer';
-import type { SessionState } from '../stand-ins';
 import { STYLESHEET_VERSION } from '../stylesheet';
 
 /** What every page needs to draw its header: who is looking, and the CSRF token of its forms. */
@@ -82,7 +83,13 @@ export function ActionForm(props: { page: PageContext; action: string; button: s
   );
 }
 
-const STATES: Record<SessionState, { icon: string; words: string }> = {
+interface Words {
+  icon: string;
+  words: string;
+}
+
+/** The one place a session state (src/db/lab-data.ts SESSION_STATES) gets its words and icon on the pages. */
+const STATES: Record<SessionState, Words> = {
   waiting: { icon: '◷', words: 'waiting' },
   'missing-scans': { icon: '⚠', words: 'missing scans' },
   downloading: { icon: '↓', words: 'downloading' },
@@ -93,10 +100,28 @@ const STATES: Record<SessionState, { icon: string; words: string }> = {
   problem: { icon: '✕', words: 'problem' },
 };
 
+/** What needs a person: the sessions' states of that name, and a quiet site. */
+const OUTSTANDING: Record<OutstandingKind, Words> = {
+  'missing-scans': STATES['missing-scans'],
+  'no-redcap-record': STATES['no-redcap-record'],
+  problem: STATES.problem,
+  'quiet-site': { icon: '⚠', words: 'quiet site' },
+};
+
+/** A dismissal says the state it gives: the words of that state. */
+export const dismissalWords = (kind: DismissalKind): string => STATES[kind].words;
+
 /** A session's state: an icon and its words (the colour only repeats them). */
-export const StateBadge = ({ state }: { state: SessionState }) => (
+export const StateBadge = ({ state }: { state: SessionState }) => <Badge state={state} words={STATES[state]} />;
+
+/** A kind of outstanding work, as StateBadge shows a state. */
+export const OutstandingBadge = ({ kind }: { kind: OutstandingKind }) => (
+  <Badge state={kind} words={OUTSTANDING[kind]} />
+);
+
+const Badge = ({ state, words }: { state: string; words: Words }) => (
   <span data-state={state}>
-    <span aria-hidden="true">{STATES[state].icon}</span> {STATES[state].words}
+    <span aria-hidden="true">{words.icon}</span> {words.words}
   </span>
 );
 
@@ -175,3 +200,7 @@ export function Table(props: { label: string; columns: string[]; children: Compo
 /** A message at the top of a page: what just happened (status) or what went wrong (alert). */
 export const Notice = ({ text, alert }: { text?: string; alert?: boolean }) =>
   text ? <p role={alert ? 'alert' : 'status'}>{text}</p> : null;
+
+/** A REDCap record as our messages name it, linked to its data entry page when that is known; — when none. */
+export const RecordName = ({ name, href }: { name: string | null; href: string | null }) =>
+  name === null ? <>—</> : href ? <a href={href}>{name}</a> : <>{name}</>;

@@ -1,16 +1,32 @@
 /**
- * GET /lab/sessions/:sessionId: its REDCap record (linked through /redcap_redirect), scans, each monitor's state
- * and next check, the emails sent about it, its cancel, and the way to its workflows in the Temporal Web UI.
+ * GET /lab/sessions/:sessionId: its state, REDCap record (linked through /redcap_redirect), scans, what XNAT said,
+ * problems about it, its dismissals, each monitor's state and next check, the emails sent about it, the forms that
+ * dismiss, cancel and undo, and the way to its workflows in the Temporal Web UI.
  */
+import type { DismissalKind, ProblemKind } from '../../db/lab-data';
+import type { XnatStateName } from '../../db/xnat';
+import { NO_SCANS_EXPECTED_REASON } from '../../lab-data/dismissals';
+import type { SessionProblem } from '../../lab-data/problems';
 import type { SessionView } from '../../sessions/view';
 import type { MonitorView } from '../../temporal/monitors';
 import type { EmailSent } from '../reads';
-import type { SessionState } from '../stand-ins';
-import { ActionForm, DateTime, Day, Layout, Notice, StateBadge, Table, type PageContext } from './parts';
+import {
+  ActionForm,
+  DateTime,
+  Day,
+  dismissalWords,
+  Layout,
+  RecordName,
+  Notice,
+  StateBadge,
+  Table,
+  type PageContext,
+} from './parts';
 
 export interface SessionPageData {
   view: SessionView;
-  state: SessionState;
+  /** The open problems pinned on it. */
+  problems: SessionProblem[];
   /** The monitors, or why Temporal could not say. */
   monitors: MonitorView[] | { unavailable: string };
   emails: EmailSent[];
@@ -35,7 +51,13 @@ export function SessionPage(props: { page: PageContext; data: SessionPageData; n
       <dl>
         <dt>State</dt>
         <dd>
-          <StateBadge state={data.state} />
+          <StateBadge state={view.state} />
+          {view.outstandingSince && (
+            <>
+              {' '}
+              <small>since</small> <DateTime at={view.outstandingSince} now={page.now} />
+            </>
+          )}
         </dd>
         <dt>Study</dt>
         <dd>
@@ -73,6 +95,8 @@ export function SessionPage(props: { page: PageContext; data: SessionPageData; n
           </>
         )}
       </dl>
+
+      {data.problems.length > 0 && <Problems problems={data.problems} now={page.now} />}
 
       <section aria-labelledby="redcap">
         <h2 id="redcap">REDCap record</h2>
@@ -114,6 +138,10 @@ export function SessionPage(props: { page: PageContext; data: SessionPageData; n
           ))}
         </Table>
       )}
+      {view.xnat && <Xnat xnat={view.xnat} now={page.now} />}
+
+      <h2>Dismissals</h2>
+      <Dismissals page={page} base={base} dismissals={view.dismissals} />
 
       <h2>Monitors</h2>
       <Monitors monitors={data.monitors} now={page.now} />
@@ -143,8 +171,149 @@ export function SessionPage(props: { page: PageContext; data: SessionPageData; n
       )}
 
       <h2>Actions</h2>
-      {!page.viewer?.canAct ? (
+      {page.viewer?.canAct ? (
+        <Actions page={page} base={base} view={view} />
+      ) : (
         <p>You may look at this session; an admin acts on it.</p>
+      )}
+    </Layout>
+  );
+}
+
+const PROBLEM_WORDS: Record<ProblemKind, string> = {
+  'intake-failed': 'its REDCap record could not be filed',
+  'invalid-session-id': 'a session id that fits no convention',
+};
+
+function Problems({ problems, now }: { problems: SessionProblem[]; now: Date }) {
+  return (
+    <section aria-labelledby="problems">
+      <h2 id="problems">Problems</h2>
+      <Table label="Problems" columns={['What', 'REDCap record', 'Reason', 'Since', 'Last']}>
+        {problems.map((problem, i) => (
+          <tr key={i}>
+            <td>
+              <span data-state="problem">
+                <span aria-hidden="true">✕</span> {PROBLEM_WORDS[problem.kind]}
+              </span>
+            </td>
+            <td>
+              <RecordName name={problem.recordName} href={problem.record} />
+            </td>
+            <td>{problem.reason}</td>
+            <td>
+              <DateTime at={problem.since} now={now} />
+            </td>
+            <td>
+              <DateTime at={problem.last} />
+            </td>
+          </tr>
+        ))}
+      </Table>
+    </section>
+  );
+}
+
+const XNAT_WORDS: Record<XnatStateName, string> = {
+  archived: 'archived',
+  prearchive: 'in the prearchive',
+  absent: 'not in XNAT',
+  unreachable: 'could not be asked',
+};
+
+function Xnat({ xnat, now }: { xnat: NonNullable<SessionView['xnat']>; now: Date }) {
+  return (
+    <section aria-labelledby="xnat">
+      <h2 id="xnat">XNAT</h2>
+      <dl>
+        <dt>State</dt>
+        <dd>
+          {XNAT_WORDS[xnat.state]}
+          {xnat.since && (
+            <>
+              {' '}
+              <small>since</small> <DateTime at={xnat.since} now={now} />
+            </>
+          )}
+        </dd>
+        {xnat.scans !== undefined && (
+          <>
+            <dt>Scans there</dt>
+            <dd>{xnat.scans}</dd>
+          </>
+        )}
+        {xnat.reason && (
+          <>
+            <dt>Why</dt>
+            <dd>{xnat.reason}</dd>
+          </>
+        )}
+        <dt>Asked</dt>
+        <dd>
+          <DateTime at={xnat.checkedAt} now={now} />
+        </dd>
+      </dl>
+    </section>
+  );
+}
+
+function Dismissals(props: { page: PageContext; base: string; dismissals: SessionView['dismissals'] }) {
+  if (props.dismissals.length === 0) return <p>None: nobody has said that something of it will not come.</p>;
+  const canAct = props.page.viewer?.canAct;
+  return (
+    <Table label="Dismissals" columns={['Dismissed as', 'Comment', 'By', 'When', ...(canAct ? [''] : [])]}>
+      {props.dismissals.map((dismissal) => (
+        <tr key={dismissal.kind}>
+          <th scope="row">{dismissalWords(dismissal.kind)}</th>
+          <td>{dismissal.comment}</td>
+          <td>{dismissal.by}</td>
+          <td>
+            <DateTime at={dismissal.at} now={props.page.now} />
+          </td>
+          {canAct && (
+            <td>
+              <ActionForm
+                page={props.page}
+                action={`${props.base}/dismissals/${dismissal.kind}/undo`}
+                button={`Undo “${dismissalWords(dismissal.kind)}”`}
+              />
+            </td>
+          )}
+        </tr>
+      ))}
+    </Table>
+  );
+}
+
+/** The dismissal forms (what is missing and not dismissed yet), then the cancel or its undo. */
+function Actions({ page, base, view }: { page: PageContext; base: string; view: SessionView }) {
+  const dismissed = (kind: DismissalKind) => view.dismissals.some((dismissal) => dismissal.kind === kind);
+  const cancelledByDismissal =
+    dismissed('no-scans-expected') && view.monitorsCancelled?.reason === NO_SCANS_EXPECTED_REASON;
+  return (
+    <>
+      {view.scans.length === 0 && !dismissed('no-scans-expected') && (
+        <DismissForm
+          page={page}
+          base={base}
+          kind="no-scans-expected"
+          label="Why will no scans come?"
+          button="Dismiss: no scans expected"
+          effect="Its monitors end without email, and it leaves what needs a person."
+        />
+      )}
+      {!view.redcapRecord && !dismissed('no-redcap-expected') && (
+        <DismissForm
+          page={page}
+          base={base}
+          kind="no-redcap-expected"
+          label="Why will no REDCap record come?"
+          button="Dismiss: no REDCap record expected"
+          effect="It leaves what needs a person."
+        />
+      )}
+      {cancelledByDismissal ? (
+        <p>Its monitoring ended with the dismissal “no scans expected”: undo that to start its monitors again.</p>
       ) : view.monitorsCancelled ? (
         <ActionForm page={page} action={`${base}/cancel/undo`} button="Undo the cancel and start the monitors again" />
       ) : (
@@ -155,7 +324,26 @@ export function SessionPage(props: { page: PageContext; data: SessionPageData; n
           </label>
         </ActionForm>
       )}
-    </Layout>
+    </>
+  );
+}
+
+function DismissForm(props: {
+  page: PageContext;
+  base: string;
+  kind: DismissalKind;
+  label: string;
+  button: string;
+  effect: string;
+}) {
+  return (
+    <ActionForm page={props.page} action={`${props.base}/dismissals`} button={props.button}>
+      <input type="hidden" name="kind" value={props.kind} />
+      <label>
+        {props.label} <small>(required: it is kept with the dismissal. {props.effect})</small>
+        <textarea name="comment" required maxLength={2000} rows={2} />
+      </label>
+    </ActionForm>
   );
 }
 

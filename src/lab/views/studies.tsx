@@ -1,12 +1,13 @@
 /** GET /lab/: the studies the viewer sees, with what needs a person in each. */
+import type { OutstandingKind } from '../../lab-data/outstanding';
 import type { StudySummary } from '../reads';
-import type { OutstandingCounts } from '../stand-ins';
 import { Layout, Table, type PageContext } from './parts';
 
 export function StudiesPage(props: {
   page: PageContext;
   studies: StudySummary[];
-  outstanding: Map<string, OutstandingCounts>;
+  /** Per study: its outstanding work, counted by kind. */
+  outstanding: Map<string, Record<OutstandingKind, number>>;
 }) {
   return (
     <Layout page={props.page} title="Studies">
@@ -15,7 +16,7 @@ export function StudiesPage(props: {
       ) : (
         <Table
           label="Studies"
-          columns={['Study', 'Sites', '#Sessions', '#Missing scans', '#Without REDCap', '#Problems']}
+          columns={['Study', 'Sites', '#Sessions', '#Missing scans', '#Without REDCap', '#Problems', '#Quiet sites']}
         >
           {props.studies.map((study) => {
             const counts = props.outstanding.get(study.id);
@@ -26,9 +27,10 @@ export function StudiesPage(props: {
                 </th>
                 <td>{study.sites.join(', ') || '—'}</td>
                 <td data-number>{study.sessions}</td>
-                <Count n={counts?.missingScans} />
-                <Count n={counts?.noRedcapRecord} />
-                <Count n={counts?.problems} />
+                <Count n={counts?.['missing-scans']} />
+                <Count n={counts?.['no-redcap-record']} />
+                <Count n={counts?.problem} />
+                <Count n={counts?.['quiet-site']} />
               </tr>
             );
           })}
@@ -38,7 +40,7 @@ export function StudiesPage(props: {
   );
 }
 
-/** A count that needs a person says so in a word too, not only in its number. */
+/** A count that needs a person says so with an icon too, not only with its number and colour. */
 const Count = ({ n }: { n?: number }) => (
   <td data-number>
     {n ? (
