@@ -38,6 +38,7 @@ import { MONITORING_CANCELLED, PermanentError, type MonitorEmailKind, type ScanC
 import type { ActivityDeps } from './deps';
 import { whileHeartbeating } from './heartbeat';
 import type { ComposedEmail } from './mail';
+import { checkXnatOfSession } from './xnat-check';
 
 export interface MonitorEmailRequest {
   kind: MonitorEmailKind;
@@ -69,7 +70,7 @@ function sessionGone(sessionId: string): ApplicationFailure {
 }
 
 /** The session read, or the permanent SessionNotFound failure when it is no longer in the database. */
-async function orSessionGone<T>(sessionId: string, read: Promise<T>): Promise<T> {
+export async function orSessionGone<T>(sessionId: string, read: Promise<T>): Promise<T> {
   try {
     return await read;
   } catch (err) {
@@ -311,7 +312,9 @@ export function createMonitorActivities(deps: ActivityDeps) {
   return {
     /** Whether the session still misses its scans, and whether its monitoring was cancelled (src/sessions/scan-check.ts, one SQL statement). A session gone is permanent. */
     async checkScans(sessionId: string): Promise<ScanCheck> {
-      return orSessionGone(sessionId, checkSessionScans(deps.orm.em.fork(), sessionId));
+      const check = await orSessionGone(sessionId, checkSessionScans(deps.orm.em.fork(), sessionId));
+      await checkXnatOfSession(deps, sessionId); // recorded on the session, for GET /sessions/:id and the email
+      return check;
     },
 
     /**
@@ -382,6 +385,7 @@ export function createMonitorActivities(deps: ActivityDeps) {
 
     /** The email a monitor sends, from the session as the database has it now. */
     async composeMonitorEmail(request: MonitorEmailRequest): Promise<ComposedEmail> {
+      if (request.kind === 'download-gave-up') await checkXnatOfSession(deps, request.sessionId); // where the scans are now
       const facts = sessionFacts(await readSession(deps.orm.em.fork(), request.sessionId));
       const content =
         request.kind === 'no-scans'

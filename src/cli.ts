@@ -23,7 +23,7 @@ import { describeStartupFailure, StartupError } from './startup-failure';
 import { applyLabConfig, formatReport, LabConfigError, parseLabConfig } from './lab-config';
 import { forgetParticipantData, type ForgetReport, type ForgetTarget } from './sessions/forget';
 import { commandTemporalAddress, connectTemporal, temporalSettings } from './temporal/client';
-import { describeScheduleChange, syncReconcileSchedulesWith } from './temporal/schedules';
+import { describeScheduleChange, syncSchedulesWith } from './temporal/schedules';
 import { REDCAP_RECONCILE_WORKFLOW, redcapReconcileScheduleId, type RedcapReconcileInput } from '../surface';
 import type { RedcapReconcileWorkflow } from '../workflows/reconcile';
 
@@ -193,7 +193,7 @@ async function updateSchedules(config: Config, orm: Orm): Promise<void> {
   let client: Client | undefined;
   try {
     client = await connectTemporal(temporalSettings(config, address));
-    for (const change of await syncReconcileSchedulesWith(orm, client, config)) out(describeScheduleChange(change));
+    for (const change of await syncSchedulesWith(orm, client, config)) out(describeScheduleChange(change));
   } catch (err) {
     note(
       `warning: reconciliation schedules not updated: ${describeStartupFailure(err)}; npm start and npm run worker update them when they start`,

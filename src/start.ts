@@ -22,7 +22,7 @@ import {
 import { startDevServer } from './dev/dev-server';
 import { exitOnStartupFailure } from './startup-failure';
 import { installTemporalRuntime } from './temporal/runtime';
-import { syncReconcileSchedulesAtStart } from './temporal/schedules';
+import { syncSchedulesAtStart } from './temporal/schedules';
 import { connectWorkerTemporal, createWorker } from './worker';
 
 async function main(): Promise<void> {
@@ -87,7 +87,7 @@ async function main(): Promise<void> {
     const temporal = await connectTemporal(settings);
     cleanups.push(['Temporal client', () => temporal.connection.close()]);
     await registerSearchAttributes(temporal, config.temporalNamespace);
-    await syncReconcileSchedulesAtStart(orm, temporal, config, logger);
+    await syncSchedulesAtStart(orm, temporal, config, logger);
 
     const connection = await connectWorkerTemporal(settings);
     cleanups.push(['worker connection', () => connection.close()]);

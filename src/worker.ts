@@ -13,7 +13,7 @@ import { serveMetrics } from './metrics';
 import { connectTemporal, temporalSettings, temporalUnavailable, type TemporalSettings } from './temporal/client';
 import { serviceDataConverter } from './temporal/data-converter';
 import { installTemporalRuntime } from './temporal/runtime';
-import { syncReconcileSchedulesAtStart } from './temporal/schedules';
+import { syncSchedulesAtStart } from './temporal/schedules';
 import { workflowSource } from './temporal/workflow-bundle';
 import { workerTuning } from './temporal/worker-tuning';
 
@@ -121,7 +121,7 @@ async function main(): Promise<void> {
   const temporal = await connectTemporal(settings);
   const deps = activityDepsFrom(config, orm, temporal);
   const worker = await createWorker({ config, connection, deps });
-  await syncReconcileSchedulesAtStart(orm, temporal, config, logger);
+  await syncSchedulesAtStart(orm, temporal, config, logger);
   const metrics = config.workerMetricsPort ? await serveMetrics(config.workerMetricsPort) : undefined;
   logger.info(
     {

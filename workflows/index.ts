@@ -1,5 +1,7 @@
 /** Every workflow the worker runs. Nothing here imports Node built-ins, the DB or the network. */
 export { RedcapIntakeWorkflow } from './intake';
 export { RedcapReconcileWorkflow } from './reconcile';
+export { RedcapRecordMonitor } from './redcap-record';
 export { ScanDownloadWorkflow } from './scan-download';
 export { ScanImportWorkflow } from './scan-import';
+export { XnatSyncWorkflow } from './xnat-sync';

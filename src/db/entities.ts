@@ -6,7 +6,13 @@
 import { Collection, EntitySchema, OptionalProps } from '@mikro-orm/core';
 import { JobRunSchema } from './job-run';
 import { SentEmailSchema } from './sent-email';
-import { SessionXnatSchema, XnatConfigSchema, XnatLabelProblemSchema, XnatProjectSchema } from './xnat';
+import {
+  SessionXnatSchema,
+  XnatConfigSchema,
+  XnatFoundSessionSchema,
+  XnatLabelProblemSchema,
+  XnatProjectSchema,
+} from './xnat';
 
 export class Study {
   id!: string; // e.g. SPN01
@@ -315,4 +321,5 @@ export const entities = [
   XnatProjectSchema,
   SessionXnatSchema,
   XnatLabelProblemSchema,
+  XnatFoundSessionSchema,
 ];

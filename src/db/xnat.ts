@@ -57,6 +57,17 @@ export class XnatLabelProblem {
   seenAt: Date = new Date();
 }
 
+/**
+ * A session the XNAT sync filed first, at a site that uses REDCap, with no REDCap record: its RedcapRecordMonitor is
+ * due until `monitorStartedAt` is set. Written with the session, so a sync retried after filing still starts it.
+ */
+export class XnatFoundSession {
+  session!: Session;
+  project!: XnatProject;
+  foundAt!: Date;
+  monitorStartedAt?: Date | null;
+}
+
 export const XnatConfigSchema = new EntitySchema<XnatConfig>({
   class: XnatConfig,
   tableName: 'xnat_config',
@@ -109,5 +120,17 @@ export const XnatLabelProblemSchema = new EntitySchema<XnatLabelProblem>({
     label: { type: 'text' },
     reason: { type: 'text' },
     seenAt: { type: 'datetime', onCreate: () => new Date() },
+  },
+});
+
+export const XnatFoundSessionSchema = new EntitySchema<XnatFoundSession>({
+  class: XnatFoundSession,
+  tableName: 'xnat_found_session',
+  indexes: [{ properties: ['project'] }],
+  properties: {
+    session: { kind: '1:1', entity: () => Session, owner: true, primary: true, deleteRule: 'cascade' },
+    project: { kind: 'm:1', entity: () => XnatProject, deleteRule: 'cascade' },
+    foundAt: { type: 'datetime' },
+    monitorStartedAt: { type: 'datetime', nullable: true },
   },
 });

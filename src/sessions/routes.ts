@@ -11,10 +11,12 @@ import { BadRequestError, ConflictError, UnavailableError } from '../errors';
 import { logger as defaultLogger } from '../logger';
 import { refineStorable } from '../storable-text';
 import {
+  ALL_MONITORS,
   awaitSessionMonitorsClosed,
   describeSessionMonitors,
   signalSessionMonitors,
   startScanMonitors,
+  type MonitorName,
   type SignalReport,
 } from '../temporal/monitors';
 import { clearMonitorsCancelled, recordMonitorsCancelled, restoreMonitorsCancelled } from './cancel';
@@ -78,10 +80,13 @@ export function sessionsRouter(deps: AppDeps): Router {
     const session = await findSession(manager, ctx.params.sessionId);
     // Recorded first: a monitor started later, or one the signal misses, finds it at its next check.
     const cancelled = await recordMonitorsCancelled(manager, session.id, reason);
-    let report: SignalReport;
+    let report: SignalReport<MonitorName>;
     try {
-      report = await signalSessionMonitors(deps.temporal, session.id, (handle) =>
-        handle.signal(cancelSignal, reason ? { reason } : {}),
+      report = await signalSessionMonitors(
+        deps.temporal,
+        session.id,
+        (handle) => handle.signal(cancelSignal, reason ? { reason } : {}),
+        ALL_MONITORS,
       );
     } catch (err) {
       if (!(err instanceof UnavailableError)) throw err;

@@ -1,8 +1,9 @@
 /**
- * The reconciliation schedules (docs/temporal.md): one Temporal Schedule `redcap-reconcile:<configId>` per REDCap
- * config, running RedcapReconcileWorkflow every RECONCILE_INTERVAL, never two at once (overlap SKIP). Kept in step with
- * the database after `config apply` and when `npm start` or `npm run worker` starts: missing ones are created, changed
- * ones updated, all of them paused while RECONCILE_INTERVAL is `off`, and those of configs that are gone deleted. Safe
+ * The schedules (docs/temporal.md): one Temporal Schedule `redcap-reconcile:<configId>` per REDCap config, running
+ * RedcapReconcileWorkflow every RECONCILE_INTERVAL, and one `xnat-sync:<xnatConfigId>` per XNAT config, running
+ * XnatSyncWorkflow every XNAT_SYNC_INTERVAL; never two runs of one at once (overlap SKIP). Kept in step with the
+ * database after `config apply` and when `npm start` or `npm run worker` starts: missing ones are created, changed
+ * ones updated, those of a kind paused while its interval is `off`, and those of configs that are gone deleted. Safe
  * to run again; a schedule paused by hand in the Web UI stays paused.
  */
 import {
@@ -14,21 +15,28 @@ import {
   type ScheduleOptions,
   type ScheduleOptionsStartWorkflowAction,
 } from '@temporalio/client';
-import { REDCAP_RECONCILE_WORKFLOW, redcapReconcileScheduleId, type RedcapReconcileInput } from '../../surface';
+import type { Workflow } from '@temporalio/common';
+import {
+  REDCAP_RECONCILE_WORKFLOW,
+  redcapReconcileScheduleId,
+  XNAT_SYNC_WORKFLOW,
+  xnatSyncScheduleId,
+  type RedcapReconcileInput,
+  type XnatSyncInput,
+} from '../../surface';
 import type { RedcapReconcileWorkflow } from '../../workflows/reconcile';
+import type { XnatSyncWorkflow } from '../../workflows/xnat-sync';
 import type { Config } from '../config';
 import { RedcapConfig } from '../db/entities';
+import { XnatConfig } from '../db/xnat';
 import type { Orm } from '../db/orm';
 import type { Logger } from '../logger';
 import { describeDuration } from '../mail/templates';
 import type { IntakeConfig } from './intakes';
 
-/** The note on schedules we paused because RECONCILE_INTERVAL is off (a pause with another note is an operator's). */
-const OFF_NOTE = 'Paused: RECONCILE_INTERVAL is off';
-
 export interface ScheduleSettings {
   taskQueue: string;
-  /** RECONCILE_INTERVAL; null: off. */
+  /** The interval (RECONCILE_INTERVAL, XNAT_SYNC_INTERVAL); null: off. */
   intervalMs: number | null;
 }
 
@@ -39,55 +47,104 @@ export interface ScheduleChange {
   detail: string;
 }
 
-/** Makes the schedules match `configs` (every REDCap config in the database). */
-export async function syncReconcileSchedules(
+/** One kind of schedule kept in step with the database: one per config row. */
+interface ScheduleKind<Item> {
+  /** Matches the ids of this kind, and only those. */
+  idPattern: RegExp;
+  /** The variable that sets the interval, named in the notes ("RECONCILE_INTERVAL is off"). */
+  intervalVariable: string;
+  /** Why a schedule whose item is gone was deleted. */
+  gone: string;
+  options(item: Item, taskQueue: string, intervalMs: number): ScheduleOptions;
+}
+
+const reconcileSchedules: ScheduleKind<IntakeConfig> = {
+  idPattern: /^redcap-reconcile:\d+$/,
+  intervalVariable: 'RECONCILE_INTERVAL',
+  gone: 'its REDCap config is no longer in the database',
+  options(config, taskQueue, intervalMs) {
+    const scheduleId = redcapReconcileScheduleId(config.id);
+    const input: RedcapReconcileInput = { configId: config.id };
+    const about = {
+      configId: config.id,
+      redcapUrl: config.url,
+      project: config.project,
+      instrument: config.instrument,
+    };
+    const action: ScheduleOptionsStartWorkflowAction<typeof RedcapReconcileWorkflow> = {
+      type: 'startWorkflow',
+      workflowType: REDCAP_RECONCILE_WORKFLOW,
+      workflowId: scheduleId,
+      taskQueue,
+      args: [input],
+      memo: about,
+      staticSummary: `Reconciliation of REDCap project ${config.project} (${config.instrument}) at ${config.url}`,
+    };
+    return scheduleOptions(scheduleId, intervalMs, action, { ...about, taskQueue });
+  },
+};
+
+/** What an XNAT sync schedule names of its config (never the account). */
+type XnatServer = Pick<XnatConfig, 'id' | 'url'>;
+
+const xnatSyncSchedules: ScheduleKind<XnatServer> = {
+  idPattern: /^xnat-sync:\d+$/,
+  intervalVariable: 'XNAT_SYNC_INTERVAL',
+  gone: 'its XNAT config is no longer in the database',
+  options(server, taskQueue, intervalMs) {
+    const scheduleId = xnatSyncScheduleId(server.id);
+    const input: XnatSyncInput = { xnatConfigId: server.id };
+    const about = { xnatConfigId: server.id, xnatUrl: server.url };
+    const action: ScheduleOptionsStartWorkflowAction<typeof XnatSyncWorkflow> = {
+      type: 'startWorkflow',
+      workflowType: XNAT_SYNC_WORKFLOW,
+      workflowId: scheduleId,
+      taskQueue,
+      args: [input],
+      memo: about,
+      staticSummary: `XNAT sync of ${server.url}: sessions found there, and those without a REDCap record`,
+    };
+    return scheduleOptions(scheduleId, intervalMs, action, { ...about, taskQueue });
+  },
+};
+
+/** Makes the reconciliation schedules match `configs` (every REDCap config in the database). */
+export function syncReconcileSchedules(
   client: Client,
   settings: ScheduleSettings,
   configs: IntakeConfig[],
 ): Promise<ScheduleChange[]> {
-  const changes: ScheduleChange[] = [];
-  for (const config of configs) changes.push(await syncSchedule(client, settings, config));
-  const wanted = new Set(configs.map((config) => redcapReconcileScheduleId(config.id)));
-  for await (const schedule of client.schedule.list()) {
-    // Only ours (this task queue: another deployment may share the namespace), and only those whose config is gone.
-    if (
-      !/^redcap-reconcile:\d+$/.test(schedule.scheduleId) ||
-      wanted.has(schedule.scheduleId) ||
-      schedule.memo?.taskQueue !== settings.taskQueue
-    )
-      continue;
-    await client.schedule.getHandle(schedule.scheduleId).delete().catch(ignoreNotFound);
-    changes.push({
-      scheduleId: schedule.scheduleId,
-      action: 'deleted',
-      detail: 'its REDCap config is no longer in the database',
-    });
-  }
-  return changes;
+  return keepSchedules(client, reconcileSchedules, settings, configs);
 }
 
-/** syncReconcileSchedules for every REDCap config in the database, with this process's settings. */
-export async function syncReconcileSchedulesWith(orm: Orm, client: Client, config: Config): Promise<ScheduleChange[]> {
-  const configs = await orm.em.fork().find(RedcapConfig, {}, { orderBy: { id: 'asc' } });
-  return syncReconcileSchedules(
-    client,
-    { taskQueue: config.taskQueue, intervalMs: config.reconcile.intervalMs },
-    configs,
-  );
+/** Makes the XNAT sync schedules match `servers` (every XNAT config in the database). */
+export function syncXnatSchedules(
+  client: Client,
+  settings: ScheduleSettings,
+  servers: XnatServer[],
+): Promise<ScheduleChange[]> {
+  return keepSchedules(client, xnatSyncSchedules, settings, servers);
+}
+
+/** Every schedule (reconciliation, XNAT sync) for the configs in the database, with this process's settings. */
+export async function syncSchedulesWith(orm: Orm, client: Client, config: Config): Promise<ScheduleChange[]> {
+  const em = orm.em.fork();
+  const redcap = await em.find(RedcapConfig, {}, { orderBy: { id: 'asc' } });
+  const xnat = await em.find(XnatConfig, {}, { fields: ['id', 'url'], orderBy: { id: 'asc' } });
+  const settings = (intervalMs: number | null) => ({ taskQueue: config.taskQueue, intervalMs });
+  return [
+    ...(await syncReconcileSchedules(client, settings(config.reconcile.intervalMs), redcap)),
+    ...(await syncXnatSchedules(client, settings(config.xnat.syncIntervalMs), xnat)),
+  ];
 }
 
 /** At the start of `npm start` and `npm run worker`: each change logged; a failure is logged, not fatal (the next start or config apply tries again). */
-export async function syncReconcileSchedulesAtStart(
-  orm: Orm,
-  client: Client,
-  config: Config,
-  log: Logger,
-): Promise<void> {
+export async function syncSchedulesAtStart(orm: Orm, client: Client, config: Config, log: Logger): Promise<void> {
   try {
-    for (const change of await syncReconcileSchedulesWith(orm, client, config))
+    for (const change of await syncSchedulesWith(orm, client, config))
       log.info({ ...change }, describeScheduleChange(change));
   } catch (err) {
-    log.error({ err }, 'could not update the reconciliation schedules; the next start or config apply tries again');
+    log.error({ err }, 'could not update the schedules; the next start or config apply tries again');
   }
 }
 
@@ -96,25 +153,66 @@ export async function deleteReconcileSchedule(client: Client, configId: number):
   await client.schedule.getHandle(redcapReconcileScheduleId(configId)).delete().catch(ignoreNotFound);
 }
 
+/** Deletes an XNAT config's sync schedule (none: nothing to do). */
+export async function deleteXnatSyncSchedule(client: Client, xnatConfigId: number): Promise<void> {
+  await client.schedule.getHandle(xnatSyncScheduleId(xnatConfigId)).delete().catch(ignoreNotFound);
+}
+
 /** One line for the operator: `schedule redcap-reconcile:1: created (every 1 hour)`. */
 export function describeScheduleChange(change: ScheduleChange): string {
   return `schedule ${change.scheduleId}: ${change.action}${change.detail ? ` (${change.detail})` : ''}`;
 }
 
-async function syncSchedule(client: Client, settings: ScheduleSettings, config: IntakeConfig): Promise<ScheduleChange> {
-  const scheduleId = redcapReconcileScheduleId(config.id);
+/** Makes the schedules of a kind match `items`: each created or updated, and those of items that are gone deleted. */
+async function keepSchedules<Item>(
+  client: Client,
+  kind: ScheduleKind<Item>,
+  settings: ScheduleSettings,
+  items: Item[],
+): Promise<ScheduleChange[]> {
+  const changes: ScheduleChange[] = [];
+  const wanted = new Set<string>();
+  for (const item of items) {
+    const options = kind.options(item, settings.taskQueue, settings.intervalMs ?? 60_000);
+    wanted.add(options.scheduleId);
+    changes.push(await syncSchedule(client, kind.intervalVariable, settings, options));
+  }
+  for await (const schedule of client.schedule.list()) {
+    // Only ours (this task queue: another deployment may share the namespace), and only those whose config is gone.
+    if (
+      !kind.idPattern.test(schedule.scheduleId) ||
+      wanted.has(schedule.scheduleId) ||
+      schedule.memo?.taskQueue !== settings.taskQueue
+    )
+      continue;
+    await client.schedule.getHandle(schedule.scheduleId).delete().catch(ignoreNotFound);
+    changes.push({ scheduleId: schedule.scheduleId, action: 'deleted', detail: kind.gone });
+  }
+  return changes;
+}
+
+/** The note on schedules we paused because their interval is off (a pause with another note is an operator's). */
+const offNote = (variable: string) => `Paused: ${variable} is off`;
+
+/** One schedule as wanted; `variable` sets its interval (its name goes into the notes). */
+async function syncSchedule(
+  client: Client,
+  variable: string,
+  settings: ScheduleSettings,
+  wanted: ScheduleOptions,
+): Promise<ScheduleChange> {
+  const { scheduleId } = wanted;
   const handle = client.schedule.getHandle(scheduleId);
   let existing = await handle.describe().catch(ignoreNotFound);
 
   if (settings.intervalMs === null) {
-    if (!existing) return { scheduleId, action: 'not created', detail: 'RECONCILE_INTERVAL is off' };
+    if (!existing) return { scheduleId, action: 'not created', detail: `${variable} is off` };
     if (existing.state.paused)
       return { scheduleId, action: 'unchanged', detail: `paused: ${existing.state.note ?? ''}` };
-    await handle.pause(OFF_NOTE);
-    return { scheduleId, action: 'paused', detail: 'RECONCILE_INTERVAL is off' };
+    await handle.pause(offNote(variable));
+    return { scheduleId, action: 'paused', detail: `${variable} is off` };
   }
 
-  const wanted = scheduleOptions(config, settings.taskQueue, settings.intervalMs);
   const every = `every ${describeDuration(settings.intervalMs)}`;
   if (!existing) {
     try {
@@ -134,8 +232,8 @@ async function syncSchedule(client: Client, settings: ScheduleSettings, config: 
       state: { paused: previous.state.paused, note: previous.state.note },
     }));
   }
-  if (existing.state.paused && existing.state.note === OFF_NOTE) {
-    await handle.unpause('RECONCILE_INTERVAL is set again');
+  if (existing.state.paused && existing.state.note === offNote(variable)) {
+    await handle.unpause(`${variable} is set again`);
     return { scheduleId, action: 'unpaused', detail: every };
   }
   if (existing.state.paused)
@@ -147,39 +245,24 @@ async function syncSchedule(client: Client, settings: ScheduleSettings, config: 
   return { scheduleId, action: stale ? 'updated' : 'unchanged', detail: every };
 }
 
+/** A schedule that starts `action` every `intervalMs`, never two runs at once. */
 function scheduleOptions(
-  config: IntakeConfig,
-  taskQueue: string,
+  scheduleId: string,
   intervalMs: number,
-): ScheduleOptions<ScheduleOptionsStartWorkflowAction<typeof RedcapReconcileWorkflow>> {
-  const scheduleId = redcapReconcileScheduleId(config.id);
-  const input: RedcapReconcileInput = { configId: config.id };
-  const what = `REDCap project ${config.project} (${config.instrument}) at ${config.url}`;
+  action: ScheduleOptionsStartWorkflowAction<Workflow>,
+  memo: Record<string, unknown>,
+): ScheduleOptions {
   return {
     scheduleId,
     spec: { intervals: [{ every: intervalMs }] },
-    action: {
-      type: 'startWorkflow',
-      workflowType: REDCAP_RECONCILE_WORKFLOW,
-      workflowId: scheduleId,
-      taskQueue,
-      args: [input],
-      memo: { configId: config.id, redcapUrl: config.url, project: config.project, instrument: config.instrument },
-      staticSummary: `Reconciliation of ${what}`,
-    },
+    action,
     // A run missed while Temporal was down is made up once; the next run reaches back to the last success anyway.
     policies: {
       overlap: ScheduleOverlapPolicy.SKIP,
       catchupWindow: Math.max(intervalMs, 60_000),
       pauseOnFailure: false,
     },
-    memo: {
-      configId: config.id,
-      redcapUrl: config.url,
-      project: config.project,
-      instrument: config.instrument,
-      taskQueue,
-    },
+    memo,
   };
 }
 
