@@ -3,7 +3,8 @@
  * XNAT last said about each session, and how far the sync of each project has read.
  */
 import { Collection, EntitySchema, OptionalProps } from '@mikro-orm/core';
-import { Session, StudySite } from './entities';
+// Types only: entities.ts lists these schemas, so a value import back would be a cycle (by name below instead).
+import type { Session, StudySite } from './entities';
 
 /** One XNAT server and the account the service reads it with. */
 export class XnatConfig {
@@ -89,7 +90,7 @@ export const XnatProjectSchema = new EntitySchema<XnatProject>({
     id: { type: 'number', primary: true, autoincrement: true },
     config: { kind: 'm:1', entity: () => XnatConfig, deleteRule: 'cascade' },
     project: { type: 'string', length: 64 },
-    studySite: { kind: 'm:1', entity: () => StudySite, unique: true, deleteRule: 'cascade' },
+    studySite: { kind: 'm:1', entity: 'StudySite', unique: true, deleteRule: 'cascade' },
     syncedUntil: { type: 'datetime', nullable: true },
     lastUploadAt: { type: 'datetime', nullable: true },
   },
@@ -99,7 +100,7 @@ export const SessionXnatSchema = new EntitySchema<SessionXnat>({
   class: SessionXnat,
   tableName: 'session_xnat',
   properties: {
-    session: { kind: '1:1', entity: () => Session, owner: true, primary: true, deleteRule: 'cascade' },
+    session: { kind: '1:1', entity: 'Session', owner: true, primary: true, deleteRule: 'cascade' },
     state: { type: 'string', length: 16 },
     since: { type: 'datetime', nullable: true },
     scans: { type: 'number', nullable: true },
@@ -128,7 +129,7 @@ export const XnatFoundSessionSchema = new EntitySchema<XnatFoundSession>({
   tableName: 'xnat_found_session',
   indexes: [{ properties: ['project'] }],
   properties: {
-    session: { kind: '1:1', entity: () => Session, owner: true, primary: true, deleteRule: 'cascade' },
+    session: { kind: '1:1', entity: 'Session', owner: true, primary: true, deleteRule: 'cascade' },
     project: { kind: 'm:1', entity: () => XnatProject, deleteRule: 'cascade' },
     foundAt: { type: 'datetime' },
     monitorStartedAt: { type: 'datetime', nullable: true },
