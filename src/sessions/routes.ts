@@ -2,7 +2,7 @@
 import Router from '@koa/router';
 import { isGrpcServiceError } from '@temporalio/client';
 import { z } from 'zod';
-import { cancelSignal, scansArrivedSignal } from '../../surface';
+import { scansArrivedSignal } from '../../surface';
 import type { AppDeps } from '../app-deps';
 import { requireBearer } from '../auth';
 import { limitedBody } from '../request-body';
@@ -11,8 +11,8 @@ import { BadRequestError, ConflictError, UnavailableError } from '../errors';
 import { logger as defaultLogger } from '../logger';
 import { refineStorable } from '../storable-text';
 import {
-  ALL_MONITORS,
   awaitSessionMonitorsClosed,
+  cancelRunningMonitors,
   describeSessionMonitors,
   signalSessionMonitors,
   startScanMonitors,
@@ -82,12 +82,7 @@ export function sessionsRouter(deps: AppDeps): Router {
     const cancelled = await recordMonitorsCancelled(manager, session.id, reason);
     let report: SignalReport<MonitorName>;
     try {
-      report = await signalSessionMonitors(
-        deps.temporal,
-        session.id,
-        (handle) => handle.signal(cancelSignal, reason ? { reason } : {}),
-        ALL_MONITORS,
-      );
+      report = await cancelRunningMonitors(deps.temporal, session.id, reason ? { reason } : {});
     } catch (err) {
       if (!(err instanceof UnavailableError)) throw err;
       throw new UnavailableError(

@@ -13,6 +13,7 @@ import {
 } from '@temporalio/client';
 import { optionalTsToDate } from '@temporalio/common';
 import {
+  cancelSignal,
   REDCAP_RECORD_MONITOR,
   recordFiledSignal,
   redcapRecordWorkflowId,
@@ -24,6 +25,7 @@ import {
   SiteIdAttribute,
   statusQuery,
   StudyIdAttribute,
+  type CancelRequest,
   type MonitoredSession,
   type MonitorStatus,
   type MonitorTarget,
@@ -197,8 +199,8 @@ export type ScanMonitorName = 'scan-import' | 'scan-download';
 export type MonitorName = ScanMonitorName | 'redcap-record';
 
 export const SCAN_MONITORS: ScanMonitorName[] = ['scan-import', 'scan-download'];
-/** Every monitor a session may have (what `cancel` is for). */
-export const ALL_MONITORS: MonitorName[] = [...SCAN_MONITORS, 'redcap-record'];
+/** Every monitor a session may have. */
+const ALL_MONITORS: MonitorName[] = [...SCAN_MONITORS, 'redcap-record'];
 
 /** The activities whose attempts a monitor retries on its backoff: the next attempt is its next check. */
 const BACKOFF_ACTIVITIES = new Set(['downloadScans', 'waitForXnatArchive']);
@@ -336,6 +338,22 @@ export async function signalSessionMonitors<M extends MonitorName = ScanMonitorN
       else unavailable(err, `signalling ${target.workflowId}`);
     }
   }
+  return report;
+}
+
+/**
+ * Sends `cancel` to the session's running monitors: the scan monitors (each reported, running or not) and its
+ * RedcapRecordMonitor, reported only when it runs (most sessions never have one).
+ */
+export async function cancelRunningMonitors(
+  client: Client,
+  sessionId: string,
+  request: CancelRequest,
+): Promise<SignalReport<MonitorName>> {
+  const send = (handle: ReturnType<Client['workflow']['getHandle']>) => handle.signal(cancelSignal, request);
+  const report: SignalReport<MonitorName> = await signalSessionMonitors(client, sessionId, send);
+  const reverse = await signalSessionMonitors(client, sessionId, send, ['redcap-record']);
+  report.signalled.push(...reverse.signalled);
   return report;
 }
 
