@@ -3,9 +3,16 @@ module.exports = {
   testEnvironment: 'node',
   roots: ['<rootDir>/test'],
   testMatch: ['**/*.test.ts'],
-  // test/production/ needs the production Temporal server: `npm run test:production` (jest.production.config.js).
-  testPathIgnorePatterns: ['/node_modules/', '<rootDir>/test/production/'],
-  transform: { '^.+\\.ts$': 'ts-jest' },
+  // test/production/ needs the production Temporal server: `npm run test:production` (jest.production.config.js);
+  // test/compose/ a Docker engine: `npm run test:compose` (jest.compose.config.js).
+  testPathIgnorePatterns: ['/node_modules/', '<rootDir>/test/production/', '<rootDir>/test/compose/'],
+  transform: {
+    '^.+\\.tsx?$': 'ts-jest',
+    // Packages published as ES modules only (the OIDC client and its JOSE code, Preact): jest's CommonJS runtime
+    // cannot require them, so they are compiled to CommonJS like our own files.
+    '^.+\\.m?js$': ['ts-jest', { tsconfig: { allowJs: true }, isolatedModules: true }],
+  },
+  transformIgnorePatterns: ['/node_modules/(?!(openid-client|oauth4webapi|jose|preact|preact-render-to-string)/)'],
   // Real PostgreSQL and a Temporal dev server for the whole run; each test file gets its own database.
   globalSetup: '<rootDir>/test/global-setup.ts',
   globalTeardown: '<rootDir>/test/global-teardown.ts',

@@ -2,7 +2,8 @@
  * `npm run bench`: prints figures, never fails on speed. Everything runs on loopback against servers of its
  * own (embedded PostgreSQL; the Temporal dev server in memory, or the production temporal-server on that
  * PostgreSQL), the API and the worker as child processes. Every result line starts with the server kind.
- *   npm run bench -- [--duration 10] [--fleet 10000] [--rows 5000] [--experiments 5000] [--only intake|fleet|reconcile|xnat] [--server dev|production|both]
+ *   npm run bench -- [--duration 10] [--fleet 10000] [--rows 5000] [--experiments 5000] [--sessions 50000]
+ *                    [--only intake|fleet|reconcile|xnat|lab|pages] [--server dev|production|both]
  */
 import { execFileSync } from 'node:child_process';
 import os from 'node:os';
@@ -15,9 +16,16 @@ import { migrate, openDatabase } from '../src/db/orm';
 import { writeWorkflowBundle } from '../src/temporal/workflow-bundle';
 import { applySmallLab } from '../test/support/lab-config';
 import { freePort } from '../test/support/ports';
-import { startCompiledServiceProcess, startServiceProcess, waitForProcess } from '../test/support/processes';
+import {
+  startCompiledServiceProcess,
+  startServiceProcess,
+  waitForProcess,
+  type ServiceProcess,
+} from '../test/support/processes';
 import { benchFleet } from './fleet';
 import { benchIntake } from './intake';
+import { benchLab } from './lab';
+import { benchPages } from './pages';
 import { benchReconcile } from './reconcile';
 import { benchXnat } from './xnat';
 import { FakeRedcap } from '../test/support/fake-redcap';
@@ -33,10 +41,19 @@ async function main(): Promise<void> {
     .option('--fleet <count>', 'ScanImportWorkflows in the fleet', '10000')
     .option('--rows <count>', 'REDCap rows to reconcile', '5000')
     .option('--experiments <count>', 'XNAT experiments in the project synced', '5000')
-    .option('--only <part>', 'intake, fleet, reconcile or xnat')
+    .option('--sessions <count>', "sessions in the database for the lab's view and pages", '50000')
+    .option('--only <part>', 'intake, fleet, reconcile, xnat, lab or pages')
     .option('--server <kind>', 'Temporal server: dev, production or both', 'dev')
     .parse()
-    .opts<{ duration: string; fleet: string; rows: string; experiments: string; only?: string; server: string }>();
+    .opts<{
+      duration: string;
+      fleet: string;
+      rows: string;
+      experiments: string;
+      sessions: string;
+      only?: string;
+      server: string;
+    }>();
   const servers: TemporalServerKind[] =
     options.server === 'both'
       ? ['dev', 'production']
@@ -61,9 +78,26 @@ function workerProcessEnv(): Record<string, string> {
   };
 }
 
+/** `npm run api` as a child process on a free port, once it is ready. */
+async function startApi(env: Record<string, string>): Promise<ServiceProcess & { url: string }> {
+  const port = await freePort();
+  const api = startServiceProcess('api', { ...env, PORT: String(port) });
+  const url = `http://127.0.0.1:${port}`;
+  await waitForProcess(
+    api,
+    () =>
+      fetch(`${url}/readyz`).then(
+        (r) => r.ok,
+        () => false,
+      ),
+    'the API to be ready',
+  );
+  return { ...api, url };
+}
+
 async function benchOn(
   server: TemporalServerKind,
-  options: { duration: string; fleet: string; rows: string; experiments: string; only?: string },
+  options: { duration: string; fleet: string; rows: string; experiments: string; sessions: string; only?: string },
 ): Promise<void> {
   const log = printer(server);
   const services = await startBenchServices(server);
@@ -89,20 +123,10 @@ async function benchOn(
 
     if (options.only === undefined || options.only === 'intake') {
       // No worker polls this queue: the figure is the API's own work (parse, look up, start), not the intake's.
-      const port = await freePort();
-      const api = startServiceProcess('api', { ...env, PORT: String(port), TEMPORAL_TASK_QUEUE: 'bench-intake' });
+      const api = await startApi({ ...env, TEMPORAL_TASK_QUEUE: 'bench-intake' });
       children.push(api);
-      await waitForProcess(
-        api,
-        () =>
-          fetch(`http://127.0.0.1:${port}/readyz`).then(
-            (r) => r.ok,
-            () => false,
-          ),
-        'the API to be ready',
-      );
       await benchIntake({
-        apiUrl: `http://127.0.0.1:${port}`,
+        apiUrl: api.url,
         client,
         taskQueue: 'bench-intake',
         durationSeconds: Number(options.duration),
@@ -198,6 +222,39 @@ async function benchOn(
         rows: Number(options.rows),
         log,
       });
+    }
+    // The lab's view reads only the database: after the others, so that its sessions are in no other part's counts.
+    if (options.only === undefined || options.only === 'lab') {
+      const token = 'bench-lab-token';
+      const api = await startApi({ ...env, API_TOKEN: token });
+      children.push(api);
+      await benchLab({
+        orm,
+        apiUrl: api.url,
+        token,
+        redcapConfigId,
+        count: Number(options.sessions),
+        durationSeconds: Number(options.duration),
+        log,
+      });
+      await api.stop();
+    }
+    // After the others: the fleet's sessions are all of CMH's (its SQL says so).
+    if (options.only === undefined || options.only === 'pages') {
+      const token = 'bench-pages-token';
+      const api = await startApi({ ...env, API_TOKEN: token });
+      children.push(api);
+      await benchPages({
+        orm,
+        apiUrl: api.url,
+        token,
+        redcapConfigId,
+        count: Number(options.sessions),
+        durationSeconds: Number(options.duration),
+        levels: [1, 16],
+        log,
+      });
+      await api.stop();
     }
     await client.connection.close();
     await orm.close();

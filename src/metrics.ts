@@ -37,6 +37,14 @@ export const emailsSentTotal = new Counter({
   registers: [metricsRegistry],
 });
 
+/** Failed-intake and missed-trigger emails kept back by the hourly limit of their REDCap config (told in the digest). */
+export const emailsHeldTotal = new Counter({
+  name: 'emails_held_total',
+  help: 'Emails to admins held back by the hourly limit of their REDCap config (reported in the daily digest), by kind',
+  labelNames: ['kind'] as const,
+  registers: [metricsRegistry],
+});
+
 /** GET /metrics on its own port, for the worker process (the API serves it through its router). */
 export function serveMetrics(port: number): Promise<http.Server> {
   const server = http.createServer((req, res) => {

@@ -65,7 +65,16 @@ export async function applyLabConfig(
           changes.push(await applyStudySite(tx, study, site));
         }
       }
-      for (const user of config.users) changes.push(await applyUser(tx, user));
+      for (const [i, user] of config.users.entries()) {
+        const unknown = await unknownStudies(tx, user.studies ?? []);
+        if (unknown.length > 0) {
+          throw new LabConfigError(
+            [problem(['users', i, 'studies'], `no study ${unknown.join(', ')} (in the file or the database)`)],
+            options.file,
+          );
+        }
+        changes.push(await applyUser(tx, user));
+      }
       for (const redcap of config.redcap) changes.push(await applyRedcapConfig(tx, redcap));
       changes.push(...(await applyXnat(tx, config.xnat, problem, options.file)));
       return changes;
@@ -107,6 +116,7 @@ async function applyStudySite(em: EntityManager, study: StudyConfig, site: Study
     usesRedcap: site.usesRedcap,
     downloadScript: site.downloadScript ?? null,
     postDownloadScript: site.postDownloadScript ?? null,
+    quietAfterSeconds: site.quietAfter ?? null,
   };
   const existing = await em.findOne(StudySite, { study: study.id, site: site.site });
   if (!existing) {
@@ -117,7 +127,7 @@ async function applyStudySite(em: EntityManager, study: StudyConfig, site: Study
     });
     return created('study site', name);
   }
-  return outcome('study site', name, reconcile(existing, wanted));
+  return outcome('study site', name, reconcile(existing, wanted, { quietAfterSeconds: 'quietAfter' }));
 }
 
 /**
@@ -139,14 +149,29 @@ async function codeConflict(
   return `code ${code} at site ${site.site} is already used by study ${holder.study.id} (in the database)`;
 }
 
+/** The ids that name no study (the file's studies are in the transaction already). */
+async function unknownStudies(em: EntityManager, ids: string[]): Promise<string[]> {
+  if (ids.length === 0) return [];
+  await em.flush();
+  const found = new Set((await em.find(Study, { id: { $in: ids } })).map((study) => study.id));
+  return ids.filter((id) => !found.has(id));
+}
+
 async function applyUser(em: EntityManager, user: UserConfig): Promise<EntityChange> {
-  const wanted = { email: user.email ?? null, admin: user.admin };
-  const existing = await em.findOne(User, { name: user.name });
+  const wanted = { email: user.email ?? null, admin: user.admin, staff: user.staff, digest: user.digest };
+  const studies = [...new Set(user.studies ?? [])].sort();
+  const existing = await em.findOne(User, { name: user.name }, { populate: ['studies'] });
   if (!existing) {
-    em.create(User, { name: user.name, ...wanted });
+    em.create(User, { name: user.name, ...wanted, studies });
     return created('user', `"${user.name}"`);
   }
-  return outcome('user', `"${user.name}"`, reconcile(existing, wanted));
+  const fields = reconcile(existing, wanted);
+  const had = existing.studies.getIdentifiers<string>().sort();
+  if (had.join() !== studies.join()) {
+    existing.studies.set(studies.map((id) => em.getReference(Study, id)));
+    fields.push('studies');
+  }
+  return outcome('user', `"${user.name}"`, fields);
 }
 
 /** Keys of RedcapConfig as the file writes them. */
@@ -257,9 +282,12 @@ function reconcile<T extends object>(
   names: Partial<Record<keyof T, string>> = {},
 ): string[] {
   const changed: string[] = [];
+  // Lists (a user's studies) compare by their items.
+  const same = (a: unknown, b: unknown) =>
+    Array.isArray(a) || Array.isArray(b) ? JSON.stringify(a) === JSON.stringify(b) : a === b;
   for (const key of Object.keys(wanted) as Array<keyof T>) {
     const want = wanted[key] ?? null;
-    if ((entity[key] ?? null) !== want) {
+    if (!same(entity[key] ?? null, want)) {
       entity[key] = want as T[keyof T];
       changed.push(names[key] ?? String(key));
     }

@@ -4,6 +4,7 @@
  * what comes out is exactly what the database should hold.
  */
 import { z } from 'zod';
+import { toMillis } from '../config';
 import { formatPath } from './problems';
 import { normalizeRedcapUrl } from '../redcap/urls';
 
@@ -64,6 +65,14 @@ const siteSchema = z
     usesRedcap: z.boolean().default(false),
     downloadScript: scriptName.nullish(),
     postDownloadScript: scriptName.nullish(),
+    /** No upload for this long is outstanding (a quiet site), e.g. `14 days`; as whole seconds. */
+    quietAfter: z
+      .string({ invalid_type_error: 'must be a duration such as "14 days" (quote it)' })
+      .trim()
+      .transform(toMillis)
+      .transform((ms) => Math.ceil(ms / 1000))
+      .pipe(z.number().max(2_147_483_647, 'must be shorter than 68 years'))
+      .nullish(),
   })
   .strict();
 
@@ -80,6 +89,12 @@ const userSchema = z
     name: text('name'),
     email: z.string().trim().email('must be an email address').nullish(),
     admin: z.boolean().default(false),
+    /** May look at the lab's pages (admins may also act). */
+    staff: z.boolean().default(false),
+    /** Gets the daily digest of the studies the user sees (admins always get it). */
+    digest: z.boolean().default(false),
+    /** The studies this user sees on the lab's pages and gets the digest of; absent: all of them. */
+    studies: z.array(sessionIdPart('study id')).min(1, 'list at least one study, or leave studies out').optional(),
   })
   .strict();
 
@@ -189,9 +204,11 @@ export const labConfigSchema = z
         } else codes.set(key, study.id);
       }),
     );
-    config.users.forEach((user, i) =>
-      once(`user:${user.name}`, ['users', i, 'name'], `user "${user.name}" is listed twice`),
-    );
+    config.users.forEach((user, i) => {
+      once(`user:${user.name}`, ['users', i, 'name'], `user "${user.name}" is listed twice`);
+      if (user.email)
+        once(`email:${user.email.toLowerCase()}`, ['users', i, 'email'], `email ${user.email} is listed twice`);
+    });
     config.redcap.forEach((redcap, i) =>
       once(
         `redcap:${redcap.url}:${redcap.project}:${redcap.instrument}`,

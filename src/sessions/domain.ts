@@ -41,7 +41,14 @@ export async function findOrCreateSession(
   let session = await em.findOne(Session, name.sessionId);
   const created = !session;
   if (!session) {
-    session = em.create(Session, { id: name.sessionId, timepoint, num: name.num, date: date ?? null });
+    session = em.create(Session, {
+      id: name.sessionId,
+      timepoint,
+      num: name.num,
+      date: date ?? null,
+      study: studySite.study,
+      site: studySite.site,
+    });
   } else if (!session.date && date) {
     session.date = date;
   }

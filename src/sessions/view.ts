@@ -3,6 +3,7 @@
  * REDCap record (with the link to it). Serves GET /sessions/:id and the monitors' emails.
  */
 import type { EntityManager } from '@mikro-orm/postgresql';
+import { SessionDismissal, type DismissalKind, type SessionState } from '../db/lab-data';
 import { redcapRecordUrl } from '../redcap/urls';
 import type { SessionFacts } from '../mail/templates';
 import { XnatProject } from '../db/xnat';
@@ -39,6 +40,11 @@ export interface SessionView {
   noScansExpected: { comment: string; user: string | null } | null;
   /** Set when its monitoring was cancelled (POST /sessions/:id/monitors/cancel): its monitors end at once. */
   monitorsCancelled: MonitorsCancelled | null;
+  /** What the session needs, as GET /sessions lists it, and since when it needs a person (null: nothing does). */
+  state: SessionState;
+  outstandingSince: string | null;
+  /** What people said will not come (POST /sessions/:id/dismissals), oldest first. */
+  dismissals: DismissalView[];
   downloadScript: string | null;
   postDownloadScript: string | null;
   /** What XNAT said when last asked (docs/xnat.md); null when it never was (or the study site has no XNAT project). */
@@ -46,6 +52,22 @@ export interface SessionView {
   /** The XNAT project that holds the session's study site (docs/xnat.md), and its server; null when it has none. */
   xnatProject: { project: string; url: string } | null;
 }
+
+/** A dismissal as the session shows it: what, why, who and when. */
+export interface DismissalView {
+  kind: DismissalKind;
+  comment: string;
+  /** Who dismissed it: the lab pages' logged-in user, or `API_TOKEN` for a bearer caller. */
+  by: string;
+  at: string;
+}
+
+export const dismissalView = (row: SessionDismissal): DismissalView => ({
+  kind: row.kind,
+  comment: row.comment,
+  by: row.createdBy,
+  at: new Date(row.createdAt).toISOString(),
+});
 
 /** Throws NotFoundError (404) for an unknown session, BadRequestError for an id that fits no convention. */
 export async function viewSession(em: EntityManager, rawId: string): Promise<SessionView> {
@@ -90,6 +112,11 @@ export async function viewSession(em: EntityManager, rawId: string): Promise<Ses
     monitorsStartedAt: session.monitorsStartedAt ? new Date(session.monitorsStartedAt).toISOString() : null,
     noScansExpected: session.empty ? { comment: session.empty.comment, user: session.empty.user ?? null } : null,
     monitorsCancelled: monitorsCancelledOf(session),
+    state: session.state,
+    outstandingSince: session.outstandingSince ? new Date(session.outstandingSince).toISOString() : null,
+    dismissals: (
+      await em.fork().find(SessionDismissal, { sessionId: session.id }, { orderBy: { createdAt: 'asc', kind: 'asc' } })
+    ).map(dismissalView),
     downloadScript: studySite.downloadScript ?? null,
     postDownloadScript: studySite.postDownloadScript ?? null,
     xnat: await xnatStateOf(em, session.id),

@@ -1,8 +1,8 @@
 /**
- * The schedules (docs/temporal.md): one Temporal Schedule `redcap-reconcile:<configId>` per REDCap config, running
- * RedcapReconcileWorkflow every RECONCILE_INTERVAL, and one `xnat-sync:<xnatConfigId>` per XNAT config, running
- * XnatSyncWorkflow every XNAT_SYNC_INTERVAL; never two runs of one at once (overlap SKIP). Kept in step with the
- * database after `config apply` and when `npm start` or `npm run worker` starts: missing ones are created, changed
+ * The interval schedules (docs/temporal.md): one Temporal Schedule `redcap-reconcile:<configId>` per REDCap config,
+ * running RedcapReconcileWorkflow every RECONCILE_INTERVAL, and one `xnat-sync:<xnatConfigId>` per XNAT config,
+ * running XnatSyncWorkflow every XNAT_SYNC_INTERVAL; never two runs of one at once (overlap SKIP). Kept in step with
+ * the database after `config apply` and when `npm start` or `npm run worker` starts: missing ones are created, changed
  * ones updated, those of a kind paused while its interval is `off`, and those of configs that are gone deleted. Safe
  * to run again; a schedule paused by hand in the Web UI stays paused.
  */
@@ -47,86 +47,61 @@ export interface ScheduleChange {
   detail: string;
 }
 
-/** One kind of schedule kept in step with the database: one per config row. */
-interface ScheduleKind<Item> {
-  /** Matches the ids of this kind, and only those. */
-  idPattern: RegExp;
-  /** The variable that sets the interval, named in the notes ("RECONCILE_INTERVAL is off"). */
-  intervalVariable: string;
-  /** Why a schedule whose item is gone was deleted. */
-  gone: string;
-  options(item: Item, taskQueue: string, intervalMs: number): ScheduleOptions;
-}
-
-const reconcileSchedules: ScheduleKind<IntakeConfig> = {
-  idPattern: /^redcap-reconcile:\d+$/,
-  intervalVariable: 'RECONCILE_INTERVAL',
-  gone: 'its REDCap config is no longer in the database',
-  options(config, taskQueue, intervalMs) {
-    const scheduleId = redcapReconcileScheduleId(config.id);
-    const input: RedcapReconcileInput = { configId: config.id };
-    const about = {
-      configId: config.id,
-      redcapUrl: config.url,
-      project: config.project,
-      instrument: config.instrument,
-    };
-    const action: ScheduleOptionsStartWorkflowAction<typeof RedcapReconcileWorkflow> = {
-      type: 'startWorkflow',
-      workflowType: REDCAP_RECONCILE_WORKFLOW,
-      workflowId: scheduleId,
-      taskQueue,
-      args: [input],
-      memo: about,
-      staticSummary: `Reconciliation of REDCap project ${config.project} (${config.instrument}) at ${config.url}`,
-    };
-    return scheduleOptions(scheduleId, intervalMs, action, { ...about, taskQueue });
-  },
-};
-
-/** What an XNAT sync schedule names of its config (never the account). */
-type XnatServer = Pick<XnatConfig, 'id' | 'url'>;
-
-const xnatSyncSchedules: ScheduleKind<XnatServer> = {
-  idPattern: /^xnat-sync:\d+$/,
-  intervalVariable: 'XNAT_SYNC_INTERVAL',
-  gone: 'its XNAT config is no longer in the database',
-  options(server, taskQueue, intervalMs) {
-    const scheduleId = xnatSyncScheduleId(server.id);
-    const input: XnatSyncInput = { xnatConfigId: server.id };
-    const about = { xnatConfigId: server.id, xnatUrl: server.url };
-    const action: ScheduleOptionsStartWorkflowAction<typeof XnatSyncWorkflow> = {
-      type: 'startWorkflow',
-      workflowType: XNAT_SYNC_WORKFLOW,
-      workflowId: scheduleId,
-      taskQueue,
-      args: [input],
-      memo: about,
-      staticSummary: `XNAT sync of ${server.url}: sessions found there, and those without a REDCap record`,
-    };
-    return scheduleOptions(scheduleId, intervalMs, action, { ...about, taskQueue });
-  },
-};
-
 /** Makes the reconciliation schedules match `configs` (every REDCap config in the database). */
-export function syncReconcileSchedules(
+export async function syncReconcileSchedules(
   client: Client,
   settings: ScheduleSettings,
   configs: IntakeConfig[],
 ): Promise<ScheduleChange[]> {
-  return keepSchedules(client, reconcileSchedules, settings, configs);
+  const changes: ScheduleChange[] = [];
+  for (const config of configs) {
+    const wanted =
+      settings.intervalMs === null ? null : reconcileOptions(config, settings.taskQueue, settings.intervalMs);
+    changes.push(
+      await keepIntervalSchedule(client, redcapReconcileScheduleId(config.id), wanted, 'RECONCILE_INTERVAL', settings),
+    );
+  }
+  const wanted = new Set(configs.map((config) => redcapReconcileScheduleId(config.id)));
+  changes.push(
+    ...(await deleteSchedulesNotWanted(client, {
+      ours: /^redcap-reconcile:\d+$/,
+      wanted,
+      taskQueue: settings.taskQueue,
+      why: 'its REDCap config is no longer in the database',
+    })),
+  );
+  return changes;
 }
 
+/** What an XNAT sync schedule names of its config (never the account). */
+export type XnatServer = Pick<XnatConfig, 'id' | 'url'>;
+
 /** Makes the XNAT sync schedules match `servers` (every XNAT config in the database). */
-export function syncXnatSchedules(
+export async function syncXnatSchedules(
   client: Client,
   settings: ScheduleSettings,
   servers: XnatServer[],
 ): Promise<ScheduleChange[]> {
-  return keepSchedules(client, xnatSyncSchedules, settings, servers);
+  const changes: ScheduleChange[] = [];
+  for (const server of servers) {
+    const wanted =
+      settings.intervalMs === null ? null : xnatSyncOptions(server, settings.taskQueue, settings.intervalMs);
+    changes.push(
+      await keepIntervalSchedule(client, xnatSyncScheduleId(server.id), wanted, 'XNAT_SYNC_INTERVAL', settings),
+    );
+  }
+  changes.push(
+    ...(await deleteSchedulesNotWanted(client, {
+      ours: /^xnat-sync:\d+$/,
+      wanted: new Set(servers.map((server) => xnatSyncScheduleId(server.id))),
+      taskQueue: settings.taskQueue,
+      why: 'its XNAT config is no longer in the database',
+    })),
+  );
+  return changes;
 }
 
-/** Every schedule (reconciliation, XNAT sync) for the configs in the database, with this process's settings. */
+/** The reconciliation and XNAT sync schedules for the configs in the database, with this process's settings. */
 export async function syncSchedulesWith(orm: Orm, client: Client, config: Config): Promise<ScheduleChange[]> {
   const em = orm.em.fork();
   const redcap = await em.find(RedcapConfig, {}, { orderBy: { id: 'asc' } });
@@ -144,7 +119,10 @@ export async function syncSchedulesAtStart(orm: Orm, client: Client, config: Con
     for (const change of await syncSchedulesWith(orm, client, config))
       log.info({ ...change }, describeScheduleChange(change));
   } catch (err) {
-    log.error({ err }, 'could not update the schedules; the next start or config apply tries again');
+    log.error(
+      { err },
+      'could not update the reconciliation and XNAT sync schedules; the next start or config apply tries again',
+    );
   }
 }
 
@@ -163,68 +141,69 @@ export function describeScheduleChange(change: ScheduleChange): string {
   return `schedule ${change.scheduleId}: ${change.action}${change.detail ? ` (${change.detail})` : ''}`;
 }
 
-/** Makes the schedules of a kind match `items`: each created or updated, and those of items that are gone deleted. */
-async function keepSchedules<Item>(
+/** keepSchedule for a schedule that runs every `settings.intervalMs`, set by `variable` (named in its notes). */
+function keepIntervalSchedule(
   client: Client,
-  kind: ScheduleKind<Item>,
-  settings: ScheduleSettings,
-  items: Item[],
-): Promise<ScheduleChange[]> {
-  const changes: ScheduleChange[] = [];
-  const wanted = new Set<string>();
-  for (const item of items) {
-    const options = kind.options(item, settings.taskQueue, settings.intervalMs ?? 60_000);
-    wanted.add(options.scheduleId);
-    changes.push(await syncSchedule(client, kind.intervalVariable, settings, options));
-  }
-  for await (const schedule of client.schedule.list()) {
-    // Only ours (this task queue: another deployment may share the namespace), and only those whose config is gone.
-    if (
-      !kind.idPattern.test(schedule.scheduleId) ||
-      wanted.has(schedule.scheduleId) ||
-      schedule.memo?.taskQueue !== settings.taskQueue
-    )
-      continue;
-    await client.schedule.getHandle(schedule.scheduleId).delete().catch(ignoreNotFound);
-    changes.push({ scheduleId: schedule.scheduleId, action: 'deleted', detail: kind.gone });
-  }
-  return changes;
-}
-
-/** The note on schedules we paused because their interval is off (a pause with another note is an operator's). */
-const offNote = (variable: string) => `Paused: ${variable} is off`;
-
-/** One schedule as wanted; `variable` sets its interval (its name goes into the notes). */
-async function syncSchedule(
-  client: Client,
+  scheduleId: string,
+  wanted: ScheduleOptions | null,
   variable: string,
   settings: ScheduleSettings,
-  wanted: ScheduleOptions,
 ): Promise<ScheduleChange> {
-  const { scheduleId } = wanted;
+  return keepSchedule(client, scheduleId, wanted, {
+    offNote: `Paused: ${variable} is off`,
+    offReason: `${variable} is off`,
+    onReason: `${variable} is set again`,
+    detail: settings.intervalMs === null ? '' : `every ${describeDuration(settings.intervalMs)}`,
+    isStale,
+  });
+}
+
+/** How keepSchedule handles one kind of schedule. */
+export interface ScheduleUpkeep {
+  /** The note on schedules we paused because their setting is off (a pause with another note is an operator's). */
+  offNote: string;
+  /** Why it is off, and that it is on again, for the report and the unpause note. */
+  offReason: string;
+  onReason: string;
+  /** What the operator should know of the schedule wanted, e.g. "every 1 hour". */
+  detail: string;
+  /** True when the existing schedule's spec, action or policies are not those wanted. */
+  isStale(existing: ScheduleDescription, wanted: ScheduleOptions): boolean;
+}
+
+/**
+ * Makes one schedule what is wanted: created when missing, updated when stale (a pause stays), paused with
+ * `offNote` while `wanted` is null (off), unpaused when it is wanted again; a schedule paused by hand stays paused.
+ */
+export async function keepSchedule(
+  client: Client,
+  scheduleId: string,
+  wanted: ScheduleOptions | null,
+  upkeep: ScheduleUpkeep,
+): Promise<ScheduleChange> {
   const handle = client.schedule.getHandle(scheduleId);
   let existing = await handle.describe().catch(ignoreNotFound);
 
-  if (settings.intervalMs === null) {
-    if (!existing) return { scheduleId, action: 'not created', detail: `${variable} is off` };
+  if (wanted === null) {
+    if (!existing) return { scheduleId, action: 'not created', detail: upkeep.offReason };
     if (existing.state.paused)
       return { scheduleId, action: 'unchanged', detail: `paused: ${existing.state.note ?? ''}` };
-    await handle.pause(offNote(variable));
-    return { scheduleId, action: 'paused', detail: `${variable} is off` };
+    await handle.pause(upkeep.offNote);
+    return { scheduleId, action: 'paused', detail: upkeep.offReason };
   }
 
-  const every = `every ${describeDuration(settings.intervalMs)}`;
+  const { detail } = upkeep;
   if (!existing) {
     try {
       await client.schedule.create(wanted);
-      return { scheduleId, action: 'created', detail: every };
+      return { scheduleId, action: 'created', detail };
     } catch (err) {
       // Created meanwhile by another process starting: make sure it is as wanted.
       if (!(err instanceof ScheduleAlreadyRunning)) throw err;
       existing = await handle.describe();
     }
   }
-  const stale = isStale(existing, wanted);
+  const stale = upkeep.isStale(existing, wanted);
   if (stale) {
     const { scheduleId: _id, memo: _memo, state: _state, ...update } = wanted;
     await handle.update((previous) => ({
@@ -232,21 +211,75 @@ async function syncSchedule(
       state: { paused: previous.state.paused, note: previous.state.note },
     }));
   }
-  if (existing.state.paused && existing.state.note === offNote(variable)) {
-    await handle.unpause(`${variable} is set again`);
-    return { scheduleId, action: 'unpaused', detail: every };
+  if (existing.state.paused && existing.state.note === upkeep.offNote) {
+    await handle.unpause(upkeep.onReason);
+    return { scheduleId, action: 'unpaused', detail };
   }
   if (existing.state.paused)
     return {
       scheduleId,
       action: stale ? 'updated' : 'unchanged',
-      detail: `${every}; paused by hand: ${existing.state.note ?? ''}`,
+      detail: `${detail}; paused by hand: ${existing.state.note ?? ''}`,
     };
-  return { scheduleId, action: stale ? 'updated' : 'unchanged', detail: every };
+  return { scheduleId, action: stale ? 'updated' : 'unchanged', detail };
+}
+
+/**
+ * Deletes our schedules of one kind (`ours`) that are not wanted any more: only those of this task queue (another
+ * deployment may share the namespace).
+ */
+export async function deleteSchedulesNotWanted(
+  client: Client,
+  options: { ours: RegExp; wanted: Set<string>; taskQueue: string; why: string },
+): Promise<ScheduleChange[]> {
+  const changes: ScheduleChange[] = [];
+  for await (const schedule of client.schedule.list()) {
+    if (
+      !options.ours.test(schedule.scheduleId) ||
+      options.wanted.has(schedule.scheduleId) ||
+      schedule.memo?.taskQueue !== options.taskQueue
+    )
+      continue;
+    await client.schedule.getHandle(schedule.scheduleId).delete().catch(ignoreNotFound);
+    changes.push({ scheduleId: schedule.scheduleId, action: 'deleted', detail: options.why });
+  }
+  return changes;
+}
+
+function reconcileOptions(config: IntakeConfig, taskQueue: string, intervalMs: number): ScheduleOptions {
+  const scheduleId = redcapReconcileScheduleId(config.id);
+  const input: RedcapReconcileInput = { configId: config.id };
+  const about = { configId: config.id, redcapUrl: config.url, project: config.project, instrument: config.instrument };
+  const action: ScheduleOptionsStartWorkflowAction<typeof RedcapReconcileWorkflow> = {
+    type: 'startWorkflow',
+    workflowType: REDCAP_RECONCILE_WORKFLOW,
+    workflowId: scheduleId,
+    taskQueue,
+    args: [input],
+    memo: about,
+    staticSummary: `Reconciliation of REDCap project ${config.project} (${config.instrument}) at ${config.url}`,
+  };
+  return intervalOptions(scheduleId, intervalMs, action, { ...about, taskQueue });
+}
+
+function xnatSyncOptions(server: XnatServer, taskQueue: string, intervalMs: number): ScheduleOptions {
+  const scheduleId = xnatSyncScheduleId(server.id);
+  const input: XnatSyncInput = { xnatConfigId: server.id };
+  const about = { xnatConfigId: server.id, xnatUrl: server.url };
+  const action: ScheduleOptionsStartWorkflowAction<typeof XnatSyncWorkflow> = {
+    type: 'startWorkflow',
+    workflowType: XNAT_SYNC_WORKFLOW,
+    workflowId: scheduleId,
+    taskQueue,
+    args: [input],
+    memo: about,
+    staticSummary: `XNAT sync of ${server.url}: sessions found there, and those without a REDCap record`,
+  };
+  return intervalOptions(scheduleId, intervalMs, action, { ...about, taskQueue });
 }
 
 /** A schedule that starts `action` every `intervalMs`, never two runs at once. */
-function scheduleOptions(
+function intervalOptions(
   scheduleId: string,
   intervalMs: number,
   action: ScheduleOptionsStartWorkflowAction<Workflow>,
@@ -283,7 +316,7 @@ function isStale(existing: ScheduleDescription, wanted: ScheduleOptions): boolea
   );
 }
 
-function ignoreNotFound(err: unknown): undefined {
+export function ignoreNotFound(err: unknown): undefined {
   if (err instanceof ScheduleNotFoundError) return undefined;
   throw err;
 }

@@ -11,12 +11,14 @@ import { parseSessionId } from '../sessions/ids';
 /**
  * Whether the session has its REDCap record, whether none is expected, and whether its monitoring was cancelled.
  * "None expected" is the session marked so (a REDCap link without a record: src/sessions/domain.ts
- * markExpectingNoRecord); the lab's `no-redcap-expected` dismissal is to be added here, in this one statement.
+ * markExpectingNoRecord) or the lab's `no-redcap-expected` dismissal (src/lab-data/dismissals.ts).
  */
 const CHECK_SQL = `
   select
     exists (select 1 from session_redcap link where link.session_id = session.id and link.record_id is not null) as record_filed,
-    exists (select 1 from session_redcap link where link.session_id = session.id and link.record_id is null) as no_record_expected,
+    exists (select 1 from session_redcap link where link.session_id = session.id and link.record_id is null)
+      or exists (select 1 from session_dismissal dismissal
+                   where dismissal.session_id = session.id and dismissal.kind = 'no-redcap-expected') as no_record_expected,
     session.monitors_cancelled_at is not null as cancelled,
     session.monitors_cancel_reason as cancel_reason
   from session where session.id = ?`;

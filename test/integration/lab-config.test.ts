@@ -161,6 +161,62 @@ test('entities in the database but not in the file are left alone', async () => 
   expect(await em.count(RedcapConfig)).toBe(2);
 });
 
+test('users: staff and the studies they see are kept, changed and cleared like any field', async () => {
+  await apply(fixture);
+  const rui = async () => orm.em.fork().findOneOrFail(User, { name: 'Rui Assistant' }, { populate: ['studies'] });
+  expect(await rui()).toMatchObject({ admin: false, staff: true });
+  expect((await rui()).studies.getIdentifiers()).toEqual(['SPN01']);
+
+  const everything = fixture.replace('    studies: [SPN01]           # and sees only these studies\n', '');
+  expect(actions(await apply(everything))).toContain('user "Rui Assistant": updated (studies)');
+  expect((await rui()).studies.getIdentifiers()).toEqual([]);
+  expect(actions(await apply(everything))).toContain('user "Rui Assistant": unchanged');
+});
+
+test('a user may only be limited to studies that exist, and not to none', async () => {
+  await apply(fixture);
+  const before = await snapshot();
+  const unknown = fixture.replace('studies: [SPN01]', 'studies: [SPN01, NOPE9]');
+  await expect(apply(unknown)).rejects.toThrow(/users\[1\]\.studies: no study NOPE9 \(in the file or the database\)/);
+  await expect(apply(fixture.replace('studies: [SPN01]', 'studies: []'))).rejects.toThrow(
+    /users\[1\]\.studies: list at least one study, or leave studies out/,
+  );
+  const twice = fixture.replace('    email: rui@example.org', '    email: ADA@example.org');
+  await expect(apply(twice)).rejects.toThrow(/email ADA@example.org is listed twice/);
+  expect(await snapshot()).toEqual(before);
+});
+
+test("a site's quietAfter and a user's digest and studies are stored; the same again changes nothing", async () => {
+  const file = fixture
+    .replace('      - site: ZHH\n', '      - site: ZHH\n        quietAfter: 2 weeks\n')
+    .replace('    admin: false', '    admin: false\n    digest: true');
+  expect(actions(await apply(file))).toContain('user "Rui Assistant": created');
+  const em = orm.em.fork();
+  expect(await em.findOneOrFail(StudySite, { site: 'ZHH' })).toMatchObject({ quietAfterSeconds: 14 * 86_400 });
+  const rui = await em.findOneOrFail(User, { name: 'Rui Assistant' }, { populate: ['studies'] });
+  expect(rui).toMatchObject({ digest: true });
+  expect(rui.studies.getIdentifiers()).toEqual(['SPN01']);
+  const again = await apply(file);
+  expect(again.changed).toBe(false);
+  expect(actions(await apply(file.replace('studies: [SPN01]', 'studies: [SPN01, SPN01]')))).toContain(
+    'user "Rui Assistant": unchanged',
+  );
+  expect(actions(await apply(file.replace('        quietAfter: 2 weeks\n', '')))).toContain(
+    'study site SPN01 at ZHH: updated (quietAfter)',
+  );
+});
+
+test("a user's studies must be studies, in the file or the database", async () => {
+  const file = fixture.replace('studies: [SPN01]', 'studies: [SPN01, NOPE9]');
+  const before = await snapshot();
+  const err = await apply(file).catch((e: unknown) => e);
+  expect(err).toBeInstanceOf(LabConfigError);
+  expect((err as LabConfigError).lines()).toEqual([
+    `lab.yml line ${lineOf(file, 'studies: [SPN01, NOPE9]')}: users[1].studies: no study NOPE9 (in the file or the database)`,
+  ]);
+  expect(await snapshot()).toEqual(before);
+});
+
 describe('a bad file changes nothing and says where it is wrong', () => {
   test.each([
     [
@@ -358,7 +414,7 @@ describe('the CLI (npm run cli), as a child process', () => {
     expect(missingVar).toEqual({
       code: 1,
       stdout: '',
-      stderr: `error: ${FIXTURE} line 38: environment variable REDCAP_TOKEN_SPN01_LONG is not set\n`,
+      stderr: `error: ${FIXTURE} line ${lineOf(fixture, '${REDCAP_TOKEN_SPN01_LONG}')}: environment variable REDCAP_TOKEN_SPN01_LONG is not set\n`,
     });
 
     const noFile = await cli(['config', 'apply', '/nonexistent/lab.yml'], { DATABASE_URL: url });

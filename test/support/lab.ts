@@ -98,3 +98,11 @@ export async function seedXnat(
   );
   await applyLabConfig(orm.em.fork(), parseLabConfig(source, { env: {} }).config);
 }
+
+/**
+ * A new hour for the emails limited to one an hour per REDCap config (src/mail/throttle.ts): for a test whose own
+ * failed intake must email, after earlier tests of its file used the hour.
+ */
+export async function freeEmailHour(orm: Orm): Promise<void> {
+  await orm.em.fork().getConnection().execute('delete from email_throttle');
+}

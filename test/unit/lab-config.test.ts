@@ -53,8 +53,8 @@ describe('the fixture', () => {
       },
     ]);
     expect(config.users).toEqual([
-      { name: 'Ada Admin', email: 'ada@example.org', admin: true },
-      { name: 'Rui Assistant', email: 'rui@example.org', admin: false },
+      { name: 'Ada Admin', email: 'ada@example.org', admin: true, staff: false, digest: false },
+      { name: 'Rui Assistant', email: 'rui@example.org', admin: false, staff: true, digest: false, studies: ['SPN01'] },
     ]);
     expect(config.redcap[0]).toEqual({
       url: 'https://redcap.example.org/',
@@ -108,7 +108,7 @@ ${extra}`;
       name: 'Social',
       sites: [{ site: 'CMH', code: 'SPX02', usesRedcap: false }],
     });
-    expect(config.users[0]).toEqual({ name: 'Ada', admin: false });
+    expect(config.users[0]).toEqual({ name: 'Ada', admin: false, staff: false, digest: false });
     expect(config.redcap[0]).toMatchObject({ url: 'https://redcap.example.org/', project: 1234 });
     expect(config.redcap[0].fields.completedValue).toBe('2');
   });
@@ -123,10 +123,33 @@ ${extra}`;
     expect(parseLabConfig(minimal(url), { env: {} }).config.redcap[0].url).toBe(stored);
   });
 
+  test("a site's quietAfter is a duration, in whole seconds; a user's digest and studies", () => {
+    const { config } = parseLabConfig(
+      `studies:\n  - id: spn01\n    name: S\n    sites:\n      - site: cmh\n        quietAfter: 14 days\n` +
+        `users:\n  - name: Dee\n    email: dee@example.org\n    digest: true\n    studies: [spn01]\n`,
+      { env: {} },
+    );
+    expect(config.studies[0].sites[0]).toMatchObject({ site: 'CMH', quietAfter: 14 * 86_400 });
+    expect(config.users[0]).toEqual({
+      name: 'Dee',
+      email: 'dee@example.org',
+      admin: false,
+      staff: false,
+      digest: true,
+      studies: ['SPN01'],
+    });
+    const bad = `studies:\n  - id: S1\n    name: S\n    sites:\n      - site: CMH\n        quietAfter: soon\nusers:\n  - name: Dee\n    studies: []\n    digest: yes\n`;
+    expect(problemsOf(bad)).toEqual([
+      expect.stringMatching(/line 6: studies\[0\]\.sites\[0\]\.quietAfter: "soon" is not a duration/),
+      expect.stringMatching(/line 9: users\[0\]\.studies: list at least one study, or leave studies out/),
+      expect.stringMatching(/line 10: users\[0\]\.digest: expected true or false/),
+    ]);
+  });
+
   test('sections may be left out', () => {
     expect(parseLabConfig('users:\n  - name: Ada\n', { env: {} }).config).toEqual({
       studies: [],
-      users: [{ name: 'Ada', admin: false }],
+      users: [{ name: 'Ada', admin: false, staff: false, digest: false }],
       redcap: [],
       xnat: [],
     });
