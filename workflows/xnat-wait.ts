@@ -1,12 +1,20 @@
 /**
  * ScanDownloadWorkflow's wait for XNAT (docs/xnat.md "Downloads wait for XNAT"): where the session's study site has an
- * XNAT project, no download job is submitted until XNAT has archived the session. One activity, retried on the
- * download backoff until the end time, as the download attempts are; the status says `waiting-for-xnat`.
- * `scansArrived` checks again now, `cancel` ends it.
+ * XNAT project, no download job is submitted until XNAT has archived the session. A first look, one attempt; while
+ * XNAT has not archived it, one activity retried on the download backoff until the end time, as the download attempts
+ * are, and the status says `waiting-for-xnat` (never for a session XNAT need not be asked about). `scansArrived`
+ * checks again now, `cancel` ends it.
  */
-import { ActivityFailure, isCancellation, proxyActivities } from '@temporalio/workflow';
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  isCancellation,
+  proxyActivities,
+  sleep,
+  TimeoutFailure,
+} from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import type { CancelRequest, MonitorStatus, ScanDownloadInput } from '../surface';
+import { WAITING_FOR_XNAT, type CancelRequest, type MonitorStatus, type ScanDownloadInput } from '../surface';
 import { xnatWait } from './activity-options';
 
 /** What the wait uses of the download monitor's run (workflows/scan-download.ts). */
@@ -26,14 +34,15 @@ export async function xnatWaitStep(
   input: ScanDownloadInput,
   endMs: number,
 ): Promise<'ready' | 'end-time-passed' | 'cancelled'> {
+  const backoff = { initialMs: input.retryInitialMs, maxMs: input.retryMaxMs };
+  let waiting = false;
   for (;;) {
     if (run.cancelled()) return 'cancelled';
     const remaining = endMs - Date.now();
     if (remaining <= 0) return 'end-time-passed';
     run.checkAgain = false;
-    run.status.state = 'waiting-for-xnat';
     const { waitForXnatArchive } = proxyActivities<Activities>(
-      xnatWait(remaining, { initialMs: input.retryInitialMs, maxMs: input.retryMaxMs }),
+      waiting ? xnatWait(remaining, backoff) : { ...xnatWait(remaining, backoff), retry: { maximumAttempts: 1 } },
     );
     try {
       const found = await run.cancellable(() => waitForXnatArchive({ sessionId: input.sessionId }));
@@ -45,11 +54,24 @@ export async function xnatWaitStep(
       run.status.state = 'downloading';
       return 'ready';
     } catch (err) {
-      if (!(err instanceof ActivityFailure) || err.retryState === 'NON_RETRYABLE_FAILURE' || isCancellation(err))
-        throw err;
-      // The next check would pass the end time: give up as the download does.
-      if (err.retryState === 'TIMEOUT') return 'end-time-passed';
+      if (!(err instanceof ActivityFailure) || isCancellation(err)) throw err;
+      // The end time passed: between checks (TIMEOUT), or during one, or while no worker or server ran (a
+      // TimeoutFailure, NON_RETRYABLE_FAILURE on a real server). Give up as the download does.
+      if (err.retryState === 'TIMEOUT' || err.cause instanceof TimeoutFailure) return 'end-time-passed';
+      if (err.retryState === 'NON_RETRYABLE_FAILURE') throw err;
+      if (!waiting && err.retryState === 'MAXIMUM_ATTEMPTS_REACHED') {
+        // The first look failed: from now on, checks on the backoff. Not archived yet: its first step first.
+        waiting = true;
+        if (isWaitingForXnat(err)) {
+          run.status.state = 'waiting-for-xnat';
+          await run.cancellable(() => sleep(Math.min(backoff.initialMs, Math.max(endMs - Date.now(), 1))));
+        }
+        continue;
+      }
       throw err;
     }
   }
 }
+
+const isWaitingForXnat = (err: unknown): boolean =>
+  err instanceof ActivityFailure && err.cause instanceof ApplicationFailure && err.cause.type === WAITING_FOR_XNAT;
