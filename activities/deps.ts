@@ -4,6 +4,7 @@ import type { Config } from '../src/config';
 import type { Orm } from '../src/db/orm';
 import { logger as serviceLogger, type Logger } from '../src/logger';
 import { createMailer, type Mailer } from '../src/mail/transport';
+import { XnatClient } from '../src/xnat/client';
 
 /** Tests hand in real ones wired to test servers. */
 export interface ActivityDeps {
@@ -19,9 +20,18 @@ export interface ActivityDeps {
    * stopped, even one its monitor had let run on.
    */
   graceOver?: AbortSignal;
+  /** The worker's one XNAT client (its login is reused by every activity); unset: one made from the config. */
+  xnat?: XnatClient;
 }
 
-/** The worker's dependencies (`npm run worker`, `npm start`): the service logger and the configured mailer. */
+/** The worker's dependencies (`npm run worker`, `npm start`): the service logger, the configured mailer, an XNAT client. */
 export function activityDepsFrom(config: Config, orm: Orm, temporal: Client): ActivityDeps {
-  return { config, orm, logger: serviceLogger, temporal, mailer: createMailer(config) };
+  return {
+    config,
+    orm,
+    logger: serviceLogger,
+    temporal,
+    mailer: createMailer(config),
+    xnat: new XnatClient({ timeoutMs: config.xnat.timeoutMs }),
+  };
 }

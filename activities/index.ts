@@ -6,6 +6,7 @@ import { createIntakeActivities } from './intake';
 import { createMailActivities } from './mail';
 import { createMonitorActivities } from './monitors';
 import { createReconcileActivities } from './reconcile';
+import { createXnatActivities } from './xnat';
 
 export { activityDepsFrom, type ActivityDeps } from './deps';
 
@@ -17,6 +18,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createMonitorActivities(deps),
     ...createMailActivities(deps),
     ...createReconcileActivities(deps, redcap),
+    ...createXnatActivities(deps),
     ...createDigestActivities(deps),
   };
 }

@@ -41,6 +41,7 @@ import { MONITORING_CANCELLED, PermanentError, type MonitorEmailKind, type ScanC
 import type { ActivityDeps } from './deps';
 import { whileHeartbeating } from './heartbeat';
 import { createMailActivities, type ComposedEmail } from './mail';
+import { checkXnatOfSession } from './xnat-check';
 
 export interface MonitorEmailRequest {
   kind: MonitorEmailKind;
@@ -101,7 +102,7 @@ function sessionGone(sessionId: string): ApplicationFailure {
 }
 
 /** The session read, or the permanent SessionNotFound failure when it is no longer in the database. */
-async function orSessionGone<T>(sessionId: string, read: Promise<T>): Promise<T> {
+export async function orSessionGone<T>(sessionId: string, read: Promise<T>): Promise<T> {
   try {
     return await read;
   } catch (err) {
@@ -172,6 +173,12 @@ export function createMonitorActivities(deps: ActivityDeps) {
   const mail = createMailActivities(deps);
   const settings = deps.config.submit;
   const queued = settings.statusCommand !== undefined;
+
+  /** The session an email is composed from; the download email asks XNAT once more first (where the scans are now). */
+  async function readSessionForEmail(request: MonitorEmailRequest): Promise<SessionView> {
+    if (request.kind === 'download-gave-up') await checkXnatOfSession(deps, request.sessionId);
+    return readSession(deps.orm.em.fork(), request.sessionId);
+  }
 
   /** Fails the attempt (retryable) while the session has a job of this kind queued or running, or of unknown state. */
   async function ensureNoJobRunning(sessionId: string, kind: JobKind): Promise<void> {
@@ -353,7 +360,9 @@ export function createMonitorActivities(deps: ActivityDeps) {
   return {
     /** Whether the session still misses its scans, and whether its monitoring was cancelled (src/sessions/scan-check.ts, one SQL statement). A session gone is permanent. */
     async checkScans(sessionId: string): Promise<ScanCheck> {
-      return orSessionGone(sessionId, checkSessionScans(deps.orm.em.fork(), sessionId));
+      const check = await orSessionGone(sessionId, checkSessionScans(deps.orm.em.fork(), sessionId));
+      await checkXnatOfSession(deps, sessionId); // recorded on the session, for GET /sessions/:id and the email
+      return check;
     },
 
     /**
@@ -432,7 +441,7 @@ export function createMonitorActivities(deps: ActivityDeps) {
      * the monitor ends `cancelled`), unless an earlier attempt sent it already.
      */
     async sendMonitorEmail(request: MonitorEmailRequest): Promise<MonitorEmailSent> {
-      const view = await readSession(deps.orm.em.fork(), request.sessionId);
+      const view = await readSessionForEmail(request);
       if (view.monitorsCancelled && !(await emailSent(deps.orm.em.fork(), request.key))) refuseIfCancelled(view);
       const sent = await mail.emailAdmins(monitorEmail(request, view));
       return { sent: true, recipients: sent.recipients.length, ...(sent.alreadySent ? { alreadySent: true } : {}) };
@@ -443,7 +452,7 @@ export function createMonitorActivities(deps: ActivityDeps) {
      * sends it): kept for those still running until the patch monitor-email-composed-where-sent is deleted.
      */
     async composeMonitorEmail(request: MonitorEmailRequest): Promise<ComposedEmail> {
-      return monitorEmail(request, await readSession(deps.orm.em.fork(), request.sessionId));
+      return monitorEmail(request, await readSessionForEmail(request));
     },
   };
 }

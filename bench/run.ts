@@ -177,7 +177,26 @@ async function benchOn(
     }
 
     if (options.only === undefined || options.only === 'xnat') {
-      await benchXnat({ orm, experiments: Number(options.experiments), checks: 200, log });
+      // A worker for the XnatSyncWorkflow run: it finds the bench's fake XNAT through the XNAT config.
+      const taskQueue = 'bench-xnat';
+      const startWorker = async () => {
+        const worker = startServiceProcess('worker', {
+          ...env,
+          LOG_LEVEL: 'info',
+          TEMPORAL_TASK_QUEUE: taskQueue,
+          XNAT_SYNC_INTERVAL: 'off',
+          REDCAP_RECORD_DELAY: '30 days',
+        });
+        children.push(worker);
+        await waitForProcess(worker, () => worker.output().includes('worker running'), 'the worker to start', 120_000);
+      };
+      await benchXnat({
+        orm,
+        experiments: Number(options.experiments),
+        checks: 200,
+        log,
+        worker: { client, taskQueue, start: startWorker },
+      });
     }
 
     // Last: its 5,000 monitors would keep the fleet's count of running monitors from reaching zero.

@@ -4,10 +4,15 @@
  *      the lookup of the study site's project, XNAT's answers, the state recorded), for a session archived, one in
  *      the prearchive and one absent, in a project of N experiments; its XNAT requests;
  *   2. one sync of a project of N experiments (syncXnatProject): all of them known sessions (a first run over its
- *      lookback), then nothing changed (the hourly case), then N more new ones: its time and its XNAT requests.
+ *      lookback), then nothing changed (the hourly case), then N more new ones: its time and its XNAT requests;
+ *   3. with a worker (`workerTaskQueue`): one XnatSyncWorkflow run over N more new sessions without a REDCap record,
+ *      which files them and starts their N RedcapRecordMonitors: its time, XNAT requests and history events.
  */
+import type { Client } from '@temporalio/client';
 import type { Orm } from '../src/db/orm';
 import { XnatProject } from '../src/db/xnat';
+import { XNAT_SYNC_WORKFLOW, type XnatSyncResult } from '../surface';
+import type { XnatSyncWorkflow } from '../workflows/xnat-sync';
 import { applyLabConfig, parseLabConfig } from '../src/lab-config';
 import { checkSessionScans } from '../src/sessions/scan-check';
 import { XnatClient } from '../src/xnat/client';
@@ -21,12 +26,15 @@ import { fmt, percentile } from './stats';
 const DAY = 24 * 3600_000;
 const known = (i: number) => `SPN01_CMH_8${String(i).padStart(5, '0')}_01_01`;
 const fresh = (i: number) => `SPN01_CMH_7${String(i).padStart(5, '0')}_01_01`;
+const found = (i: number) => `SPN01_CMH_5${String(i).padStart(5, '0')}_01_01`;
 
 export async function benchXnat(options: {
   orm: Orm;
   experiments: number;
   checks: number;
   log: (line: string) => void;
+  /** A worker's task queue and a client: the workflow run is measured too. */
+  worker?: { client: Client; taskQueue: string; start(): Promise<void> };
 }): Promise<void> {
   const { orm, experiments: count, checks, log } = options;
   const xnat = await FakeXnat.start({ timeZone: 'UTC' });
@@ -48,6 +56,7 @@ export async function benchXnat(options: {
 
     await benchCheck(orm, xnat, checks, count, log);
     await benchSync(orm, xnat, projectId, count, log);
+    if (options.worker) await benchSyncWorkflow(orm, xnat, options.worker, count, log);
   } finally {
     await xnat.close();
   }
@@ -121,4 +130,38 @@ async function benchSync(orm: Orm, xnat: FakeXnat, projectId: number, count: num
       insertedAt: new Date(now - 60_000),
     });
   await run(`${count} more, all new sessions`, new Date(now));
+}
+
+async function benchSyncWorkflow(
+  orm: Orm,
+  xnat: FakeXnat,
+  worker: { client: Client; taskQueue: string; start(): Promise<void> },
+  count: number,
+  log: (line: string) => void,
+) {
+  await worker.start();
+  const project = await orm.em.fork().findOneOrFail(XnatProject, { project: 'SPN01_CMH' });
+  // A first run (it reads the whole project), and only the sessions new to it are due a monitor.
+  await orm.em.fork().nativeUpdate(XnatProject, { id: project.id }, { syncedUntil: null });
+  await orm.em.getConnection().execute(`update xnat_found_session set monitor_started_at = now()`);
+  const insertedAt = new Date(Date.now() - 60_000);
+  for (let i = 0; i < count; i++)
+    xnat.addExperiment({ project: 'SPN01_CMH', label: found(i), date: '2026-11-22', insertedAt, scans: 0 });
+  const calls = xnat.calls.length;
+  const workflowId = `bench-xnat-sync-${Date.now()}`;
+  const started = performance.now();
+  const result: XnatSyncResult = await worker.client.workflow.execute<typeof XnatSyncWorkflow>(XNAT_SYNC_WORKFLOW, {
+    taskQueue: worker.taskQueue,
+    workflowId,
+    args: [{ xnatConfigId: project.config.id }],
+  });
+  const seconds = (performance.now() - started) / 1000;
+  const history = await worker.client.workflow.getHandle(workflowId).fetchHistory();
+  const [synced] = result.projects;
+  log(
+    `xnat: XnatSyncWorkflow, a first run over ${synced.listed} experiments, ${count} of them new sessions without a ` +
+      `REDCap record: ${fmt(seconds, 1)} s (filed ${synced.filed}, new ${synced.newSessions}, ` +
+      `${synced.redcapRecordMonitors} RedcapRecordMonitors started); ` +
+      `${xnat.calls.length - calls} XNAT requests, ${history.events?.length ?? 0} history events`,
+  );
 }

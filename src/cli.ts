@@ -26,7 +26,7 @@ import { forgetParticipantData, type ForgetReport, type ForgetTarget } from './s
 import { commandTemporalAddress, connectTemporal, temporalSettings } from './temporal/client';
 import { pullRecord, pullSchema } from './lab-data/pull';
 import { syncDigestSchedulesWith } from './temporal/digest-schedules';
-import { describeScheduleChange, syncReconcileSchedulesWith } from './temporal/schedules';
+import { describeScheduleChange, syncSchedulesWith } from './temporal/schedules';
 import {
   REDCAP_RECONCILE_WORKFLOW,
   redcapReconcileScheduleId,
@@ -266,11 +266,11 @@ async function updateSchedules(config: Config, orm: Orm): Promise<void> {
   let client: Client | undefined;
   try {
     client = await connectTemporal(temporalSettings(config, address));
-    for (const change of await syncReconcileSchedulesWith(orm, client, config)) out(describeScheduleChange(change));
+    for (const change of await syncSchedulesWith(orm, client, config)) out(describeScheduleChange(change));
     for (const change of await syncDigestSchedulesWith(orm, client, config)) out(describeScheduleChange(change));
   } catch (err) {
     note(
-      `warning: reconciliation and digest schedules not updated: ${describeStartupFailure(err)}; npm start and npm run worker update them when they start`,
+      `warning: reconciliation, XNAT sync and digest schedules not updated: ${describeStartupFailure(err)}; npm start and npm run worker update them when they start`,
     );
   } finally {
     await client?.connection.close();

@@ -88,6 +88,8 @@ const schema = z.object({
   XNAT_SYNC_INTERVAL: durationOrOff.default('1 hour'),
   XNAT_SYNC_LOOKBACK: duration.default('7 days'),
   XNAT_TIMEOUT: duration.default('10 seconds'),
+  /** How long RedcapRecordMonitor waits for the REDCap record of a session found in XNAT before emailing. */
+  REDCAP_RECORD_DELAY: duration.default('2 days'),
   /** When each study's daily digest goes out (HH:MM in TZ), or `off`. */
   DIGEST_AT: z
     .string()
@@ -184,6 +186,8 @@ export interface Config {
     downloadWindowMs: number;
     downloadRetryInitialMs: number;
     downloadRetryMaxMs: number;
+    /** REDCAP_RECORD_DELAY */
+    redcapRecordDelayMs: number;
   };
   /** Reconciliation of each REDCap config (docs/redcap.md "Reconciliation"): how often (null: `off`), and how far back a first run looks. */
   reconcile: { intervalMs: number | null; lookbackMs: number };
@@ -427,6 +431,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       downloadWindowMs: e.DOWNLOAD_WINDOW,
       downloadRetryInitialMs: e.DOWNLOAD_RETRY_INITIAL,
       downloadRetryMaxMs: e.DOWNLOAD_RETRY_MAX,
+      redcapRecordDelayMs: e.REDCAP_RECORD_DELAY,
     },
     reconcile: { intervalMs: e.RECONCILE_INTERVAL, lookbackMs: e.RECONCILE_LOOKBACK },
     xnat: { syncIntervalMs: e.XNAT_SYNC_INTERVAL, syncLookbackMs: e.XNAT_SYNC_LOOKBACK, timeoutMs: e.XNAT_TIMEOUT },

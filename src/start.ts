@@ -18,7 +18,7 @@ import { supervise } from './dev/supervise';
 import { exitOnStartupFailure } from './startup-failure';
 import { installTemporalRuntime } from './temporal/runtime';
 import { syncDigestSchedulesAtStart } from './temporal/digest-schedules';
-import { syncReconcileSchedulesAtStart } from './temporal/schedules';
+import { syncSchedulesAtStart } from './temporal/schedules';
 import { connectWorkerTemporal, createWorker } from './worker';
 
 async function main(): Promise<void> {
@@ -100,7 +100,7 @@ async function main(): Promise<void> {
     const temporal = await connectTemporal(settings);
     cleanups.push(['Temporal client', () => temporal.connection.close()]);
     await registerSearchAttributes(temporal, config.temporalNamespace);
-    await syncReconcileSchedulesAtStart(orm, temporal, config, logger);
+    await syncSchedulesAtStart(orm, temporal, config, logger);
     await syncDigestSchedulesAtStart(orm, temporal, config, logger);
 
     const connection = await connectWorkerTemporal(settings);

@@ -14,7 +14,7 @@ import { connectTemporal, temporalSettings, temporalUnavailable, type TemporalSe
 import { serviceDataConverter } from './temporal/data-converter';
 import { installTemporalRuntime } from './temporal/runtime';
 import { syncDigestSchedulesAtStart } from './temporal/digest-schedules';
-import { syncReconcileSchedulesAtStart } from './temporal/schedules';
+import { syncSchedulesAtStart } from './temporal/schedules';
 import { workflowSource } from './temporal/workflow-bundle';
 import { workerTuning } from './temporal/worker-tuning';
 
@@ -122,7 +122,7 @@ async function main(): Promise<void> {
   const temporal = await connectTemporal(settings);
   const deps = activityDepsFrom(config, orm, temporal);
   const worker = await createWorker({ config, connection, deps });
-  await syncReconcileSchedulesAtStart(orm, temporal, config, logger);
+  await syncSchedulesAtStart(orm, temporal, config, logger);
   await syncDigestSchedulesAtStart(orm, temporal, config, logger);
   const metrics = config.workerMetricsPort ? await serveMetrics(config.workerMetricsPort) : undefined;
   logger.info(

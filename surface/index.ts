@@ -13,6 +13,8 @@ export const REDCAP_INTAKE_WORKFLOW = 'RedcapIntakeWorkflow';
 export const SCAN_IMPORT_WORKFLOW = 'ScanImportWorkflow';
 export const SCAN_DOWNLOAD_WORKFLOW = 'ScanDownloadWorkflow';
 export const REDCAP_RECONCILE_WORKFLOW = 'RedcapReconcileWorkflow';
+export const XNAT_SYNC_WORKFLOW = 'XnatSyncWorkflow';
+export const REDCAP_RECORD_MONITOR = 'RedcapRecordMonitor';
 
 /** Business ids: a second start for a running id joins the running workflow. */
 export const scanImportWorkflowId = (sessionId: string) => `scan-import:${sessionId}`;
@@ -35,6 +37,10 @@ const encodeIdPart = (part: string) =>
 
 /** The Temporal Schedule that runs RedcapReconcileWorkflow for one REDCap config (its runs: `<schedule id>-<time>`). */
 export const redcapReconcileScheduleId = (configId: number) => `redcap-reconcile:${configId}`;
+/** The Temporal Schedule that runs XnatSyncWorkflow for one XNAT config (its runs: `<schedule id>-<time>`). */
+export const xnatSyncScheduleId = (xnatConfigId: number) => `xnat-sync:${xnatConfigId}`;
+/** RedcapRecordMonitor of a session found in XNAT without a REDCap record. */
+export const redcapRecordWorkflowId = (sessionId: string) => `redcap-record:${sessionId}`;
 
 // --- Search attributes (Keyword): ops filter the Web UI with SessionId="SPN01_CMH_0001_01_01" --------------
 
@@ -155,7 +161,8 @@ export interface CancelRequest {
 
 export type MonitorState =
   | 'checking' // reading the session from the database
-  | 'waiting' // ScanImportWorkflow: waiting until nextCheckAt
+  | 'waiting' // ScanImportWorkflow, RedcapRecordMonitor: waiting until nextCheckAt
+  | 'waiting-for-xnat' // ScanDownloadWorkflow: XNAT has not archived the session yet; no download job is submitted
   | 'downloading' // ScanDownloadWorkflow: download attempts with backoff until endTime
   | 'post-download' // ScanDownloadWorkflow: running the post-download job
   | 'emailing' // telling the admins
@@ -173,7 +180,7 @@ export interface MonitorStatus {
   /** ScanDownloadWorkflow: download attempts made in the attempt rounds that have ended. */
   attempts?: number;
   /** Set once the monitor has finished. */
-  outcome?: ScanImportOutcome | ScanDownloadOutcome;
+  outcome?: ScanImportOutcome | ScanDownloadOutcome | RedcapRecordOutcome;
   cancelReason?: string;
 }
 
@@ -222,6 +229,62 @@ export const MONITORING_CANCELLED = 'MonitoringCancelled';
 
 /** The kinds of email the monitors send (also the metric label and the idempotency-key suffix). */
 export type MonitorEmailKind = 'no-scans' | 'download-gave-up';
+
+// --- XNAT: XnatSyncWorkflow and RedcapRecordMonitor --------------------------------------------------------
+
+/** One sync of every project of an XNAT config: what the schedule `xnat-sync:<configId>` starts. */
+export interface XnatSyncInput {
+  xnatConfigId: number;
+}
+
+/** One project's sync, in counts (a run's history holds no list of sessions). */
+export interface XnatProjectSynced {
+  /** The XNAT project id, e.g. SPN01_CMH. */
+  project: string;
+  /** Experiments in the project, and those added or changed since the last run. */
+  listed: number;
+  changed: number;
+  /** Sessions those experiments name; those that were not in the database before. */
+  filed: number;
+  newSessions: number;
+  /** Changed experiments whose label names no session of the project (reported, not filed). */
+  labelProblems: number;
+  /** RedcapRecordMonitors started (new sessions of a site that uses REDCap, without a record). */
+  redcapRecordMonitors: number;
+}
+
+export interface XnatSyncResult {
+  projects: XnatProjectSynced[];
+}
+
+/** A session's REDCap record was filed: its RedcapRecordMonitor checks now (and ends `record-filed`). */
+export const recordFiledSignal = defineSignal('recordFiled');
+
+export interface RedcapRecordInput extends MonitoredSession {
+  /** How long to wait for a REDCap record before emailing (REDCAP_RECORD_DELAY), in ms. */
+  delayMs: number;
+}
+
+export type RedcapRecordOutcome = 'record-filed' | 'email-sent' | 'dismissed' | 'cancelled';
+
+export interface RedcapRecordResult {
+  outcome: RedcapRecordOutcome;
+  cancelReason?: string;
+}
+
+/** RedcapRecordMonitor's check: is the session's REDCap record there, is none expected, was its monitoring cancelled? */
+export interface RedcapRecordCheck {
+  recordFiled: boolean;
+  noRecordExpected: boolean;
+  cancelled?: CancelRequest;
+}
+
+/** ScanDownloadWorkflow's wait for XNAT: ready to download (archived, no XNAT project, or scans here already), or cancelled. */
+export type XnatArchiveCheck =
+  { ready: 'archived' | 'no-xnat-project' | 'scans-present' } | { cancelled: CancelRequest };
+
+/** XNAT has not archived the session yet: the wait's activity fails with this type and is retried on the backoff. */
+export const WAITING_FOR_XNAT = 'WaitingForXnat';
 
 // --- Errors ---------------------------------------------------------------------------------------------
 

@@ -59,6 +59,19 @@ export const reconcilePages: ActivityOptions = {
   retry: fourTries,
 };
 
+/** One XNAT project's sync (its two listings, the filing, the monitors it starts): fails after four tries, as a reconciliation does. */
+export const xnatSync: ActivityOptions = { startToCloseTimeout: '10 minutes', retry: fourTries };
+
+/**
+ * ScanDownloadWorkflow's wait for XNAT to archive the session: one activity retried on the download backoff until
+ * the end time (`remainingMs` from now), like the download attempts. Each attempt waits at most a few seconds on XNAT.
+ */
+export const xnatWait = (remainingMs: number, backoff: { initialMs: number; maxMs: number }): ActivityOptions => ({
+  scheduleToCloseTimeout: remainingMs,
+  startToCloseTimeout: '1 minute',
+  retry: { ...untilFixed, initialInterval: backoff.initialMs, maximumInterval: backoff.maxMs },
+});
+
 /** Longest one job attempt may run; a longer download belongs in a batch queue (sbatch). */
 const JOB_ATTEMPT_MS = 60 * 60 * 1000;
 

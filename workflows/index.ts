@@ -2,5 +2,7 @@
 export { LabDigestWorkflow } from './digest';
 export { RedcapIntakeWorkflow } from './intake';
 export { RedcapReconcileWorkflow } from './reconcile';
+export { RedcapRecordMonitor } from './redcap-record';
 export { ScanDownloadWorkflow } from './scan-download';
 export { ScanImportWorkflow } from './scan-import';
+export { XnatSyncWorkflow } from './xnat-sync';

@@ -98,4 +98,11 @@ export const PATCHES = {
     deprecated: '0.4.0',
     deleted: '0.5.0',
   },
+  /** Where the site has an XNAT project, the download job is submitted only once XNAT has archived the session. */
+  scanDownloadWaitsForXnat: {
+    id: 'scan-download-waits-for-xnat',
+    added: '0.3.0',
+    deprecated: '0.4.0',
+    deleted: '0.5.0',
+  },
 } as const satisfies Record<string, PatchLife>;

@@ -2,6 +2,7 @@
  * ScanDownloadWorkflow: submits the download job until the session has scans or the end time passes (one activity
  * that Temporal retries with backoff), then runs the post-download job; past the end time it emails the admins.
  * `scansArrived` lets a running job finish and then checks again; `cancel` ends it at once (docs/temporal.md).
+ * Where the site has an XNAT project, it first waits for XNAT to archive the session (workflows/xnat-wait.ts).
  */
 import {
   ActivityCancellationType,
@@ -27,6 +28,7 @@ import {
 import { database, downloadJob, email, postDownloadJob } from './activity-options';
 import { monitorControls, type MonitorControls } from './monitor-controls';
 import { PATCHES } from './patches';
+import { xnatWaitStep } from './xnat-wait';
 
 const { composeMonitorEmail } = proxyActivities<Activities>(database);
 const { emailAdmins, sendMonitorEmail } = proxyActivities<Activities>(email);
@@ -43,7 +45,9 @@ export async function ScanDownloadWorkflow(input: ScanDownloadInput): Promise<Sc
   }
   const endTime = new Date(endMs).toISOString();
   const run = downloadRun(endTime, jobAware);
-  const downloaded = await downloadStep(run, input, endMs);
+  const waited = patched(PATCHES.scanDownloadWaitsForXnat.id) ? await xnatWaitStep(run, input, endMs) : 'ready';
+  if (waited === 'cancelled') return run.finish('cancelled');
+  const downloaded = waited === 'ready' ? await downloadStep(run, input, endMs) : waited;
   if (downloaded === 'cancelled') return run.finish('cancelled');
   if (downloaded === 'scans-there') return run.finish(await postDownloadStep(run, input));
   return run.finish(await gaveUpStep(run, input, { windowMs: endMs - startedAt, endTime }));
@@ -97,7 +101,7 @@ function downloadRun(endTime: string, jobAware: boolean): DownloadRun {
   };
   setHandler(scansArrivedSignal, () => {
     run.checkAgain = true;
-    if (controls.status.state === 'downloading') scope?.cancel();
+    if (controls.status.state === 'downloading' || controls.status.state === 'waiting-for-xnat') scope?.cancel();
   });
   return run;
 }

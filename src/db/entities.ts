@@ -9,7 +9,13 @@ import { JobRunSchema } from './job-run';
 import { labDataSchemas, type SessionState } from './lab-data';
 import { LabLoginSchema } from './lab-login';
 import { SentEmailSchema } from './sent-email';
-import { SessionXnatSchema, XnatConfigSchema, XnatLabelProblemSchema, XnatProjectSchema } from './xnat';
+import {
+  SessionXnatSchema,
+  XnatConfigSchema,
+  XnatFoundSessionSchema,
+  XnatLabelProblemSchema,
+  XnatProjectSchema,
+} from './xnat';
 
 export class Study {
   id!: string; // e.g. SPN01
@@ -382,6 +388,7 @@ export const entities = [
   XnatProjectSchema,
   SessionXnatSchema,
   XnatLabelProblemSchema,
+  XnatFoundSessionSchema,
   LabLoginSchema,
   ...labDataSchemas,
   IntakeFailureSchema,

@@ -3,7 +3,8 @@
  * XNAT last said about each session, and how far the sync of each project has read.
  */
 import { Collection, EntitySchema, OptionalProps } from '@mikro-orm/core';
-import { Session, StudySite } from './entities';
+// Types only: entities.ts lists these schemas, so a value import back would be a cycle (by name below instead).
+import type { Session, StudySite } from './entities';
 
 /** One XNAT server and the account the service reads it with. */
 export class XnatConfig {
@@ -57,6 +58,17 @@ export class XnatLabelProblem {
   seenAt: Date = new Date();
 }
 
+/**
+ * A session the XNAT sync filed first, at a site that uses REDCap, with no REDCap record: its RedcapRecordMonitor is
+ * due until `monitorStartedAt` is set. Written with the session, so a sync retried after filing still starts it.
+ */
+export class XnatFoundSession {
+  session!: Session;
+  project!: XnatProject;
+  foundAt!: Date;
+  monitorStartedAt?: Date | null;
+}
+
 export const XnatConfigSchema = new EntitySchema<XnatConfig>({
   class: XnatConfig,
   tableName: 'xnat_config',
@@ -78,7 +90,7 @@ export const XnatProjectSchema = new EntitySchema<XnatProject>({
     id: { type: 'number', primary: true, autoincrement: true },
     config: { kind: 'm:1', entity: () => XnatConfig, deleteRule: 'cascade' },
     project: { type: 'string', length: 64 },
-    studySite: { kind: 'm:1', entity: () => StudySite, unique: true, deleteRule: 'cascade' },
+    studySite: { kind: 'm:1', entity: 'StudySite', unique: true, deleteRule: 'cascade' },
     syncedUntil: { type: 'datetime', nullable: true },
     lastUploadAt: { type: 'datetime', nullable: true },
   },
@@ -88,7 +100,7 @@ export const SessionXnatSchema = new EntitySchema<SessionXnat>({
   class: SessionXnat,
   tableName: 'session_xnat',
   properties: {
-    session: { kind: '1:1', entity: () => Session, owner: true, primary: true, deleteRule: 'cascade' },
+    session: { kind: '1:1', entity: 'Session', owner: true, primary: true, deleteRule: 'cascade' },
     state: { type: 'string', length: 16 },
     since: { type: 'datetime', nullable: true },
     scans: { type: 'number', nullable: true },
@@ -109,5 +121,17 @@ export const XnatLabelProblemSchema = new EntitySchema<XnatLabelProblem>({
     label: { type: 'text' },
     reason: { type: 'text' },
     seenAt: { type: 'datetime', onCreate: () => new Date() },
+  },
+});
+
+export const XnatFoundSessionSchema = new EntitySchema<XnatFoundSession>({
+  class: XnatFoundSession,
+  tableName: 'xnat_found_session',
+  indexes: [{ properties: ['project'] }],
+  properties: {
+    session: { kind: '1:1', entity: 'Session', owner: true, primary: true, deleteRule: 'cascade' },
+    project: { kind: 'm:1', entity: () => XnatProject, deleteRule: 'cascade' },
+    foundAt: { type: 'datetime' },
+    monitorStartedAt: { type: 'datetime', nullable: true },
   },
 });

@@ -18,7 +18,7 @@ import {
 } from '../sessions/cancel';
 import { findSession } from '../sessions/domain';
 import { dismissalView, viewSession, type DismissalView } from '../sessions/view';
-import type { SignalReport } from '../temporal/monitors';
+import { signalRecordFiled, type MonitorName, type SignalReport } from '../temporal/monitors';
 import { sessionsChanged } from './state';
 
 export { DISMISSAL_KINDS, type DismissalKind, type DismissalView };
@@ -60,7 +60,7 @@ export interface Dismissed {
   created: boolean;
   dismissal: DismissalView;
   /** no-scans-expected: the monitors that got `cancel`. */
-  monitors?: SignalReport;
+  monitors?: SignalReport<MonitorName>;
 }
 
 /**
@@ -101,7 +101,7 @@ export async function dismissSession(
   const dismissal = dismissalView(await em.fork().findOneOrFail(SessionDismissal, { sessionId, kind: request.kind }));
   if (inserted.length === 0) return { sessionId, created: false, dismissal };
 
-  let monitors: SignalReport | undefined;
+  let monitors: SignalReport<MonitorName> | undefined;
   if (request.kind === 'no-scans-expected') {
     const cancelled = await recordMonitorsCancelled(em, sessionId, NO_SCANS_EXPECTED_REASON);
     if (cancelled.recordedNow)
@@ -109,9 +109,11 @@ export async function dismissSession(
     await sessionsChanged(em, [sessionId]);
     monitors = await signalMonitorsCancelled(deps, sessionId, cancelled, NO_SCANS_EXPECTED_REASON);
   } else {
-    // no-redcap-expected ends RedcapRecordMonitor (`redcap-record:<session>`, XNAT): it finds the dismissal at its
-    // check (hasDismissal) and ends `dismissed`; a signal to end it at once belongs here.
+    // no-redcap-expected ends RedcapRecordMonitor (`redcap-record:<session>`, XNAT): its check finds the dismissal
+    // (src/xnat/redcap-record.ts) and ends it `dismissed`; `recordFiled` makes it check now. Temporal down: it finds
+    // the dismissal at the end of its wait all the same.
     await sessionsChanged(em, [sessionId]);
+    await signalRecordFiled(deps.temporal, sessionId).catch(() => undefined);
   }
   return { sessionId, created: true, dismissal, ...(monitors ? { monitors } : {}) };
 }

@@ -4,6 +4,7 @@
  * `[SPN01] No scan data received for SPN01_CMH_0001_01_01`.
  */
 import { recordName } from '../redcap/names';
+import { describeTime, xnatCaseLines, xnatFactLine, type XnatFacts } from './xnat';
 
 export interface SessionFacts {
   sessionId: string;
@@ -20,6 +21,8 @@ export interface SessionFacts {
     /** The record's data entry page on the REDCap server. */
     url: string;
   } | null;
+  /** Where the session's study site has an XNAT project: the project and what XNAT last said (src/mail/xnat.ts). */
+  xnat?: XnatFacts | null;
 }
 
 export interface MailContent {
@@ -60,6 +63,7 @@ function sessionLines(facts: SessionFacts): string[] {
   } else {
     lines.push('REDCap record: none linked');
   }
+  if (facts.xnat) lines.push(xnatFactLine(facts.xnat));
   return lines;
 }
 
@@ -75,7 +79,32 @@ export function noScansEmail(facts: SessionFacts, waitedMs: number): MailContent
     subject: `[${facts.studyId}] No scan data received for ${facts.sessionId}`,
     text: [
       `REDCap says ${facts.sessionId} was scanned, but after waiting ${describeDuration(waitedMs)} no scan data has arrived for it.`,
-      'Please check that the data was sent from the scanner. If this session will have no data, nothing more is needed: this email is not repeated.',
+      ...(facts.xnat
+        ? ['', ...xnatCaseLines(facts.sessionId, facts.xnat, { downloaded: false }), '']
+        : ['Please check that the data was sent from the scanner.']),
+      'If this session will have no data, nothing more is needed: this email is not repeated.',
+      '',
+      ...sessionLines(facts),
+      ...footer(facts.sessionId),
+    ].join('\n'),
+  };
+}
+
+/**
+ * RedcapRecordMonitor: XNAT has the session, and REDCap has had no record for it since the XNAT sync found it
+ * (REDCAP_RECORD_DELAY).
+ */
+export function noRedcapRecordEmail(
+  facts: SessionFacts,
+  details: { waitedMs: number; foundAt?: string | null },
+): MailContent {
+  const found = details.foundAt ? ` (found there ${describeTime(details.foundAt)})` : '';
+  return {
+    subject: `[${facts.studyId}] No REDCap record for ${facts.sessionId}`,
+    text: [
+      `XNAT has ${facts.sessionId}${found}, but after waiting ${describeDuration(details.waitedMs)} no REDCap record names it.`,
+      "Please check that the session's REDCap form was saved, with this session id (a mistyped id leaves it unmatched).",
+      'If no REDCap record will come for it (a pilot, a test), nothing more is needed: this email is not repeated.',
       '',
       ...sessionLines(facts),
       ...footer(facts.sessionId),
@@ -116,12 +145,18 @@ export function downloadGaveUpEmail(
   facts: SessionFacts,
   details: { windowMs: number; endTime: string; attempts: number },
 ): MailContent {
+  const window = `${describeDuration(details.windowMs)} (until ${details.endTime})`;
+  const waitedForXnat = details.attempts === 0 && facts.xnat && facts.xnat.state?.state !== 'archived';
   return {
     subject: `[${facts.studyId}] Scan download gave up for ${facts.sessionId}`,
     text: [
-      `The download job for ${facts.sessionId} was submitted ${details.attempts} time${details.attempts === 1 ? '' : 's'} ` +
-        `over ${describeDuration(details.windowMs)} (until ${details.endTime}), and no scan data has arrived.`,
-      'Please fetch the data by hand, or check the download job and its log.',
+      waitedForXnat
+        ? `The download job for ${facts.sessionId} was never submitted: over ${window} XNAT did not have the session archived, and no scan data has arrived.`
+        : `The download job for ${facts.sessionId} was submitted ${details.attempts} time${details.attempts === 1 ? '' : 's'} ` +
+          `over ${window}, and no scan data has arrived.`,
+      ...(facts.xnat
+        ? ['', ...xnatCaseLines(facts.sessionId, facts.xnat, { downloaded: details.attempts > 0 })]
+        : ['Please fetch the data by hand, or check the download job and its log.']),
       '',
       ...sessionLines(facts),
       ...footer(facts.sessionId),

@@ -10,15 +10,16 @@
  */
 import { isGrpcServiceError, type Client } from '@temporalio/client';
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { cancelSignal, type StartedMonitors } from '../../surface';
+import type { StartedMonitors } from '../../surface';
 import type { Config } from '../config';
 import { Session } from '../db/entities';
 import { ConflictError, UnavailableError } from '../errors';
 import { sessionsChanged } from '../lab-data/state';
 import {
   awaitSessionMonitorsClosed,
-  signalSessionMonitors,
+  cancelRunningMonitors,
   startScanMonitors,
+  type MonitorName,
   type MonitorView,
   type SignalReport,
 } from '../temporal/monitors';
@@ -97,26 +98,25 @@ export async function cancelSessionMonitors(
   em: EntityManager,
   sessionId: string,
   reason: string | undefined,
-): Promise<{ cancelled: MonitorsCancelled & { recordedNow: boolean }; report: SignalReport }> {
+): Promise<{ cancelled: MonitorsCancelled & { recordedNow: boolean }; report: SignalReport<MonitorName> }> {
   const cancelled = await recordMonitorsCancelled(em, sessionId, reason);
   await sessionsChanged(em, [sessionId]);
   return { cancelled, report: await signalMonitorsCancelled(deps, sessionId, cancelled) };
 }
 
 /**
- * Sends `cancel` to the session's running monitors once the cancel is recorded; Temporal not answering is a 503.
- * `fixedReason`: one of the service's own words for why (e.g. `dismissed: no scans expected`), never a person's.
+ * Sends `cancel` to the session's running monitors (its RedcapRecordMonitor too) once the cancel is recorded; Temporal
+ * not answering is a 503. `fixedReason`: one of the service's own words for why (e.g. `dismissed: no scans
+ * expected`), never a person's.
  */
 export async function signalMonitorsCancelled(
   deps: CancelDeps,
   sessionId: string,
   cancelled: MonitorsCancelled,
   fixedReason?: string,
-): Promise<SignalReport> {
+): Promise<SignalReport<MonitorName>> {
   try {
-    return await signalSessionMonitors(deps.temporal, sessionId, (handle) =>
-      handle.signal(cancelSignal, fixedReason ? { reason: fixedReason } : {}),
-    );
+    return await cancelRunningMonitors(deps.temporal, sessionId, fixedReason ? { reason: fixedReason } : {});
   } catch (err) {
     if (!(err instanceof UnavailableError)) throw err;
     throw new UnavailableError(

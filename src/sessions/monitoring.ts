@@ -7,7 +7,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import type { StartedMonitors } from '../../surface';
 import type { Config } from '../config';
 import type { Logger } from '../logger';
-import type { SignalReport } from '../temporal/monitors';
+import type { MonitorName, SignalReport } from '../temporal/monitors';
 import { cancelSessionMonitors, undoMonitorsCancel, type MonitorsCancelled } from './cancel';
 import { findSession } from './domain';
 import { viewSession } from './view';
@@ -24,7 +24,7 @@ export async function cancelMonitoring(
   { em, temporal, config, log }: MonitoringDeps,
   rawId: string,
   reason: string | undefined,
-): Promise<{ sessionId: string; reason?: string } & SignalReport> {
+): Promise<{ sessionId: string; reason?: string } & SignalReport<MonitorName>> {
   const session = await findSession(em, rawId);
   const { cancelled, report } = await cancelSessionMonitors({ temporal, config }, em, session.id, reason);
   // The reason is a person's words: the log says whether one was given, never what it says.

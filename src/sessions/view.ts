@@ -6,6 +6,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { SessionDismissal, type DismissalKind, type SessionState } from '../db/lab-data';
 import { redcapRecordUrl } from '../redcap/urls';
 import type { SessionFacts } from '../mail/templates';
+import { XnatProject } from '../db/xnat';
 import { xnatStateOf, type XnatState } from '../xnat/state';
 import { monitorsCancelledOf, type MonitorsCancelled } from './cancel';
 import { findSession, findStudySite } from './domain';
@@ -48,6 +49,8 @@ export interface SessionView {
   postDownloadScript: string | null;
   /** What XNAT said when last asked (docs/xnat.md); null when it never was (or the study site has no XNAT project). */
   xnat: XnatState | null;
+  /** The XNAT project that holds the session's study site (docs/xnat.md), and its server; null when it has none. */
+  xnatProject: { project: string; url: string } | null;
 }
 
 /** A dismissal as the session shows it: what, why, who and when. */
@@ -71,6 +74,7 @@ export async function viewSession(em: EntityManager, rawId: string): Promise<Ses
   const session = await findSession(em, rawId);
   const studySite = await findStudySite(em, parseSessionId(session.id));
   const record = session.redcap?.record ?? null;
+  const xnatProject = await em.findOne(XnatProject, { studySite: studySite.id }, { populate: ['config'] });
   return {
     sessionId: session.id,
     study: { id: studySite.study.id, name: studySite.study.name, code: studySite.code },
@@ -116,6 +120,7 @@ export async function viewSession(em: EntityManager, rawId: string): Promise<Ses
     downloadScript: studySite.downloadScript ?? null,
     postDownloadScript: studySite.postDownloadScript ?? null,
     xnat: await xnatStateOf(em, session.id),
+    xnatProject: xnatProject ? { project: xnatProject.project, url: xnatProject.config.url } : null,
   };
 }
 
@@ -130,5 +135,6 @@ export function sessionFacts(view: SessionView): SessionFacts {
     redcap: view.redcapRecord
       ? { recordId: view.redcapRecord.id, record: view.redcapRecord.record, url: view.redcapRecord.url }
       : null,
+    xnat: view.xnatProject ? { ...view.xnatProject, state: view.xnat } : null,
   };
 }

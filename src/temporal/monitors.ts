@@ -1,12 +1,22 @@
 /**
  * A session's monitors on Temporal (docs/temporal.md): starting them (business ids, USE_EXISTING so a second
  * start joins the running monitor, TERMINATE_EXISTING for the undo of a cancel, typed search attributes and a
- * memo so ops find the session in the Web UI), reading their state, and signalling them. A monitor that never started or has finished is reported as such,
- * never an error; Temporal not answering is an UnavailableError (503).
+ * memo so ops find the session in the Web UI), reading their state, and signalling them. A monitor that never
+ * started or has finished is reported as such, never an error; Temporal not answering is an UnavailableError (503).
  */
-import { isGrpcServiceError, WorkflowFailedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
+import {
+  isGrpcServiceError,
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowFailedError,
+  WorkflowNotFoundError,
+  type Client,
+} from '@temporalio/client';
 import { optionalTsToDate } from '@temporalio/common';
 import {
+  cancelSignal,
+  REDCAP_RECORD_MONITOR,
+  recordFiledSignal,
+  redcapRecordWorkflowId,
   SCAN_DOWNLOAD_WORKFLOW,
   SCAN_IMPORT_WORKFLOW,
   scanDownloadWorkflowId,
@@ -15,12 +25,16 @@ import {
   SiteIdAttribute,
   statusQuery,
   StudyIdAttribute,
+  type CancelRequest,
+  type MonitoredSession,
   type MonitorStatus,
   type MonitorTarget,
+  type RedcapRecordInput,
   type ScanDownloadInput,
   type ScanImportInput,
   type StartedMonitors,
 } from '../../surface';
+import type { RedcapRecordMonitor } from '../../workflows/redcap-record';
 import type { ScanDownloadWorkflow } from '../../workflows/scan-download';
 import type { ScanImportWorkflow } from '../../workflows/scan-import';
 import type { Config } from '../config';
@@ -65,7 +79,7 @@ async function runStartedSince(
  */
 function startOptions(
   config: Config,
-  target: MonitorTarget,
+  target: MonitoredSession,
   monitor: MonitorName,
   workflowId: string,
   replaceRunning = false,
@@ -84,8 +98,8 @@ function startOptions(
 }
 
 /** The Web UI's details of a monitor: what it does, then its signals and query. */
-const details = (lines: string[]) =>
-  [...lines, '', 'Signals: `scansArrived` (check now), `cancel` `{"reason": "…"}`. Query: `status`.'].join('\n');
+const details = (lines: string[], signals = '`scansArrived` (check now)') =>
+  [...lines, '', `Signals: ${signals}, \`cancel\` \`{"reason": "…"}\`. Query: \`status\`.`].join('\n');
 
 export async function startScanMonitors(
   client: Client,
@@ -144,21 +158,81 @@ export async function startScanMonitors(
       }),
     );
   }
+  // The session has its REDCap record now: a RedcapRecordMonitor waiting for it ends.
+  await signalRecordFiled(client, target.sessionId);
   return started;
+}
+
+/** Tells the session's RedcapRecordMonitor, if one runs, to check now (its REDCap record was filed, or none is expected). */
+export async function signalRecordFiled(client: Client, sessionId: string): Promise<void> {
+  try {
+    await client.workflow.getHandle(redcapRecordWorkflowId(sessionId)).signal(recordFiledSignal);
+  } catch (err) {
+    if (!(err instanceof WorkflowNotFoundError)) throw err;
+  }
+}
+
+/**
+ * Starts the RedcapRecordMonitor of a session found in XNAT without a REDCap record (REDCAP_RECORD_DELAY), or joins
+ * the running one. It runs once per session: one that has finished is not started again (`started: false`).
+ */
+export async function startRedcapRecordMonitor(
+  client: Client,
+  config: Config,
+  session: MonitoredSession,
+): Promise<{ workflowId: string; started: boolean }> {
+  const workflowId = redcapRecordWorkflowId(session.sessionId);
+  const delayMs = config.durations.redcapRecordDelayMs;
+  const input: RedcapRecordInput = { ...session, delayMs };
+  const start = client.workflow.start<typeof RedcapRecordMonitor>(REDCAP_RECORD_MONITOR, {
+    ...startOptions(config, session, 'redcap-record', workflowId),
+    workflowIdReusePolicy: 'REJECT_DUPLICATE',
+    args: [input],
+    staticSummary: `REDCap record check of ${session.sessionId} (${session.studyId} at ${session.siteId}), found in XNAT`,
+    staticDetails: details(
+      [
+        `XNAT has \`${session.sessionId}\` and REDCap has no record for it: waits **${describeDuration(delayMs)}**`,
+        'for one, then emails the admins once (unless the record was filed or none is expected).',
+      ],
+      '`recordFiled` (check now)',
+    ),
+  });
+  try {
+    await start;
+    return { workflowId, started: true };
+  } catch (err) {
+    if (err instanceof WorkflowExecutionAlreadyStartedError) return { workflowId, started: false };
+    throw err;
+  }
 }
 
 // --- Reading and signalling a session's monitors ------------------------------------------------------------
 
-export type MonitorName = 'scan-import' | 'scan-download';
+/** The monitors that watch for scans (what `scansArrived` is for). */
+export type ScanMonitorName = 'scan-import' | 'scan-download';
+export type MonitorName = ScanMonitorName | 'redcap-record';
+
+export const SCAN_MONITORS: ScanMonitorName[] = ['scan-import', 'scan-download'];
+/** Every monitor a session may have. */
+const ALL_MONITORS: MonitorName[] = [...SCAN_MONITORS, 'redcap-record'];
+
+/** The activities whose attempts a monitor retries on its backoff: the next attempt is its next check. */
+const BACKOFF_ACTIVITIES = new Set(['downloadScans', 'waitForXnatArchive']);
 
 /** How long a read or signal of one monitor may take before we say Temporal is not answering. */
 const TEMPORAL_TIMEOUT_MS = 5_000;
 
-function sessionMonitorIds(sessionId: string): Array<{ monitor: MonitorName; workflowId: string }> {
-  return [
-    { monitor: 'scan-import', workflowId: scanImportWorkflowId(sessionId) },
-    { monitor: 'scan-download', workflowId: scanDownloadWorkflowId(sessionId) },
-  ];
+const MONITOR_IDS: Record<MonitorName, (sessionId: string) => string> = {
+  'scan-import': scanImportWorkflowId,
+  'scan-download': scanDownloadWorkflowId,
+  'redcap-record': redcapRecordWorkflowId,
+};
+
+function sessionMonitorIds<M extends MonitorName>(
+  sessionId: string,
+  monitors: M[],
+): Array<{ monitor: M; workflowId: string }> {
+  return monitors.map((monitor) => ({ monitor, workflowId: MONITOR_IDS[monitor](sessionId) }));
 }
 
 export interface MonitorView extends Partial<MonitorStatus> {
@@ -197,7 +271,7 @@ const iso = (value: Parameters<typeof optionalTsToDate>[0]): string | undefined 
 /** Each monitor that exists for the session, with its state (status query while running, result once closed). */
 export async function describeSessionMonitors(client: Client, sessionId: string): Promise<MonitorView[]> {
   const views: MonitorView[] = [];
-  for (const { monitor, workflowId } of sessionMonitorIds(sessionId)) {
+  for (const { monitor, workflowId } of sessionMonitorIds(sessionId, ALL_MONITORS)) {
     const handle = client.workflow.getHandle(workflowId);
     let description;
     try {
@@ -224,8 +298,8 @@ export async function describeSessionMonitors(client: Client, sessionId: string)
       } catch (err) {
         view.queryError = `The status query got no answer (${err instanceof Error ? err.message : String(err)}); is a worker running?`;
       }
-      const pending = description.raw.pendingActivities?.find(
-        (activity) => activity.activityType?.name === 'downloadScans',
+      const pending = description.raw.pendingActivities?.find((activity) =>
+        BACKOFF_ACTIVITIES.has(activity.activityType?.name ?? ''),
       );
       if (pending) {
         view.currentAttempt = {
@@ -254,21 +328,22 @@ export async function describeSessionMonitors(client: Client, sessionId: string)
   return views;
 }
 
-export interface SignalReport {
+export interface SignalReport<M extends MonitorName = ScanMonitorName> {
   /** Monitors that were running and got the signal. */
-  signalled: Array<{ monitor: MonitorName; workflowId: string }>;
+  signalled: Array<{ monitor: M; workflowId: string }>;
   /** Monitors that never started or have finished: nothing to signal. */
-  notRunning: Array<{ monitor: MonitorName; workflowId: string }>;
+  notRunning: Array<{ monitor: M; workflowId: string }>;
 }
 
-/** Sends a signal to each running monitor of the session. */
-export async function signalSessionMonitors(
+/** Sends a signal to each running monitor of the session (of the scan monitors, unless told which). */
+export async function signalSessionMonitors<M extends MonitorName = ScanMonitorName>(
   client: Client,
   sessionId: string,
   send: (handle: ReturnType<Client['workflow']['getHandle']>) => Promise<void>,
-): Promise<SignalReport> {
-  const report: SignalReport = { signalled: [], notRunning: [] };
-  for (const target of sessionMonitorIds(sessionId)) {
+  monitors: M[] = SCAN_MONITORS as M[],
+): Promise<SignalReport<M>> {
+  const report: SignalReport<M> = { signalled: [], notRunning: [] };
+  for (const target of sessionMonitorIds(sessionId, monitors)) {
     try {
       await client.withDeadline(Date.now() + TEMPORAL_TIMEOUT_MS, () =>
         send(client.workflow.getHandle(target.workflowId)),
@@ -283,13 +358,29 @@ export async function signalSessionMonitors(
 }
 
 /**
+ * Sends `cancel` to the session's running monitors: the scan monitors (each reported, running or not) and its
+ * RedcapRecordMonitor, reported only when it runs (most sessions never have one).
+ */
+export async function cancelRunningMonitors(
+  client: Client,
+  sessionId: string,
+  request: CancelRequest,
+): Promise<SignalReport<MonitorName>> {
+  const send = (handle: ReturnType<Client['workflow']['getHandle']>) => handle.signal(cancelSignal, request);
+  const report: SignalReport<MonitorName> = await signalSessionMonitors(client, sessionId, send);
+  const reverse = await signalSessionMonitors(client, sessionId, send, ['redcap-record']);
+  report.signalled.push(...reverse.signalled);
+  return report;
+}
+
+/**
  * Waits (up to `ms`) for the session's running monitors to close, e.g. after a cancel, so that they end as
  * `cancelled`; a monitor still running then is left alone (the undo replaces it). Temporal not answering is an
  * UnavailableError.
  */
 export async function awaitSessionMonitorsClosed(client: Client, sessionId: string, ms: number): Promise<void> {
   const deadline = Date.now() + ms;
-  for (const { workflowId } of sessionMonitorIds(sessionId)) {
+  for (const { workflowId } of sessionMonitorIds(sessionId, ALL_MONITORS)) {
     try {
       await client.withDeadline(deadline, () => client.workflow.getHandle(workflowId).result());
     } catch (err) {

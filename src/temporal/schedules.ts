@@ -1,8 +1,9 @@
 /**
- * The reconciliation schedules (docs/temporal.md): one Temporal Schedule `redcap-reconcile:<configId>` per REDCap
- * config, running RedcapReconcileWorkflow every RECONCILE_INTERVAL, never two at once (overlap SKIP). Kept in step with
+ * The interval schedules (docs/temporal.md): one Temporal Schedule `redcap-reconcile:<configId>` per REDCap config,
+ * running RedcapReconcileWorkflow every RECONCILE_INTERVAL, and one `xnat-sync:<xnatConfigId>` per XNAT config,
+ * running XnatSyncWorkflow every XNAT_SYNC_INTERVAL; never two runs of one at once (overlap SKIP). Kept in step with
  * the database after `config apply` and when `npm start` or `npm run worker` starts: missing ones are created, changed
- * ones updated, all of them paused while RECONCILE_INTERVAL is `off`, and those of configs that are gone deleted. Safe
+ * ones updated, those of a kind paused while its interval is `off`, and those of configs that are gone deleted. Safe
  * to run again; a schedule paused by hand in the Web UI stays paused.
  */
 import {
@@ -14,21 +15,28 @@ import {
   type ScheduleOptions,
   type ScheduleOptionsStartWorkflowAction,
 } from '@temporalio/client';
-import { REDCAP_RECONCILE_WORKFLOW, redcapReconcileScheduleId, type RedcapReconcileInput } from '../../surface';
+import type { Workflow } from '@temporalio/common';
+import {
+  REDCAP_RECONCILE_WORKFLOW,
+  redcapReconcileScheduleId,
+  XNAT_SYNC_WORKFLOW,
+  xnatSyncScheduleId,
+  type RedcapReconcileInput,
+  type XnatSyncInput,
+} from '../../surface';
 import type { RedcapReconcileWorkflow } from '../../workflows/reconcile';
+import type { XnatSyncWorkflow } from '../../workflows/xnat-sync';
 import type { Config } from '../config';
 import { RedcapConfig } from '../db/entities';
+import { XnatConfig } from '../db/xnat';
 import type { Orm } from '../db/orm';
 import type { Logger } from '../logger';
 import { describeDuration } from '../mail/templates';
 import type { IntakeConfig } from './intakes';
 
-/** The note on schedules we paused because RECONCILE_INTERVAL is off (a pause with another note is an operator's). */
-const OFF_NOTE = 'Paused: RECONCILE_INTERVAL is off';
-
 export interface ScheduleSettings {
   taskQueue: string;
-  /** RECONCILE_INTERVAL; null: off. */
+  /** The interval (RECONCILE_INTERVAL, XNAT_SYNC_INTERVAL); null: off. */
   intervalMs: number | null;
 }
 
@@ -39,14 +47,20 @@ export interface ScheduleChange {
   detail: string;
 }
 
-/** Makes the schedules match `configs` (every REDCap config in the database). */
+/** Makes the reconciliation schedules match `configs` (every REDCap config in the database). */
 export async function syncReconcileSchedules(
   client: Client,
   settings: ScheduleSettings,
   configs: IntakeConfig[],
 ): Promise<ScheduleChange[]> {
   const changes: ScheduleChange[] = [];
-  for (const config of configs) changes.push(await syncSchedule(client, settings, config));
+  for (const config of configs) {
+    const wanted =
+      settings.intervalMs === null ? null : reconcileOptions(config, settings.taskQueue, settings.intervalMs);
+    changes.push(
+      await keepIntervalSchedule(client, redcapReconcileScheduleId(config.id), wanted, 'RECONCILE_INTERVAL', settings),
+    );
+  }
   const wanted = new Set(configs.map((config) => redcapReconcileScheduleId(config.id)));
   changes.push(
     ...(await deleteSchedulesNotWanted(client, {
@@ -59,28 +73,56 @@ export async function syncReconcileSchedules(
   return changes;
 }
 
-/** syncReconcileSchedules for every REDCap config in the database, with this process's settings. */
-export async function syncReconcileSchedulesWith(orm: Orm, client: Client, config: Config): Promise<ScheduleChange[]> {
-  const configs = await orm.em.fork().find(RedcapConfig, {}, { orderBy: { id: 'asc' } });
-  return syncReconcileSchedules(
-    client,
-    { taskQueue: config.taskQueue, intervalMs: config.reconcile.intervalMs },
-    configs,
+/** What an XNAT sync schedule names of its config (never the account). */
+export type XnatServer = Pick<XnatConfig, 'id' | 'url'>;
+
+/** Makes the XNAT sync schedules match `servers` (every XNAT config in the database). */
+export async function syncXnatSchedules(
+  client: Client,
+  settings: ScheduleSettings,
+  servers: XnatServer[],
+): Promise<ScheduleChange[]> {
+  const changes: ScheduleChange[] = [];
+  for (const server of servers) {
+    const wanted =
+      settings.intervalMs === null ? null : xnatSyncOptions(server, settings.taskQueue, settings.intervalMs);
+    changes.push(
+      await keepIntervalSchedule(client, xnatSyncScheduleId(server.id), wanted, 'XNAT_SYNC_INTERVAL', settings),
+    );
+  }
+  changes.push(
+    ...(await deleteSchedulesNotWanted(client, {
+      ours: /^xnat-sync:\d+$/,
+      wanted: new Set(servers.map((server) => xnatSyncScheduleId(server.id))),
+      taskQueue: settings.taskQueue,
+      why: 'its XNAT config is no longer in the database',
+    })),
   );
+  return changes;
+}
+
+/** The reconciliation and XNAT sync schedules for the configs in the database, with this process's settings. */
+export async function syncSchedulesWith(orm: Orm, client: Client, config: Config): Promise<ScheduleChange[]> {
+  const em = orm.em.fork();
+  const redcap = await em.find(RedcapConfig, {}, { orderBy: { id: 'asc' } });
+  const xnat = await em.find(XnatConfig, {}, { fields: ['id', 'url'], orderBy: { id: 'asc' } });
+  const settings = (intervalMs: number | null) => ({ taskQueue: config.taskQueue, intervalMs });
+  return [
+    ...(await syncReconcileSchedules(client, settings(config.reconcile.intervalMs), redcap)),
+    ...(await syncXnatSchedules(client, settings(config.xnat.syncIntervalMs), xnat)),
+  ];
 }
 
 /** At the start of `npm start` and `npm run worker`: each change logged; a failure is logged, not fatal (the next start or config apply tries again). */
-export async function syncReconcileSchedulesAtStart(
-  orm: Orm,
-  client: Client,
-  config: Config,
-  log: Logger,
-): Promise<void> {
+export async function syncSchedulesAtStart(orm: Orm, client: Client, config: Config, log: Logger): Promise<void> {
   try {
-    for (const change of await syncReconcileSchedulesWith(orm, client, config))
+    for (const change of await syncSchedulesWith(orm, client, config))
       log.info({ ...change }, describeScheduleChange(change));
   } catch (err) {
-    log.error({ err }, 'could not update the reconciliation schedules; the next start or config apply tries again');
+    log.error(
+      { err },
+      'could not update the reconciliation and XNAT sync schedules; the next start or config apply tries again',
+    );
   }
 }
 
@@ -89,18 +131,28 @@ export async function deleteReconcileSchedule(client: Client, configId: number):
   await client.schedule.getHandle(redcapReconcileScheduleId(configId)).delete().catch(ignoreNotFound);
 }
 
+/** Deletes an XNAT config's sync schedule (none: nothing to do). */
+export async function deleteXnatSyncSchedule(client: Client, xnatConfigId: number): Promise<void> {
+  await client.schedule.getHandle(xnatSyncScheduleId(xnatConfigId)).delete().catch(ignoreNotFound);
+}
+
 /** One line for the operator: `schedule redcap-reconcile:1: created (every 1 hour)`. */
 export function describeScheduleChange(change: ScheduleChange): string {
   return `schedule ${change.scheduleId}: ${change.action}${change.detail ? ` (${change.detail})` : ''}`;
 }
 
-async function syncSchedule(client: Client, settings: ScheduleSettings, config: IntakeConfig): Promise<ScheduleChange> {
-  const scheduleId = redcapReconcileScheduleId(config.id);
-  const wanted = settings.intervalMs === null ? null : scheduleOptions(config, settings.taskQueue, settings.intervalMs);
+/** keepSchedule for a schedule that runs every `settings.intervalMs`, set by `variable` (named in its notes). */
+function keepIntervalSchedule(
+  client: Client,
+  scheduleId: string,
+  wanted: ScheduleOptions | null,
+  variable: string,
+  settings: ScheduleSettings,
+): Promise<ScheduleChange> {
   return keepSchedule(client, scheduleId, wanted, {
-    offNote: OFF_NOTE,
-    offReason: 'RECONCILE_INTERVAL is off',
-    onReason: 'RECONCILE_INTERVAL is set again',
+    offNote: `Paused: ${variable} is off`,
+    offReason: `${variable} is off`,
+    onReason: `${variable} is set again`,
     detail: settings.intervalMs === null ? '' : `every ${describeDuration(settings.intervalMs)}`,
     isStale,
   });
@@ -194,39 +246,56 @@ export async function deleteSchedulesNotWanted(
   return changes;
 }
 
-function scheduleOptions(
-  config: IntakeConfig,
-  taskQueue: string,
-  intervalMs: number,
-): ScheduleOptions<ScheduleOptionsStartWorkflowAction<typeof RedcapReconcileWorkflow>> {
+function reconcileOptions(config: IntakeConfig, taskQueue: string, intervalMs: number): ScheduleOptions {
   const scheduleId = redcapReconcileScheduleId(config.id);
   const input: RedcapReconcileInput = { configId: config.id };
-  const what = `REDCap project ${config.project} (${config.instrument}) at ${config.url}`;
+  const about = { configId: config.id, redcapUrl: config.url, project: config.project, instrument: config.instrument };
+  const action: ScheduleOptionsStartWorkflowAction<typeof RedcapReconcileWorkflow> = {
+    type: 'startWorkflow',
+    workflowType: REDCAP_RECONCILE_WORKFLOW,
+    workflowId: scheduleId,
+    taskQueue,
+    args: [input],
+    memo: about,
+    staticSummary: `Reconciliation of REDCap project ${config.project} (${config.instrument}) at ${config.url}`,
+  };
+  return intervalOptions(scheduleId, intervalMs, action, { ...about, taskQueue });
+}
+
+function xnatSyncOptions(server: XnatServer, taskQueue: string, intervalMs: number): ScheduleOptions {
+  const scheduleId = xnatSyncScheduleId(server.id);
+  const input: XnatSyncInput = { xnatConfigId: server.id };
+  const about = { xnatConfigId: server.id, xnatUrl: server.url };
+  const action: ScheduleOptionsStartWorkflowAction<typeof XnatSyncWorkflow> = {
+    type: 'startWorkflow',
+    workflowType: XNAT_SYNC_WORKFLOW,
+    workflowId: scheduleId,
+    taskQueue,
+    args: [input],
+    memo: about,
+    staticSummary: `XNAT sync of ${server.url}: sessions found there, and those without a REDCap record`,
+  };
+  return intervalOptions(scheduleId, intervalMs, action, { ...about, taskQueue });
+}
+
+/** A schedule that starts `action` every `intervalMs`, never two runs at once. */
+function intervalOptions(
+  scheduleId: string,
+  intervalMs: number,
+  action: ScheduleOptionsStartWorkflowAction<Workflow>,
+  memo: Record<string, unknown>,
+): ScheduleOptions {
   return {
     scheduleId,
     spec: { intervals: [{ every: intervalMs }] },
-    action: {
-      type: 'startWorkflow',
-      workflowType: REDCAP_RECONCILE_WORKFLOW,
-      workflowId: scheduleId,
-      taskQueue,
-      args: [input],
-      memo: { configId: config.id, redcapUrl: config.url, project: config.project, instrument: config.instrument },
-      staticSummary: `Reconciliation of ${what}`,
-    },
+    action,
     // A run missed while Temporal was down is made up once; the next run reaches back to the last success anyway.
     policies: {
       overlap: ScheduleOverlapPolicy.SKIP,
       catchupWindow: Math.max(intervalMs, 60_000),
       pauseOnFailure: false,
     },
-    memo: {
-      configId: config.id,
-      redcapUrl: config.url,
-      project: config.project,
-      instrument: config.instrument,
-      taskQueue,
-    },
+    memo,
   };
 }
 

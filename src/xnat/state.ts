@@ -159,18 +159,48 @@ export async function xnatStateOf(em: EntityManager, sessionId: string): Promise
 /**
  * The check the monitors make: for a session whose study site has an XNAT project, ask XNAT and record the answer
  * on the session; null (nothing asked, nothing recorded) when the study site has no XNAT project. Throws only for
- * the database and for a session id that fits no convention, never for XNAT.
+ * the database and for a session id that fits no convention, never for XNAT. With `withinMs`, an XNAT that has not
+ * answered by then is recorded `unreachable` (its late answer is dropped): a monitor never waits longer on XNAT.
  */
 export async function checkSessionXnat(
   em: EntityManager,
   client: XnatClient,
   sessionId: string,
   now: Date = new Date(),
+  options: { withinMs?: number } = {},
 ): Promise<XnatState | null> {
   const id = parseSessionId(sessionId).sessionId;
   const target = await xnatTargetOfSession(em, id);
   if (!target) return null;
-  const { experiment, ...state } = await readXnatState(client, target, id, now);
+  const read = readXnatState(client, target, id, now);
+  const { experiment, ...state } =
+    options.withinMs === undefined ? await read : await answeredWithin(read, options.withinMs, target, now);
   await recordXnatState(em, id, { ...state, experiment });
   return state;
+}
+
+/** XNAT's answer, or `unreachable` when it takes longer than `ms`. */
+async function answeredWithin(
+  read: Promise<XnatState & { experiment?: string }>,
+  ms: number,
+  target: XnatTarget,
+  now: Date,
+): Promise<XnatState & { experiment?: string }> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<XnatState>((resolve) => {
+    timer = setTimeout(
+      () =>
+        resolve({
+          state: 'unreachable',
+          checkedAt: now.toISOString(),
+          reason: `XNAT at ${target.endpoint.url} gave no answer about project ${target.project} within ${ms / 1000} s`,
+        }),
+      ms,
+    );
+  });
+  try {
+    return await Promise.race([read, late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }

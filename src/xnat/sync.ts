@@ -127,24 +127,37 @@ export interface XnatSessionsFiled {
  */
 export async function fileXnatSessions(
   em: EntityManager,
-  studySite: StudySite,
+  project: { id: number; studySite: StudySite },
   sessions: LabelledExperiment[],
   timeZone: string,
   now: Date = new Date(),
 ): Promise<XnatSessionsFiled> {
+  const { studySite } = project;
   const bySession = new Map<string, XnatExperiment>();
   for (const { sessionId, experiment } of sessions) if (!bySession.has(sessionId)) bySession.set(sessionId, experiment);
   const ids = [...bySession.keys()];
   if (ids.length === 0) return { filed: 0, newSessions: [], withoutRedcapRecord: [] };
 
-  const newSessions = await createSessions(
-    em,
-    studySite,
-    ids.map((id) => {
-      const date = bySession.get(id)!.date;
-      return { name: parseSessionId(id), date: date && /^\d{4}-\d{2}-\d{2}$/.test(date) ? date : null };
-    }),
-  );
+  // A new session of a site that uses REDCap is due a RedcapRecordMonitor: recorded with the session itself, so that a
+  // sync retried after filing (when the session is no longer new) still starts it (src/xnat/redcap-record.ts).
+  const newSessions = await em.transactional(async (tx) => {
+    const created = await createSessions(
+      tx,
+      studySite,
+      ids.map((id) => {
+        const date = bySession.get(id)!.date;
+        return { name: parseSessionId(id), date: date && /^\d{4}-\d{2}-\d{2}$/.test(date) ? date : null };
+      }),
+    );
+    if (studySite.usesRedcap && created.length > 0) {
+      await tx.execute(
+        `insert into xnat_found_session (session_id, project_id, found_at)
+           select value, ?, ? from json_array_elements_text(?::json) on conflict do nothing`,
+        [project.id, now, JSON.stringify(created)],
+      );
+    }
+    return created;
+  });
 
   // Archived in XNAT since its insert time; a session already recorded as archived keeps what the check found.
   await em.execute(
@@ -220,7 +233,7 @@ export async function syncXnatProject(
     code: studySite.code,
     site: studySite.site.id,
   });
-  const filing = await fileXnatSessions(em, studySite, sessions, target.timeZone, now);
+  const filing = await fileXnatSessions(em, { id: projectId, studySite }, sessions, target.timeZone, now);
   const newProblems = await recordLabelProblems(em, projectId, problems, sessions, now);
   for (const problem of problems) {
     options.logger?.warn(

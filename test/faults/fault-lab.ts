@@ -14,6 +14,8 @@ import { startDevServer, type DevServer } from '../../src/dev/dev-server';
 import { ProductionTemporalServer } from '../support/production-temporal';
 import type { TemporalServerKind } from '../support/server-kinds';
 import { FakeRedcap } from '../support/fake-redcap';
+import { FakeXnat } from '../support/fake-xnat';
+import { seedXnat } from '../support/lab';
 import { applySmallLab } from '../support/lab-config';
 import { freePort } from '../support/ports';
 import {
@@ -41,6 +43,8 @@ export interface FaultLabOptions {
   jobScripts?: Record<string, string>;
   /** More environment for the API and the worker (SHUTDOWN_GRACE, EMAIL_LEASE, backoffs…). */
   env?: Record<string, string>;
+  /** A fake XNAT holding SPN01 at CMH (project SPN01_CMH); XNAT_SYNC_INTERVAL is off unless `env` sets it. */
+  xnat?: boolean;
 }
 
 export class FaultLab {
@@ -54,6 +58,8 @@ export class FaultLab {
   orm!: Orm;
   client!: Client;
   redcap!: FakeRedcap;
+  /** With `xnat: true`. */
+  xnat?: FakeXnat;
   /** The REDCap project's records (the fake server answers from this list). */
   private readonly redcapRows: Array<Record<string, string>> = [];
   private apiPort = 0;
@@ -93,6 +99,10 @@ export class FaultLab {
       await applySmallLab(lab.orm.em.fork(), lab.redcap.url, REDCAP_TOKEN, {
         jobScripts: options.jobScripts !== undefined,
       });
+      if (options.xnat) {
+        lab.xnat = (await FakeXnat.start()).addProject('SPN01_CMH');
+        await seedXnat(lab.orm, lab.xnat, [['SPN01_CMH', 'CMH']]);
+      }
       lab.client = new Client({ connection: await Connection.connect({ address: lab.temporalAddress }) });
     } catch (err) {
       await lab.close(); // what did start (PostgreSQL, a server) would otherwise outlive the test run
@@ -133,6 +143,8 @@ export class FaultLab {
       SMTP_URL: `smtp://127.0.0.1:${this.ports.smtp}`,
       SCAN_CHECK_DELAY: this.options.scanCheckDelay,
       RECONCILE_INTERVAL: this.options.reconcileInterval ?? 'off',
+      XNAT_SYNC_INTERVAL: 'off',
+      XNAT_TIMEOUT: '2s',
       API_TOKEN,
       DATA_DIR: this.workDir,
       LOG_LEVEL: 'info',
@@ -353,6 +365,7 @@ export class FaultLab {
     await this.client?.connection.close().catch(() => undefined);
     await this.orm?.close().catch(() => undefined);
     await this.redcap?.close();
+    await this.xnat?.close();
     await this.stopSmtp();
     await this.stopTemporal();
     await this.stopPostgres();

@@ -545,7 +545,7 @@ describe('npm run cli -- reconcile', () => {
     const away = await cli(['config', 'apply', file], { TEMPORAL_ADDRESS: '127.0.0.1:1' });
     expect(away).toMatchObject({ code: 0, stdout: expect.stringContaining('nothing changed') });
     expect(away.stderr).toMatch(
-      /^warning: reconciliation and digest schedules not updated: cannot reach Temporal at 127\.0\.0\.1:1 .*; npm start and npm run worker update them when they start\n$/,
+      /^warning: reconciliation, XNAT sync and digest schedules not updated: cannot reach Temporal at 127\.0\.0\.1:1 .*; npm start and npm run worker update them when they start\n$/,
     );
   });
 

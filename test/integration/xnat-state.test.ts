@@ -123,3 +123,26 @@ test('a study site without an XNAT project is never asked, and nothing is record
   expect(xnat.calls.length).toBe(calls);
   expect((await show(sessionId)).xnat).toBeNull();
 });
+
+test('an XNAT slower than the check allows: unreachable, and its late answer does not overwrite it', async () => {
+  const sessionId = 'SPN01_CMH_0104_01_01';
+  await seedSession(orm, sessionId);
+  xnat.addExperiment({ project: 'SPN01_CMH', label: sessionId, scans: 2 });
+  // Not the client's own timeout (1 s here): the check's bound, for an XNAT whose answers each come just in time.
+  xnat.slow(700);
+  try {
+    const state = await checkSessionXnat(orm.em.fork(), client, sessionId, new Date(), { withinMs: 300 });
+    expect(state).toMatchObject({
+      state: 'unreachable',
+      reason: `XNAT at ${xnat.url} gave no answer about project SPN01_CMH within 0.3 s`,
+    });
+    await new Promise((resolve) => setTimeout(resolve, 3_000)); // the late answers come in
+    expect((await show(sessionId)).xnat).toMatchObject({ state: 'unreachable' });
+  } finally {
+    xnat.heal();
+  }
+  expect(await checkSessionXnat(orm.em.fork(), client, sessionId, new Date(), { withinMs: 5_000 })).toMatchObject({
+    state: 'archived',
+    scans: 2,
+  });
+});

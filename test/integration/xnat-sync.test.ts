@@ -11,6 +11,12 @@ import { applyLabConfig, parseLabConfig } from '../../src/lab-config';
 import { metricsRegistry } from '../../src/metrics';
 import { findOrCreateSession, markExpectingNoRecord } from '../../src/sessions/domain';
 import { XnatClient, XnatError } from '../../src/xnat/client';
+import {
+  dueRedcapRecordMonitors,
+  foundInXnatAt,
+  lastXnatUploads,
+  markRedcapRecordMonitorsStarted,
+} from '../../src/xnat/redcap-record';
 import { checkSessionXnat } from '../../src/xnat/state';
 import { syncXnatProject, xnatProjectIdsOf } from '../../src/xnat/sync';
 import { createTestDatabase } from '../support/db';
@@ -238,4 +244,40 @@ test('a phantom’s label (KCNI or datman) files the phantom, once', async () =>
     xnat.addExperiment({ project: 'SPN01_CMH', label, insertedAt: new Date(now.getTime() - DAY) });
   expect(await sync(cmh, now)).toMatchObject({ filed: 1, newSessions: ['SPN01_CMH_PHA_FBN0013_01'] });
   expect(await em().findOneOrFail(Timepoint, 'SPN01_CMH_PHA_FBN0013')).toMatchObject({ isPhantom: true });
+});
+
+test('a new session of a site that uses REDCap is due its RedcapRecordMonitor until started, also after a retried sync', async () => {
+  const now = new Date('2026-11-22T12:00:00Z');
+  await seedSession(orm, 'SPN01_CMH_0041_01_01'); // REDCap logged it first: not new
+  for (const label of ['SPN01_CMH_0041_01_01', 'SPN01_CMH_0042_01_SE01_MR'])
+    xnat.addExperiment({ project: 'SPN01_CMH', label, insertedAt: new Date(now.getTime() - DAY) });
+  await em().getConnection().execute(`update study_site set uses_redcap = false where site_id = 'ZHH'`);
+  xnat.addExperiment({
+    project: 'SPN01_ZHH',
+    label: 'SPN01_ZHH_0043_01_01',
+    insertedAt: new Date(now.getTime() - DAY),
+  });
+
+  expect(await sync(cmh, now)).toMatchObject({ newSessions: ['SPN01_CMH_0042_01_01'] });
+  await sync(zhh, now);
+  const due = [{ sessionId: 'SPN01_CMH_0042_01_01', studyId: 'SPN01', siteId: 'CMH' }];
+  expect(await dueRedcapRecordMonitors(em(), cmh)).toEqual(due);
+  expect(await dueRedcapRecordMonitors(em(), zhh)).toEqual([]);
+  expect(await foundInXnatAt(em(), 'SPN01_CMH_0042_01_01')).toEqual(now);
+
+  // The run is retried (its worker died before it started the monitor): nothing is new, the monitor is still due.
+  expect(await sync(cmh, new Date(now.getTime() + 60_000))).toMatchObject({ newSessions: [] });
+  expect(await dueRedcapRecordMonitors(em(), cmh)).toEqual(due);
+  await markRedcapRecordMonitorsStarted(em(), ['SPN01_CMH_0042_01_01'], now);
+  expect(await dueRedcapRecordMonitors(em(), cmh)).toEqual([]);
+});
+
+test('the latest upload to XNAT, per study site', async () => {
+  const uploaded = new Date('2026-11-21T15:00:00Z');
+  xnat.addExperiment({ project: 'SPN01_CMH', label: 'SPN01_CMH_0051_01_01', insertedAt: uploaded });
+  await sync(cmh, new Date('2026-11-22T12:00:00Z'));
+  expect(await lastXnatUploads(em())).toEqual([
+    { studyId: 'SPN01', siteId: 'CMH', project: 'SPN01_CMH', lastUploadAt: uploaded },
+    { studyId: 'SPN01', siteId: 'ZHH', project: 'SPN01_ZHH', lastUploadAt: null },
+  ]);
 });

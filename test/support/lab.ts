@@ -2,7 +2,9 @@
 import { randomUUID } from 'node:crypto';
 import { RedcapConfig, RedcapRecord, Scan, Site, Study, StudySite, User } from '../../src/db/entities';
 import type { Orm } from '../../src/db/orm';
+import { applyLabConfig, parseLabConfig } from '../../src/lab-config';
 import { attachRedcapRecord, findOrCreateSession } from '../../src/sessions/domain';
+import { xnatLabConfig } from './lab-config';
 
 export interface LabOptions {
   /** Users with admin: true and these addresses (default: ada@example.org). */
@@ -82,6 +84,19 @@ export async function addScan(orm: Orm, sessionId: string, name = `${sessionId}_
   const em = orm.em.fork();
   em.create(Scan, { session: sessionId, name, series: 1, tag: 'T1' });
   await em.flush();
+}
+
+/** XNAT projects for the lab's study sites (`[XNAT project, site]` of SPN01), on a fake XNAT, through `config apply`. */
+export async function seedXnat(
+  orm: Orm,
+  xnat: { url: string; user: string; password: string; timeZone: string },
+  projects: Array<[string, 'CMH' | 'ZHH']>,
+): Promise<void> {
+  const source = xnatLabConfig(
+    { url: xnat.url, user: xnat.user, password: xnat.password, timezone: xnat.timeZone },
+    projects.map(([project, site]) => [project, 'SPN01', site]),
+  );
+  await applyLabConfig(orm.em.fork(), parseLabConfig(source, { env: {} }).config);
 }
 
 /**

@@ -15,6 +15,7 @@ test('defaults follow the contract', () => {
     downloadWindowMs: 2 * 24 * 3600_000,
     downloadRetryInitialMs: 3600_000,
     downloadRetryMaxMs: 6 * 3600_000,
+    redcapRecordDelayMs: 2 * 24 * 3600_000,
   });
   expect(config.reconcile).toEqual({ intervalMs: 3600_000, lookbackMs: 7 * 24 * 3600_000 });
 });
@@ -54,12 +55,14 @@ test('durations accept the forms Temporal accepts', () => {
     DOWNLOAD_WINDOW: '1h',
     DOWNLOAD_RETRY_INITIAL: '2 minutes',
     DOWNLOAD_RETRY_MAX: '1 day',
+    REDCAP_RECORD_DELAY: '36 hours',
   });
   expect(config.durations).toEqual({
     scanCheckDelayMs: 90_000,
     downloadWindowMs: 3600_000,
     downloadRetryInitialMs: 120_000,
     downloadRetryMaxMs: 86_400_000,
+    redcapRecordDelayMs: 129_600_000,
   });
 });
 

@@ -357,6 +357,7 @@ function recordTitle(record: NonNullable<SessionView['redcapRecord']>): string {
 const MONITOR_NAMES: Record<MonitorView['monitor'], string> = {
   'scan-import': 'Scan import check',
   'scan-download': 'Scan download',
+  'redcap-record': 'REDCap record check (XNAT)',
 };
 
 function Monitors({ monitors, now }: { monitors: SessionPageData['monitors']; now: Date }) {
