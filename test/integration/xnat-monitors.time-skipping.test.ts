@@ -7,6 +7,7 @@
  *   - XnatSyncWorkflow files the sessions XNAT has and starts RedcapRecordMonitor for those without a REDCap record;
  *   - RedcapRecordMonitor: email-sent once, record-filed, dismissed, cancelled.
  */
+import { Client } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { StudySite } from '../../src/db/entities';
 import { XnatConfig } from '../../src/db/xnat';
@@ -263,8 +264,11 @@ describe('sessions found from XNAT, and RedcapRecordMonitor', () => {
     const configId = (await lab.orm.em.fork().findOneOrFail(XnatConfig, { url: xnat.url })).id;
     const problemsBefore = (await xnatLabelProblemsTotal.get()).values.find((v) => v.labels.project === 'SPN01_CMH');
 
+    // The sync is awaited in real time (a plain client leaves time skipping locked): awaited through the test
+    // environment's client, time would run on, and the monitor it starts could wait out its 2 days before the cancel.
+    const realTime = new Client({ connection: env.connection, namespace: env.namespace });
     const run = (n: number) =>
-      env.client.workflow.execute<typeof XnatSyncWorkflow>(XNAT_SYNC_WORKFLOW, {
+      realTime.workflow.execute<typeof XnatSyncWorkflow>(XNAT_SYNC_WORKFLOW, {
         taskQueue: lab.config.taskQueue,
         workflowId: `xnat-sync-test-${serial}-${n}`,
         args: [{ xnatConfigId: configId }],
