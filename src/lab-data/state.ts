@@ -23,7 +23,10 @@ const REFRESH_SQL = `
       coalesce(st.uses_redcap, true) as uses_redcap,
       -- XNAT (the xnat state on the session): an experiment archived there counts as scans here too, and its upload
       -- time as the first scan's.
-      (select min(scan.created_at) from scan where scan.session_id = s.id) as first_scan_at,
+      coalesce(
+        (select min(scan.created_at) from scan where scan.session_id = s.id),
+        (select coalesce(x.since, x.checked_at) from session_xnat x where x.session_id = s.id and x.state = 'archived')
+      ) as first_scan_at,
       link.record_id is not null as has_record,
       (link.session_id is not null and link.record_id is null)
         or exists (select 1 from session_dismissal d where d.session_id = s.id and d.kind = 'no-redcap-expected')

@@ -13,6 +13,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { SessionRedcap, type StudySite } from '../db/entities';
 import { XnatLabelProblem, XnatProject, type XnatConfig } from '../db/xnat';
 import type { Logger } from '../logger';
+import { sessionsChanged } from '../lab-data/state';
 import { xnatLabelProblemsTotal } from '../metrics';
 import { createSessions } from '../sessions/domain';
 import { parseSessionId } from '../sessions/ids';
@@ -178,6 +179,9 @@ export async function fileXnatSessions(
       ),
     ],
   );
+
+  // Archived in XNAT counts as scans in the lab's lists (a session without its REDCap record is outstanding).
+  await sessionsChanged(em, ids);
 
   let withoutRedcapRecord: string[] = [];
   if (studySite.usesRedcap) {

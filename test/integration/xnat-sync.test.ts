@@ -114,6 +114,11 @@ test('a first run files the sessions of the experiments of its lookback; the lab
     ['SPN01'],
   ]);
   expect(await check.findOneOrFail(Session, 'SPN01_CMH_0002_01_01')).toMatchObject({ num: 1 });
+  // Archived in XNAT counts as scans: a session without its REDCap record needs a person since XNAT archived it.
+  expect(await check.findOneOrFail(Session, 'SPN01_CMH_0003_01_01')).toMatchObject({
+    state: 'no-redcap-record',
+    outstandingSince: recent,
+  });
   expect(await check.findOneOrFail(SessionXnat, { session: 'SPN01_CMH_0003_01_01' })).toMatchObject({
     state: 'archived',
     since: recent,
