@@ -16,11 +16,12 @@ import { writeWorkflowBundle } from '../src/temporal/workflow-bundle';
 import { applySmallLab } from '../test/support/lab-config';
 import { freePort } from '../test/support/ports';
 import { startCompiledServiceProcess, startServiceProcess, waitForProcess } from '../test/support/processes';
-import { benchFleet } from './fleet';
+import { benchFleet, startNoopWorker } from './fleet';
 import { benchIntake } from './intake';
 import { benchReconcile } from './reconcile';
 import { FakeRedcap } from '../test/support/fake-redcap';
 import { startBenchServices } from './services';
+import { benchStack } from './stack';
 import { printer } from './stats';
 
 const WORKER_NODE_OPTIONS = '--max-old-space-size=128';
@@ -130,6 +131,8 @@ async function benchOn(
       });
       children.push(worker);
       await waitForProcess(worker, () => worker.output().includes('worker running'), 'the worker to start', 120_000);
+      const noop = await startNoopWorker({ ...env, ...workerProcessEnv() }, services.workDir);
+      children.push(noop);
       // The worker's WORKER_* tuning comes from our environment, as the worker's does.
       const config = loadConfig({ ...process.env, ...env, TEMPORAL_TASK_QUEUE: 'bench-fleet' });
       await benchFleet({
@@ -141,12 +144,15 @@ async function benchOn(
           sdkMetricsUrl: `http://127.0.0.1:${sdkMetricsPort}/metrics`,
           env: workerProcessEnv(),
         },
+        noop,
         count: Number(options.fleet),
         redcapConfigId,
-        bareSeconds: Number(options.duration),
         log,
       });
+      await noop.stop();
       await worker.stop();
+      // Once, on the dev server: the stack npm start runs.
+      if (server === 'dev') await benchStack({ count: Number(options.fleet), log });
     }
 
     // Last: its 5,000 monitors would keep the fleet's count of running monitors from reaching zero.
