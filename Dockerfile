@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # One image for every process of the service; the compose service's `command` picks which:
 #   node dist/src/api.js                          the HTTP API (the default)
 #   node dist/src/worker.js                       the Temporal worker (loads dist/workflow-bundle.js)
@@ -10,14 +9,14 @@ FROM ${NODE_IMAGE} AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
-COPY tsconfig.json ./
+COPY tsconfig.json tsconfig.build.json ./
 COPY surface ./surface
 COPY src ./src
 COPY activities ./activities
 COPY workflows ./workflows
 COPY scripts ./scripts
 # TypeScript to dist/, the workflow bundle to dist/workflow-bundle.js, then only the production dependencies.
-RUN npx tsc -p tsconfig.json \
+RUN npx tsc -p tsconfig.build.json \
  && npm run build:bundle \
  && npm prune --omit=dev --no-audit --no-fund
 
@@ -26,7 +25,10 @@ FROM ${NODE_IMAGE}
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates curl \
  && rm -rf /var/lib/apt/lists/*
+# HOST: the API listens on the container's interfaces (what is published is docker's choice); off loopback it
+# refuses to start without DET_SECRET (or DET_SECRET=none).
 ENV NODE_ENV=production \
+    HOST=0.0.0.0 \
     DATA_DIR=/app/data \
     SUBMIT_SCRIPTS=/app/scripts/jobs
 WORKDIR /app

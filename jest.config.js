@@ -1,7 +1,13 @@
 /** What every project compiles and runs the same way. */
 const common = {
   testEnvironment: 'node',
-  transform: { '^.+\\.ts$': 'ts-jest' },
+  transform: {
+    '^.+\\.tsx?$': 'ts-jest',
+    // Packages published as ES modules only (the OIDC client and its JOSE code, Preact): jest's CommonJS runtime
+    // cannot require them, so they are compiled to CommonJS like our own files.
+    '^.+\\.m?js$': ['ts-jest', { tsconfig: { allowJs: true }, isolatedModules: true }],
+  },
+  transformIgnorePatterns: ['/node_modules/(?!(openid-client|oauth4webapi|jose|preact|preact-render-to-string)/)'],
 };
 
 /**
@@ -24,10 +30,12 @@ module.exports = {
       displayName: 'services',
       roots: ['<rootDir>/test'],
       testMatch: ['**/*.test.ts'],
-      // test/production/ needs the production Temporal server: `npm run test:production` (jest.production.config.js).
+      // test/production/ needs the production Temporal server: `npm run test:production` (jest.production.config.js);
+      // test/compose/ a Docker engine: `npm run test:compose` (jest.compose.config.js).
       testPathIgnorePatterns: [
         '/node_modules/',
         '<rootDir>/test/production/',
+        '<rootDir>/test/compose/',
         '<rootDir>/test/unit/',
         '<rootDir>/test/workflows/',
       ],

@@ -4,11 +4,14 @@
  */
 import { Context } from '@temporalio/activity';
 
-/** Outside an activity (a test calling an activity function directly) it only runs the work. */
-export async function whileHeartbeating<T>(work: () => Promise<T>, everyMs = 2_000): Promise<T> {
+/**
+ * Outside an activity (a test calling an activity function directly) it only runs the work. `details` go with each
+ * heartbeat (Temporal hands the last ones to the workflow when the activity times out).
+ */
+export async function whileHeartbeating<T>(work: () => Promise<T>, everyMs = 2_000, details?: unknown): Promise<T> {
   const context = currentContext();
   if (!context) return work();
-  const timer = setInterval(() => context.heartbeat(), everyMs);
+  const timer = setInterval(() => context.heartbeat(details), everyMs);
   try {
     return await work();
   } finally {

@@ -1,6 +1,7 @@
 /** Everything the workflows do to the world, built from the dependencies handed in. */
 import { RedcapClient } from '../src/redcap/client';
 import type { ActivityDeps } from './deps';
+import { createDigestActivities } from './digest';
 import { createIntakeActivities } from './intake';
 import { createMailActivities } from './mail';
 import { createMonitorActivities } from './monitors';
@@ -16,6 +17,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createMonitorActivities(deps),
     ...createMailActivities(deps),
     ...createReconcileActivities(deps, redcap),
+    ...createDigestActivities(deps),
   };
 }
 

@@ -1,5 +1,5 @@
 /**
- * Activities of ScanImportWorkflow and ScanDownloadWorkflow: check scans, compose mail, run the jobs.
+ * Activities of ScanImportWorkflow and ScanDownloadWorkflow: check scans, run the jobs, compose and send the email.
  *
  * Every check and every job attempt reads the session first: a session whose monitoring was cancelled
  * (POST /sessions/:id/monitors/cancel) ends the monitor `cancelled`. Jobs go through the job ledger
@@ -9,6 +9,7 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { Session } from '../src/db/entities';
+import { SentEmail } from '../src/db/sent-email';
 import type { JobKind, JobRun } from '../src/db/job-run';
 import { NotFoundError } from '../src/errors';
 import type { Logger } from '../src/logger';
@@ -16,6 +17,7 @@ import {
   claimJobRun,
   endJobRun,
   failedJobRuns,
+  recordJobStart,
   renewJobRun,
   runningJob,
   settleJobRun,
@@ -32,12 +34,13 @@ import {
   type JobResult,
 } from '../src/jobs/submit';
 import { downloadGaveUpEmail, noScansEmail } from '../src/mail/templates';
+import { sessionsChanged } from '../src/lab-data/state';
 import { checkSessionScans } from '../src/sessions/scan-check';
 import { sessionFacts, viewSession, type SessionView } from '../src/sessions/view';
 import { MONITORING_CANCELLED, PermanentError, type MonitorEmailKind, type ScanCheck } from '../surface';
 import type { ActivityDeps } from './deps';
 import { whileHeartbeating } from './heartbeat';
-import type { ComposedEmail } from './mail';
+import { createMailActivities, type ComposedEmail } from './mail';
 
 export interface MonitorEmailRequest {
   kind: MonitorEmailKind;
@@ -52,6 +55,35 @@ export interface MonitorEmailRequest {
   endTime?: string;
   attempts?: number;
 }
+
+/** What sendMonitorEmail answers: the email for the key is sent (by this attempt, or an earlier one), to how many. */
+export interface MonitorEmailSent {
+  sent: true;
+  recipients: number;
+  alreadySent?: true;
+}
+
+/** A monitor's email, composed from the session read. */
+function monitorEmail(request: MonitorEmailRequest, view: SessionView): ComposedEmail {
+  const facts = sessionFacts(view);
+  const content =
+    request.kind === 'no-scans'
+      ? noScansEmail(facts, request.waitedMs ?? 0)
+      : downloadGaveUpEmail(facts, {
+          windowMs: request.windowMs ?? 0,
+          endTime: request.endTime ?? '',
+          attempts: request.attempts ?? 0,
+        });
+  return {
+    key: request.key,
+    kind: request.kind,
+    sessionId: facts.sessionId,
+    recipients: request.recipients,
+    ...content,
+  };
+}
+
+const emailSent = async (em: EntityManager, key: string) => (await em.count(SentEmail, { key, status: 'sent' })) > 0;
 
 /** Heartbeat period while a job runs, so that a cancel reaches the activity (heartbeatTimeout is 1 minute). */
 const HEARTBEAT_MS = 10_000;
@@ -126,10 +158,18 @@ interface ClaimedJob {
   log: Logger;
 }
 
+/**
+ * Where a failed job's output is: a job may print anything (participant data too), so its stderr stays in our
+ * database and out of the failure, which Temporal keeps in the history and shows in the Web UI.
+ */
+const jobOutputKept = (sessionId: string, jobRunId: number) =>
+  `its stderr is kept in job run ${jobRunId} (GET /sessions/${sessionId}, "jobs")`;
+
 const describeJob = (row: JobRun) =>
   `${row.jobId ? `job ${row.jobId}` : row.command}, submitted ${row.submittedAt.toISOString()}`;
 
 export function createMonitorActivities(deps: ActivityDeps) {
+  const mail = createMailActivities(deps);
   const settings = deps.config.submit;
   const queued = settings.statusCommand !== undefined;
 
@@ -167,9 +207,9 @@ export function createMonitorActivities(deps: ActivityDeps) {
 
   /**
    * Runs (or, with a queue, submits) the session's job of a kind, recorded in the job ledger: claimed, run, then
-   * settled by how it ended.
+   * settled by how it ended. Returns its result and its row's id.
    */
-  async function runJob(kind: JobKind, script: string, view: SessionView): Promise<JobResult> {
+  async function runJob(kind: JobKind, script: string, view: SessionView): Promise<JobResult & { jobRunId: number }> {
     const context = Context.current();
     const job = await claimJob(context, kind, script, view);
     let result: JobResult;
@@ -179,7 +219,7 @@ export function createMonitorActivities(deps: ActivityDeps) {
       throw await settleStoppedJob(context, job, err);
     }
     await settleJob(job, result);
-    return result;
+    return { ...result, jobRunId: job.row.id };
   }
 
   /** Claims the session's job of a kind in the ledger: fails (retryably) when another attempt claimed it first. */
@@ -210,6 +250,7 @@ export function createMonitorActivities(deps: ActivityDeps) {
       });
     }
     const log = deps.logger.child({ sessionId: view.sessionId, kind, attempt });
+    await sessionsChanged(deps.orm.em.fork(), [view.sessionId], log);
     return { kind, script, args, command, row, attempt, log };
   }
 
@@ -247,9 +288,10 @@ export function createMonitorActivities(deps: ActivityDeps) {
         () =>
           submitJob(settings, job.script, job.args, {
             signal: stopper.signal,
-            onStart: (pid) => (pidWritten = updateJobRun(deps.orm.em.fork(), job.row.id, { pid })),
+            onStart: (pid) => (pidWritten = recordJobStart(deps.orm.em.fork(), job.row.id, pid)),
           }),
         HEARTBEAT_MS,
+        { attempt: job.attempt },
       );
       await pidWritten.catch(() => undefined);
       return result;
@@ -322,6 +364,8 @@ export function createMonitorActivities(deps: ActivityDeps) {
     async downloadScans(input: { sessionId: string }): Promise<{ scans: number; attempt: number }> {
       const context = Context.current();
       const { attempt } = context.info;
+      // The attempt number, for the monitor to count the attempts made should the end time pass mid-attempt.
+      context.heartbeat({ attempt });
       const view = await readSession(deps.orm.em.fork(), input.sessionId);
       refuseIfCancelled(view);
       await ensureNoJobRunning(view.sessionId, 'download');
@@ -339,8 +383,8 @@ export function createMonitorActivities(deps: ActivityDeps) {
       if (job.exitCode !== 0) {
         throw ApplicationFailure.create({
           type: 'DownloadJobFailed',
-          message: `Download job for ${view.sessionId} failed to submit (exit ${job.exitCode ?? job.signal}): ${job.stderr.trim() || '(no stderr)'}`,
-          details: [{ attempt, exitCode: job.exitCode, stderr: job.stderr, stdout: job.stdout }],
+          message: `Download job for ${view.sessionId} failed to submit (exit ${job.exitCode ?? job.signal}); ${jobOutputKept(view.sessionId, job.jobRunId)}`,
+          details: [{ attempt, exitCode: job.exitCode, jobRunId: job.jobRunId }],
         });
       }
       const jobId = queued ? queuedJobId(job.stdout) : null;
@@ -348,7 +392,7 @@ export function createMonitorActivities(deps: ActivityDeps) {
       throw ApplicationFailure.create({
         type: 'ScansNotYetArrived',
         message: `Download job for ${view.sessionId} ${how} (attempt ${attempt}); no scans yet, checking again after the backoff`,
-        details: [{ attempt, exitCode: job.exitCode, stdout: job.stdout }],
+        details: [{ attempt, exitCode: job.exitCode, jobId, jobRunId: job.jobRunId }],
       });
     },
 
@@ -372,32 +416,34 @@ export function createMonitorActivities(deps: ActivityDeps) {
           type: 'PostDownloadJobFailed',
           nonRetryable: last,
           message:
-            `Post-download job ${view.postDownloadScript} for ${view.sessionId} failed (exit ${job.exitCode ?? job.signal}): ${job.stderr.trim() || '(no stderr)'}` +
-            (last ? ` (failure ${failures} of ${POST_DOWNLOAD_TRIES}: not tried again)` : ''),
-          details: [{ exitCode: job.exitCode, stderr: job.stderr, failures }],
+            `Post-download job ${view.postDownloadScript} for ${view.sessionId} failed (exit ${job.exitCode ?? job.signal})` +
+            (last ? ` (failure ${failures} of ${POST_DOWNLOAD_TRIES}: not tried again)` : '') +
+            `; ${jobOutputKept(view.sessionId, job.jobRunId)}`,
+          details: [{ exitCode: job.exitCode, failures, jobRunId: job.jobRunId }],
         });
       }
       return { script: view.postDownloadScript, exitCode: job.exitCode };
     },
 
-    /** The email a monitor sends, from the session as the database has it now. */
+    /**
+     * Composes a monitor's email from the session as the database has it now, and sends it once per key (through
+     * the sent_email ledger, activities/mail.ts): the workflow hands in ids, kind, times and counts, so that no
+     * email text is in its history. A session whose monitoring was cancelled gets no email (MONITORING_CANCELLED:
+     * the monitor ends `cancelled`), unless an earlier attempt sent it already.
+     */
+    async sendMonitorEmail(request: MonitorEmailRequest): Promise<MonitorEmailSent> {
+      const view = await readSession(deps.orm.em.fork(), request.sessionId);
+      if (view.monitorsCancelled && !(await emailSent(deps.orm.em.fork(), request.key))) refuseIfCancelled(view);
+      const sent = await mail.emailAdmins(monitorEmail(request, view));
+      return { sent: true, recipients: sent.recipients.length, ...(sent.alreadySent ? { alreadySent: true } : {}) };
+    },
+
+    /**
+     * The email as 0.1.0 and 0.2.0 monitors ask for it (their history then holds its text, and emailAdmins
+     * sends it): kept for those still running until the patch monitor-email-composed-where-sent is deleted.
+     */
     async composeMonitorEmail(request: MonitorEmailRequest): Promise<ComposedEmail> {
-      const facts = sessionFacts(await readSession(deps.orm.em.fork(), request.sessionId));
-      const content =
-        request.kind === 'no-scans'
-          ? noScansEmail(facts, request.waitedMs ?? 0)
-          : downloadGaveUpEmail(facts, {
-              windowMs: request.windowMs ?? 0,
-              endTime: request.endTime ?? '',
-              attempts: request.attempts ?? 0,
-            });
-      return {
-        key: request.key,
-        kind: request.kind,
-        sessionId: facts.sessionId,
-        recipients: request.recipients,
-        ...content,
-      };
+      return monitorEmail(request, await readSession(deps.orm.em.fork(), request.sessionId));
     },
   };
 }

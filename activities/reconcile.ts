@@ -8,10 +8,12 @@
  */
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { Context } from '@temporalio/activity';
-import { ApplicationFailure, type LoadedDataConverter } from '@temporalio/common';
-import { WorkflowNotFoundError } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import { decodeFromPayloadsAtIndex } from '@temporalio/common/lib/internal-non-workflow';
 import type { temporal } from '@temporalio/proto';
 import { RedcapConfig, RedcapRecord, ReconcileState } from '../src/db/entities';
+import { IntakeFailure } from '../src/db/intake-failure';
+import { triggersMissed } from '../src/lab-data/problems';
 import { missedTriggersEmail } from '../src/mail/templates';
 import { missedTriggersTotal } from '../src/metrics';
 import { RedcapClient, RedcapError } from '../src/redcap/client';
@@ -29,14 +31,15 @@ import {
   rowIdentity,
   storedIdentity,
   type FiledEntry,
+  type ClosedIntake,
   type IntakeSeen,
+  type RowProblem,
 } from '../src/redcap/reconcile';
-import { startRedcapIntake } from '../src/temporal/intakes';
-import { historyPayloadValue } from '../src/temporal/data-converter';
+import { findRedcapIntake, startRedcapIntake } from '../src/temporal/intakes';
 import { deleteReconcileSchedule } from '../src/temporal/schedules';
-import { redcapIntakeWorkflowId, redcapReconcileScheduleId, type RedcapReconcileResult } from '../surface';
+import { redcapReconcileScheduleId, type IntakeTrigger, type RedcapReconcileResult } from '../surface';
 import type { ActivityDeps } from './deps';
-import type { AdminEmail } from './mail';
+import { createMailActivities, type AdminEmail } from './mail';
 
 /** Where a reconciliation is: what the workflow hands from one activity to the next, and the heartbeat's checkpoint. */
 export interface ReconcileProgress {
@@ -66,7 +69,9 @@ const MISSED_SAMPLE = 20;
 /** How often the progress is sent as a heartbeat (the activity's heartbeatTimeout is longer). */
 const HEARTBEAT_MS = 2_000;
 
+/** `redcap`: shared with the intakes, so the record id fields a run reads serve their exports too. */
 export function createReconcileActivities(deps: ActivityDeps, redcap = new RedcapClient()) {
+  const mail = createMailActivities(deps);
   const log = deps.logger.child({ component: 'reconcile' });
 
   /** The config, or a permanent failure (and its schedule deleted) when it is no longer in the database. */
@@ -98,26 +103,57 @@ export function createReconcileActivities(deps: ActivityDeps, redcap = new Redca
     }
   }
 
-  /** What Temporal knows of a row's intake; for a failed one a trigger started, what it read or why it failed. */
-  async function intakeSeen(workflowId: string): Promise<IntakeSeen> {
-    const handle = deps.temporal.workflow.getHandle(workflowId);
-    let description;
-    try {
-      description = await handle.describe();
-    } catch (err) {
-      if (err instanceof WorkflowNotFoundError) return { state: 'none' };
-      throw err;
-    }
-    const status = description.status.name;
+  /**
+   * What Temporal knows of a row's intake, and for a failed run what our database says it decided (intake_failure),
+   * or, for a run started before 0.3.0 that has no row there, what its history shows it read.
+   */
+  async function intakeSeen(trigger: IntakeTrigger): Promise<IntakeSeen> {
+    const found = await findRedcapIntake(deps.temporal, trigger);
+    if (!found) return { state: 'none' };
+    const { memo, runId } = found.description;
+    const status = found.description.status.name;
     if (status === 'RUNNING') return { state: 'running' };
-    const rowDigest = description.memo?.rowDigest;
-    if (typeof rowDigest === 'string') return { state: 'closed', status, rowDigest };
-    if (status === 'COMPLETED') return { state: 'closed', status };
-    return {
-      state: 'closed',
-      status,
-      ...(await whatTheIntakeRead(await handle.fetchHistory(), deps.temporal.options.loadedDataConverter)),
-    };
+    const rowDigest = memo?.rowDigest;
+    const seen: ClosedIntake = { state: 'closed', status, ...(typeof rowDigest === 'string' ? { rowDigest } : {}) };
+    if (status === 'COMPLETED') return seen;
+    const [latest] = await deps.orm.em.fork().find(IntakeFailure, { runId }, { orderBy: { read: 'desc' }, limit: 1 });
+    if (latest) return { ...seen, refusedDigest: latest.rowDigest ?? null };
+    const history = await deps.temporal.workflow.getHandle(found.workflowId, runId).fetchHistory();
+    return { ...seen, ...(await whatTheIntakeRead(history)) };
+  }
+
+  /**
+   * From the history of a failed intake started before 0.3.0: the row its fetchRedcapRecord read, the type and field
+   * of the problem a read failed with, and whether the run gave up (IntakeTimedOut).
+   */
+  async function whatTheIntakeRead(
+    history: temporal.api.history.v1.IHistory,
+  ): Promise<Pick<ClosedIntake, 'read' | 'problem' | 'gaveUp'>> {
+    const converter = deps.temporal.options.loadedDataConverter;
+    const reads = new Set<string>();
+    const fetches = new Set<string>();
+    let read: FiledEntry | undefined;
+    let problem: RowProblem | undefined;
+    let gaveUp = false;
+    for (const event of history.events ?? []) {
+      const name = event.activityTaskScheduledEventAttributes?.activityType?.name;
+      if (name === 'fetchRedcapRecord' || name === 'readAndFileRedcapRecord') reads.add(String(event.eventId));
+      if (name === 'fetchRedcapRecord') fetches.add(String(event.eventId));
+      const completed = event.activityTaskCompletedEventAttributes;
+      if (completed && fetches.has(String(completed.scheduledEventId)))
+        read = await decodeFromPayloadsAtIndex<FiledEntry>(converter, 0, completed.result?.payloads);
+      const failed = event.activityTaskFailedEventAttributes;
+      const info = failed?.failure?.applicationFailureInfo;
+      if (failed && info?.type && reads.has(String(failed.scheduledEventId))) {
+        const details = info.details?.payloads?.length
+          ? await decodeFromPayloadsAtIndex<{ field?: unknown } | null>(converter, 0, info.details.payloads)
+          : null;
+        problem = { type: info.type, ...(typeof details?.field === 'string' ? { field: details.field } : {}) };
+      }
+      const ended = event.workflowExecutionFailedEventAttributes?.failure?.applicationFailureInfo?.type;
+      if (ended) gaveUp = ended === 'IntakeTimedOut';
+    }
+    return { ...(read ? { read } : {}), ...(problem ? { problem } : {}), ...(gaveUp ? { gaveUp } : {}) };
   }
 
   /** One page of records: every row read, compared with what is filed, and an intake started where it differs. */
@@ -148,18 +184,17 @@ export function createReconcileActivities(deps: ActivityDeps, redcap = new Redca
     }
 
     await forEachLimited(candidates, TEMPORAL_CONCURRENCY, async ({ identity, reading, digest }) => {
-      const workflowId = redcapIntakeWorkflowId(config.id, identity.record, identity.eventName, identity.instance);
-      if (!needsIntake(reading, digest, await intakeSeen(workflowId))) {
-        page.unchanged += 1;
-        return;
-      }
       const trigger = {
         configId: config.id,
         record: identity.record,
         eventName: identity.eventName || null,
         instance: identity.instance,
       };
-      await startRedcapIntake(deps.temporal, deps.config.taskQueue, config, trigger, {
+      if (!needsIntake(reading, digest, await intakeSeen(trigger))) {
+        page.unchanged += 1;
+        return;
+      }
+      const { workflowId } = await startRedcapIntake(deps.temporal, deps.config.taskQueue, config, trigger, {
         startedBy: 'reconciliation',
         rowDigest: digest,
       });
@@ -172,6 +207,40 @@ export function createReconcileActivities(deps: ActivityDeps, redcap = new Redca
     });
     missedTriggersTotal.inc({ config: String(config.id) }, page.started);
     return page;
+  }
+
+  async function endReconcile(configId: number, progress: ReconcileProgress): Promise<void> {
+    const em = deps.orm.em.fork();
+    const config = await configOf(em, configId);
+    const { startedAt, coversGap, totals, missed } = progress;
+    if (coversGap) {
+      await em.getConnection().execute(
+        `insert into reconcile_state (config_id, reconciled_until) values (?, ?)
+         on conflict (config_id) do update set reconciled_until = greatest(reconcile_state.reconciled_until, excluded.reconciled_until)`,
+        [config.id, startedAt],
+      );
+    }
+    log.info({ configId: config.id, ...totals, missedTriggers: missed.count, coversGap }, 'reconciliation done');
+    // For the digest: what this run found (a retried activity records it once).
+    if (missed.count > 0) await triggersMissed(em, runOf(Context.current()), { configId: config.id, ...missed });
+  }
+
+  async function missedTriggersEmailOf(configId: number, progress: ReconcileProgress): Promise<AdminEmail> {
+    const config = await configOf(deps.orm.em.fork(), configId);
+    const day = progress.startedAt.slice(0, 10);
+    return {
+      key: `${redcapReconcileScheduleId(config.id)}:${day}:missed-triggers`,
+      kind: 'missed-triggers',
+      redcapConfigId: config.id,
+      ...missedTriggersEmail({
+        configId: config.id,
+        url: config.url,
+        project: config.project,
+        instrument: config.instrument,
+        day,
+        ...progress.missed,
+      }),
+    };
   }
 
   return {
@@ -237,62 +306,31 @@ export function createReconcileActivities(deps: ActivityDeps, redcap = new Redca
       return progress;
     },
 
+    /** Records a successful run, when it reached back far enough: the next one starts from its start. */
+    async endReconcile(input: { configId: number; progress: ReconcileProgress }): Promise<void> {
+      await endReconcile(input.configId, input.progress);
+    },
+
     /**
-     * Records a successful run (when it reached back far enough), and returns the day's email about missed triggers, if
-     * any were (its key is the config and the day: one a day at most).
+     * The day's email about missed triggers, composed here (from the config and the rows named in the progress) and
+     * sent; its key is the config and the day: one a day at most.
      */
+    async emailMissedTriggers(input: { configId: number; progress: ReconcileProgress }): Promise<{ emailed: boolean }> {
+      const sent = await mail.emailAdmins(await missedTriggersEmailOf(input.configId, input.progress));
+      return { emailed: !sent.held };
+    },
+
+    /** Reconciliations started before 0.3.0: endReconcile, and the email's text for the workflow to send. */
     async finishReconcile(input: { configId: number; progress: ReconcileProgress }): Promise<AdminEmail | null> {
-      const em = deps.orm.em.fork();
-      const config = await configOf(em, input.configId);
-      const { startedAt, coversGap, totals, missed } = input.progress;
-      if (coversGap) {
-        await em.getConnection().execute(
-          `insert into reconcile_state (config_id, reconciled_until) values (?, ?)
-           on conflict (config_id) do update set reconciled_until = greatest(reconcile_state.reconciled_until, excluded.reconciled_until)`,
-          [config.id, startedAt],
-        );
-      }
-      log.info({ configId: config.id, ...totals, missedTriggers: missed.count, coversGap }, 'reconciliation done');
-      if (missed.count === 0) return null;
-      const day = startedAt.slice(0, 10);
-      return {
-        key: `${redcapReconcileScheduleId(config.id)}:${day}:missed-triggers`,
-        kind: 'missed-triggers',
-        ...missedTriggersEmail({
-          configId: config.id,
-          url: config.url,
-          project: config.project,
-          instrument: config.instrument,
-          day,
-          ...missed,
-        }),
-      };
+      await endReconcile(input.configId, input.progress);
+      return input.progress.missed.count === 0 ? null : missedTriggersEmailOf(input.configId, input.progress);
     },
   };
 }
 
-/**
- * From a finished intake's history: the row its fetchRedcapRecord activity read (decrypted with the client's keys
- * when payloads are encrypted), and the message it failed with.
- */
-async function whatTheIntakeRead(
-  history: temporal.api.history.v1.IHistory,
-  converter: LoadedDataConverter,
-): Promise<{ read?: FiledEntry; failure?: string }> {
-  const fetches = new Set<string>();
-  let read: FiledEntry | undefined;
-  let failure: string | undefined;
-  for (const event of history.events ?? []) {
-    if (event.activityTaskScheduledEventAttributes?.activityType?.name === 'fetchRedcapRecord')
-      fetches.add(String(event.eventId));
-    const completed = event.activityTaskCompletedEventAttributes;
-    const payload = completed?.result?.payloads?.[0];
-    if (completed && payload && fetches.has(String(completed.scheduledEventId)))
-      read = (await historyPayloadValue<FiledEntry>(converter, payload)) ?? undefined;
-    failure = event.workflowExecutionFailedEventAttributes?.failure?.message ?? failure;
-  }
-  return { read, failure };
-}
+/** The workflow run an activity works for, as `<workflowId>:<runId>`. */
+const runOf = (context: Context) =>
+  `${context.info.workflowExecution?.workflowId ?? ''}:${context.info.workflowExecution?.runId ?? ''}`;
 
 /** What one page found: counts, and the rows whose intake was started. */
 interface Page extends RedcapReconcileResult {

@@ -254,7 +254,9 @@ async function runFleet(
   if (fleet.workflowType === SCAN_IMPORT_WORKFLOW) {
     const seconds = await allWaiting(client, fleet.workflowId, count, concurrency);
     const rss = rssMiB(worker.pid);
-    print(`a status query to each says waiting (${fmt(seconds)} s); worker RSS then ${fmt(rss.rss, 0)} MiB, peak ${fmt(rss.peak, 0)} MiB`);
+    print(
+      `a status query to each says waiting (${fmt(seconds)} s); worker RSS then ${fmt(rss.rss, 0)} MiB, peak ${fmt(rss.peak, 0)} MiB`,
+    );
   }
 
   await fleet.beforeSignals?.();

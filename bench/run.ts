@@ -2,7 +2,8 @@
  * `npm run bench`: prints figures, never fails on speed. Everything runs on loopback against servers of its
  * own (embedded PostgreSQL; the Temporal dev server in memory, or the production temporal-server on that
  * PostgreSQL), the API and the worker as child processes. Every result line starts with the server kind.
- *   npm run bench -- [--duration 10] [--fleet 10000] [--rows 5000] [--only intake|fleet|reconcile] [--server dev|production|both]
+ *   npm run bench -- [--duration 10] [--fleet 10000] [--rows 5000] [--experiments 5000] [--sessions 50000]
+ *                    [--only intake|fleet|reconcile|xnat|lab|pages] [--server dev|production|both]
  */
 import { execFileSync } from 'node:child_process';
 import os from 'node:os';
@@ -15,10 +16,18 @@ import { migrate, openDatabase } from '../src/db/orm';
 import { writeWorkflowBundle } from '../src/temporal/workflow-bundle';
 import { applySmallLab } from '../test/support/lab-config';
 import { freePort } from '../test/support/ports';
-import { startCompiledServiceProcess, startServiceProcess, waitForProcess } from '../test/support/processes';
+import {
+  startCompiledServiceProcess,
+  startServiceProcess,
+  waitForProcess,
+  type ServiceProcess,
+} from '../test/support/processes';
 import { benchFleet, startNoopWorker } from './fleet';
 import { benchIntake } from './intake';
+import { benchLab } from './lab';
+import { benchPages } from './pages';
 import { benchReconcile } from './reconcile';
+import { benchXnat } from './xnat';
 import { FakeRedcap } from '../test/support/fake-redcap';
 import { startBenchServices } from './services';
 import { benchStack } from './stack';
@@ -32,10 +41,20 @@ async function main(): Promise<void> {
     .option('--duration <seconds>', 'seconds per intake level', '10')
     .option('--fleet <count>', 'ScanImportWorkflows in the fleet', '10000')
     .option('--rows <count>', 'REDCap rows to reconcile', '5000')
-    .option('--only <part>', 'intake, fleet or reconcile')
+    .option('--experiments <count>', 'XNAT experiments in the project synced', '5000')
+    .option('--sessions <count>', "sessions in the database for the lab's view and pages", '50000')
+    .option('--only <part>', 'intake, fleet, reconcile, xnat, lab or pages')
     .option('--server <kind>', 'Temporal server: dev, production or both', 'dev')
     .parse()
-    .opts<{ duration: string; fleet: string; rows: string; only?: string; server: string }>();
+    .opts<{
+      duration: string;
+      fleet: string;
+      rows: string;
+      experiments: string;
+      sessions: string;
+      only?: string;
+      server: string;
+    }>();
   const servers: TemporalServerKind[] =
     options.server === 'both'
       ? ['dev', 'production']
@@ -60,9 +79,26 @@ function workerProcessEnv(): Record<string, string> {
   };
 }
 
+/** `npm run api` as a child process on a free port, once it is ready. */
+async function startApi(env: Record<string, string>): Promise<ServiceProcess & { url: string }> {
+  const port = await freePort();
+  const api = startServiceProcess('api', { ...env, PORT: String(port) });
+  const url = `http://127.0.0.1:${port}`;
+  await waitForProcess(
+    api,
+    () =>
+      fetch(`${url}/readyz`).then(
+        (r) => r.ok,
+        () => false,
+      ),
+    'the API to be ready',
+  );
+  return { ...api, url };
+}
+
 async function benchOn(
   server: TemporalServerKind,
-  options: { duration: string; fleet: string; rows: string; only?: string },
+  options: { duration: string; fleet: string; rows: string; experiments: string; sessions: string; only?: string },
 ): Promise<void> {
   const log = printer(server);
   const services = await startBenchServices(server);
@@ -88,20 +124,10 @@ async function benchOn(
 
     if (options.only === undefined || options.only === 'intake') {
       // No worker polls this queue: the figure is the API's own work (parse, look up, start), not the intake's.
-      const port = await freePort();
-      const api = startServiceProcess('api', { ...env, PORT: String(port), TEMPORAL_TASK_QUEUE: 'bench-intake' });
+      const api = await startApi({ ...env, TEMPORAL_TASK_QUEUE: 'bench-intake' });
       children.push(api);
-      await waitForProcess(
-        api,
-        () =>
-          fetch(`http://127.0.0.1:${port}/readyz`).then(
-            (r) => r.ok,
-            () => false,
-          ),
-        'the API to be ready',
-      );
       await benchIntake({
-        apiUrl: `http://127.0.0.1:${port}`,
+        apiUrl: api.url,
         client,
         taskQueue: 'bench-intake',
         durationSeconds: Number(options.duration),
@@ -155,6 +181,10 @@ async function benchOn(
       if (server === 'dev') await benchStack({ count: Number(options.fleet), log });
     }
 
+    if (options.only === undefined || options.only === 'xnat') {
+      await benchXnat({ orm, experiments: Number(options.experiments), checks: 200, log });
+    }
+
     // Last: its 5,000 monitors would keep the fleet's count of running monitors from reaching zero.
     if (options.only === undefined || options.only === 'reconcile') {
       const redcap = await FakeRedcap.start();
@@ -179,6 +209,39 @@ async function benchOn(
         rows: Number(options.rows),
         log,
       });
+    }
+    // The lab's view reads only the database: after the others, so that its sessions are in no other part's counts.
+    if (options.only === undefined || options.only === 'lab') {
+      const token = 'bench-lab-token';
+      const api = await startApi({ ...env, API_TOKEN: token });
+      children.push(api);
+      await benchLab({
+        orm,
+        apiUrl: api.url,
+        token,
+        redcapConfigId,
+        count: Number(options.sessions),
+        durationSeconds: Number(options.duration),
+        log,
+      });
+      await api.stop();
+    }
+    // After the others: the fleet's sessions are all of CMH's (its SQL says so).
+    if (options.only === undefined || options.only === 'pages') {
+      const token = 'bench-pages-token';
+      const api = await startApi({ ...env, API_TOKEN: token });
+      children.push(api);
+      await benchPages({
+        orm,
+        apiUrl: api.url,
+        token,
+        redcapConfigId,
+        count: Number(options.sessions),
+        durationSeconds: Number(options.duration),
+        levels: [1, 16],
+        log,
+      });
+      await api.stop();
     }
     await client.connection.close();
     await orm.close();

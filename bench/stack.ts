@@ -93,7 +93,9 @@ export async function benchStack(options: { count: number; concurrency?: number;
         startScanMonitors(client, config, { sessionId: fleetSessionId(i), studyId: 'SPN01', siteId: 'CMH' }),
       );
       await allWaiting(client, (i) => scanImportWorkflowId(fleetSessionId(i)), count, concurrency);
-      print(`${count} monitors started and waiting ${fmt((performance.now() - started) / 1000)} s after the first start`);
+      print(
+        `${count} monitors started and waiting ${fmt((performance.now() - started) / 1000)} s after the first start`,
+      );
       await sleep(10_000);
       memory(`${count} monitors waiting`);
     } finally {

@@ -5,8 +5,15 @@
 #   docker-compose Docker Compose (go build), to check docker-compose.yml; skipped when `docker compose` works
 #   temporal-server the production Temporal server and temporal-sql-tool at docker-compose.yml's version (go install),
 #                   with the server's PostgreSQL schema files; for `npm run test:production` (not part of the default)
+#   temporal-ui-server the Temporal Web UI server at docker-compose.yml's version (go install; its module embeds
+#                   the built pages), with the official image's config template and start script
+#   mailpit        the Mailpit mail catcher (go build, after building its web pages with npm from the module's
+#                   own sources: the Go module does not carry them built)
+#                   (these two for scripts/local-images.sh, not part of the default)
+#   dirs           builds nothing: prints the versions and cache directories above as shell assignments, and
+#                   server_module, the server's Go module source (its docker/ files)
 # Builds are cached under ${XDG_CACHE_HOME:-$HOME/.cache}/redcap-scan-monitor, so a second run is instant.
-# Usage: scripts/provision.sh [temporal-cli] [test-server] [docker-compose] [temporal-server]
+# Usage: scripts/provision.sh [temporal-cli] [test-server] [docker-compose] [temporal-server] [temporal-ui-server] [mailpit] [dirs]
 #        (no argument: the first three, what `npm test` needs)
 # With PROVISION_OPTIONAL=1 a missing toolchain is a warning, not an error (npm start then lets the SDK download).
 set -euo pipefail
@@ -22,6 +29,12 @@ compose_dir="$cache/docker-compose-$compose_version"
 # One source for the server version: the temporalio/server image of docker-compose.yml.
 server_version="$(sed -n 's/.*temporalio\/server:\${TEMPORAL_VERSION:-\([0-9][0-9.]*\)}.*/\1/p' "$here/../docker-compose.yml" | head -n1)"
 server_dir="$cache/temporal-server-$server_version"
+ui_version="$(sed -n 's/.*temporalio\/ui:\${TEMPORAL_UI_VERSION:-\([0-9][0-9.]*\)}.*/\1/p' "$here/../docker-compose.yml" | head -n1)"
+ui_dir="$cache/temporal-ui-server-$ui_version"
+# docker-compose.yml runs axllent/mailpit:latest; scripts/local-images.sh builds this release instead, whose npm lock
+# file installs from the npm registry this project reaches (1.33.1's names package versions that one lacks).
+mailpit_version="1.27.11"
+mailpit_dir="$cache/mailpit-$mailpit_version"
 
 say() { echo "provision: $*" >&2; }
 need() {
@@ -32,6 +45,11 @@ need() {
   fi
   say "ERROR: '$1' is not on PATH; it is needed to $2. Install it (Debian: apt-get install $3) and run again."
   exit 1
+}
+
+# The directory of a Go module's source, downloaded through the module proxy (read-only, in Go's module cache).
+go_module_dir() {
+  go mod download -json "$1" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p'
 }
 
 provision_temporal_cli() {
@@ -87,7 +105,7 @@ provision_docker_compose() {
     say "building Docker Compose v$compose_version with go build (a minute or two, once) ..."
     # Not `go install`: the module's go.mod has exclude directives, which go install refuses.
     local src work
-    src="$(go mod download -json "github.com/docker/compose/v5@v$compose_version" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
+    src="$(go_module_dir "github.com/docker/compose/v5@v$compose_version")"
     [ -d "$src" ] || { say "ERROR: could not download github.com/docker/compose/v5@v$compose_version"; exit 1; }
     work="$(mktemp -d)"
     cp -R "$src/." "$work" && chmod -R u+w "$work"
@@ -118,7 +136,7 @@ provision_temporal_server() {
   need go "build the Temporal server" golang-go
   say "building temporal-server and temporal-sql-tool v$server_version with go install (about 5 minutes, once) ..."
   local module="go.temporal.io/server@v$server_version" src bin
-  src="$(go mod download -json "$module" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
+  src="$(go_module_dir "$module")"
   [ -d "$src/schema/postgresql/v12" ] || { say "ERROR: could not download $module (or it has no schema/postgresql/v12)"; exit 1; }
   bin="$(mktemp -d)"
   GOBIN="$bin" GOFLAGS=-mod=mod go install "go.temporal.io/server/cmd/server@v$server_version" "go.temporal.io/server/cmd/tools/sql@v$server_version"
@@ -132,6 +150,46 @@ provision_temporal_server() {
   say "temporal server: $server_dir (temporal-server, temporal-sql-tool, schema/postgresql/v12)"
 }
 
+# ui-server, and config/docker.yaml and start-ui-server.sh as the temporalio/ui image has them (/home/ui-server).
+provision_temporal_ui_server() {
+  [ -n "$ui_version" ] || { say "ERROR: no temporalio/ui:\${TEMPORAL_UI_VERSION:-x.y.z} image in docker-compose.yml"; exit 1; }
+  if [ -x "$ui_dir/ui-server" ]; then say "temporal ui-server: $ui_dir (cached)"; return; fi
+  need go "build the Temporal Web UI server" golang-go
+  say "building the Temporal ui-server v$ui_version with go install (a minute or two, once) ..."
+  local module="github.com/temporalio/ui-server/v2@v$ui_version" src bin
+  src="$(go_module_dir "$module")"
+  [ -f "$src/config/docker.yaml" ] || { say "ERROR: could not download $module (or it has no config/docker.yaml)"; exit 1; }
+  bin="$(mktemp -d)"
+  GOBIN="$bin" GOFLAGS=-mod=mod go install -ldflags "-s -w" "github.com/temporalio/ui-server/v2/cmd/server@v$ui_version"
+  mkdir -p "$ui_dir/config"
+  cp "$src/config/docker.yaml" "$ui_dir/config/docker.yaml"
+  cp "$src/docker/start-ui-server.sh" "$ui_dir/start-ui-server.sh"
+  chmod u+w "$ui_dir/config/docker.yaml" "$ui_dir/start-ui-server.sh"
+  mv "$bin/server" "$ui_dir/ui-server" # last: its presence marks the target done
+  rm -rf "$bin"
+  say "temporal ui-server: $ui_dir"
+}
+
+provision_mailpit() {
+  if [ -x "$mailpit_dir/mailpit" ]; then say "mailpit: $mailpit_dir/mailpit (cached)"; return; fi
+  need go "build Mailpit" golang-go
+  need npm "build Mailpit's web pages" npm
+  say "building Mailpit v$mailpit_version: its web pages with npm, then go build (a few minutes, once) ..."
+  local src work
+  src="$(go_module_dir "github.com/axllent/mailpit@v$mailpit_version")"
+  [ -f "$src/package-lock.json" ] || { say "ERROR: could not download github.com/axllent/mailpit@v$mailpit_version"; exit 1; }
+  work="$(mktemp -d)"
+  cp -R "$src/." "$work" && chmod -R u+w "$work"
+  (cd "$work" && npm ci --no-audit --no-fund --loglevel=error && npm run package)
+  [ -s "$work/server/ui/dist/app.js" ] || { say "ERROR: Mailpit's web pages did not build (no server/ui/dist/app.js)"; exit 1; }
+  mkdir -p "$mailpit_dir"
+  (cd "$work" && CGO_ENABLED=0 go build -trimpath -o "$mailpit_dir/mailpit.tmp" \
+    -ldflags "-s -w -X github.com/axllent/mailpit/config.Version=v$mailpit_version" .)
+  mv "$mailpit_dir/mailpit.tmp" "$mailpit_dir/mailpit"
+  rm -rf "$work"
+  say "mailpit: $mailpit_dir/mailpit"
+}
+
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(temporal-cli test-server docker-compose)
 for target in "${targets[@]}"; do
@@ -140,6 +198,12 @@ for target in "${targets[@]}"; do
     test-server) provision_test_server ;;
     docker-compose) provision_docker_compose ;;
     temporal-server) provision_temporal_server ;;
-    *) say "unknown target '$target' (expected temporal-cli, test-server, docker-compose or temporal-server)"; exit 2 ;;
+    temporal-ui-server) provision_temporal_ui_server ;;
+    mailpit) provision_mailpit ;;
+    dirs)
+      printf '%s=%q\n' cli_dir "$cli_dir" server_version "$server_version" server_dir "$server_dir" \
+        ui_version "$ui_version" ui_dir "$ui_dir" mailpit_version "$mailpit_version" mailpit_dir "$mailpit_dir" \
+        server_module "$(go_module_dir "go.temporal.io/server@v$server_version")" ;;
+    *) say "unknown target '$target' (expected temporal-cli, test-server, docker-compose, temporal-server, temporal-ui-server, mailpit or dirs)"; exit 2 ;;
   esac
 done

@@ -4,7 +4,7 @@
 import http from 'node:http';
 import type { Client } from '@temporalio/client';
 import { createApp } from './app';
-import { loadConfig, requireServices, type Config } from './config';
+import { assertSafeExposure, loadConfig, requireServices, type Config } from './config';
 import { ormSsl } from './db/mikro-orm.config';
 import { openDatabase, type Orm } from './db/orm';
 import { watchedConfigCache } from './redcap/config-cache';
@@ -14,6 +14,7 @@ import { connectTemporal, temporalSettings } from './temporal/client';
 
 /** Starts the HTTP server; resolves once it listens. */
 export async function listen(config: Config, deps: { orm: Orm; temporal: Client }): Promise<http.Server> {
+  assertSafeExposure(config);
   const configs = watchedConfigCache(
     deps.orm.config.get('clientUrl')!,
     logger,
@@ -29,10 +30,17 @@ export async function listen(config: Config, deps: { orm: Orm; temporal: Client 
       void configs.close();
       reject(err);
     });
-    server.listen(config.port, resolve);
+    server.listen(config.port, config.host, resolve);
   });
-  logger.info({ port: config.port }, `API listening on http://127.0.0.1:${config.port}`);
+  if (config.detSecretWaived) logger.warn('DET_SECRET=none: the API takes Data Entry Triggers without a secret');
+  logger.info({ host: config.host, port: config.port }, `API listening on ${apiUrl(config)}`);
   return server;
+}
+
+/** Where the API answers, for messages: its listen address (this machine's loopback when it listens on all). */
+export function apiUrl(config: Config): string {
+  const host = ['0.0.0.0', '::'].includes(config.host) ? '127.0.0.1' : config.host;
+  return `http://${host.includes(':') ? `[${host}]` : host}:${config.port}`;
 }
 
 export function closeServer(server: http.Server): Promise<void> {
@@ -44,6 +52,7 @@ export function closeServer(server: http.Server): Promise<void> {
 
 async function main(): Promise<void> {
   const config = requireServices(loadConfig());
+  assertSafeExposure(config);
   const orm = await openDatabase(config.databaseUrl, config.databaseSsl);
   const temporal = await connectTemporal(temporalSettings(config));
   const server = await listen(config, { orm, temporal });

@@ -7,6 +7,8 @@ import { RequestContext } from '@mikro-orm/core';
 import type { AppDeps } from './app-deps';
 import { databaseAnswers } from './db/orm';
 import { errorResponse } from './errors';
+import { labDataRouter } from './lab-data/routes';
+import { labPages } from './lab/routes';
 import { logger as defaultLogger } from './logger';
 import { metricsRegistry } from './metrics';
 import { redcapRouter } from './redcap/routes';
@@ -58,7 +60,8 @@ export function createApp(deps: AppDeps): Koa {
     ctx.body = await metricsRegistry.metrics();
   });
   app.use(router.routes()).use(router.allowedMethods());
-  for (const routes of [redcapRouter(deps), sessionsRouter(deps)]) {
+  app.use(labPages(deps));
+  for (const routes of [redcapRouter(deps), sessionsRouter(deps), labDataRouter(deps)]) {
     app.use(routes.routes()).use(routes.allowedMethods());
   }
   return app;

@@ -4,6 +4,7 @@
  *   config apply FILE    apply a YAML lab config (studies, sites, users, REDCap projects); safe to repeat; then
  *                        bring the reconciliation schedules in step with it
  *   reconcile [--since ISO-TIME] [--config ID]   reconcile now (a backfill), printing the counts
+ *   pull --config ID RECORD [--event E] [--instance N]   start the intake of one record now (its trigger never came)
  *   forget --config ID RECORD | --session SESSION   remove a participant's stored data (docs/participant-data.md)
  * The database: DATABASE_URL, else the embedded PostgreSQL of `npm start` (see db/command-database.ts). Temporal:
  * TEMPORAL_ADDRESS, else the dev server of `npm start` (see temporal/client.ts commandTemporalAddress).
@@ -16,15 +17,22 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { WorkflowFailedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { loadConfig, type Config } from './config';
 import { withCommandDatabase } from './db/command-database';
-import { DomainError } from './errors';
 import { RedcapConfig } from './db/entities';
+import { DomainError } from './errors';
 import { migrate, type Orm } from './db/orm';
 import { describeStartupFailure, StartupError } from './startup-failure';
 import { applyLabConfig, formatReport, LabConfigError, parseLabConfig } from './lab-config';
 import { forgetParticipantData, type ForgetReport, type ForgetTarget } from './sessions/forget';
 import { commandTemporalAddress, connectTemporal, temporalSettings } from './temporal/client';
+import { pullRecord, pullSchema } from './lab-data/pull';
+import { syncDigestSchedulesWith } from './temporal/digest-schedules';
 import { describeScheduleChange, syncReconcileSchedulesWith } from './temporal/schedules';
-import { REDCAP_RECONCILE_WORKFLOW, redcapReconcileScheduleId, type RedcapReconcileInput } from '../surface';
+import {
+  REDCAP_RECONCILE_WORKFLOW,
+  redcapReconcileScheduleId,
+  type RedcapIntakeResult,
+  type RedcapReconcileInput,
+} from '../surface';
 import type { RedcapReconcileWorkflow } from '../workflows/reconcile';
 
 /** A refused command, with a message that says what to do. */
@@ -145,6 +153,36 @@ function createProgram(): Command {
       await listHistories(config, report);
     });
 
+  program
+    .command('pull')
+    .description(
+      'start the intake of one REDCap record now, as its Data Entry Trigger would have (a running worker files it: npm ' +
+        'start or npm run worker); waits up to a minute for it to be filed',
+    )
+    .argument('<record>', 'the record as REDCap names it')
+    .requiredOption('--config <ID>', 'the REDCap config (its id, as GET /sessions/:id shows it)', configId)
+    .option('--event <name>', 'the unique event name (longitudinal projects)')
+    .option('--instance <n>', 'the repeat instance (repeating instruments and events)', instanceNumber)
+    .action(async (record: string, options: { config: number; event?: string; instance?: number }) => {
+      const config = loadConfig();
+      const address = commandTemporalAddress(config);
+      if (!address)
+        throw new CommandError('pull needs Temporal: set TEMPORAL_ADDRESS, or start the service with npm start');
+      const request = pullSchema.safeParse({ record, event: options.event, instance: options.instance });
+      if (!request.success)
+        throw new CommandError(request.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
+      const client = await connectTemporal(temporalSettings(config, address));
+      try {
+        const { workflowId } = await withCommandDatabase(config, note, (orm) =>
+          pullRecord({ temporal: client, config }, orm.em.fork() as EntityManager, options.config, request.data),
+        );
+        out(`intake ${workflowId} started`);
+        await reportIntake(client, workflowId);
+      } finally {
+        await client.connection.close();
+      }
+    });
+
   return program;
 }
 
@@ -183,6 +221,26 @@ async function listHistories(config: Config, report: ForgetReport): Promise<void
   }
 }
 
+/** What the pulled record's intake did, once it is done (a minute at most: then it says where to look). */
+async function reportIntake(client: Client, workflowId: string): Promise<void> {
+  try {
+    const result = (await client.withDeadline(Date.now() + 60_000, () =>
+      client.workflow.getHandle(workflowId).result(),
+    )) as RedcapIntakeResult;
+    out(
+      `filed: session ${result.sessionId} (${result.change}${result.movedFrom ? `, moved from ${result.movedFrom}` : ''})` +
+        `${result.monitors ? '; its monitors started' : ''}`,
+    );
+  } catch (err) {
+    if (err instanceof WorkflowFailedError) {
+      process.exitCode = 1;
+      note(`error: the intake failed: ${err.cause?.message ?? err.message}`);
+    } else {
+      note(`the intake is still running (is a worker running?); see ${workflowId} in the Temporal Web UI`);
+    }
+  }
+}
+
 /**
  * After config apply: the schedules, on the Temporal there is. A Temporal that does not answer (or fails) is a warning:
  * the database part is done, and the next start of npm start or npm run worker updates them.
@@ -194,9 +252,10 @@ async function updateSchedules(config: Config, orm: Orm): Promise<void> {
   try {
     client = await connectTemporal(temporalSettings(config, address));
     for (const change of await syncReconcileSchedulesWith(orm, client, config)) out(describeScheduleChange(change));
+    for (const change of await syncDigestSchedulesWith(orm, client, config)) out(describeScheduleChange(change));
   } catch (err) {
     note(
-      `warning: reconciliation schedules not updated: ${describeStartupFailure(err)}; npm start and npm run worker update them when they start`,
+      `warning: reconciliation and digest schedules not updated: ${describeStartupFailure(err)}; npm start and npm run worker update them when they start`,
     );
   } finally {
     await client?.connection.close();
@@ -233,6 +292,12 @@ function isoTime(value: string): string {
   if (Number.isNaN(time.getTime()))
     throw new InvalidArgumentError(`"${value}" is not an ISO time (e.g. 2026-11-20T08:00:00Z)`);
   return time.toISOString();
+}
+
+function instanceNumber(value: string): number {
+  if (!/^[1-9]\d{0,9}$/.test(value.trim()))
+    throw new InvalidArgumentError(`"${value}" is not a repeat instance (a whole number from 1)`);
+  return Number(value);
 }
 
 function configId(value: string): number {

@@ -3,6 +3,7 @@
  * A bad value stops the process at start with a message that names the variable.
  */
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { msToNumber, type Duration } from '@temporalio/common';
 import type { TLSConfig } from '@temporalio/common/lib/internal-non-workflow';
@@ -11,7 +12,7 @@ import { StartupError } from './startup-failure';
 import type { CodecKey } from './temporal/data-converter';
 
 /** A duration in the forms Temporal accepts ("2 days", "90s", "1h"), as milliseconds. */
-function toMillis(value: string, ctx: z.RefinementCtx): number {
+export function toMillis(value: string, ctx: z.RefinementCtx): number {
   let millis: number;
   try {
     millis = msToNumber(value as Duration);
@@ -34,6 +35,16 @@ const durationOrOff = z
   .trim()
   .transform((value, ctx) => (/^off$/i.test(value) ? null : toMillis(value, ctx)));
 
+/** True for a zone the Intl API knows (the one Temporal's schedules use too). */
+function isTimeZone(zone: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: zone });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 const optionalText = z
   .string()
   .optional()
@@ -54,6 +65,8 @@ const url = (protocols: string[]) =>
 
 const schema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  /** The API's listen address. Off loopback it needs DET_SECRET (assertSafeExposure). */
+  HOST: optionalText.transform((value) => value?.trim() ?? '127.0.0.1'),
   DATA_DIR: z.string().min(1).default('.data'),
   DATABASE_URL: url(['postgres:', 'postgresql:']),
   TEMPORAL_ADDRESS: optionalText,
@@ -72,16 +85,32 @@ const schema = z.object({
   DOWNLOAD_RETRY_MAX: duration.default('6 hours'),
   RECONCILE_INTERVAL: durationOrOff.default('1 hour'),
   RECONCILE_LOOKBACK: duration.default('7 days'),
+  XNAT_SYNC_INTERVAL: durationOrOff.default('1 hour'),
+  XNAT_SYNC_LOOKBACK: duration.default('7 days'),
+  XNAT_TIMEOUT: duration.default('10 seconds'),
+  /** When each study's daily digest goes out (HH:MM in TZ), or `off`. */
+  DIGEST_AT: z
+    .string()
+    .trim()
+    .regex(/^(off|([01]\d|2[0-3]):[0-5]\d)$/i, 'must be a time of day as HH:MM (e.g. 08:00), or off')
+    .default('08:00'),
+  /** The zone of DIGEST_AT (an IANA name such as America/Toronto); unset: UTC. */
+  TZ: optionalText.refine((zone) => zone === undefined || isTimeZone(zone), {
+    message: 'must be an IANA time zone such as America/Toronto or UTC',
+  }),
   /** On SIGTERM/SIGINT the worker stops polling and lets running activities finish for this long, then cancels them. */
   SHUTDOWN_GRACE: duration.default('30 seconds'),
   /** Job activities (download and post-download attempts) one worker runs at once, apart from the short ones. */
   JOB_SLOTS: z.coerce.number().int().min(1).max(1_000).default(10),
+  /** How long the scan token a job gets (SCAN_MONITOR_TOKEN) stays valid from its submission. */
+  JOB_TOKEN_LIFETIME: duration.default('7 days'),
   /** Reads a queued job's state: `<command…> <job id>`. Default with SUBMIT_COMMAND=sbatch: `squeue -h -o %T -j`. */
   JOB_STATUS_COMMAND: optionalText,
   /** How long a claimed email is reserved for its sender before another attempt may send it. */
   EMAIL_LEASE: duration.default('2 minutes'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   EMBEDDED_POSTGRES_PORT: z.coerce.number().int().min(1).max(65535).default(54329),
+  EMBEDDED_TEMPORAL_PORT: z.coerce.number().int().min(1).max(65535).default(7233),
   TEMPORAL_UI_PORT: z.coerce.number().int().min(1).max(65535).default(8233),
   /** `npm run worker` serves GET /metrics on this port (emails sent are counted in the worker); unset: none. */
   WORKER_METRICS_PORT: z.coerce.number().int().min(1).max(65535).optional(),
@@ -107,10 +136,22 @@ const schema = z.object({
   CODEC_SERVER_HOST: z.string().min(1).default('127.0.0.1'),
   CODEC_SERVER_TOKEN: optionalText,
   CODEC_CORS_ORIGINS: z.string().default('http://localhost:8233,http://127.0.0.1:8233'),
+  // The lab's pages (docs/lab.md): logins through the lab's OpenID Connect provider, or API_TOKEN without one.
+  OIDC_ISSUER: url(['https:', 'http:']),
+  OIDC_CLIENT_ID: optionalText,
+  OIDC_CLIENT_SECRET: optionalText,
+  /** The service's URL as people reach it; the OpenID Connect callback is PUBLIC_URL/lab/auth/callback. */
+  PUBLIC_URL: url(['https:', 'http:']),
+  /** How long a login to the pages lasts. */
+  LAB_LOGIN_EXPIRY: duration.default('12 hours'),
+  /** The Temporal Web UI as people reach it; default: the one `npm start` embeds (TEMPORAL_UI_PORT). */
+  TEMPORAL_UI_URL: url(['https:', 'http:']),
 });
 
 export interface Config {
   port: number;
+  /** The address the API listens on (HOST). */
+  host: string;
   dataDir: string;
   /** Unset: `npm start` runs an embedded PostgreSQL. */
   databaseUrl?: string;
@@ -120,7 +161,10 @@ export interface Config {
   taskQueue: string;
   smtpUrl?: string;
   mailFrom: string;
+  /** Unset, or `DET_SECRET=none`: triggers need no secret. */
   detSecret?: string;
+  /** `DET_SECRET=none`: the operator accepts triggers without a secret off loopback. */
+  detSecretWaived: boolean;
   apiToken?: string;
   submit: {
     command: string;
@@ -128,6 +172,8 @@ export interface Config {
     scriptsDir: string;
     /** Set when the submit command queues the job (sbatch): the command that reads a job's state, its id appended. */
     statusCommand?: string[];
+    /** What a job's scan token is made with (src/jobs/scan-token.ts); unset without API_TOKEN (nothing to sign with). */
+    scanToken?: { apiToken: string; lifetimeMs: number };
   };
   /** Job activities one worker runs at once (their own task queue, src/worker.ts). */
   jobSlots: number;
@@ -141,6 +187,10 @@ export interface Config {
   };
   /** Reconciliation of each REDCap config (docs/redcap.md "Reconciliation"): how often (null: `off`), and how far back a first run looks. */
   reconcile: { intervalMs: number | null; lookbackMs: number };
+  /** XNAT (docs/xnat.md): the sync of each XNAT config (how often, null: `off`; how far back a first run looks), and each request's timeout. */
+  xnat: { syncIntervalMs: number | null; syncLookbackMs: number; timeoutMs: number };
+  /** The daily digest of each study (docs/email.md "The daily digest"): its time of day (null: `off`) and zone. */
+  digest: { at: { hour: number; minute: number } | null; timeZone: string };
   workerMetricsPort?: number;
   workerSdkMetricsPort?: number;
   /** Worker options a lab may override (src/temporal/worker-tuning.ts); undefined: the SDK's default. */
@@ -152,6 +202,8 @@ export interface Config {
   };
   logLevel: string;
   embeddedPostgresPort: number;
+  /** The frontend port of the Temporal dev server of `npm start`. */
+  embeddedTemporalPort: number;
   temporalUiPort: number;
   /** Payload encryption (src/temporal/data-converter.ts): the first key encrypts, all decrypt; empty: none. */
   codecKeys: CodecKey[];
@@ -161,12 +213,26 @@ export interface Config {
   databaseSsl?: DatabaseSsl;
   /** `npm run codec-server`: where it listens, the token it asks for, the Web UI origins it answers. */
   codecServer: { port: number; host: string; token?: string; corsOrigins: string[] };
+  lab: LabSettings;
 }
 
 /** PostgreSQL's sslmode (libpq's meaning) and the CA that signs the server's certificate (default: the system's). */
 export interface DatabaseSsl {
   mode: 'require' | 'verify-ca' | 'verify-full';
   ca?: Buffer;
+}
+
+/** The lab's pages (src/lab/). */
+export interface LabSettings {
+  /** Set: people log in with the lab's OpenID Connect provider; unset: with API_TOKEN. */
+  oidc?: { issuer: string; clientId: string; clientSecret: string };
+  /** The service's URL as people reach it, without a trailing '/'. */
+  publicUrl?: string;
+  /** Login cookies are Secure (PUBLIC_URL is https). */
+  secureCookies: boolean;
+  loginExpiryMs: number;
+  /** The Temporal Web UI, without a trailing '/'. */
+  temporalUiUrl: string;
 }
 
 export class ConfigError extends StartupError {}
@@ -306,6 +372,12 @@ function databaseTarget(e: Env): { url?: string; ssl?: DatabaseSsl } {
   };
 }
 
+function timeOfDay(value: string): { hour: number; minute: number } | null {
+  if (/^off$/i.test(value)) return null;
+  const [hour, minute] = value.split(':').map(Number);
+  return { hour, minute };
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const parsed = schema.safeParse(env);
   if (!parsed.success) {
@@ -318,7 +390,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   const database = databaseTarget(e);
   return {
+    lab: labSettings(e),
     port: e.PORT,
+    host: e.HOST,
     dataDir: path.resolve(e.DATA_DIR),
     databaseUrl: database.url,
     databaseSsl: database.ssl,
@@ -335,13 +409,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     taskQueue: e.TEMPORAL_TASK_QUEUE,
     smtpUrl: e.SMTP_URL,
     mailFrom: e.MAIL_FROM,
-    detSecret: e.DET_SECRET,
+    detSecret: e.DET_SECRET === 'none' ? undefined : e.DET_SECRET,
+    detSecretWaived: e.DET_SECRET === 'none',
     apiToken: e.API_TOKEN,
     submit: {
       command: e.SUBMIT_COMMAND,
       options: words(e.SUBMIT_OPTIONS),
       scriptsDir: path.resolve(e.SUBMIT_SCRIPTS),
       statusCommand: jobStatusCommand(e.SUBMIT_COMMAND, e.JOB_STATUS_COMMAND),
+      scanToken: e.API_TOKEN ? { apiToken: e.API_TOKEN, lifetimeMs: e.JOB_TOKEN_LIFETIME } : undefined,
     },
     jobSlots: e.JOB_SLOTS,
     shutdownGraceMs: e.SHUTDOWN_GRACE,
@@ -353,8 +429,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       downloadRetryMaxMs: e.DOWNLOAD_RETRY_MAX,
     },
     reconcile: { intervalMs: e.RECONCILE_INTERVAL, lookbackMs: e.RECONCILE_LOOKBACK },
+    xnat: { syncIntervalMs: e.XNAT_SYNC_INTERVAL, syncLookbackMs: e.XNAT_SYNC_LOOKBACK, timeoutMs: e.XNAT_TIMEOUT },
+    digest: { at: timeOfDay(e.DIGEST_AT), timeZone: e.TZ ?? 'UTC' },
     logLevel: e.LOG_LEVEL,
     embeddedPostgresPort: e.EMBEDDED_POSTGRES_PORT,
+    embeddedTemporalPort: e.EMBEDDED_TEMPORAL_PORT,
     temporalUiPort: e.TEMPORAL_UI_PORT,
     workerMetricsPort: e.WORKER_METRICS_PORT,
     workerSdkMetricsPort: e.WORKER_SDK_METRICS_PORT,
@@ -364,6 +443,33 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       activitySlots: e.WORKER_ACTIVITY_SLOTS,
       reuseV8Context: e.WORKER_REUSE_V8_CONTEXT === undefined ? undefined : e.WORKER_REUSE_V8_CONTEXT === 'true',
     },
+  };
+}
+
+const LOOPBACK = /^(127\.\d+\.\d+\.\d+|localhost|\[::1\])$/;
+const withoutTrailingSlash = (value: string) => value.replace(/\/+$/, '');
+
+function labSettings(e: z.output<typeof schema>): LabSettings {
+  const publicUrl = e.PUBLIC_URL === undefined ? undefined : withoutTrailingSlash(e.PUBLIC_URL);
+  let oidc: LabSettings['oidc'];
+  if (e.OIDC_ISSUER !== undefined) {
+    const missing = (['OIDC_CLIENT_ID', 'OIDC_CLIENT_SECRET', 'PUBLIC_URL'] as const).filter((key) => !e[key]);
+    if (missing.length > 0) {
+      throw new ConfigError(`Invalid environment: OIDC_ISSUER is set, so ${missing.join(' and ')} must be set too`);
+    }
+    // Tokens and the client secret cross this connection: plain http only where it never leaves the machine.
+    const issuer = new URL(e.OIDC_ISSUER);
+    if (issuer.protocol === 'http:' && !LOOPBACK.test(issuer.hostname)) {
+      throw new ConfigError('Invalid environment: OIDC_ISSUER must be an https URL (http only on 127.0.0.1)');
+    }
+    oidc = { issuer: e.OIDC_ISSUER, clientId: e.OIDC_CLIENT_ID!, clientSecret: e.OIDC_CLIENT_SECRET! };
+  }
+  return {
+    oidc,
+    publicUrl,
+    secureCookies: publicUrl?.startsWith('https:') ?? false,
+    loginExpiryMs: e.LAB_LOGIN_EXPIRY,
+    temporalUiUrl: withoutTrailingSlash(e.TEMPORAL_UI_URL ?? `http://127.0.0.1:${e.TEMPORAL_UI_PORT}`),
   };
 }
 
@@ -378,4 +484,25 @@ export function requireServices(config: Config): Config & { databaseUrl: string;
     );
   }
   return config as Config & { databaseUrl: string; temporalAddress: string };
+}
+
+/** True for addresses only this machine reaches: 127.0.0.0/8, ::1, localhost. */
+export function isLoopback(host: string): boolean {
+  const address = host.replace(/^\[(.*)\]$/, '$1').toLowerCase();
+  if (address === 'localhost') return true;
+  if (net.isIPv4(address)) return address.startsWith('127.');
+  if (net.isIPv6(address)) return address === '::1' || /^::ffff:127\./.test(address);
+  return false;
+}
+
+/**
+ * Off loopback, anyone who can reach the API could send forged triggers (each one reads REDCap with the lab's token
+ * and may email the admins): the API refuses to start without DET_SECRET, unless DET_SECRET=none accepts that risk.
+ */
+export function assertSafeExposure(config: Config): void {
+  if (isLoopback(config.host) || config.detSecret || config.detSecretWaived) return;
+  throw new ConfigError(
+    `HOST=${config.host} is not a loopback address and DET_SECRET is unset: anyone who reaches the API could send forged triggers. ` +
+      'Set DET_SECRET (REDCap then calls /redcap?secret=<it>), or DET_SECRET=none to accept that risk, or HOST=127.0.0.1',
+  );
 }

@@ -21,10 +21,26 @@ export const missedTriggersTotal = new Counter({
   registers: [metricsRegistry],
 });
 
+/** XNAT experiments whose label names no session of their project (reported, not filed), by XNAT project; each once. */
+export const xnatLabelProblemsTotal = new Counter({
+  name: 'xnat_label_problems_total',
+  help: 'XNAT experiments found by the sync whose label names no session of their project, by XNAT project',
+  labelNames: ['project'] as const,
+  registers: [metricsRegistry],
+});
+
 /** Emails actually handed to the transport (the worker process counts these). */
 export const emailsSentTotal = new Counter({
   name: 'emails_sent_total',
   help: 'Emails sent to admins, by kind',
+  labelNames: ['kind'] as const,
+  registers: [metricsRegistry],
+});
+
+/** Failed-intake and missed-trigger emails kept back by the hourly limit of their REDCap config (told in the digest). */
+export const emailsHeldTotal = new Counter({
+  name: 'emails_held_total',
+  help: 'Emails to admins held back by the hourly limit of their REDCap config (reported in the daily digest), by kind',
   labelNames: ['kind'] as const,
   registers: [metricsRegistry],
 });

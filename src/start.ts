@@ -7,26 +7,23 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { activityDepsFrom } from '../activities';
-import { closeServer, listen } from './api';
-import { loadConfig } from './config';
+import { apiUrl, closeServer, listen } from './api';
+import { assertSafeExposure, loadConfig } from './config';
 import { EMBEDDED_DATABASE, startEmbeddedPostgres } from './db/embedded-postgres';
 import { migrate, openDatabase } from './db/orm';
 import { logger } from './logger';
-import {
-  connectTemporal,
-  EMBEDDED_TEMPORAL_PORT,
-  embeddedTemporalFile,
-  registerSearchAttributes,
-  temporalSettings,
-} from './temporal/client';
+import { connectTemporal, embeddedTemporalFile, registerSearchAttributes, temporalSettings } from './temporal/client';
 import { startDevServer } from './dev/dev-server';
+import { supervise } from './dev/supervise';
 import { exitOnStartupFailure } from './startup-failure';
 import { installTemporalRuntime } from './temporal/runtime';
+import { syncDigestSchedulesAtStart } from './temporal/digest-schedules';
 import { syncReconcileSchedulesAtStart } from './temporal/schedules';
 import { connectWorkerTemporal, createWorker } from './worker';
 
 async function main(): Promise<void> {
   const config = loadConfig();
+  assertSafeExposure(config);
   // We stop the worker ourselves, in order with everything else, rather than on the SDK's own signal handlers.
   installTemporalRuntime(logger, { shutdownSignals: [] });
   fs.mkdirSync(config.dataDir, { recursive: true });
@@ -46,34 +43,50 @@ async function main(): Promise<void> {
     })());
   process.on('SIGINT', () => void stop('SIGINT').then(() => process.exit(0)));
   process.on('SIGTERM', () => void stop('SIGTERM').then(() => process.exit(0)));
+  /** Something it runs cannot be kept running: stop all, say what in one line, exit non-zero (never stay up unready). */
+  const fail = (reason: string) =>
+    void stop(reason).then(() => {
+      process.stderr.write(`npm start: ${reason}\n`);
+      process.exit(1);
+    });
 
   try {
     let databaseUrl = config.databaseUrl;
     if (!databaseUrl) {
       const postgresDir = path.join(config.dataDir, 'postgres');
       logger.info({ dir: postgresDir, port: config.embeddedPostgresPort }, 'starting embedded PostgreSQL');
-      const pg = await startEmbeddedPostgres({
-        dataDir: postgresDir,
-        port: config.embeddedPostgresPort,
-        database: EMBEDDED_DATABASE,
-        onLog: (line) => logger.debug({ postgres: line.trim() }),
-      });
+      const pg = await supervise(
+        'the embedded PostgreSQL',
+        () =>
+          startEmbeddedPostgres({
+            dataDir: postgresDir,
+            port: config.embeddedPostgresPort,
+            database: EMBEDDED_DATABASE,
+            onLog: (line) => logger.debug({ postgres: line.trim() }),
+          }),
+        { log: logger, onGiveUp: fail },
+      );
       cleanups.push(['PostgreSQL', () => pg.stop()]);
-      databaseUrl = pg.url;
+      databaseUrl = pg.current().url; // the same at every restart: same port, same data and password
     }
 
     let temporalAddress = config.temporalAddress;
     if (!temporalAddress) {
       const dbFilename = embeddedTemporalFile(config.dataDir);
-      logger.info({ dbFilename, port: EMBEDDED_TEMPORAL_PORT }, 'starting Temporal dev server');
-      const devServer = await startDevServer({
-        dbFilename,
-        port: EMBEDDED_TEMPORAL_PORT,
-        uiPort: config.temporalUiPort,
-        namespace: config.temporalNamespace,
-      });
+      logger.info({ dbFilename, port: config.embeddedTemporalPort }, 'starting Temporal dev server');
+      const devServer = await supervise(
+        'the Temporal dev server',
+        () =>
+          startDevServer({
+            dbFilename,
+            port: config.embeddedTemporalPort,
+            uiPort: config.temporalUiPort,
+            namespace: config.temporalNamespace,
+          }),
+        { log: logger, onGiveUp: fail },
+      );
       cleanups.push(['Temporal dev server', () => devServer.stop()]);
-      temporalAddress = devServer.address;
+      temporalAddress = devServer.current().address;
       logger.info(`Temporal Web UI on http://127.0.0.1:${config.temporalUiPort}`);
     }
 
@@ -88,6 +101,7 @@ async function main(): Promise<void> {
     cleanups.push(['Temporal client', () => temporal.connection.close()]);
     await registerSearchAttributes(temporal, config.temporalNamespace);
     await syncReconcileSchedulesAtStart(orm, temporal, config, logger);
+    await syncDigestSchedulesAtStart(orm, temporal, config, logger);
 
     const connection = await connectWorkerTemporal(settings);
     cleanups.push(['worker connection', () => connection.close()]);
@@ -99,6 +113,10 @@ async function main(): Promise<void> {
 
     const worker = await createWorker({ config, connection, deps });
     const workerDone = worker.run();
+    // The worker reconnects by itself; one that stops with an error does not come back: neither does npm start.
+    workerDone.catch((err: unknown) =>
+      fail(`the worker stopped: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`),
+    );
     cleanups.push([
       'worker',
       async () => {
@@ -111,10 +129,7 @@ async function main(): Promise<void> {
       },
       config.shutdownGraceMs + 40_000,
     ]);
-    logger.info(
-      { api: `http://127.0.0.1:${config.port}`, webUi: `http://127.0.0.1:${config.temporalUiPort}` },
-      'ready',
-    );
+    logger.info({ api: apiUrl(config), webUi: `http://127.0.0.1:${config.temporalUiPort}` }, 'ready');
   } catch (err) {
     await stop('start-up failed');
     exitOnStartupFailure('npm start', err);

@@ -13,6 +13,7 @@ import { serveMetrics } from './metrics';
 import { connectTemporal, temporalSettings, temporalUnavailable, type TemporalSettings } from './temporal/client';
 import { serviceDataConverter } from './temporal/data-converter';
 import { installTemporalRuntime } from './temporal/runtime';
+import { syncDigestSchedulesAtStart } from './temporal/digest-schedules';
 import { syncReconcileSchedulesAtStart } from './temporal/schedules';
 import { workflowSource } from './temporal/workflow-bundle';
 import { workerTuning } from './temporal/worker-tuning';
@@ -122,6 +123,7 @@ async function main(): Promise<void> {
   const deps = activityDepsFrom(config, orm, temporal);
   const worker = await createWorker({ config, connection, deps });
   await syncReconcileSchedulesAtStart(orm, temporal, config, logger);
+  await syncDigestSchedulesAtStart(orm, temporal, config, logger);
   const metrics = config.workerMetricsPort ? await serveMetrics(config.workerMetricsPort) : undefined;
   logger.info(
     {

@@ -17,13 +17,22 @@ export const REDCAP_RECONCILE_WORKFLOW = 'RedcapReconcileWorkflow';
 /** Business ids: a second start for a running id joins the running workflow. */
 export const scanImportWorkflowId = (sessionId: string) => `scan-import:${sessionId}`;
 export const scanDownloadWorkflowId = (sessionId: string) => `scan-download:${sessionId}`;
-/** `redcap-intake:<configId>:<record>[:<event>][#<repeat instance>]`: one intake per record, event and instance. */
+/**
+ * `redcap-intake:<configId>:<record>[:<event>][#<repeat instance>]`: one intake per record, event and instance. In the
+ * record and the event, `%`, `:` and `#` are percent-encoded (`A#2` → `A%232`, `A:b` → `A%3Ab`), so that no two
+ * triggers share an id; every other name (`331-2`, `Zoë 7`, `month_6_arm_1`) is as REDCap sends it.
+ */
 export const redcapIntakeWorkflowId = (
   configId: number,
   record: string,
   event?: string | null,
   instance?: number | null,
-) => `redcap-intake:${configId}:${record}${event ? `:${event}` : ''}${instance ? `#${instance}` : ''}`;
+) =>
+  `redcap-intake:${configId}:${encodeIdPart(record)}${event ? `:${encodeIdPart(event)}` : ''}${instance ? `#${instance}` : ''}`;
+
+const encodeIdPart = (part: string) =>
+  part.replace(/[%:#]/g, (char) => `%${char.charCodeAt(0).toString(16).toUpperCase()}`);
+
 /** The Temporal Schedule that runs RedcapReconcileWorkflow for one REDCap config (its runs: `<schedule id>-<time>`). */
 export const redcapReconcileScheduleId = (configId: number) => `redcap-reconcile:${configId}`;
 
@@ -56,8 +65,13 @@ export interface IntakeTrigger {
 export const recordSavedSignal = defineSignal('recordSaved');
 
 export interface RedcapIntakeInput extends IntakeTrigger {
-  /** How long to keep trying to read the record from REDCap (default 1 day). */
+  /** How long to keep trying to read (and file) the record (default 1 day). */
   fetchTimeout?: Duration;
+  /**
+   * REDCap's version in the trigger's project_url, when it is not the one the config has noted: noted only once the
+   * record was read, so that a forged trigger cannot change the version record links use.
+   */
+  redcapVersion?: string;
 }
 
 /** The session a monitor watches (its search attributes and memo carry the same). */
@@ -229,3 +243,26 @@ export const PermanentError = {
 } as const;
 
 export const permanentErrorTypes: string[] = Object.values(PermanentError);
+
+// --- LabDigestWorkflow ------------------------------------------------------------------------------------
+
+export const LAB_DIGEST_WORKFLOW = 'LabDigestWorkflow';
+/** The Temporal Schedule that runs LabDigestWorkflow for one study every day at DIGEST_AT (its runs: `<id>-<time>`). */
+export const labDigestScheduleId = (studyId: string) => `lab-digest:${studyId}`;
+
+export interface LabDigestInput {
+  studyId: string;
+  /** ISO time the digest is for (default: the run's start): its day in TZ names the email, once per study and day. */
+  at?: string;
+}
+
+export interface LabDigestResult {
+  /** True when the digest was sent (now, or by an earlier run of the same day). */
+  sent: boolean;
+  /** The day (YYYY-MM-DD in TZ) it is for. */
+  day: string;
+  /** Lines it told (or would have): outstanding work, missed triggers and held emails. */
+  lines: number;
+  /** Why none was sent: `nothing outstanding`, `no recipients`, `study gone`. */
+  reason?: string;
+}

@@ -1,4 +1,5 @@
 /** Every workflow the worker runs. Nothing here imports Node built-ins, the DB or the network. */
+export { LabDigestWorkflow } from './digest';
 export { RedcapIntakeWorkflow } from './intake';
 export { RedcapReconcileWorkflow } from './reconcile';
 export { ScanDownloadWorkflow } from './scan-download';

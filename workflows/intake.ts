@@ -1,6 +1,8 @@
 /**
  * RedcapIntakeWorkflow: reads a record back from REDCap, files it against its session and starts the session's
- * monitors (the rules for re-saves, moved records and failures: docs/redcap.md). All I/O is in the activities.
+ * monitors (the rules for re-saves, moved records and failures: docs/redcap.md). All I/O is in the activities. Its
+ * history holds ids, states, counts and times: what REDCap holds (comment, date, user, the session id as typed) stays
+ * in the activity that reads and files it, and in our database (docs/temporal.md, "What the histories hold").
  */
 import {
   ActivityFailure,
@@ -18,7 +20,7 @@ import {
 } from '@temporalio/workflow';
 import type { Duration } from '@temporalio/common';
 import type { Activities } from '../activities';
-import type { FetchedRecord, FiledRecord } from '../activities/intake';
+import type { FiledRecord } from '../activities/intake';
 import {
   recordSavedSignal,
   SessionIdAttribute,
@@ -30,11 +32,12 @@ import {
   type RedcapIntakeResult,
   type StartedMonitors,
 } from '../surface';
-import { failureEmail, filing, redcapRead } from './activity-options';
+import { email, failureEmail, filing, redcapRead } from './activity-options';
 import { PATCHES } from './patches';
 
 const { fileRedcapRecord, startMonitors, cancelMovedSessionMonitors } = proxyActivities<Activities>(filing);
 const { emailAdmins } = proxyActivities<Activities>(failureEmail);
+const { reportFailedIntake } = proxyActivities<Activities>(email);
 
 export async function RedcapIntakeWorkflow(input: RedcapIntakeInput): Promise<RedcapIntakeResult> {
   const trigger: IntakeTrigger = {
@@ -44,7 +47,7 @@ export async function RedcapIntakeWorkflow(input: RedcapIntakeInput): Promise<Re
     instance: input.instance ?? null,
   };
   const fetchTimeout = input.fetchTimeout ?? '1 day';
-  const { fetchRedcapRecord } = proxyActivities<Activities>(redcapRead(fetchTimeout));
+  const { fetchRedcapRecord, readAndFileRedcapRecord } = proxyActivities<Activities>(redcapRead(fetchTimeout));
 
   // REDCap saved the record again: what this run read may be stale. The start's own signal comes before the first read.
   let savedAgain = false;
@@ -58,15 +61,25 @@ export async function RedcapIntakeWorkflow(input: RedcapIntakeInput): Promise<Re
     savedAgain = false;
     let filed: FiledRecord;
     try {
-      const fetched: FetchedRecord = await fetchRedcapRecord(trigger);
-      filed = await fileRedcapRecord(trigger, fetched);
+      // Read and filed in one activity: its result names the session and the stored record, never what was read.
+      filed = patched(PATCHES.intakeReadsAndFilesInOne.id)
+        ? await readAndFileRedcapRecord({
+            ...trigger,
+            read: reads,
+            ...(input.redcapVersion ? { redcapVersion: input.redcapVersion } : {}),
+          })
+        : await fileRedcapRecord(trigger, await fetchRedcapRecord(trigger));
     } catch (err) {
       if (isCancellation(err) && patched(PATCHES.intakeEndsCancelled.id)) throw err;
       if (!(err instanceof ActivityFailure)) throw err;
       // REDCap saved the record again after this read began: the correction may be what was missing.
       if (savedAgain && patched(PATCHES.intakeRereadsResavedRecord.id)) continue;
       const { message, type } = describeFailure(err, fetchTimeout);
-      await notifyAdmins(trigger, message, type, !isCancellation(err));
+      if (patched(PATCHES.intakeReportsFailureFromDatabase.id)) {
+        await reportFailure({ ...trigger, read: reads, type, message });
+        // A save made while the report waited (SMTP down) may be the correction: read it.
+        if (savedAgain) continue;
+      } else await notifyAdmins(trigger, message, type, !isCancellation(err));
       throw ApplicationFailure.create({ message, type, nonRetryable: true });
     }
 
@@ -110,9 +123,11 @@ function describeFailure(err: ActivityFailure, fetchTimeout: Duration): { messag
   if (gaveUp) {
     const last = cause instanceof TimeoutFailure ? cause.cause?.message : cause?.message;
     const what =
-      err.activityType === 'fetchRedcapRecord'
-        ? `Gave up reading the REDCap record after ${String(fetchTimeout)}`
-        : `Gave up on ${err.activityType} after retrying`;
+      err.activityType === 'readAndFileRedcapRecord'
+        ? `Gave up reading and filing the REDCap record after ${String(fetchTimeout)}`
+        : err.activityType === 'fetchRedcapRecord'
+          ? `Gave up reading the REDCap record after ${String(fetchTimeout)}`
+          : `Gave up on ${err.activityType} after retrying`;
     return { message: last ? `${what}; last error: ${last}` : what, type: 'IntakeTimedOut' };
   }
   if (cause instanceof ApplicationFailure) return { message: cause.message, type: cause.type ?? 'IntakeFailed' };
@@ -120,8 +135,24 @@ function describeFailure(err: ActivityFailure, fetchTimeout: Duration): { messag
 }
 
 /**
- * One email per failed run (text: src/mail/templates.ts); a failure to email is logged and does not hide the intake's
- * own failure. The email is sent even if the intake is cancelled meanwhile (`protect`; false only where a release
+ * A failed read of this run, recorded and reported to the admins by the activity (it composes the email from what our
+ * database holds, and is retried until it is sent); sent even if the intake is cancelled meanwhile. A failure to
+ * report (no admin to email) is logged and does not hide the intake's own failure.
+ */
+async function reportFailure(failure: Parameters<Activities['reportFailedIntake']>[0]): Promise<void> {
+  try {
+    await CancellationScope.nonCancellable(() => reportFailedIntake(failure));
+  } catch (err) {
+    log.warn('could not report a failed intake', {
+      workflowId: workflowInfo().workflowId,
+      error: (err as Error).message,
+    });
+  }
+}
+
+/**
+ * Intakes started before 0.3.0: one email per failed run (text: src/mail/templates.ts), the message in the input; a
+ * failure to email is logged and does not hide the intake's own failure. The email is sent even if the intake is cancelled meanwhile (`protect`; false only where a release
  * before it sent the email in the cancelled scope, so that its histories replay).
  */
 async function notifyAdmins(trigger: IntakeTrigger, message: string, type: string, protect: boolean): Promise<void> {

@@ -51,4 +51,51 @@ export const PATCHES = {
     deprecated: '0.3.0',
     deleted: '0.4.0',
   },
+  /**
+   * The intake reads and files the record in one activity (`readAndFileRedcapRecord`), whose input and result hold
+   * ids only: what REDCap holds no longer passes through the history.
+   */
+  intakeReadsAndFilesInOne: {
+    id: 'intake-reads-and-files-in-one',
+    added: '0.3.0',
+    deprecated: '0.4.0',
+    deleted: '0.5.0',
+  },
+  /**
+   * A monitor's email is composed and sent by one activity (sendMonitorEmail) from ids, kind, times and counts, so
+   * that its text stays out of the history; a cancel recorded on the session meanwhile stops it (ends `cancelled`).
+   */
+  monitorEmailComposedWhereSent: {
+    id: 'monitor-email-composed-where-sent',
+    added: '0.3.0',
+    deprecated: '0.4.0',
+    deleted: '0.5.0',
+  },
+  /**
+   * A failed intake is reported by `reportFailedIntake` (recorded, and the email composed from the database, retried
+   * until sent) instead of `emailAdmins` with the message (tried for an hour); a save made meanwhile is read.
+   */
+  intakeReportsFailureFromDatabase: {
+    id: 'intake-reports-failure-from-database',
+    added: '0.3.0',
+    deprecated: '0.4.0',
+    deleted: '0.5.0',
+  },
+  /** A reconciliation's missed-triggers email is composed by `emailMissedTriggers`, not by `finishReconcile`. */
+  reconcileEmailComposedWhereSent: {
+    id: 'reconcile-email-composed-where-sent',
+    added: '0.3.0',
+    deprecated: '0.4.0',
+    deleted: '0.5.0',
+  },
+  /**
+   * A download whose end time passed during an attempt, or while no worker or server ran (a TimeoutFailure of the
+   * attempts), gives up with its email instead of failing.
+   */
+  scanDownloadTimeoutGivesUp: {
+    id: 'scan-download-timeout-gives-up',
+    added: '0.3.0',
+    deprecated: '0.4.0',
+    deleted: '0.5.0',
+  },
 } as const satisfies Record<string, PatchLife>;

@@ -13,14 +13,13 @@ import {
   patched,
   proxyActivities,
   setHandler,
+  TimeoutFailure,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import {
   jobsTaskQueue,
-  MONITORING_CANCELLED,
   scansArrivedSignal,
-  type CancelRequest,
   type ScanDownloadInput,
   type ScanDownloadOutcome,
   type ScanDownloadResult,
@@ -30,7 +29,7 @@ import { monitorControls, type MonitorControls } from './monitor-controls';
 import { PATCHES } from './patches';
 
 const { composeMonitorEmail } = proxyActivities<Activities>(database);
-const { emailAdmins } = proxyActivities<Activities>(email);
+const { emailAdmins, sendMonitorEmail } = proxyActivities<Activities>(email);
 
 export async function ScanDownloadWorkflow(input: ScanDownloadInput): Promise<ScanDownloadResult> {
   const jobAware = patched(PATCHES.scanDownloadJobAwareSignals.id);
@@ -127,12 +126,14 @@ async function downloadStep(
       }
       // undefined: a signal cancelled the attempt; loop to end (cancel) or check again (scansArrived).
     } catch (err) {
-      if (endedByCancelOnSession(run, err)) return 'cancelled';
-      if (!(err instanceof ActivityFailure) || err.retryState === 'NON_RETRYABLE_FAILURE' || isCancellation(err))
-        throw err;
+      if (run.endedByCancelOnSession(err)) return 'cancelled';
+      if (!(err instanceof ActivityFailure) || isCancellation(err)) throw err;
+      if (endTimePassed(err)) {
+        countAttempts(run, attemptOf(err));
+        return 'end-time-passed';
+      }
+      if (err.retryState === 'NON_RETRYABLE_FAILURE') throw err;
       countAttempts(run, attemptOf(err));
-      // Retries stopped because the next one would pass the end time (or the attempt ran into it): give up.
-      if (err.retryState === 'TIMEOUT') return 'end-time-passed';
       // The attempt scansArrived asked to stop ended first (its job done, no scans yet): check again.
       if (err.retryState === 'CANCEL_REQUESTED' && run.checkAgain) continue;
       throw err;
@@ -148,13 +149,16 @@ async function postDownloadStep(run: DownloadRun, input: ScanDownloadInput): Pro
     const done = await run.cancellable(() => runPostDownload({ sessionId: input.sessionId }));
     if (done === undefined && run.cancelled()) return 'cancelled';
   } catch (err) {
-    if (endedByCancelOnSession(run, err)) return 'cancelled';
+    if (run.endedByCancelOnSession(err)) return 'cancelled';
     throw err;
   }
   return 'downloaded';
 }
 
-/** The end time passed without scans: one email to the admins. */
+/**
+ * The end time passed without scans: one email to the admins, unless the session's monitoring was cancelled
+ * meanwhile (a cancel signal, or one recorded on the session that the email activity finds).
+ */
 async function gaveUpStep(
   run: DownloadRun,
   input: ScanDownloadInput,
@@ -162,14 +166,24 @@ async function gaveUpStep(
 ): Promise<ScanDownloadOutcome> {
   run.status.state = 'emailing';
   const { workflowId, runId } = workflowInfo();
-  const message = await composeMonitorEmail({
+  const request = {
     kind: 'download-gave-up',
     key: `${workflowId}:${runId}:download-gave-up`,
     sessionId: input.sessionId,
     ...window,
     attempts: run.attempts,
-  });
-  await emailAdmins(message);
+  } as const;
+  if (!patched(PATCHES.monitorEmailComposedWhereSent.id)) {
+    await emailAdmins(await composeMonitorEmail(request));
+    return 'gave-up';
+  }
+  if (run.cancelled()) return 'cancelled';
+  try {
+    await sendMonitorEmail(request);
+  } catch (err) {
+    if (run.endedByCancelOnSession(err)) return 'cancelled';
+    throw err;
+  }
   return 'gave-up';
 }
 
@@ -178,21 +192,28 @@ function countAttempts(run: DownloadRun, attempts: number): void {
   run.status.attempts = run.attempts;
 }
 
-/** True when an activity failed because it found the session's monitoring cancelled (surface MONITORING_CANCELLED). */
-function endedByCancelOnSession(run: DownloadRun, err: unknown): boolean {
-  if (
-    !(err instanceof ActivityFailure) ||
-    !(err.cause instanceof ApplicationFailure) ||
-    err.cause.type !== MONITORING_CANCELLED
-  )
-    return false;
-  run.cancel((err.cause.details?.[0] as CancelRequest | undefined) ?? {});
-  return true;
+/**
+ * Whether the download attempts ended at the end time (the activity's schedule-to-close timeout): Temporal stopped
+ * retrying because the next attempt would start after it (retry state TIMEOUT), or the end time passed while an
+ * attempt ran or waited for a worker, or while the server was down (a TimeoutFailure whose retry state is
+ * NON_RETRYABLE_FAILURE on a real server). Before the timeout patch, the second kind failed the monitor.
+ */
+function endTimePassed(err: ActivityFailure): boolean {
+  if (err.retryState === 'TIMEOUT') return true;
+  return err.cause instanceof TimeoutFailure && patched(PATCHES.scanDownloadTimeoutGivesUp.id);
 }
 
-/** The attempt number a download activity put in the details of its failure, if any. */
+/**
+ * The attempt number a download activity put in the details of its failure, or in its last heartbeat (a timeout
+ * has no details of its own), if any.
+ */
 function attemptOf(err: ActivityFailure): number {
-  const details = err.cause instanceof ApplicationFailure ? err.cause.details : undefined;
-  const attempt = (details?.[0] as { attempt?: unknown } | undefined)?.attempt;
+  const details =
+    err.cause instanceof ApplicationFailure
+      ? err.cause.details?.[0]
+      : err.cause instanceof TimeoutFailure
+        ? err.cause.lastHeartbeatDetails // the first argument of the last heartbeat
+        : undefined;
+  const attempt = (details as { attempt?: unknown } | undefined)?.attempt;
   return typeof attempt === 'number' ? attempt : 0;
 }

@@ -1,19 +1,22 @@
 /**
  * ScanImportWorkflow: checks the session, waits SCAN_CHECK_DELAY, checks again and, if the scans are still missing,
  * emails the admins once. `scansArrived` makes it check early (and end when the scans are there); `cancel`, or a
- * cancel recorded on the session that a check finds, ends it without an email.
+ * cancel recorded on the session that a check or the email finds, ends it without an email.
  */
-import { condition, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
+import { condition, patched, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { scansArrivedSignal, type ScanImportInput, type ScanImportOutcome, type ScanImportResult } from '../surface';
 import { database, email } from './activity-options';
 import { monitorControls } from './monitor-controls';
+import { PATCHES } from './patches';
 
 const { checkScans, composeMonitorEmail } = proxyActivities<Activities>(database);
-const { emailAdmins } = proxyActivities<Activities>(email);
+const { emailAdmins, sendMonitorEmail } = proxyActivities<Activities>(email);
 
 export async function ScanImportWorkflow(input: ScanImportInput): Promise<ScanImportResult> {
-  const { status, cancelled, cancel, finish } = monitorControls<ScanImportOutcome>({ state: 'checking' });
+  const { status, cancelled, cancel, endedByCancelOnSession, finish } = monitorControls<ScanImportOutcome>({
+    state: 'checking',
+  });
   let scansArrived = false;
   setHandler(scansArrivedSignal, () => {
     scansArrived = true;
@@ -47,13 +50,22 @@ export async function ScanImportWorkflow(input: ScanImportInput): Promise<ScanIm
 
   status.state = 'emailing';
   const { workflowId, runId } = workflowInfo();
-  const email = await composeMonitorEmail({
+  const request = {
     kind: 'no-scans',
     key: `${workflowId}:${runId}:no-scans`,
     sessionId: input.sessionId,
     recipients: input.recipients,
     waitedMs: input.checkDelayMs,
-  });
-  await emailAdmins(email);
+  } as const;
+  if (!patched(PATCHES.monitorEmailComposedWhereSent.id)) {
+    await emailAdmins(await composeMonitorEmail(request));
+    return finish('email-sent');
+  }
+  try {
+    await sendMonitorEmail(request);
+  } catch (err) {
+    if (endedByCancelOnSession(err)) return finish('cancelled');
+    throw err;
+  }
   return finish('email-sent');
 }

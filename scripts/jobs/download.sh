@@ -16,8 +16,10 @@
 #
 # When the data has landed, register each scan with the service (that is what the monitor looks for);
 # the registration also signals `scansArrived`, so the monitor finishes at once:
-#     SCAN_MONITOR_URL   e.g. http://scan-monitor:3000 (unset: nothing is registered)
-#     API_TOKEN          the service's bearer token
+#     SCAN_MONITOR_URL    e.g. http://scan-monitor:3000 (unset: nothing is registered)
+#     SCAN_MONITOR_TOKEN  set by the worker for this job: registers scans of this session only, and expires
+#                         (JOB_TOKEN_LIFETIME). The job never gets API_TOKEN nor the service's other secrets, and
+#                         what it prints is scrubbed of them before it shows up anywhere.
 #
 #SBATCH --job-name=scan-download
 #SBATCH --time=01:00:00
@@ -46,7 +48,7 @@ register_scan() {
   local body
   body=$(printf '{"name":"%s","series":%d,"tag":"%s","description":"%s"}' "$(json_text "$1")" "$2" "$(json_text "$3")" "$(json_text "${4:-}")")
   curl -fsS -X POST "${SCAN_MONITOR_URL%/}/sessions/${session}/scans" \
-    -H "Authorization: Bearer ${API_TOKEN:?API_TOKEN must be set to register scans}" \
+    -H "Authorization: Bearer ${SCAN_MONITOR_TOKEN:?SCAN_MONITOR_TOKEN is unset: is API_TOKEN set on the worker?}" \
     -H 'Content-Type: application/json' \
     --data "$body"
   echo

@@ -19,6 +19,8 @@ import { StartupError } from '../startup-failure';
 
 export interface EmbeddedPostgresHandle {
   url: string;
+  /** Resolves with how the postmaster ended (`signal SIGKILL`), however it did. */
+  exited: Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -304,7 +306,17 @@ export async function startEmbeddedPostgres(options: {
   };
   child.stdout?.on('data', keep);
   child.stderr?.on('data', keep);
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const exited = new Promise<string>((resolve) =>
+    child.once('exit', (code, signal) => {
+      // A postmaster that was killed leaves its backends behind, holding the shared memory a new one needs.
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch {
+        // none left
+      }
+      resolve(signal ? `signal ${signal}` : `code ${code}`);
+    }),
+  );
   const stop = () => stopServer(child, exited);
 
   try {
@@ -326,7 +338,7 @@ export async function startEmbeddedPostgres(options: {
     await stop();
     throw err;
   }
-  return { url: connectionUrl(options.port, password, options.database), stop };
+  return { url: connectionUrl(options.port, password, options.database), exited, stop };
 }
 
 async function waitUntilAnswering(
@@ -360,7 +372,7 @@ async function waitUntilAnswering(
 }
 
 /** Fast shutdown (SIGINT: sessions are ended, nothing is lost); immediate shutdown if it takes over 20 s. */
-async function stopServer(child: ChildProcess, exited: Promise<void>): Promise<void> {
+async function stopServer(child: ChildProcess, exited: Promise<unknown>): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   child.kill('SIGINT');
   const escalate = setTimeout(() => child.kill('SIGQUIT'), 20_000);

@@ -4,8 +4,12 @@
  * Plain classes with EntitySchema definitions (no decorators, no reflection).
  */
 import { Collection, EntitySchema, OptionalProps } from '@mikro-orm/core';
+import { IntakeFailureSchema } from './intake-failure';
 import { JobRunSchema } from './job-run';
+import { labDataSchemas, type SessionState } from './lab-data';
+import { LabLoginSchema } from './lab-login';
 import { SentEmailSchema } from './sent-email';
+import { SessionXnatSchema, XnatConfigSchema, XnatLabelProblemSchema, XnatProjectSchema } from './xnat';
 
 export class Study {
   id!: string; // e.g. SPN01
@@ -19,7 +23,7 @@ export class Site {
 
 /** A study as run at one site. `code` is the study code used in that site's session ids. */
 export class StudySite {
-  [OptionalProps]?: 'usesRedcap';
+  [OptionalProps]?: 'usesRedcap' | 'createdAt';
   id!: number;
   study!: Study;
   site!: Site;
@@ -27,6 +31,12 @@ export class StudySite {
   usesRedcap = false;
   downloadScript?: string | null;
   postDownloadScript?: string | null;
+  /** `quietAfter` of the lab config: no upload for this long is outstanding (a quiet site); null: never. */
+  quietAfterSeconds?: number | null;
+  /** The latest scan registered for a session of this study at this site (kept by src/lab-data/state.ts). */
+  lastScanAt?: Date | null;
+  /** A site that never had an upload is quiet from here on. */
+  createdAt: Date = new Date();
 }
 
 /** One participant (or phantom) at one visit, e.g. SPN01_CMH_0001_01. */
@@ -41,6 +51,7 @@ export class Timepoint {
 
 /** One scanning session of a timepoint, e.g. SPN01_CMH_0001_01_01 (timepoint + number). */
 export class Session {
+  [OptionalProps]?: 'state';
   id!: string;
   timepoint!: Timepoint;
   num!: number;
@@ -53,6 +64,13 @@ export class Session {
   /** Set by POST /sessions/:id/monitors/cancel: every monitor of the session ends `cancelled` (no email). */
   monitorsCancelledAt?: Date | null;
   monitorsCancelReason?: string | null;
+  /** The study and site the id names (the lists filter on them). */
+  study?: Study | null;
+  site?: Site | null;
+  /** Recomputed from the facts by src/lab-data/state.ts whenever a path changes them; never set elsewhere. */
+  state: SessionState = 'waiting';
+  /** When what needs a person began (missing scans, scans without a REDCap record, a problem); null: nothing does. */
+  outstandingSince?: Date | null;
 }
 
 export class Scan {
@@ -75,12 +93,21 @@ export class EmptySession {
   createdAt: Date = new Date();
 }
 
+/**
+ * A person of the lab config. `admin` users get the monitors' email and may act on the lab's pages, `staff` users may
+ * look; `studies`, when not empty, are the only studies the user sees (empty: all of them).
+ */
 export class User {
-  [OptionalProps]?: 'admin';
+  [OptionalProps]?: 'admin' | 'staff' | 'digest';
   id!: number;
   name!: string;
   email?: string | null;
   admin = false;
+  staff = false;
+  /** Gets the daily digest of the studies the user sees (admins always do). */
+  digest = false;
+  /** The studies the user sees and gets the digest of; none: every study. */
+  studies = new Collection<Study>(this);
 }
 
 /** How to read one REDCap instrument: where the server is and which fields mean what. */
@@ -168,6 +195,9 @@ export const StudySiteSchema = new EntitySchema<StudySite>({
     usesRedcap: { type: 'boolean', default: false },
     downloadScript: { type: 'string', nullable: true },
     postDownloadScript: { type: 'string', nullable: true },
+    quietAfterSeconds: { type: 'integer', nullable: true },
+    lastScanAt: { type: 'datetime', nullable: true },
+    createdAt: { type: 'datetime', onCreate: () => new Date() },
   },
 });
 
@@ -183,10 +213,32 @@ export const TimepointSchema = new EntitySchema<Timepoint>({
   },
 });
 
+/** The order of the session lists: the date, where a session has none the earliest of all, then the id. */
+export const LIST_ORDER = `coalesce("date", '-infinity'::date), "id"`;
+
 export const SessionSchema = new EntitySchema<Session>({
   class: Session,
   tableName: 'session',
   uniques: [{ properties: ['timepoint', 'num'] }],
+  // The lists (src/lab-data/list.ts): newest first by date (sessions without one last), then id, within a study and
+  // state; the outstanding work of a study, oldest first.
+  indexes: [
+    // The lab's pages: a study's newest sessions, and its sessions of the last weeks.
+    { properties: ['date', 'id'] },
+    { name: 'session_list_index', expression: `create index "session_list_index" on "session" (${LIST_ORDER})` },
+    {
+      name: 'session_study_list_index',
+      expression: `create index "session_study_list_index" on "session" ("study_id", ${LIST_ORDER})`,
+    },
+    {
+      name: 'session_study_state_list_index',
+      expression: `create index "session_study_state_list_index" on "session" ("study_id", "state", ${LIST_ORDER})`,
+    },
+    {
+      name: 'session_outstanding_index',
+      expression: `create index "session_outstanding_index" on "session" ("study_id", "outstanding_since") where "outstanding_since" is not null`,
+    },
+  ],
   properties: {
     id: { type: 'string', primary: true, length: 80 },
     timepoint: { kind: 'm:1', entity: () => Timepoint, deleteRule: 'cascade' },
@@ -198,12 +250,18 @@ export const SessionSchema = new EntitySchema<Session>({
     empty: { kind: '1:1', entity: () => EmptySession, mappedBy: 'session', nullable: true },
     monitorsCancelledAt: { type: 'datetime', nullable: true },
     monitorsCancelReason: { type: 'text', nullable: true },
+    study: { kind: 'm:1', entity: () => Study, nullable: true, deleteRule: 'set null' },
+    site: { kind: 'm:1', entity: () => Site, nullable: true, deleteRule: 'set null' },
+    state: { type: 'string', length: 24, default: 'waiting' },
+    outstandingSince: { type: 'datetime', nullable: true },
   },
 });
 
 export const ScanSchema = new EntitySchema<Scan>({
   class: Scan,
   tableName: 'scan',
+  // The lab's pages: a site's latest scan.
+  indexes: [{ properties: ['createdAt', 'id'] }],
   properties: {
     id: { type: 'number', primary: true, autoincrement: true },
     session: { kind: 'm:1', entity: () => Session, deleteRule: 'cascade', index: true },
@@ -234,6 +292,9 @@ export const UserSchema = new EntitySchema<User>({
     name: { type: 'string', unique: true },
     email: { type: 'string', nullable: true },
     admin: { type: 'boolean', default: false },
+    staff: { type: 'boolean', default: false },
+    digest: { type: 'boolean', default: false },
+    studies: { kind: 'm:n', entity: () => Study, owner: true, pivotTable: 'app_user_study' },
   },
 });
 
@@ -262,6 +323,8 @@ export const RedcapRecordSchema = new EntitySchema<RedcapRecord>({
   class: RedcapRecord,
   tableName: 'redcap_record',
   uniques: [{ properties: ['config', 'record', 'eventName', 'repeatInstance'] }],
+  // The lab's pages: a site's latest record.
+  indexes: [{ properties: ['entryDate', 'id'] }],
   properties: {
     id: { type: 'number', primary: true, autoincrement: true },
     config: { kind: 'm:1', entity: () => RedcapConfig },
@@ -310,4 +373,11 @@ export const entities = [
   SentEmailSchema,
   ReconcileStateSchema,
   JobRunSchema,
+  XnatConfigSchema,
+  XnatProjectSchema,
+  SessionXnatSchema,
+  XnatLabelProblemSchema,
+  LabLoginSchema,
+  ...labDataSchemas,
+  IntakeFailureSchema,
 ];

@@ -3,7 +3,7 @@
  * `running` until the job is known to have ended, and PostgreSQL keeps at most one running row per session
  * and kind (a partial unique index), so a session never has two download jobs at once, whichever worker asks.
  */
-import { EntitySchema, OptionalProps } from '@mikro-orm/core';
+import { BigIntType, EntitySchema, OptionalProps } from '@mikro-orm/core';
 
 export type JobKind = 'download' | 'post-download';
 
@@ -27,9 +27,15 @@ export class JobRun {
   workflowId!: string;
   runId!: string;
   attempt!: number;
-  /** Where it was submitted from; for a job run by the submit command itself, its process group there. */
+  /** Where it was submitted from (for ops: a hostname identifies nothing, containers may share one). */
   host!: string;
+  /** The worker process that submitted it (src/jobs/ledger.ts RUNNER); null on rows from before runners had ids. */
+  runner?: string | null;
+  /** For a job run by the submit command itself: its process group, where pids mean that (boot id and pid namespace). */
   pid?: number | null;
+  pidSpace?: string | null;
+  /** When that process started (clock ticks since boot): with the pid, the job's identity (a pid may be reused). */
+  pidStart?: number | null;
   /** The queue's id for it (`Submitted batch job 123`); null when the submit command runs the job itself. */
   jobId?: string | null;
   status: JobRunStatus = 'running';
@@ -60,7 +66,10 @@ export const JobRunSchema = new EntitySchema<JobRun>({
     runId: { type: 'string', length: 64 },
     attempt: { type: 'number' },
     host: { type: 'string', length: 255 },
+    runner: { type: 'uuid', nullable: true },
     pid: { type: 'number', nullable: true },
+    pidSpace: { type: 'string', length: 100, nullable: true },
+    pidStart: { type: new BigIntType('number'), nullable: true },
     jobId: { type: 'string', length: 64, nullable: true },
     status: { type: 'string', length: 16, default: 'running' },
     exitCode: { type: 'number', nullable: true },

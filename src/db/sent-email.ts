@@ -10,7 +10,7 @@ export type SentEmailStatus = 'sending' | 'sent' | 'failed';
 
 export class SentEmail {
   [OptionalProps]?: 'status' | 'attempts' | 'createdAt';
-  /** e.g. `scan-import:SPN01_CMH_0001_01_01:<runId>:no-scans` */
+  /** e.g. `scan-import:SPN01_CMH_0001_01_01:<runId>:no-scans`; a key over 255 characters is shortened with its hash (activities/mail.ts ledgerKey). */
   key!: string;
   kind!: string;
   sessionId?: string | null;
@@ -27,6 +27,8 @@ export class SentEmail {
   sentAt?: Date | null;
   /** While `sending`: until when the claim is its sender's; null on rows claimed before leases existed. */
   leaseUntil?: Date | null;
+  /** While `sending`: the id of the claim (each attempt's own), which the writes after the send match. */
+  claimId?: string | null;
 }
 
 export const SentEmailSchema = new EntitySchema<SentEmail>({
@@ -45,5 +47,6 @@ export const SentEmailSchema = new EntitySchema<SentEmail>({
     createdAt: { type: 'datetime', onCreate: () => new Date() },
     sentAt: { type: 'datetime', nullable: true },
     leaseUntil: { type: 'datetime', nullable: true },
+    claimId: { type: 'uuid', nullable: true },
   },
 });

@@ -25,6 +25,8 @@ export interface DevServerOptions {
 
 export interface DevServer {
   address: string;
+  /** Resolves with how the server ended (`signal SIGKILL`); undefined for the SDK's downloaded server (not ours to watch). */
+  exited?: Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -45,7 +47,9 @@ async function spawnDevServer(cli: string, options: DevServerOptions): Promise<D
     detached: true,
     stdio: ['ignore', options.stdio ?? 'inherit', options.stdio ?? 'inherit'],
   });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const exited = new Promise<string>((resolve) =>
+    child.once('exit', (code, signal) => resolve(signal ? `signal ${signal}` : `code ${code}`)),
+  );
   const address = `127.0.0.1:${options.port}`;
   try {
     await waitForPort(options.port, child, 60_000);
@@ -53,7 +57,7 @@ async function spawnDevServer(cli: string, options: DevServerOptions): Promise<D
     await stopChild(child, exited);
     throw err;
   }
-  return { address, stop: () => stopChild(child, exited) };
+  return { address, exited, stop: () => stopChild(child, exited) };
 }
 
 async function downloadedDevServer(options: DevServerOptions): Promise<DevServer> {
@@ -82,7 +86,7 @@ async function downloadedDevServer(options: DevServerOptions): Promise<DevServer
   return { address: env.address, stop: () => env.teardown() };
 }
 
-async function stopChild(child: ChildProcess, exited: Promise<void>): Promise<void> {
+async function stopChild(child: ChildProcess, exited: Promise<unknown>): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   child.kill('SIGTERM');
   const killer = setTimeout(() => child.kill('SIGKILL'), 15_000);

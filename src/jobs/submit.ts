@@ -5,11 +5,16 @@
  *
  * The command runs in a process group of its own: a Ctrl-C at the terminal or a signal to the worker does not
  * reach it (the worker decides when a job stops: SHUTDOWN_GRACE), and stopping it stops everything it started.
+ *
+ * A job gets what it needs and no more: the worker's environment without the service's secrets, and a scan token of
+ * its own (SCAN_MONITOR_TOKEN) that registers scans of its session only. What it prints is scrubbed of secrets
+ * before anything keeps it (its failure, the Web UI, the log, the job ledger).
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../config';
+import { createScanToken } from './scan-token';
 
 export type SubmitSettings = Config['submit'];
 
@@ -17,7 +22,7 @@ export interface JobResult {
   command: string;
   exitCode: number | null;
   signal: NodeJS.Signals | null;
-  /** The last 4 kB of each stream. */
+  /** The last 4 kB of each stream, scrubbed of secrets (secretScrubber). */
   stdout: string;
   stderr: string;
 }
@@ -48,15 +53,52 @@ function jobScriptPath(settings: SubmitSettings, script: string): string {
   return file;
 }
 
+/** The service's settings that hold credentials. */
+const SERVICE_SECRETS = new Set(['DATABASE_URL', 'SMTP_URL', 'DET_SECRET', 'API_TOKEN']);
+/** Names that say a variable holds a credential (REDCAP_TOKEN_SPN01, XNAT_PASSWORD, TEMPORAL_CODEC_KEY, …). */
+const SECRET_NAME = /TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|(^|_)(KEY|PASS)$/i;
+/** A URL with a password in it (postgresql://user:password@host/db). */
+const URL_PASSWORD = /\/\/[^/\s@:]*:([^/\s@]+)@/;
+
+const isSecret = (name: string, value = '') =>
+  SERVICE_SECRETS.has(name) || SECRET_NAME.test(name) || URL_PASSWORD.test(value);
+
 /**
- * The environment a job gets: the worker's, without the service's own secrets (database, SMTP, DET secret,
- * REDCap tokens), which a job has no use for and `sbatch` would carry to the cluster. API_TOKEN stays: the
- * job registers scans with it (POST /sessions/:id/scans).
+ * The environment a job gets: the worker's, without anything that holds a credential (the service's database, SMTP,
+ * DET secret and API token, REDCap tokens, any *TOKEN*, *SECRET*, *PASSWORD* or *_KEY variable, any URL with a
+ * password), which a job has no use for and `sbatch` would carry to the cluster. It registers its scans with its
+ * own scan token (SCAN_MONITOR_TOKEN), added by submitJob.
  */
 export function jobEnvironment(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
-  const secret = (name: string) =>
-    ['DATABASE_URL', 'SMTP_URL', 'DET_SECRET'].includes(name) || (/TOKEN/.test(name) && name !== 'API_TOKEN');
-  return Object.fromEntries(Object.entries(env).filter(([name]) => !secret(name)));
+  return Object.fromEntries(Object.entries(env).filter(([name, value]) => !isSecret(name, value)));
+}
+
+/** What a job prints, without the worker's secrets, any scan token and any bearer token in a header. */
+export function secretScrubber(env: NodeJS.ProcessEnv): (text: string) => string {
+  const values = new Set<string>();
+  for (const [name, value] of Object.entries(env)) {
+    if (!value || !isSecret(name, value)) continue;
+    values.add(value);
+    const password = URL_PASSWORD.exec(value)?.[1];
+    if (password) values.add(password).add(decodeURIComponentSafe(password));
+  }
+  // Longest first, so that a secret containing another is removed whole; very short values would only blank words.
+  const secrets = [...values]
+    .filter((value) => value.length >= 4 && value !== 'none')
+    .sort((a, b) => b.length - a.length);
+  return (text) =>
+    secrets
+      .reduce((out, secret) => out.split(secret).join('[redacted]'), text)
+      .replace(/\bscan1\.[\w-]+\.\d+\.[\w-]+/g, '[redacted]')
+      .replace(/(authorization:\s*bearer\s+)\S+/gi, '$1[redacted]');
+}
+
+function decodeURIComponentSafe(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
 }
 
 /** How long a stopped job gets between SIGTERM and SIGKILL. */
@@ -81,10 +123,15 @@ export async function submitJob(
 ): Promise<JobResult> {
   const { file, argv, command } = jobCommand(settings, script, args);
   options.signal?.throwIfAborted();
+  const scrub = secretScrubber(process.env);
+  const token = settings.scanToken;
+  const scanToken = token
+    ? { SCAN_MONITOR_TOKEN: createScanToken(token.apiToken, args.session, new Date(Date.now() + token.lifetimeMs)) }
+    : {};
   return new Promise((resolve, reject) => {
     const child = spawn(settings.command, argv, {
       cwd: path.dirname(file),
-      env: { ...jobEnvironment(process.env), ...options.env },
+      env: { ...jobEnvironment(process.env), ...scanToken, ...options.env },
       stdio: ['ignore', 'pipe', 'pipe'],
       detached: true,
     });
@@ -102,8 +149,9 @@ export async function submitJob(
       signalGroup('SIGTERM');
       killTimer = setTimeout(() => signalGroup('SIGKILL'), STOP_GRACE_MS);
     };
-    child.stdout.on('data', (chunk: Buffer) => (stdout = (stdout + chunk.toString()).slice(-KEEP)));
-    child.stderr.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-KEEP)));
+    // Twice what is kept until the end: a secret cut in two by the window is still found whole by the scrubber.
+    child.stdout.on('data', (chunk: Buffer) => (stdout = (stdout + chunk.toString()).slice(-2 * KEEP)));
+    child.stderr.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-2 * KEEP)));
     child.once('spawn', () => {
       options.onStart?.(child.pid!);
       options.signal?.addEventListener('abort', stop, { once: true });
@@ -123,7 +171,8 @@ export async function submitJob(
       clearTimeout(killTimer);
       options.signal?.removeEventListener('abort', stop);
       if (options.signal?.aborted) reject(new AbortError(`${command} aborted: stopped (exit ${exitCode ?? signal})`));
-      else resolve({ command, exitCode, signal, stdout, stderr });
+      else
+        resolve({ command, exitCode, signal, stdout: scrub(stdout).slice(-KEEP), stderr: scrub(stderr).slice(-KEEP) });
     });
   });
 }

@@ -6,11 +6,19 @@
 import { UniqueConstraintViolationException } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { RedcapConfig, Site, Study, StudySite, User } from '../db/entities';
+import { XnatConfig, XnatProject } from '../db/xnat';
 import type { ConfigPath } from './parse';
 import { LabConfigError, formatPath, type ConfigProblem } from './problems';
-import type { LabConfig, RedcapProjectConfig, StudyConfig, StudySiteConfig, UserConfig } from './schema';
+import type {
+  LabConfig,
+  RedcapProjectConfig,
+  StudyConfig,
+  StudySiteConfig,
+  UserConfig,
+  XnatServerConfig,
+} from './schema';
 
-export type EntityKind = 'study' | 'site' | 'study site' | 'user' | 'REDCap config';
+export type EntityKind = 'study' | 'site' | 'study site' | 'user' | 'REDCap config' | 'XNAT server' | 'XNAT project';
 
 export interface EntityChange {
   kind: EntityKind;
@@ -57,8 +65,18 @@ export async function applyLabConfig(
           changes.push(await applyStudySite(tx, study, site));
         }
       }
-      for (const user of config.users) changes.push(await applyUser(tx, user));
+      for (const [i, user] of config.users.entries()) {
+        const unknown = await unknownStudies(tx, user.studies ?? []);
+        if (unknown.length > 0) {
+          throw new LabConfigError(
+            [problem(['users', i, 'studies'], `no study ${unknown.join(', ')} (in the file or the database)`)],
+            options.file,
+          );
+        }
+        changes.push(await applyUser(tx, user));
+      }
       for (const redcap of config.redcap) changes.push(await applyRedcapConfig(tx, redcap));
+      changes.push(...(await applyXnat(tx, config.xnat, problem, options.file)));
       return changes;
     });
     return { changes, changed: changes.some((change) => change.action !== 'unchanged') };
@@ -98,6 +116,7 @@ async function applyStudySite(em: EntityManager, study: StudyConfig, site: Study
     usesRedcap: site.usesRedcap,
     downloadScript: site.downloadScript ?? null,
     postDownloadScript: site.postDownloadScript ?? null,
+    quietAfterSeconds: site.quietAfter ?? null,
   };
   const existing = await em.findOne(StudySite, { study: study.id, site: site.site });
   if (!existing) {
@@ -108,7 +127,7 @@ async function applyStudySite(em: EntityManager, study: StudyConfig, site: Study
     });
     return created('study site', name);
   }
-  return outcome('study site', name, reconcile(existing, wanted));
+  return outcome('study site', name, reconcile(existing, wanted, { quietAfterSeconds: 'quietAfter' }));
 }
 
 /**
@@ -130,14 +149,29 @@ async function codeConflict(
   return `code ${code} at site ${site.site} is already used by study ${holder.study.id} (in the database)`;
 }
 
+/** The ids that name no study (the file's studies are in the transaction already). */
+async function unknownStudies(em: EntityManager, ids: string[]): Promise<string[]> {
+  if (ids.length === 0) return [];
+  await em.flush();
+  const found = new Set((await em.find(Study, { id: { $in: ids } })).map((study) => study.id));
+  return ids.filter((id) => !found.has(id));
+}
+
 async function applyUser(em: EntityManager, user: UserConfig): Promise<EntityChange> {
-  const wanted = { email: user.email ?? null, admin: user.admin };
-  const existing = await em.findOne(User, { name: user.name });
+  const wanted = { email: user.email ?? null, admin: user.admin, staff: user.staff, digest: user.digest };
+  const studies = [...new Set(user.studies ?? [])].sort();
+  const existing = await em.findOne(User, { name: user.name }, { populate: ['studies'] });
   if (!existing) {
-    em.create(User, { name: user.name, ...wanted });
+    em.create(User, { name: user.name, ...wanted, studies });
     return created('user', `"${user.name}"`);
   }
-  return outcome('user', `"${user.name}"`, reconcile(existing, wanted));
+  const fields = reconcile(existing, wanted);
+  const had = existing.studies.getIdentifiers<string>().sort();
+  if (had.join() !== studies.join()) {
+    existing.studies.set(studies.map((id) => em.getReference(Study, id)));
+    fields.push('studies');
+  }
+  return outcome('user', `"${user.name}"`, fields);
 }
 
 /** Keys of RedcapConfig as the file writes them. */
@@ -171,6 +205,76 @@ async function applyRedcapConfig(em: EntityManager, redcap: RedcapProjectConfig)
   return outcome('REDCap config', name, reconcile(existing, wanted, REDCAP_KEYS));
 }
 
+/**
+ * XNAT servers by url, their projects by (server, project id). Every project's study and site must exist (in the
+ * file, applied above, or in the database), and a study at a site has one XNAT project: a study site that another
+ * project holds is refused, unless the file moves that project elsewhere (projects that exist are applied first).
+ */
+async function applyXnat(
+  em: EntityManager,
+  servers: XnatServerConfig[],
+  problem: (path: ConfigPath, message: string) => ConfigProblem,
+  file: string | undefined,
+): Promise<EntityChange[]> {
+  if (servers.length === 0) return [];
+  await em.flush(); // the studies and sites above, for the lookups below
+  const changes: EntityChange[] = [];
+  const problems: ConfigProblem[] = [];
+  const wanted: Array<{ config: XnatConfig; project: string; studySite: StudySite; path: ConfigPath }> = [];
+  for (const [i, server] of servers.entries()) {
+    const values = { user: server.user, password: server.password, timezone: server.timezone ?? null };
+    let config = await em.findOne(XnatConfig, { url: server.url });
+    if (!config) {
+      config = em.create(XnatConfig, { url: server.url, ...values });
+      changes.push(created('XNAT server', server.url));
+    } else changes.push(outcome('XNAT server', server.url, reconcile(config, values)));
+    for (const [j, entry] of server.projects.entries()) {
+      const path = ['xnat', i, 'projects', j];
+      const studySite = await em.findOne(StudySite, { study: entry.study, site: entry.site });
+      if (studySite) wanted.push({ config, project: entry.project, studySite, path });
+      else if (await em.findOne(Study, entry.study))
+        problems.push(
+          problem([...path, 'site'], `study ${entry.study} has no site ${entry.site} (in this file or the database)`),
+        );
+      else problems.push(problem([...path, 'study'], `no study ${entry.study} (in this file or the database)`));
+    }
+  }
+  if (problems.length > 0) throw new LabConfigError(problems, file);
+  await em.flush();
+
+  const rows = new Map<(typeof wanted)[number], XnatProject | null>();
+  for (const entry of wanted)
+    rows.set(entry, await em.findOne(XnatProject, { config: entry.config, project: entry.project }));
+  const ordered = [...wanted].sort((a, b) => Number(!rows.get(a)) - Number(!rows.get(b)));
+  for (const entry of ordered) {
+    const existing = rows.get(entry) ?? null;
+    const name = `${entry.project} at ${entry.config.url}`;
+    const holder = await em.findOne(XnatProject, { studySite: entry.studySite, id: { $ne: existing?.id ?? 0 } });
+    if (holder) {
+      const where = `${entry.studySite.study.id} at ${entry.studySite.site.id}`;
+      throw new LabConfigError(
+        [
+          problem(
+            [...entry.path, 'site'],
+            `${where} already has XNAT project ${holder.project} (in the database); a study at a site has one XNAT project`,
+          ),
+        ],
+        file,
+      );
+    }
+    if (!existing) {
+      em.create(XnatProject, { config: entry.config, project: entry.project, studySite: entry.studySite });
+      changes.push(created('XNAT project', name));
+    } else {
+      changes.push(
+        outcome('XNAT project', name, reconcile(existing, { studySite: entry.studySite }, { studySite: 'study/site' })),
+      );
+    }
+    await em.flush();
+  }
+  return changes;
+}
+
 /** Sets each wanted value that differs; returns the names of those that did (null and absent are equal). */
 function reconcile<T extends object>(
   entity: T,
@@ -178,9 +282,12 @@ function reconcile<T extends object>(
   names: Partial<Record<keyof T, string>> = {},
 ): string[] {
   const changed: string[] = [];
+  // Lists (a user's studies) compare by their items.
+  const same = (a: unknown, b: unknown) =>
+    Array.isArray(a) || Array.isArray(b) ? JSON.stringify(a) === JSON.stringify(b) : a === b;
   for (const key of Object.keys(wanted) as Array<keyof T>) {
     const want = wanted[key] ?? null;
-    if ((entity[key] ?? null) !== want) {
+    if (!same(entity[key] ?? null, want)) {
       entity[key] = want as T[keyof T];
       changed.push(names[key] ?? String(key));
     }

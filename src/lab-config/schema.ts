@@ -4,6 +4,7 @@
  * what comes out is exactly what the database should hold.
  */
 import { z } from 'zod';
+import { toMillis } from '../config';
 import { formatPath } from './problems';
 import { normalizeRedcapUrl } from '../redcap/urls';
 
@@ -28,7 +29,8 @@ const scriptName = z
     message: 'script must be a path inside SUBMIT_SCRIPTS (no leading "/", no "..")',
   });
 
-const redcapUrl = z
+/** A server's base URL (REDCap, XNAT): http(s), without query or fragment; stored ending with '/'. */
+const serverUrl = z
   .string()
   .trim()
   .superRefine((value, ctx) => {
@@ -63,6 +65,14 @@ const siteSchema = z
     usesRedcap: z.boolean().default(false),
     downloadScript: scriptName.nullish(),
     postDownloadScript: scriptName.nullish(),
+    /** No upload for this long is outstanding (a quiet site), e.g. `14 days`; as whole seconds. */
+    quietAfter: z
+      .string({ invalid_type_error: 'must be a duration such as "14 days" (quote it)' })
+      .trim()
+      .transform(toMillis)
+      .transform((ms) => Math.ceil(ms / 1000))
+      .pipe(z.number().max(2_147_483_647, 'must be shorter than 68 years'))
+      .nullish(),
   })
   .strict();
 
@@ -79,6 +89,12 @@ const userSchema = z
     name: text('name'),
     email: z.string().trim().email('must be an email address').nullish(),
     admin: z.boolean().default(false),
+    /** May look at the lab's pages (admins may also act). */
+    staff: z.boolean().default(false),
+    /** Gets the daily digest of the studies the user sees (admins always get it). */
+    digest: z.boolean().default(false),
+    /** The studies this user sees on the lab's pages and gets the digest of; absent: all of them. */
+    studies: z.array(sessionIdPart('study id')).min(1, 'list at least one study, or leave studies out').optional(),
   })
   .strict();
 
@@ -98,7 +114,7 @@ const fieldsSchema = z
 
 const redcapSchema = z
   .object({
-    url: redcapUrl,
+    url: serverUrl,
     project: projectId,
     instrument: text('instrument'),
     version: z
@@ -110,11 +126,51 @@ const redcapSchema = z
   })
   .strict();
 
+/** An IANA time zone name that this Node.js knows, e.g. America/Toronto. */
+const timeZone = z
+  .string()
+  .trim()
+  .refine(isTimeZone, { message: 'must be a time zone name such as America/Toronto or UTC' });
+
+function isTimeZone(name: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: name });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const xnatProjectSchema = z
+  .object({
+    /** XNAT project ids are letters, digits, '_' and '-' (XNAT's own rule for an ID). */
+    project: z
+      .string({ invalid_type_error: 'must be an XNAT project id (quote it if it looks like a number)' })
+      .trim()
+      .min(1, 'project must not be empty')
+      .max(64, 'project must be at most 64 characters')
+      .regex(/^[A-Za-z0-9_-]+$/, 'project must be an XNAT project id: letters, digits, "_" and "-"'),
+    study: sessionIdPart('study'),
+    site: sessionIdPart('site'),
+  })
+  .strict();
+
+const xnatSchema = z
+  .object({
+    url: serverUrl,
+    user: z.string({ invalid_type_error: 'must be a string' }).trim().min(1, 'must not be empty'),
+    password: z.string({ invalid_type_error: 'must be a string' }).min(1, 'must not be empty'),
+    timezone: timeZone.nullish(),
+    projects: z.array(xnatProjectSchema).default([]),
+  })
+  .strict();
+
 export const labConfigSchema = z
   .object({
     studies: z.array(studySchema).default([]),
     users: z.array(userSchema).default([]),
     redcap: z.array(redcapSchema).default([]),
+    xnat: z.array(xnatSchema).default([]),
   })
   .strict()
   .superRefine((config, ctx) => {
@@ -148,9 +204,11 @@ export const labConfigSchema = z
         } else codes.set(key, study.id);
       }),
     );
-    config.users.forEach((user, i) =>
-      once(`user:${user.name}`, ['users', i, 'name'], `user "${user.name}" is listed twice`),
-    );
+    config.users.forEach((user, i) => {
+      once(`user:${user.name}`, ['users', i, 'name'], `user "${user.name}" is listed twice`);
+      if (user.email)
+        once(`email:${user.email.toLowerCase()}`, ['users', i, 'email'], `email ${user.email} is listed twice`);
+    });
     config.redcap.forEach((redcap, i) =>
       once(
         `redcap:${redcap.url}:${redcap.project}:${redcap.instrument}`,
@@ -158,6 +216,22 @@ export const labConfigSchema = z
         `REDCap project ${redcap.project} instrument ${redcap.instrument} at ${redcap.url} is listed twice`,
       ),
     );
+    config.xnat.forEach((xnat, i) => {
+      once(`xnat:${xnat.url}`, ['xnat', i, 'url'], `XNAT ${xnat.url} is listed twice`);
+      xnat.projects.forEach((project, j) => {
+        const path = ['xnat', i, 'projects', j];
+        once(
+          `xnat-project:${xnat.url}:${project.project}`,
+          [...path, 'project'],
+          `XNAT project ${project.project} is listed twice`,
+        );
+        once(
+          `xnat-study-site:${project.study}:${project.site}`,
+          [...path, 'site'],
+          `${project.study} at ${project.site} is given two XNAT projects (a study at a site has one)`,
+        );
+      });
+    });
   });
 
 /** The file as written (before defaults and normalization). */
@@ -168,3 +242,4 @@ export type StudyConfig = LabConfig['studies'][number];
 export type StudySiteConfig = StudyConfig['sites'][number];
 export type UserConfig = LabConfig['users'][number];
 export type RedcapProjectConfig = LabConfig['redcap'][number];
+export type XnatServerConfig = LabConfig['xnat'][number];

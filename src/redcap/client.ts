@@ -240,27 +240,35 @@ export class RedcapClient {
       .map(stringValues);
   }
 
-  /** One API call: POST <url>api/ with the token; the parsed JSON answer, or a classified RedcapError. */
+  /**
+   * One API call: POST <url>api/ with the token; the parsed JSON answer, or a classified RedcapError.
+   *
+   * Each call has a connection of its own (`connection: close`): a kept-alive connection to a REDCap that went away
+   * (restarted, failed over, its host gone) stays silent, and a call sent on it used to wait out the whole timeout
+   * instead of failing at once and being retried. The timer is ours, cleared when the call is over, and covers
+   * connect, answer and body.
+   */
   private async call(endpoint: RedcapEndpoint, what: string, params: Record<string, string>): Promise<unknown> {
     const apiUrl = `${normalizeRedcapUrl(endpoint.url)}api/`;
     const scrub = (text: string) => (endpoint.token ? text.split(endpoint.token).join('[redacted]') : text);
+    const deadline = new AbortController();
+    const timer = setTimeout(() => deadline.abort(), this.timeoutMs);
     let response: Response;
     let body: string;
     try {
       response = await fetch(apiUrl, {
         method: 'POST',
-        headers: { accept: 'application/json' },
+        headers: { accept: 'application/json', connection: 'close' },
         body: new URLSearchParams({ token: endpoint.token, ...params }),
         redirect: 'manual',
-        signal: AbortSignal.timeout(this.timeoutMs),
+        signal: deadline.signal,
       });
       body = await response.text();
     } catch (err) {
-      // By name: the DOMException of AbortSignal.timeout may come from another realm.
-      const name = (err as { name?: unknown })?.name;
-      const timedOut = name === 'TimeoutError' || name === 'AbortError';
-      const reason = timedOut ? `no answer within ${this.timeoutMs / 1000} s` : networkReason(err);
+      const reason = deadline.signal.aborted ? `no answer within ${this.timeoutMs / 1000} s` : networkReason(err);
       throw new RedcapError(scrub(`${what} failed: ${apiUrl} ${reason}`), 'RedcapUnavailable', true);
+    } finally {
+      clearTimeout(timer);
     }
 
     const status = response.status;

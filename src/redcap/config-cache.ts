@@ -2,7 +2,7 @@
  * The REDCap configs the Data Entry Trigger looks up, kept in memory by the API: a burst of triggers costs no
  * database query. Never stale: a trigger on `redcap_config` (migration Migration20261126120000) sends
  * `NOTIFY redcap_config_changed` with every transaction that changes the table, whoever changes it (`config apply`
- * in another process, the DET route noting REDCap's version, psql), and PostgreSQL delivers it when that
+ * in another process, an intake noting REDCap's version, psql), and PostgreSQL delivers it when that
  * transaction commits. This process LISTENs on a connection of its own and empties the cache on each
  * notification. While that connection is down (at start, or after it failed) the cache is empty and unused:
  * every trigger reads the database, as without a cache, until the connection is back (tried every 5 s).

@@ -4,7 +4,7 @@
  * do the reading and the starting.
  */
 import { createHash } from 'node:crypto';
-import type { RedcapRow } from './client';
+import { RedcapError, type RedcapRow } from './client';
 import { readScanEntry, type ScanEntry } from './record';
 
 /**
@@ -113,14 +113,22 @@ export function isCompleted(row: RedcapRow, config: ReconcileFields): boolean {
   return row[config.completedField] === config.completedValue;
 }
 
+/** Why a row cannot be filed, as an intake's failure names it: its type and the configured field. */
+export interface RowProblem {
+  type: string;
+  field?: string;
+}
+
 /** The row read as the intake reads it: the entry, or why it cannot be filed. */
-export type RowReading = { entry: ScanEntry; error?: undefined } | { entry?: undefined; error: string };
+export type RowReading = { entry: ScanEntry; problem?: undefined } | { entry?: undefined; problem: RowProblem };
 
 export function readRow(row: RedcapRow, config: ReconcileFields, record: string): RowReading {
   try {
     return { entry: readScanEntry(row, config, record) };
   } catch (err) {
-    return { error: err instanceof Error ? err.message : String(err) };
+    if (!(err instanceof RedcapError)) throw err;
+    const field = typeof err.details.field === 'string' ? err.details.field : undefined;
+    return { problem: { type: err.type, ...(field ? { field } : {}) } };
   }
 }
 
@@ -150,7 +158,7 @@ export function differsFromFiled(filed: FiledEntry | undefined, entry: ScanEntry
   );
 }
 
-/** What Temporal knows of a row's intake (workflow id `redcap-intake:…`). */
+/** What Temporal (and, for a failed run, our database) knows of a row's intake (workflow id `redcap-intake:…`). */
 export type IntakeSeen =
   | { state: 'none' }
   | { state: 'running' }
@@ -160,23 +168,42 @@ export type IntakeSeen =
       status: string;
       /** Set on intakes reconciliation started: the digest of the row it started them for. */
       rowDigest?: string;
-      /** For a failed intake a trigger started: what it read from REDCap, if it got that far… */
+      /**
+       * A failed run's verdict, from intake_failure: the digest of the row it refused, or null when it refused none
+       * (it gave up with REDCap or the database down, or REDCap did not give it the row).
+       */
+      refusedDigest?: string | null;
+      /** Runs with no row in intake_failure (started before 0.3.0), from their history: what it read, if it got that far… */
       read?: FiledEntry;
-      /** …and the message it failed with. */
-      failure?: string;
+      /** …the problem its read failed with… */
+      problem?: RowProblem;
+      /** …and whether it gave up (reading or filing, for its whole time limit): then it decided nothing about the row. */
+      gaveUp?: boolean;
     };
+
+/** A row's intake that has ended. */
+export type ClosedIntake = Extract<IntakeSeen, { state: 'closed' }>;
 
 /**
  * Whether a completed row that is not filed as it is now gets an intake. Not while one runs (it reads the record
- * itself); not again for the same row once one has ended (a failed one has emailed the admins: the next change of the
- * row, or its next trigger, tries again). Otherwise, yes: no trigger reached us for the row as it is now.
+ * itself); not again for the same row once one has ended having judged it (a failed one has told the admins: the next
+ * change of the row, or its next trigger, tries again). Otherwise, yes: no intake filed the row as it is now, and
+ * none refused it (one that gave up, or was stopped, refused nothing).
  */
 export function needsIntake(reading: RowReading, digest: string, intake: IntakeSeen): boolean {
   if (intake.state === 'none') return true;
   if (intake.state === 'running') return false;
+  if (intake.refusedDigest !== undefined) return intake.refusedDigest !== digest;
+  if (intake.gaveUp) return true;
   if (intake.rowDigest !== undefined) return intake.rowDigest !== digest;
   if (intake.status === 'COMPLETED') return true;
-  // A failed intake that a trigger started: did it see the row as it is now?
+  // A failed intake a trigger started before 0.3.0: did it see the row as it is now? Facts, never messages (those
+  // named the record with its event and instance, reconciliation without).
   if (intake.read) return !reading.entry || differsFromFiled(intake.read, reading.entry);
-  return reading.error === undefined || reading.error !== intake.failure;
+  if (intake.problem) return !sameProblem(reading.problem, intake.problem);
+  return true;
+}
+
+function sameProblem(a: RowProblem | undefined, b: RowProblem): boolean {
+  return a !== undefined && a.type === b.type && (a.field ?? null) === (b.field ?? null);
 }

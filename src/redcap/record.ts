@@ -18,7 +18,10 @@ export interface ScanEntry {
   user: string | null;
 }
 
-/** Reads the configured fields; a field missing from the row, or an empty session or date, names the record and the field. */
+/**
+ * Reads the configured fields; a field missing from the row, or an empty session or date, names the record and the
+ * field. Its error messages never quote a value (an unusable one is in the error's details).
+ */
 export function readScanEntry(row: RedcapRow, fields: RecordFields, record: string): ScanEntry {
   /** The value exactly as REDCap sent it (stored as is, never trimmed); `maxLength` in characters, as its column counts. */
   const read = (field: string, role: string, required: boolean, maxLength?: number): string => {
@@ -65,14 +68,12 @@ export function readScanEntry(row: RedcapRow, fields: RecordFields, record: stri
   const rawDate = read(fields.dateField, 'scan date', true).trim();
   const date = /^(\d{4}-\d{2}-\d{2})(?:[ T].*)?$/.exec(rawDate)?.[1];
   if (!date || Number.isNaN(Date.parse(`${date}T00:00:00Z`))) {
+    // The message names the field, never the value (it reaches the intake's history); the value is in the details.
     throw new RedcapError(
-      `REDCap record ${record} has "${rawDate}" in "${fields.dateField}", which is not a date (YYYY-MM-DD)`,
+      `REDCap record ${record} field "${fields.dateField}" (the scan date) is not a date (YYYY-MM-DD)`,
       'RedcapFieldInvalid',
       false,
-      {
-        record,
-        field: fields.dateField,
-      },
+      { record, field: fields.dateField, value: rawDate },
     );
   }
   const comment = read(fields.commentField, 'comment', false);

@@ -3,7 +3,9 @@ import Router from '@koa/router';
 import type { Middleware } from 'koa';
 import type { RedcapIntakeInput } from '../../surface';
 import type { AppDeps } from '../app-deps';
-import { requireBearer, secretsEqual } from '../auth';
+import { secretsEqual } from '../auth';
+import { bearerOrLabLogin, seesRecord } from '../lab/access';
+import type { Viewer } from '../lab/viewer';
 import { limitedBody } from '../request-body';
 import { RedcapConfig, RedcapRecord } from '../db/entities';
 import { requestEm } from '../db/orm';
@@ -89,18 +91,6 @@ export function redcapRouter(deps: AppDeps): Router {
       ctx.body = { status: 'ignored', reason };
       return;
     }
-    // REDCap's current version, for record links: written only when it changed (a trigger costs no extra write).
-    const version = trigger.redcapVersion;
-    if (version && version !== config.detVersion) {
-      await bounded(log, 'database', 'note the REDCap version', DATABASE_TIMEOUT_MS, () =>
-        em.nativeUpdate(RedcapConfig, { id: config.id }, { detVersion: version }),
-      );
-      log.info(
-        { configId: config.id, version, previous: config.detVersion ?? config.version },
-        'REDCap version of the config changed',
-      );
-      config.detVersion = version; // the cached copy now says what the database says: the next trigger writes nothing
-    }
     const incomplete = incompleteReason(trigger, config);
     if (incomplete) {
       log.info(where, `trigger ignored: ${incomplete}`);
@@ -108,11 +98,15 @@ export function redcapRouter(deps: AppDeps): Router {
       return;
     }
 
+    // REDCap's version, for record links, when it is news: the intake notes it once REDCap has answered for the
+    // record with the lab's token, so a forged project_url changes nothing.
+    const version = trigger.redcapVersion;
     const input: RedcapIntakeInput = {
       configId: config.id,
       record: trigger.record,
       eventName: trigger.eventName ?? null,
       instance: trigger.instance ?? null,
+      ...(version && version !== config.detVersion ? { redcapVersion: version } : {}),
     };
     const { workflowId } = await bounded(log, 'temporal', 'start the intake workflow', TEMPORAL_TIMEOUT_MS, () =>
       // The gRPC deadline ends the call (and its retries) before the outer bound gives up on it.
@@ -125,13 +119,15 @@ export function redcapRouter(deps: AppDeps): Router {
     ctx.body = { status: 'accepted', workflowId };
   });
 
-  router.get('/redcap_redirect/:recordId', requireBearer(deps.config.apiToken), async (ctx) => {
+  // The lab's pages link records here: a login to them counts as well as the bearer token.
+  router.get('/redcap_redirect/:recordId', bearerOrLabLogin(deps), async (ctx) => {
     const { recordId } = ctx.params;
     const id = /^\d{1,9}$/.test(recordId) ? Number(recordId) : undefined;
     const em = requestEm(deps.orm);
+    const viewer = (ctx.state as { viewer?: Viewer }).viewer;
     const record = id
-      ? await bounded(log, 'database', 'look up the REDCap record', DATABASE_TIMEOUT_MS, () =>
-          em.findOne(RedcapRecord, id, { populate: ['config'] }),
+      ? await bounded(log, 'database', 'look up the REDCap record', DATABASE_TIMEOUT_MS, async () =>
+          viewer && !(await seesRecord(em, viewer, id)) ? null : em.findOne(RedcapRecord, id, { populate: ['config'] }),
         )
       : null;
     if (!record)

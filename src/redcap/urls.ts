@@ -46,3 +46,9 @@ export function redcapRecordUrl({ config, record, eventId, instance }: RecordLoc
   if (instance) query.set('instance', String(instance));
   return `${base}redcap_v${config.detVersion || config.version}/DataEntry/index.php?${query.toString()}`;
 }
+
+/** The project's Record Status Dashboard: where a person sees the records of a project at once. */
+export function redcapDashboardUrl(config: RecordLocation['config']): string {
+  const base = config.url.endsWith('/') ? config.url : `${config.url}/`;
+  return `${base}redcap_v${config.detVersion || config.version}/DataEntry/record_status_dashboard.php?pid=${config.project}`;
+}

@@ -41,7 +41,14 @@ export async function findOrCreateSession(
   let session = await em.findOne(Session, name.sessionId);
   const created = !session;
   if (!session) {
-    session = em.create(Session, { id: name.sessionId, timepoint, num: name.num, date: date ?? null });
+    session = em.create(Session, {
+      id: name.sessionId,
+      timepoint,
+      num: name.num,
+      date: date ?? null,
+      study: studySite.study,
+      site: studySite.site,
+    });
   } else if (!session.date && date) {
     session.date = date;
   }
@@ -189,4 +196,50 @@ export async function findSession(em: EntityManager, rawId: string): Promise<Ses
   });
   if (!session) throw new NotFoundError(`No session ${sessionId}`, { sessionId });
   return session;
+}
+
+/**
+ * findOrCreateSession for many sessions of one study site at once (the XNAT sync files thousands): the same rows,
+ * made by three statements instead of a round of queries per session. A session, timepoint or study link that
+ * exists is left as it is (its date too). Returns the ids of the sessions it created.
+ */
+export async function createSessions(
+  em: EntityManager,
+  studySite: StudySite,
+  sessions: Array<{ name: SessionName; date?: string | null }>,
+): Promise<string[]> {
+  if (sessions.length === 0) return [];
+  const timepoints = [...new Map(sessions.map(({ name }) => [name.timepointId, name])).values()];
+  return em.transactional(async (tx) => {
+    await tx.execute(
+      `insert into timepoint (id, site_id, is_phantom)
+         select id, ?, is_phantom from json_to_recordset(?::json) as t(id varchar, is_phantom boolean)
+         on conflict do nothing`,
+      [
+        studySite.site.id,
+        JSON.stringify(timepoints.map((name) => ({ id: name.timepointId, is_phantom: name.isPhantom }))),
+      ],
+    );
+    await tx.execute(
+      `insert into study_timepoint (timepoint_id, study_id)
+         select id, ? from json_to_recordset(?::json) as t(id varchar) on conflict do nothing`,
+      [studySite.study.id, JSON.stringify(timepoints.map((name) => ({ id: name.timepointId })))],
+    );
+    const created = await tx.execute<Array<{ id: string }>>(
+      `insert into session (id, timepoint_id, num, date)
+         select id, timepoint_id, num, date from json_to_recordset(?::json) as s(id varchar, timepoint_id varchar, num int, date date)
+         on conflict do nothing returning id`,
+      [
+        JSON.stringify(
+          sessions.map(({ name, date }) => ({
+            id: name.sessionId,
+            timepoint_id: name.timepointId,
+            num: name.num,
+            date: date ?? null,
+          })),
+        ),
+      ],
+    );
+    return created.map((row) => row.id);
+  });
 }

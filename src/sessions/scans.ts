@@ -6,6 +6,7 @@ import { UniqueConstraintViolationException } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { Scan } from '../db/entities';
 import { ConflictError } from '../errors';
+import { sessionsChanged } from '../lab-data/state';
 import { findSession } from './domain';
 
 export interface ScanDetails {
@@ -63,6 +64,7 @@ export async function registerScan(
       { scan: body.name },
     );
   }
+  if (created) await sessionsChanged(em, [session.id]);
   return {
     sessionId: session.id,
     created,

@@ -3,8 +3,10 @@
  * REDCap record (with the link to it). Serves GET /sessions/:id and the monitors' emails.
  */
 import type { EntityManager } from '@mikro-orm/postgresql';
+import { SessionDismissal, type DismissalKind, type SessionState } from '../db/lab-data';
 import { redcapRecordUrl } from '../redcap/urls';
 import type { SessionFacts } from '../mail/templates';
+import { xnatStateOf, type XnatState } from '../xnat/state';
 import { monitorsCancelledOf, type MonitorsCancelled } from './cancel';
 import { findSession, findStudySite } from './domain';
 import { parseSessionId } from './ids';
@@ -37,9 +39,32 @@ export interface SessionView {
   noScansExpected: { comment: string; user: string | null } | null;
   /** Set when its monitoring was cancelled (POST /sessions/:id/monitors/cancel): its monitors end at once. */
   monitorsCancelled: MonitorsCancelled | null;
+  /** What the session needs, as GET /sessions lists it, and since when it needs a person (null: nothing does). */
+  state: SessionState;
+  outstandingSince: string | null;
+  /** What people said will not come (POST /sessions/:id/dismissals), oldest first. */
+  dismissals: DismissalView[];
   downloadScript: string | null;
   postDownloadScript: string | null;
+  /** What XNAT said when last asked (docs/xnat.md); null when it never was (or the study site has no XNAT project). */
+  xnat: XnatState | null;
 }
+
+/** A dismissal as the session shows it: what, why, who and when. */
+export interface DismissalView {
+  kind: DismissalKind;
+  comment: string;
+  /** Who dismissed it: the lab pages' logged-in user, or `API_TOKEN` for a bearer caller. */
+  by: string;
+  at: string;
+}
+
+export const dismissalView = (row: SessionDismissal): DismissalView => ({
+  kind: row.kind,
+  comment: row.comment,
+  by: row.createdBy,
+  at: new Date(row.createdAt).toISOString(),
+});
 
 /** Throws NotFoundError (404) for an unknown session, BadRequestError for an id that fits no convention. */
 export async function viewSession(em: EntityManager, rawId: string): Promise<SessionView> {
@@ -83,8 +108,14 @@ export async function viewSession(em: EntityManager, rawId: string): Promise<Ses
     monitorsStartedAt: session.monitorsStartedAt ? new Date(session.monitorsStartedAt).toISOString() : null,
     noScansExpected: session.empty ? { comment: session.empty.comment, user: session.empty.user ?? null } : null,
     monitorsCancelled: monitorsCancelledOf(session),
+    state: session.state,
+    outstandingSince: session.outstandingSince ? new Date(session.outstandingSince).toISOString() : null,
+    dismissals: (
+      await em.fork().find(SessionDismissal, { sessionId: session.id }, { orderBy: { createdAt: 'asc', kind: 'asc' } })
+    ).map(dismissalView),
     downloadScript: studySite.downloadScript ?? null,
     postDownloadScript: studySite.postDownloadScript ?? null,
+    xnat: await xnatStateOf(em, session.id),
   };
 }
 

@@ -38,17 +38,22 @@ export function temporalUnavailable(settings: TemporalSettings, err: unknown): T
   );
 }
 
-/** The Temporal dev server `npm start` runs where TEMPORAL_ADDRESS is unset: its port, and its SQLite file under DATA_DIR. */
-export const EMBEDDED_TEMPORAL_PORT = 7233;
+/** The Temporal dev server `npm start` runs where TEMPORAL_ADDRESS is unset (on EMBEDDED_TEMPORAL_PORT): its SQLite file under DATA_DIR. */
 export const embeddedTemporalFile = (dataDir: string) => path.join(dataDir, 'temporal.sqlite');
 
 /**
  * The Temporal an operator command talks to: TEMPORAL_ADDRESS, else the dev server of `npm start` when it has run on
  * this DATA_DIR; undefined when there is neither.
  */
-export function commandTemporalAddress(settings: { temporalAddress?: string; dataDir: string }): string | undefined {
+export function commandTemporalAddress(settings: {
+  temporalAddress?: string;
+  dataDir: string;
+  embeddedTemporalPort: number;
+}): string | undefined {
   if (settings.temporalAddress) return settings.temporalAddress;
-  return fs.existsSync(embeddedTemporalFile(settings.dataDir)) ? `127.0.0.1:${EMBEDDED_TEMPORAL_PORT}` : undefined;
+  return fs.existsSync(embeddedTemporalFile(settings.dataDir))
+    ? `127.0.0.1:${settings.embeddedTemporalPort}`
+    : undefined;
 }
 
 /** Temporal does not answer at start. */

@@ -14,11 +14,9 @@ import {
   METADATA_ENCODING_KEY,
   ValueError,
   type DataConverter,
-  type LoadedDataConverter,
   type Payload,
   type PayloadCodec,
 } from '@temporalio/common';
-import { decodeOptionalSinglePayload } from '@temporalio/common/lib/internal-non-workflow';
 import { temporal } from '@temporalio/proto';
 
 /** A key of TEMPORAL_CODEC_KEYS: its id (kept in each payload it encrypts) and its 32 bytes. */
@@ -101,12 +99,4 @@ export class EncryptionCodec implements PayloadCodec {
 /** What every Client and Worker of the service is given (`dataConverter`). */
 export function serviceDataConverter(keys: CodecKey[]): DataConverter {
   return { payloadCodecs: [new EncryptionCodec(keys)] };
-}
-
-/** A payload of a history read as it is stored (fetchHistory), as a value: decrypted with the client's keys first. */
-export function historyPayloadValue<T>(
-  converter: LoadedDataConverter,
-  payload: Payload,
-): Promise<T | null | undefined> {
-  return decodeOptionalSinglePayload<T>(converter, payload);
 }

@@ -1,7 +1,7 @@
 /**
  * A session's monitors on Temporal (docs/temporal.md): starting them (business ids, USE_EXISTING so a second
- * start joins the running monitor, typed search attributes and a memo so ops find the session in the Web UI),
- * reading their state, and signalling them. A monitor that never started or has finished is reported as such,
+ * start joins the running monitor, TERMINATE_EXISTING for the undo of a cancel, typed search attributes and a
+ * memo so ops find the session in the Web UI), reading their state, and signalling them. A monitor that never started or has finished is reported as such,
  * never an error; Temporal not answering is an UnavailableError (503).
  */
 import { isGrpcServiceError, WorkflowFailedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
@@ -25,7 +25,7 @@ import {
 import type { ScanDownloadWorkflow } from '../../workflows/scan-download';
 import type { ScanImportWorkflow } from '../../workflows/scan-import';
 import type { Config } from '../config';
-import { UnavailableError } from '../errors';
+import { UnavailableError, unavailableService } from '../errors';
 import { describeDuration } from '../mail/templates';
 
 /** Extra, optional knobs: explicit email recipients and an explicit end time of the download monitor. */
@@ -38,6 +38,11 @@ export interface MonitorOptions {
    * started at or after this time (ms) is kept as it is, running or finished, not started again.
    */
   keepStartedSince?: number;
+  /**
+   * For the undo of a cancel: a run still running (one that has not yet taken its cancel signal, e.g. no worker is
+   * up) is terminated and replaced by a new run, instead of joined (it would end `cancelled`).
+   */
+  replaceRunning?: boolean;
 }
 
 /** The latest run of `workflowId` when it started at or after `since`; undefined when it started before, or never. */
@@ -55,12 +60,21 @@ async function runStartedSince(
   }
 }
 
-/** What every monitor start has: its queue and id (joining a running one), and what ops see in the Web UI. */
-function startOptions(config: Config, target: MonitoredSession, monitor: MonitorName, workflowId: string) {
+/**
+ * What every monitor start has: its queue and id (joining a running one, or replacing it), and what ops see in the
+ * Web UI.
+ */
+function startOptions(
+  config: Config,
+  target: MonitoredSession,
+  monitor: MonitorName,
+  workflowId: string,
+  replaceRunning = false,
+) {
   return {
     taskQueue: config.taskQueue,
     workflowId,
-    workflowIdConflictPolicy: 'USE_EXISTING' as const,
+    workflowIdConflictPolicy: replaceRunning ? ('TERMINATE_EXISTING' as const) : ('USE_EXISTING' as const),
     typedSearchAttributes: [
       { key: SessionIdAttribute, value: target.sessionId },
       { key: StudyIdAttribute, value: target.studyId },
@@ -78,7 +92,7 @@ const details = (lines: string[]) =>
 export function scanImportStartOptions(
   config: Config,
   target: MonitoredSession,
-  options: Pick<MonitorOptions, 'recipients'> = {},
+  options: Pick<MonitorOptions, 'recipients' | 'replaceRunning'> = {},
 ) {
   const workflowId = scanImportWorkflowId(target.sessionId);
   const { scanCheckDelayMs } = config.durations;
@@ -90,7 +104,7 @@ export function scanImportStartOptions(
     ...(options.recipients ? { recipients: options.recipients } : {}),
   };
   return {
-    ...startOptions(config, target, 'scan-import', workflowId),
+    ...startOptions(config, target, 'scan-import', workflowId, options.replaceRunning),
     args: [input] as [ScanImportInput],
     staticSummary: `Scan import check of ${target.sessionId} (${target.studyId} at ${target.siteId})`,
     staticDetails: details([
@@ -133,7 +147,7 @@ export async function startScanMonitors(
     };
     started.scanDownload = await keptOrStarted(downloadId, () =>
       client.workflow.start<typeof ScanDownloadWorkflow>(SCAN_DOWNLOAD_WORKFLOW, {
-        ...startOptions(config, target, 'scan-download', downloadId),
+        ...startOptions(config, target, 'scan-download', downloadId, options.replaceRunning),
         args: [downloadInput],
         staticSummary: `Scan download of ${target.sessionId} with ${target.downloadScript}`,
         staticDetails: details([
@@ -178,7 +192,9 @@ export interface MonitorView extends Partial<MonitorStatus> {
 }
 
 const isUnavailable = (err: unknown) =>
-  isGrpcServiceError(err) || (err instanceof Error && /deadline|unavailable|connect/i.test(err.message));
+  unavailableService(err) === 'temporal' ||
+  isGrpcServiceError(err) ||
+  (err instanceof Error && /deadline|unavailable|connect/i.test(err.message));
 
 /** Temporal not answering is a 503 (the gist only: the raw message stays out of the answer); anything else is a bug. */
 function unavailable(err: unknown, what: string): never {
@@ -281,8 +297,9 @@ export async function signalSessionMonitors(
 }
 
 /**
- * Waits (up to `ms`) for the session's running monitors to close, e.g. after a cancel; a monitor still running
- * then is left alone. Temporal not answering is an UnavailableError.
+ * Waits (up to `ms`) for the session's running monitors to close, e.g. after a cancel, so that they end as
+ * `cancelled`; a monitor still running then is left alone (the undo replaces it). Temporal not answering is an
+ * UnavailableError.
  */
 export async function awaitSessionMonitorsClosed(client: Client, sessionId: string, ms: number): Promise<void> {
   const deadline = Date.now() + ms;

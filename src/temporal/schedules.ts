@@ -48,21 +48,14 @@ export async function syncReconcileSchedules(
   const changes: ScheduleChange[] = [];
   for (const config of configs) changes.push(await syncSchedule(client, settings, config));
   const wanted = new Set(configs.map((config) => redcapReconcileScheduleId(config.id)));
-  for await (const schedule of client.schedule.list()) {
-    // Only ours (this task queue: another deployment may share the namespace), and only those whose config is gone.
-    if (
-      !/^redcap-reconcile:\d+$/.test(schedule.scheduleId) ||
-      wanted.has(schedule.scheduleId) ||
-      schedule.memo?.taskQueue !== settings.taskQueue
-    )
-      continue;
-    await client.schedule.getHandle(schedule.scheduleId).delete().catch(ignoreNotFound);
-    changes.push({
-      scheduleId: schedule.scheduleId,
-      action: 'deleted',
-      detail: 'its REDCap config is no longer in the database',
-    });
-  }
+  changes.push(
+    ...(await deleteSchedulesNotWanted(client, {
+      ours: /^redcap-reconcile:\d+$/,
+      wanted,
+      taskQueue: settings.taskQueue,
+      why: 'its REDCap config is no longer in the database',
+    })),
+  );
   return changes;
 }
 
@@ -103,30 +96,62 @@ export function describeScheduleChange(change: ScheduleChange): string {
 
 async function syncSchedule(client: Client, settings: ScheduleSettings, config: IntakeConfig): Promise<ScheduleChange> {
   const scheduleId = redcapReconcileScheduleId(config.id);
+  const wanted = settings.intervalMs === null ? null : scheduleOptions(config, settings.taskQueue, settings.intervalMs);
+  return keepSchedule(client, scheduleId, wanted, {
+    offNote: OFF_NOTE,
+    offReason: 'RECONCILE_INTERVAL is off',
+    onReason: 'RECONCILE_INTERVAL is set again',
+    detail: settings.intervalMs === null ? '' : `every ${describeDuration(settings.intervalMs)}`,
+    isStale,
+  });
+}
+
+/** How keepSchedule handles one kind of schedule. */
+export interface ScheduleUpkeep {
+  /** The note on schedules we paused because their setting is off (a pause with another note is an operator's). */
+  offNote: string;
+  /** Why it is off, and that it is on again, for the report and the unpause note. */
+  offReason: string;
+  onReason: string;
+  /** What the operator should know of the schedule wanted, e.g. "every 1 hour". */
+  detail: string;
+  /** True when the existing schedule's spec, action or policies are not those wanted. */
+  isStale(existing: ScheduleDescription, wanted: ScheduleOptions): boolean;
+}
+
+/**
+ * Makes one schedule what is wanted: created when missing, updated when stale (a pause stays), paused with
+ * `offNote` while `wanted` is null (off), unpaused when it is wanted again; a schedule paused by hand stays paused.
+ */
+export async function keepSchedule(
+  client: Client,
+  scheduleId: string,
+  wanted: ScheduleOptions | null,
+  upkeep: ScheduleUpkeep,
+): Promise<ScheduleChange> {
   const handle = client.schedule.getHandle(scheduleId);
   let existing = await handle.describe().catch(ignoreNotFound);
 
-  if (settings.intervalMs === null) {
-    if (!existing) return { scheduleId, action: 'not created', detail: 'RECONCILE_INTERVAL is off' };
+  if (wanted === null) {
+    if (!existing) return { scheduleId, action: 'not created', detail: upkeep.offReason };
     if (existing.state.paused)
       return { scheduleId, action: 'unchanged', detail: `paused: ${existing.state.note ?? ''}` };
-    await handle.pause(OFF_NOTE);
-    return { scheduleId, action: 'paused', detail: 'RECONCILE_INTERVAL is off' };
+    await handle.pause(upkeep.offNote);
+    return { scheduleId, action: 'paused', detail: upkeep.offReason };
   }
 
-  const wanted = scheduleOptions(config, settings.taskQueue, settings.intervalMs);
-  const every = `every ${describeDuration(settings.intervalMs)}`;
+  const { detail } = upkeep;
   if (!existing) {
     try {
       await client.schedule.create(wanted);
-      return { scheduleId, action: 'created', detail: every };
+      return { scheduleId, action: 'created', detail };
     } catch (err) {
       // Created meanwhile by another process starting: make sure it is as wanted.
       if (!(err instanceof ScheduleAlreadyRunning)) throw err;
       existing = await handle.describe();
     }
   }
-  const stale = isStale(existing, wanted);
+  const stale = upkeep.isStale(existing, wanted);
   if (stale) {
     const { scheduleId: _id, memo: _memo, state: _state, ...update } = wanted;
     await handle.update((previous) => ({
@@ -134,17 +159,39 @@ async function syncSchedule(client: Client, settings: ScheduleSettings, config: 
       state: { paused: previous.state.paused, note: previous.state.note },
     }));
   }
-  if (existing.state.paused && existing.state.note === OFF_NOTE) {
-    await handle.unpause('RECONCILE_INTERVAL is set again');
-    return { scheduleId, action: 'unpaused', detail: every };
+  if (existing.state.paused && existing.state.note === upkeep.offNote) {
+    await handle.unpause(upkeep.onReason);
+    return { scheduleId, action: 'unpaused', detail };
   }
   if (existing.state.paused)
     return {
       scheduleId,
       action: stale ? 'updated' : 'unchanged',
-      detail: `${every}; paused by hand: ${existing.state.note ?? ''}`,
+      detail: `${detail}; paused by hand: ${existing.state.note ?? ''}`,
     };
-  return { scheduleId, action: stale ? 'updated' : 'unchanged', detail: every };
+  return { scheduleId, action: stale ? 'updated' : 'unchanged', detail };
+}
+
+/**
+ * Deletes our schedules of one kind (`ours`) that are not wanted any more: only those of this task queue (another
+ * deployment may share the namespace).
+ */
+export async function deleteSchedulesNotWanted(
+  client: Client,
+  options: { ours: RegExp; wanted: Set<string>; taskQueue: string; why: string },
+): Promise<ScheduleChange[]> {
+  const changes: ScheduleChange[] = [];
+  for await (const schedule of client.schedule.list()) {
+    if (
+      !options.ours.test(schedule.scheduleId) ||
+      options.wanted.has(schedule.scheduleId) ||
+      schedule.memo?.taskQueue !== options.taskQueue
+    )
+      continue;
+    await client.schedule.getHandle(schedule.scheduleId).delete().catch(ignoreNotFound);
+    changes.push({ scheduleId: schedule.scheduleId, action: 'deleted', detail: options.why });
+  }
+  return changes;
 }
 
 function scheduleOptions(
@@ -200,7 +247,7 @@ function isStale(existing: ScheduleDescription, wanted: ScheduleOptions): boolea
   );
 }
 
-function ignoreNotFound(err: unknown): undefined {
+export function ignoreNotFound(err: unknown): undefined {
   if (err instanceof ScheduleNotFoundError) return undefined;
   throw err;
 }

@@ -260,7 +260,8 @@ export class FaultLab {
     const record = String(n);
     if (!this.redcapRows.some((row) => row.record_id === record))
       this.addRedcapRow(n, FaultLab.sessionId(n, options.site));
-    const response = await fetch(`${options.apiUrl ?? this.apiUrl}/redcap`, {
+    const secret = this.env.DET_SECRET ? `?secret=${encodeURIComponent(this.env.DET_SECRET)}` : '';
+    const response = await fetch(`${options.apiUrl ?? this.apiUrl}/redcap${secret}`, {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
       body: new URLSearchParams({

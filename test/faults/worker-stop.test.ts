@@ -30,7 +30,7 @@ echo $$ > "$pidfile"
 echo "${name}-start $s" >> "$dir/events"
 sleep "$(cat "$dir/${name}-seconds-$s" 2>/dev/null || echo 0)"
 if [ "${name}" = download ] && [ -f "$dir/register-$s" ]; then
-  curl -fsS -o /dev/null -X POST "$SCAN_MONITOR_URL/sessions/$s/scans" -H "Authorization: Bearer $API_TOKEN" \\
+  curl -fsS -o /dev/null -X POST "$SCAN_MONITOR_URL/sessions/$s/scans" -H "Authorization: Bearer $SCAN_MONITOR_TOKEN" \\
     -H 'Content-Type: application/json' --data "{\\"name\\":\\"\${s}_T1\\",\\"series\\":1,\\"tag\\":\\"T1\\"}"
 fi
 echo "${name}-end $s" >> "$dir/events"

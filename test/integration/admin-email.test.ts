@@ -1,13 +1,17 @@
 /**
  * emailAdmins on a real database and a real SMTP server: one email per key, however often it is called,
  * retried, or raced; a failed send is retried; a claim whose sender died is sent once its lease has run out;
- * nobody to email is a clear, permanent failure.
+ * nobody to email is a clear, permanent failure. sendMonitorEmail composes a monitor's email from the session and
+ * sends it through emailAdmins.
  */
+import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
-import { createMailActivities } from '../../activities/mail';
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { createMailActivities, ledgerKey } from '../../activities/mail';
+import { createMonitorActivities } from '../../activities/monitors';
 import type { ActivityDeps } from '../../activities/deps';
 import { loadConfig } from '../../src/config';
 import { SentEmail } from '../../src/db/sent-email';
@@ -17,7 +21,8 @@ import { createMailer } from '../../src/mail/transport';
 import { emailsSentTotal } from '../../src/metrics';
 import { createTestDatabase } from '../support/db';
 import { eventually } from '../support/processes';
-import { seedLab } from '../support/lab';
+import { recordMonitorsCancelled } from '../../src/sessions/cancel';
+import { seedLab, seedSession } from '../support/lab';
 import { connectDevServer } from '../support/temporal';
 import { startSmtpServer, type TestSmtpServer } from '../support/smtp';
 
@@ -199,6 +204,60 @@ test('ten concurrent calls with one key send one email; the others find it sent 
   expect(smtp.messages).toHaveLength(1);
 });
 
+test('a record name of 200 characters (an intake failure email key over 255 characters): sent, once per key', async () => {
+  const { emailAdmins } = createMailActivities(deps);
+  // As RedcapIntakeWorkflow names it: `${workflowId}:${runId}:intake-failed`, the record in the workflow id.
+  const keyOf = (record: string) => `redcap-intake:1:${record}:${randomUUID()}:intake-failed`;
+  const record = 'R'.repeat(199);
+  const first = keyOf(`${record}1`);
+  const second = keyOf(`${record}2`);
+  expect(first.length).toBeGreaterThan(255);
+
+  expect(await emailAdmins(email(first))).toMatchObject({ sent: true });
+  expect(await emailAdmins(email(first))).toMatchObject({ sent: true, alreadySent: true });
+  expect(await emailAdmins(email(second))).toMatchObject({ sent: true });
+  expect(smtp.messages).toHaveLength(2);
+  const rows = await orm.em.fork().find(SentEmail, { key: { $like: 'redcap-intake:1:RRR%' } });
+  expect(rows.map((row) => ({ status: row.status, kind: row.kind, length: row.key.length }))).toEqual([
+    { status: 'sent', kind: 'intake-failed', length: 255 },
+    { status: 'sent', kind: 'intake-failed', length: 255 },
+  ]);
+  // Short keys stay as they are (rows written before keys were shortened are found again).
+  expect(ledgerKey('wf-1:run-1:no-scans')).toBe('wf-1:run-1:no-scans');
+  expect([...ledgerKey(`${'é'.repeat(150)}${'😀'.repeat(150)}`)]).toHaveLength(255);
+});
+
+test('an attempt that stalls past its lease, then fails, leaves the claim of the attempt that took over: no third copy', async () => {
+  const key = 'wf-9:run-1:no-scans';
+  const leaseOf = (lease: string) => loadConfig({ SMTP_URL: smtp.url, EMAIL_LEASE: lease });
+  const claimRow = () => orm.em.fork().findOne(SentEmail, { key });
+  // A: its send hangs past its 1 s lease (a stalled SMTP connection), then fails.
+  let failA!: (err: Error) => void;
+  const stalled = { ...deps.mailer, send: () => new Promise<never>((_, reject) => (failA = reject)) };
+  const a = createMailActivities({ ...deps, config: leaseOf('1s'), mailer: stalled }).emailAdmins(email(key));
+  await eventually(async () => (await claimRow()) !== null, 'the first claim');
+  await new Promise((resolve) => setTimeout(resolve, 1_500));
+  // B: takes the key over (A's lease ran out); its send is slow.
+  let releaseB!: () => void;
+  const heldB = new Promise<void>((resolve) => (releaseB = resolve));
+  const slow = {
+    ...deps.mailer,
+    send: async (mail: Parameters<typeof deps.mailer.send>[0]) => (await heldB, deps.mailer.send(mail)),
+  };
+  const b = createMailActivities({ ...deps, config: leaseOf('90s'), mailer: slow }).emailAdmins(email(key));
+  await eventually(async () => (await claimRow())?.attempts === 2, 'the second claim');
+
+  failA(new Error('SMTP connection timed out'));
+  await expect(a).rejects.toThrow(/timed out/);
+  expect(await claimRow()).toMatchObject({ status: 'sending', attempts: 2 });
+  // C: B's claim is live, so C sends nothing.
+  await expect(createMailActivities(deps).emailAdmins(email(key))).rejects.toMatchObject({ type: 'EmailBeingSent' });
+  releaseB();
+  expect(await b).toMatchObject({ sent: true });
+  expect(smtp.messages).toHaveLength(1);
+  expect(await claimRow()).toMatchObject({ status: 'sent', attempts: 2 });
+});
+
 test('no admin with an email address: a permanent failure that names the session', async () => {
   const { orm: empty } = await createTestDatabase();
   try {
@@ -232,4 +291,42 @@ test('without SMTP_URL each message is an .eml file under DATA_DIR/outbox', asyn
 test('the checked-in migrations create the sent_email table the entity describes', async () => {
   const diff = await orm.schema.getUpdateSchemaSQL({ wrap: false });
   expect(diff).not.toMatch(/sent_email/);
+});
+
+describe('sendMonitorEmail: composed from the session where it is sent', () => {
+  const sessionId = 'SPN01_CMH_0042_01_01';
+  beforeAll(async () => {
+    await seedSession(orm, sessionId);
+  });
+
+  test('composes the email from the database and sends it once per key; the answer carries counts only', async () => {
+    const { sendMonitorEmail } = createMonitorActivities(deps);
+    const request = { kind: 'no-scans', key: 'wf-12:run-1:no-scans', sessionId, waitedMs: 2 * 86_400_000 } as const;
+    expect(await sendMonitorEmail(request)).toEqual({ sent: true, recipients: 2 });
+    expect(await sendMonitorEmail(request)).toEqual({ sent: true, recipients: 2, alreadySent: true });
+    expect(smtp.messages).toHaveLength(1);
+    expect(smtp.messages[0].subject).toBe(`[SPN01] No scan data received for ${sessionId}`);
+    expect(smtp.messages[0].text).toContain('after waiting 2 days');
+    expect(smtp.messages[0].text).toContain('Scanned: 2026-11-20');
+  });
+
+  test('a session whose monitoring was cancelled gets none (MonitoringCancelled), unless it was sent before', async () => {
+    const { sendMonitorEmail } = createMonitorActivities(deps);
+    const sentBefore = { kind: 'download-gave-up', key: 'wf-10:run-1:download-gave-up', sessionId } as const;
+    await sendMonitorEmail({ ...sentBefore, windowMs: 3_600_000, endTime: '2026-12-01T00:00:00Z', attempts: 2 });
+    await recordMonitorsCancelled(orm.em.fork() as EntityManager, sessionId, 'withdrawn');
+    const refused = await sendMonitorEmail({ kind: 'no-scans', key: 'wf-11:run-1:no-scans', sessionId }).catch(
+      (err: unknown) => err,
+    );
+    expect(refused).toBeInstanceOf(ApplicationFailure);
+    expect(refused).toMatchObject({
+      type: 'MonitoringCancelled',
+      nonRetryable: true,
+      details: [{ reason: 'withdrawn' }],
+    });
+    // An earlier attempt sent it (and died before saying so): the retry says sent, as the monitor's outcome must.
+    expect(await sendMonitorEmail(sentBefore)).toEqual({ sent: true, recipients: 2, alreadySent: true });
+    expect(smtp.messages).toHaveLength(1);
+    expect(await orm.em.fork().count(SentEmail, { key: 'wf-11:run-1:no-scans' })).toBe(0);
+  });
 });

@@ -5,11 +5,13 @@
  * activities (checks, the email) do not wait for it.
  */
 import fs from 'node:fs';
+import type { EntityManager } from '@mikro-orm/postgresql';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import type { Server } from 'node:http';
 import { createApp } from '../../src/app';
 import { JobRun } from '../../src/db/job-run';
+import { recordMonitorsCancelled } from '../../src/sessions/cancel';
 import { startScanMonitors } from '../../src/temporal/monitors';
 import { cancelSignal, statusQuery, type MonitorTarget } from '../../surface';
 import { seedSession, uniqueSessionId } from '../support/lab';
@@ -165,4 +167,94 @@ test('one job slot, held by a long job: a second download waits for the slot, an
   release(long.sessionId);
   await eventually(() => events(waiting.sessionId).includes('start'), 'the waiting download to get the slot');
   expect(events(long.sessionId).slice(0, 2)).toEqual(['start', 'end']); // (no scans: it is retried, and takes turns for the slot)
+});
+
+describe('the end time passes in the middle of things: the monitor gives up with its email, never fails', () => {
+  const gaveUpMail = (sessionId: string) =>
+    lab.smtp.messages.filter((m) => m.subject === `[SPN01] Scan download gave up for ${sessionId}`);
+
+  // The one job slot is for these tests' jobs: the monitors of the tests above end now.
+  beforeAll(async () => {
+    for (const workflowId of started.splice(0))
+      await temporal.client.workflow
+        .getHandle(workflowId)
+        .signal(cancelSignal, { reason: 'next test' })
+        .catch(() => undefined);
+  });
+
+  test('while its job runs: the job is stopped, gave-up, one email (the attempt ends in a ScheduleToClose timeout)', async () => {
+    const target = await newSession('CMH', 'block');
+    const monitors = await startScanMonitors(temporal.client, lab.config, target, {
+      downloadEndTime: new Date(Date.now() + 20_000).toISOString(),
+    });
+    started.push(monitors.scanImport.workflowId, monitors.scanDownload!.workflowId);
+    await eventually(() => events(target.sessionId).includes('start'), 'the job to start');
+    const download = temporal.client.workflow.getHandle(
+      monitors.scanDownload!.workflowId,
+      monitors.scanDownload!.runId,
+    );
+    try {
+      expect(await download.result()).toEqual({ outcome: 'gave-up', attempts: 1 });
+      expect(gaveUpMail(target.sessionId)).toHaveLength(1);
+      await eventually(
+        async () =>
+          (await lab.orm.em.fork().findOne(JobRun, { sessionId: target.sessionId, kind: 'download' }))?.status ===
+          'interrupted',
+        'the job to be stopped',
+      );
+      expect(events(target.sessionId)).toEqual(['start']);
+    } finally {
+      release(target.sessionId);
+    }
+  });
+
+  test('a cancel recorded on the session while the last attempt ran (no signal): no gave-up email, cancelled', async () => {
+    const target = await newSession('CMH', 'block');
+    // The next attempt would come after the end time: the running one is the last.
+    const config = {
+      ...lab.config,
+      durations: { ...lab.config.durations, downloadRetryInitialMs: 600_000, downloadRetryMaxMs: 600_000 },
+    };
+    const monitors = await startScanMonitors(temporal.client, config, target, {
+      downloadEndTime: new Date(Date.now() + 60_000).toISOString(),
+    });
+    started.push(monitors.scanImport.workflowId, monitors.scanDownload!.workflowId);
+    await eventually(() => events(target.sessionId).includes('start'), 'the job to start');
+    // As when Temporal could not be reached to signal the cancel: recorded on the session only.
+    await recordMonitorsCancelled(lab.orm.em.fork() as EntityManager, target.sessionId, 'withdrawn meanwhile');
+    release(target.sessionId);
+    const download = temporal.client.workflow.getHandle(
+      monitors.scanDownload!.workflowId,
+      monitors.scanDownload!.runId,
+    );
+    expect(await download.result()).toEqual({ outcome: 'cancelled', attempts: 1, cancelReason: 'withdrawn meanwhile' });
+    expect(events(target.sessionId)).toEqual(['start', 'end']);
+    expect(gaveUpMail(target.sessionId)).toHaveLength(0);
+  });
+
+  test('while no worker runs: gave-up and one email once a worker is back', async () => {
+    const target = await newSession('CMH');
+    const endMs = Date.now() + 15_000;
+    const monitors = await startScanMonitors(temporal.client, lab.config, target, {
+      downloadEndTime: new Date(endMs).toISOString(),
+    });
+    started.push(monitors.scanImport.workflowId, monitors.scanDownload!.workflowId);
+    await eventually(() => events(target.sessionId).includes('end'), 'the first job to run');
+    await lab.stopWorker();
+    try {
+      await eventually(() => Date.now() > endMs + 2_000, 'the end time to pass', 60_000);
+      expect(gaveUpMail(target.sessionId)).toHaveLength(0);
+    } finally {
+      await lab.startWorker();
+    }
+    const download = temporal.client.workflow.getHandle(
+      monitors.scanDownload!.workflowId,
+      monitors.scanDownload!.runId,
+    );
+    const result = await download.result();
+    expect(result).toEqual({ outcome: 'gave-up', attempts: expect.any(Number) });
+    expect(result.attempts).toBeGreaterThanOrEqual(1);
+    expect(result.attempts).toBeLessThanOrEqual(events(target.sessionId).filter((e) => e === 'start').length);
+    expect(gaveUpMail(target.sessionId)).toHaveLength(1);
+  });
 });

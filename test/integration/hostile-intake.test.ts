@@ -18,6 +18,7 @@ import request from 'supertest';
 import { createApp } from '../../src/app';
 import { loadConfig, type Config } from '../../src/config';
 import { RedcapConfig, RedcapRecord } from '../../src/db/entities';
+import { IntakeFailure } from '../../src/db/intake-failure';
 import type { Orm } from '../../src/db/orm';
 import { installTemporalRuntime } from '../../src/temporal/runtime';
 import type { RedcapIntakeResult } from '../../surface';
@@ -263,7 +264,12 @@ describe('text through REDCap → PostgreSQL → GET /sessions/:id, and scans th
         { values: { comment: 'moved\u0000during DWI' }, type: 'RedcapFieldInvalid', match: /"comments".*NUL/ },
         { values: { comment: 'lone \ud800 surrogate' }, type: 'RedcapFieldInvalid', match: /"comments".*surrogate/ },
         { values: { user: 'u'.repeat(256) }, type: 'RedcapFieldInvalid', match: /"ra_id".*255/ },
-        { values: { session: `SPN01_CMH_${'9'.repeat(80)}_01_01` }, type: 'InvalidSessionIdError', match: /too long/ },
+        // The session id as typed is the participant's text: the history names the field, the email says what is wrong.
+        {
+          values: { session: `SPN01_CMH_${'9'.repeat(80)}_01_01` },
+          type: 'InvalidSessionIdError',
+          match: /"session_id"/,
+        },
       ];
     for (const { values, type, match } of cases) {
       const subject = nextSubject();
@@ -273,6 +279,11 @@ describe('text through REDCap → PostgreSQL → GET /sessions/:id, and scans th
       const failure = await intakeFailure(res.body.workflowId);
       expect(failure.type).toBe(type);
       expect(failure.message).toMatch(match);
+      if (type === 'InvalidSessionIdError') {
+        expect(failure.message).not.toContain('9'.repeat(80));
+        const detail = (await em().findOneOrFail(IntakeFailure, { workflowId: res.body.workflowId })).detail;
+        expect(detail).toMatch(/Invalid session id ".*": it is too long/);
+      }
       expect(await em().count(RedcapRecord, { record: recordId })).toBe(0);
     }
   });

@@ -29,6 +29,8 @@ import { createTestDatabase } from '../support/db';
 import { FakeRedcap } from '../support/fake-redcap';
 import { smallLabConfig } from '../support/lab-config';
 import { eventually, runCli } from '../support/processes';
+import { freeEmailHour } from '../support/lab';
+import { releaseStarters } from '../support/releases';
 import { startSmtpServer, type TestSmtpServer } from '../support/smtp';
 import { connectDevServer } from '../support/temporal';
 import { startTestWorker, type TestWorker } from '../support/worker';
@@ -217,6 +219,8 @@ test('the schedule files records completed with no trigger within one interval; 
   expect(mailsAbout('arrived without a Data Entry Trigger')).toHaveLength(1);
   expect(mailsAbout('could not be filed')).toHaveLength(1);
   expect(await missedMetric()).toBe(3);
+  // …and what it found is kept for the digest, per run.
+  expect(await em().getConnection().execute(`select sum(count)::int as n from missed_triggers`)).toEqual([{ n: 3 }]);
 
   // The schedule as the Web UI shows it.
   const schedule = await temporal.client.schedule.getHandle(redcapReconcileScheduleId(redcap.id)).describe();
@@ -264,6 +268,7 @@ test('REDCap refusing the token or answering 5xx fails that run with the reason;
 });
 
 test("a record whose trigger's intake failed is not started again while it has not changed", async () => {
+  await freeEmailHour(orm); // record 3's failure had the config's hour of failed-intake emails
   fake.saveRow(TOKEN, row('4', 'SPN01_CMH_nonsense'));
   const workflowId = redcapIntakeWorkflowId(redcap.id, '4');
   // The trigger arrived (as POST /redcap starts it): the intake fails and emails once.
@@ -389,6 +394,98 @@ test('the pages of a big window: REDCap asked 100 records at a time; a retry goe
   expect(pagesAsked(retried)).toEqual(['R0400']);
 });
 
+describe('failed intakes, judged by what they decided (a project of its own)', () => {
+  const token = 'D00DD00DD00DD00DD00DD00DD00DD00D';
+  let other: RedcapConfig;
+  const reconcileOther = () => reconcileNow({ configId: other.id });
+  const intakeOf = (record: string, instance?: number) =>
+    temporal.client.workflow.getHandle(redcapIntakeWorkflowId(other.id, record, null, instance));
+  const filedOf = async () =>
+    (await em().find(RedcapRecord, { config: other.id }, { orderBy: { record: 'asc' } })).map((r) => r.record);
+
+  beforeAll(async () => {
+    const seed = em();
+    other = seed.create(RedcapConfig, { ...redcapConfig(6001, 'mri_scan_log'), token });
+    await seed.flush();
+    fake.addProject({ token, records: [] });
+  });
+
+  test('a repeat instance whose intake failed reading it is not started again while it has not changed (issue 22 item 5)', async () => {
+    // A repeating instrument: the intake names the record "8 (instance 2)", reconciliation the row 8 #2.
+    fake.saveRow(token, { ...row('8', ''), redcap_repeat_instrument: 'mri_scan_log', redcap_repeat_instance: 2 });
+    await startRedcapIntake(temporal.client, config.taskQueue, other, { configId: other.id, record: '8', instance: 2 });
+    await expect(intakeOf('8', 2).result()).rejects.toThrow();
+    const { runId } = await intakeOf('8', 2).describe();
+    await eventually(() => mailsAbout('REDCap record 8 (instance 2) could not be filed').length === 1, 'the email');
+
+    expect(await reconcileOther()).toEqual({ checked: 1, started: 0, unchanged: 1 });
+    expect((await intakeOf('8', 2).describe()).runId).toBe(runId);
+    expect(mailsAbout('REDCap record 8 (instance 2) could not be filed')).toHaveLength(1);
+
+    // Corrected in REDCap: now it differs from what the failed intake refused, and is filed.
+    fake.saveRow(token, {
+      ...row('8', sessionOf(8)),
+      redcap_repeat_instrument: 'mri_scan_log',
+      redcap_repeat_instance: 2,
+    });
+    expect(await reconcileOther()).toEqual({ checked: 1, started: 1, unchanged: 0 });
+    await eventually(async () => (await filedOf()).includes('8'), 'record 8 #2 to be filed');
+  });
+
+  test('a trigger whose filing gave up (the database refusing it for the whole time limit) is started again (issue 22 item 4)', async () => {
+    fake.saveRow(token, row('9', sessionOf(9)));
+    const sql = (query: string) => orm.em.getConnection().execute(query);
+    await sql(`create function refuse_record_9() returns trigger language plpgsql as $$
+               begin if new.record = '9' then raise exception 'not now' using errcode = '40001'; end if; return new; end $$`);
+    await sql(
+      `create trigger refuse_record_9 before insert on redcap_record for each row execute function refuse_record_9()`,
+    );
+    try {
+      // As a trigger starts it, with a short time limit (an input; a day by default).
+      await startRedcapIntake(temporal.client, config.taskQueue, other, {
+        configId: other.id,
+        record: '9',
+        fetchTimeout: '5 seconds',
+      });
+      const failure = await intakeOf('9')
+        .result()
+        .then(
+          () => undefined,
+          (err: unknown) => (err as WorkflowFailedError).cause,
+        );
+      expect(failure).toMatchObject({ type: 'IntakeTimedOut' });
+      expect(fake.callsFor('record', '9').length).toBeGreaterThan(1); // it read the row, every attempt
+    } finally {
+      await sql(`drop trigger refuse_record_9 on redcap_record`);
+      await sql(`drop function refuse_record_9()`);
+    }
+    expect(await filedOf()).not.toContain('9');
+    // The intake read the row but decided nothing about it: the next reconciliation files it.
+    expect(await reconcileOther()).toMatchObject({ started: 1 });
+    await eventually(async () => (await filedOf()).includes('9'), 'record 9 to be filed');
+  });
+
+  test('an intake started before 0.3.0 under the old id and still running is found: no second one (issue 22 item 6)', async () => {
+    fake.saveRow(token, row('M#1', sessionOf(10)));
+    // As 0.2.0 started it (the parts as sent in the id), on a task queue no worker serves: it stays running.
+    const { startReleaseIntake } = releaseStarters('0.2.0');
+    const legacy = await startReleaseIntake(
+      temporal.client,
+      `${config.taskQueue}-nobody`,
+      { configId: other.id, record: 'M#1' },
+      { redcapUrl: fake.url, project: 6001, instrument: 'mri_scan_log' },
+    );
+    expect(legacy.workflowId).toBe(`redcap-intake:${other.id}:M#1`);
+    expect(await reconcileOther()).toMatchObject({ started: 0 });
+    await expect(intakeOf('M#1').describe()).rejects.toThrow(/not found/i);
+
+    await temporal.client.workflow.getHandle(legacy.workflowId).terminate('test: the old worker is gone');
+    expect(await reconcileOther()).toMatchObject({ started: 1 });
+    expect(intakeOf('M#1').workflowId).toBe(`redcap-intake:${other.id}:M%231`);
+    await eventually(async () => (await filedOf()).includes('M#1'), 'record M#1 to be filed under the new id');
+  });
+});
+
 describe('npm run cli -- reconcile', () => {
   const cli = (args: string[], env: Record<string, string> = {}) =>
     runCli(args, {
@@ -439,7 +536,7 @@ describe('npm run cli -- reconcile', () => {
     const away = await cli(['config', 'apply', file], { TEMPORAL_ADDRESS: '127.0.0.1:1' });
     expect(away).toMatchObject({ code: 0, stdout: expect.stringContaining('nothing changed') });
     expect(away.stderr).toMatch(
-      /^warning: reconciliation schedules not updated: cannot reach Temporal at 127\.0\.0\.1:1 .*; npm start and npm run worker update them when they start\n$/,
+      /^warning: reconciliation and digest schedules not updated: cannot reach Temporal at 127\.0\.0\.1:1 .*; npm start and npm run worker update them when they start\n$/,
     );
   });
 

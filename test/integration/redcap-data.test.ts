@@ -12,7 +12,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { CancelledFailure, WorkflowFailedError } from '@temporalio/client';
+import { CancelledFailure, WorkflowFailedError, WorkflowNotFoundError } from '@temporalio/client';
 import { Worker } from '@temporalio/worker';
 import pino from 'pino';
 import request from 'supertest';
@@ -21,10 +21,12 @@ import { loadConfig, type Config } from '../../src/config';
 import { RedcapConfig, RedcapRecord, Site, Study, StudySite, User } from '../../src/db/entities';
 import type { Orm } from '../../src/db/orm';
 import { findSession } from '../../src/sessions/domain';
+import { findRedcapIntake } from '../../src/temporal/intakes';
 import { redcapIntakeWorkflowId, type RedcapIntakeResult } from '../../surface';
 import { createTestDatabase } from '../support/db';
 import { FakeRedcap, detFixtureFields, redcapFixtureRepeatRows, type FakeRow } from '../support/fake-redcap';
 import { eventually } from '../support/processes';
+import { releaseStarters } from '../support/releases';
 import { startSmtpServer, type TestSmtpServer } from '../support/smtp';
 import { connectDevServer, quietTemporalLogs, workflowFailure } from '../support/temporal';
 import { startTestWorker, type TestWorker } from '../support/worker';
@@ -32,6 +34,7 @@ import { startTestWorker, type TestWorker } from '../support/worker';
 const CLASSIC_TOKEN = 'C1C2C3C4C5C6C7C8C9C0C1C2C3C4C5C6';
 const REPEAT_TOKEN = 'D1D2D3D4D5D6D7D8D9D0D1D2D3D4D5D6';
 const EVENTS_TOKEN = 'E1E2E3E4E5E6E7E8E9E0E1E2E3E4E5E6';
+const VERSIONED_TOKEN = 'F1F2F3F4F5F6F7F8F9F0F1F2F3F4F5F6';
 const API_TOKEN = 'redcap-data-api-token';
 const auth = { Authorization: `Bearer ${API_TOKEN}` };
 /** Subjects unique to this run: monitor ids (scan-import:<SESSION>) are global on the shared dev server. */
@@ -242,12 +245,18 @@ beforeAll(async () => {
     ...fields,
     project: 5001,
     instrument: 'visit',
-    token: 'unused',
+    token: VERSIONED_TOKEN,
     completedField: 'visit_complete',
   });
   await seed.flush();
 
   fake.addProject({ token: CLASSIC_TOKEN, records: classicRows });
+  fake.addProject({
+    token: VERSIONED_TOKEN,
+    records: [
+      { record_id: 'v1', session_id: sessionAt('ZHH', 30), scan_date: '2026-11-01', comments: '', visit_complete: '2' },
+    ],
+  });
   // The repeating project of the fixtures, with this run's subjects.
   const repeatRows = redcapFixtureRepeatRows('export-repeating.json').map((row) => ({
     ...row,
@@ -552,8 +561,100 @@ describe('re-saved forms', () => {
   });
 });
 
+describe('record names that hold ":", "#" or "%" (their parts are encoded in the intake id)', () => {
+  const instanceDet = (record: string, instance: string) =>
+    det({
+      ...detFixtureFields('det-classic-complete.form'),
+      record,
+      redcap_repeat_instrument: 'mri_scan_log',
+      redcap_repeat_instance: instance,
+    });
+  const eventDetOf = (record: string, event: string) =>
+    det({ ...detFixtureFields('det-classic-complete.form'), record, redcap_event_name: event });
+
+  test('`K#2` and `K` instance 2, `Q:b` and `Q` in event b, `P%3Ab` and `P:b`: each trigger its own intake and record', async () => {
+    const rows: Array<[FakeRow, Record<string, string>, string]> = [
+      [classicRow('K#2', sessionAt('CMH', 40)), classicDet('K#2'), `redcap-intake:${classic.id}:K%232`],
+      [
+        {
+          ...classicRow('K', sessionAt('CMH', 41)),
+          redcap_repeat_instrument: 'mri_scan_log',
+          redcap_repeat_instance: 2,
+        },
+        instanceDet('K', '2'),
+        `redcap-intake:${classic.id}:K#2`,
+      ],
+      [classicRow('Q:b', sessionAt('CMH', 42)), classicDet('Q:b'), `redcap-intake:${classic.id}:Q%3Ab`],
+      [
+        { ...classicRow('Q', sessionAt('CMH', 43)), redcap_event_name: 'b' },
+        eventDetOf('Q', 'b'),
+        `redcap-intake:${classic.id}:Q:b`,
+      ],
+      [classicRow('P%3Ab', sessionAt('CMH', 44)), classicDet('P%3Ab'), `redcap-intake:${classic.id}:P%253Ab`],
+      [classicRow('P:b', sessionAt('CMH', 45)), classicDet('P:b'), `redcap-intake:${classic.id}:P%3Ab`],
+    ];
+    for (const [row] of rows) classicRows.push(row);
+    const ids = [];
+    for (const [, trigger, workflowId] of rows) {
+      const res = await post(trigger).expect(202);
+      expect(res.body.workflowId).toBe(workflowId);
+      ids.push(res.body.workflowId as string);
+    }
+    const results = await Promise.all(ids.map(intake));
+    expect(results.map((result) => result.sessionId)).toEqual([40, 41, 42, 43, 44, 45].map((n) => sessionAt('CMH', n)));
+    expect(new Set(results.map((result) => result.redcapRecordId)).size).toBe(rows.length);
+    for (const result of results) expect(result.reads).toBe(1);
+  });
+
+  test('an intake started before 0.3.0 under the old id is joined by a re-save of its record, not by the record its old id reads like', async () => {
+    saveInRedcap(classicRow('L#3', sessionAt('CMH', 46)));
+    classicRows.push({
+      ...classicRow('L', sessionAt('CMH', 47)),
+      redcap_repeat_instrument: 'mri_scan_log',
+      redcap_repeat_instance: 3,
+    });
+    const release = fake.hold();
+    // As 0.2.0 started it: the parts as sent, `redcap-intake:<config>:L#3`, which is also the id of `L` instance 3 today.
+    const { startReleaseIntake } = releaseStarters('0.2.0');
+    const legacy = await startReleaseIntake(
+      temporal.client,
+      config.taskQueue,
+      { configId: classic.id, record: 'L#3' },
+      {
+        redcapUrl: fake.url,
+        project: 1234,
+        instrument: 'mri_scan_log',
+      },
+    );
+    expect(legacy.workflowId).toBe(`redcap-intake:${classic.id}:L#3`);
+    await eventually(() => fake.callsFor('record', 'L#3').length === 1, 'the old intake to be reading REDCap');
+
+    expect(await findRedcapIntake(temporal.client, { configId: classic.id, record: 'L#3' })).toMatchObject({
+      workflowId: legacy.workflowId,
+    });
+    expect(await findRedcapIntake(temporal.client, { configId: classic.id, record: 'L', instance: 3 })).toBeUndefined();
+    // The RA saves L#3 again: the running intake is joined (and reads again), no second one starts.
+    const resaved = await post(classicDet('L#3')).expect(202);
+    expect(resaved.body.workflowId).toBe(legacy.workflowId);
+    await expect(temporal.client.workflow.getHandle(`redcap-intake:${classic.id}:L%233`).describe()).rejects.toThrow(
+      WorkflowNotFoundError,
+    );
+    release();
+    const result = await intake(legacy.workflowId);
+    expect(result).toMatchObject({ sessionId: sessionAt('CMH', 46), reads: 2 });
+    expect((await temporal.client.workflow.getHandle(legacy.workflowId).describe()).runId).toBe(legacy.runId);
+
+    // Once it has ended, the next trigger of L#3 runs under today's id; L instance 3 gets the id it reads like.
+    const next = await post(classicDet('L#3')).expect(202);
+    expect(next.body.workflowId).toBe(`redcap-intake:${classic.id}:L%233`);
+    expect((await intake(next.body.workflowId)).change).toBe('unchanged');
+    const other = await intake((await post(instanceDet('L', '3')).expect(202)).body.workflowId);
+    expect(other.sessionId).toBe(sessionAt('CMH', 47));
+  });
+});
+
 describe('the REDCap version of the latest trigger', () => {
-  test('links use the configured version until a trigger came, then the latest one; it is written only when it changed', async () => {
+  test('links use the configured version until a trigger whose record REDCap gave came, then its version; written only when it changed', async () => {
     const xmin = async () =>
       (
         await orm.em.getConnection().execute(`select xmin::text as x from redcap_config where id = ?`, [versioned.id])
@@ -568,16 +669,29 @@ describe('the REDCap version of the latest trigger', () => {
     await seeded.flush();
     expect(await em().findOneOrFail(RedcapConfig, versioned.id)).toMatchObject({ version: '14.5.2', detVersion: null });
     expect(await redirect(record.id)).toBe(`${fake.url}redcap_v14.5.2/DataEntry/index.php?pid=5001&id=v1&page=visit`);
+    const visit = (name: string, version: string, complete = '2') =>
+      det({ project_id: '5001', instrument: 'visit', record: name, visit_complete: complete }, version);
 
-    // An incomplete form's trigger counts too: it says what REDCap runs now.
-    const incomplete = (version: string) =>
-      det({ project_id: '5001', instrument: 'visit', record: 'v1', visit_complete: '0' }, version);
-    expect((await post(incomplete('15.0.1')).expect(200)).body.status).toBe('ignored');
+    // An incomplete form's trigger reads nothing, so it tells nothing either.
+    expect((await post(visit('v1', '15.0.1', '0')).expect(200)).body.status).toBe('ignored');
+    // A forged trigger (anyone can send one without DET_SECRET) names a record REDCap does not have: no version.
+    const forged = await post(visit('forged-1', '99.9.9')).expect(202);
+    expect((await failure(forged.body.workflowId)).cause).toMatchObject({ type: 'RedcapRecordNotFound' });
+    expect(await em().findOneOrFail(RedcapConfig, versioned.id)).toMatchObject({ detVersion: null });
+    expect(await redirect(record.id)).toContain('/redcap_v14.5.2/');
+
+    // REDCap answered for the record with the lab's token: its version is noted, once.
+    const filed = await intake((await post(visit('v1', '15.0.1')).expect(202)).body.workflowId);
+    expect(filed.redcapRecordId).toBe(record.id);
     expect(await redirect(record.id)).toContain('/redcap_v15.0.1/');
     const written = await xmin();
-    await post(incomplete('15.0.1')).expect(200);
+    const again = (await post(visit('v1', '15.0.1')).expect(202)).body.workflowId;
+    await intake(again);
     expect(await xmin()).toBe(written);
-    await post(incomplete('15.0.2')).expect(200);
+    // The version travels in the intake's input only when it is news.
+    const [started] = await historyOf(again);
+    expect(JSON.stringify(started.workflowExecutionStartedEventAttributes?.input)).not.toContain('redcapVersion');
+    await intake((await post(visit('v1', '15.0.2')).expect(202)).body.workflowId);
     expect(await xmin()).not.toBe(written);
     expect(await redirect(record.id)).toContain('/redcap_v15.0.2/');
   });
@@ -609,9 +723,12 @@ describe('cancelled intakes', () => {
     const err = await failure(res.body.workflowId);
     expect(err.cause).toMatchObject({
       type: 'InvalidSessionIdError',
-      message: expect.stringContaining('Invalid session id "SPN01_CMH_FBNPHA_0013": subject FBNPHA ends in PHA'),
+      message: `REDCap record r21 (config ${classic.id}): the session id in "session_id" fits no session id convention`,
     });
     expect(mailsAbout('record r21')).toHaveLength(1); // the workflow waited for it
+    expect(mailsAbout('record r21')[0].text).toContain(
+      'Invalid session id "SPN01_CMH_FBNPHA_0013": subject FBNPHA ends in PHA',
+    );
     const events = await historyOf(res.body.workflowId);
     expect(events.some((e) => e.workflowExecutionCancelRequestedEventAttributes)).toBe(true);
     expect(events.some((e) => e.activityTaskCancelRequestedEventAttributes)).toBe(false);

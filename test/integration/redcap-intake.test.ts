@@ -16,6 +16,7 @@ import request from 'supertest';
 import { createApp } from '../../src/app';
 import { loadConfig, type Config } from '../../src/config';
 import { RedcapConfig, RedcapRecord, Site, Study, StudySite, User } from '../../src/db/entities';
+import { IntakeFailure } from '../../src/db/intake-failure';
 import { ormConfig } from '../../src/db/mikro-orm.config';
 import type { Orm } from '../../src/db/orm';
 import { triggersTotal } from '../../src/metrics';
@@ -24,6 +25,7 @@ import { redcapIntakeWorkflowId, type RedcapIntakeResult } from '../../surface';
 import { createTestDatabase } from '../support/db';
 import { FakeRedcap, detFixtureFields, redcapFixtureRows } from '../support/fake-redcap';
 import { freePort } from '../support/ports';
+import { freeEmailHour } from '../support/lab';
 import { startSmtpServer, type TestSmtpServer } from '../support/smtp';
 import { connectDevServer, workflowFailure } from '../support/temporal';
 import { startTestWorker, type TestWorker } from '../support/worker';
@@ -372,6 +374,9 @@ describe('accepted triggers', () => {
 });
 
 describe('failed intakes: the workflow fails with the reason, the admins get one email', () => {
+  // Each failure here emails: the hour of the config's limited emails starts free (src/mail/throttle.ts).
+  beforeEach(() => freeEmailHour(orm));
+
   test('a token REDCap refuses (403); after fixing it, the same trigger starts a new intake', async () => {
     const fields = det('det-classic-complete.form', { record: '22' }, `${fake.url}other/`);
     const res = await post(fields).expect(202);
@@ -408,10 +413,23 @@ describe('failed intakes: the workflow fails with the reason, the admins get one
     const res = await post(det('det-classic-complete.form', { record: '23' })).expect(202);
     const failure = await intakeFailure(res.body.workflowId);
     expect(failure.type).toBe('InvalidSessionIdError');
-    expect(failure.message).toMatch(/REDCap record 23 .*Invalid session id "not a session id"/);
+    // The history names the record and the problem; what the RA typed is the participant's text: email and database.
+    expect(failure.message).toBe(
+      `REDCap record 23 (config ${classicConfig.id}): the session id in "session_id" fits no session id convention`,
+    );
+    const history = JSON.stringify(await temporal.client.workflow.getHandle(res.body.workflowId).fetchHistory());
+    expect(history).not.toContain('not a session id');
     const mails = mailsAbout('record 23');
     expect(mails).toHaveLength(1);
     expect(mails[0].text).toContain('Invalid session id "not a session id"');
+    expect(await em().findOneOrFail(IntakeFailure, { workflowId: res.body.workflowId })).toMatchObject({
+      record: '23',
+      type: 'InvalidSessionIdError',
+      field: 'session_id',
+      detail: expect.stringContaining('Invalid session id "not a session id"'),
+      rowDigest: expect.stringMatching(/^[0-9a-f]{16}$/),
+      reportedAt: expect.any(Date),
+    });
     expect(await em().count(RedcapRecord, { record: '23' })).toBe(0);
   });
 
@@ -434,11 +452,17 @@ describe('failed intakes: the workflow fails with the reason, the admins get one
     const failure = await intakeFailure(workflowId);
     expect(failure.type).toBe('IntakeTimedOut');
     expect(failure.message).toMatch(
-      /^Gave up reading the REDCap record after 4 seconds; last error: .*record 21.*answered 503/,
+      /^Gave up reading and filing the REDCap record after 4 seconds; last error: .*record 21.*answered 503/,
     );
     const mails = smtp.messages.filter((mail) => mail.text.includes(workflowId));
     expect(mails).toHaveLength(1);
     expect(mails[0].subject).toBe('REDCap record 21 could not be filed');
+    // Recorded as a failure that judged nothing about the row: reconciliation tries it again.
+    expect(await em().findOneOrFail(IntakeFailure, { workflowId })).toMatchObject({
+      type: 'IntakeTimedOut',
+      rowDigest: null,
+      reportedAt: expect.any(Date),
+    });
   });
 
   test('a record REDCap does not have', async () => {

@@ -2,8 +2,8 @@
  * A deploy of new workflow code under running workflows, in process. For each release whose workflows may still be
  * running (test/support/releases.ts runningReleases: 0.1.0 and 0.2.0 while 0.2.0's patches are live), monitors
  * (both kinds) and an intake are started on a worker running its frozen code (test/fixtures/releases/<version>),
- * as that release starts them; that worker is stopped with them mid-wait, mid-download, mid-post-download and
- * mid-retry of REDCap; a worker on today's workflows/ (createWorker, as `npm run worker`) finishes every one:
+ * as that release starts them; that worker is stopped with them mid-wait, mid-download, mid-post-download,
+ * mid-email (its text composed by the old code, the SMTP server refusing it) and mid-retry of REDCap; a worker on today's workflows/ (createWorker, as `npm run worker`) finishes every one:
  * the right outcome, one email per monitor outcome that calls for one, no workflow task failed (a nondeterminism
  * error would show as WorkflowTaskFailed and leave the workflow stuck), and each history shows the workflow
  * tasks of both builds. On Temporal's time-skipping server with the real durations (2 days, 1-6 hour backoff).
@@ -103,7 +103,7 @@ test.each(runningReleases().map((version, i) => [version, (i + 1) * 10]))(
     oldWorker = { worker, running: worker.run() };
     const oldIdentity = worker.identity;
 
-    const start = async (n: number, site: 'CMH' | 'ZHH', options: { scans?: boolean } = {}) => {
+    const start = async (n: number, site: 'CMH' | 'ZHH', options: { scans?: boolean; checkDelayMs?: number } = {}) => {
       const sessionId = `SPN01_${site}_${String(base + n).padStart(4, '0')}_01_01`;
       await seedSession(lab.orm, sessionId);
       if (options.scans) await addScan(lab.orm, sessionId);
@@ -113,7 +113,11 @@ test.each(runningReleases().map((version, i) => [version, (i + 1) * 10]))(
         siteId: site,
         downloadScript: site === 'CMH' ? 'download.sh' : null,
       };
-      const ids = await startReleaseMonitors(env.client, lab.config.taskQueue, lab.config.durations, target);
+      const durations = {
+        ...lab.config.durations,
+        scanCheckDelayMs: options.checkDelayMs ?? lab.config.durations.scanCheckDelayMs,
+      };
+      const ids = await startReleaseMonitors(env.client, lab.config.taskQueue, durations, target);
       return {
         sessionId,
         scanImport: handle(ids.scanImport),
@@ -128,6 +132,9 @@ test.each(runningReleases().map((version, i) => [version, (i + 1) * 10]))(
     lab.failJob('post_download', `SPN01_CMH_00${base + 4}_01_01`, 'sbatch: error: Batch job submission failed');
     const postDownload = await start(4, 'CMH', { scans: true }); // the post-download job failing at the deploy
     const cancelled = await start(5, 'CMH'); // cancelled after the deploy
+    // Its email composed by the old code and refused by the SMTP server until after the deploy (real seconds).
+    lab.smtp.rejectNext(1_000);
+    const midEmail = await start(7, 'ZHH', { checkDelayMs: 1_000 });
     redcapRows.push({
       record_id: intakeRecord,
       session_id: intakeSession,
@@ -159,11 +166,13 @@ test.each(runningReleases().map((version, i) => [version, (i + 1) * 10]))(
     expect(await postDownload.scanImport.result()).toEqual({ outcome: 'scans-present' });
     await retrying(postDownload.scanDownload!, 'runPostDownload');
     await retrying(intake, 'fetchRedcapRecord', 2);
+    await retrying(midEmail.scanImport, 'emailAdmins');
 
     // --- the deploy: the old worker stops, one on today's workflows/ starts -------------------------------------
     worker.shutdown();
     await oldWorker.running;
     expect(lab.smtp.messages).toHaveLength(0);
+    lab.smtp.rejectNext(0);
     await lab.startWorker();
     try {
       await addScan(lab.orm, scansLater.sessionId);
@@ -193,6 +202,7 @@ test.each(runningReleases().map((version, i) => [version, (i + 1) * 10]))(
           { outcome: 'cancelled', attempts: 0, cancelReason: 'withdrawn after the deploy' },
         ],
         ['intake', intake, expect.objectContaining({ sessionId: intakeSession, sessionCreated: true })],
+        ['mid-email: import', midEmail.scanImport, { outcome: 'email-sent' }],
       ];
       // One at a time: the time-skipping server's lock is not made for concurrent waits (each wait unlocks it).
       const results: unknown[] = [];
@@ -217,6 +227,7 @@ test.each(runningReleases().map((version, i) => [version, (i + 1) * 10]))(
           `[SPN01] Scan download gave up for ${noScans.sessionId}`,
           `[SPN01] No scan data received for ${checkedEarly.sessionId}`,
           `[SPN01] No scan data received for ${intakeSession}`,
+          `[SPN01] No scan data received for ${midEmail.sessionId}`,
         ].sort(),
       );
 

@@ -1,13 +1,21 @@
 /**
  * ScanDownloadWorkflow on Temporal's time-skipping test server, with the real default durations: download
  * attempts with backoff from 1 hour doubling to 6 hours until an end time 2 days after the start, the
- * gave-up email, cancel and scansArrived. Real activities submit real job scripts (bash), on a real database.
+ * gave-up email, cancel and scansArrived. Real activities submit real job scripts (bash), on a real database; one
+ * test stubs the download attempt (one that never ends).
  */
+import { randomUUID } from 'node:crypto';
+import { Context } from '@temporalio/activity';
 import { WorkflowFailedError } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { Worker } from '@temporalio/worker';
+import { createActivities } from '../../activities';
 import { StudySite } from '../../src/db/entities';
+import { JobRun } from '../../src/db/job-run';
 import { startScanMonitors } from '../../src/temporal/monitors';
-import { cancelSignal, scansArrivedSignal, statusQuery, type ScanDownloadResult } from '../../surface';
+import { workflowSource } from '../../src/temporal/workflow-bundle';
+import { cancelSignal, jobsTaskQueue, scansArrivedSignal, statusQuery, type ScanDownloadResult } from '../../surface';
+import { historyText } from '../support/history-text';
 import { addScan, seedSession } from '../support/lab';
 import { timeSkippingMonitors, type MonitorHarness } from '../support/monitors';
 import { eventually } from '../support/processes';
@@ -91,6 +99,15 @@ test('no scans for 2 days: attempts at 0, 1, 3, 7, 13, 19, 25, 31, 37, 43 hours,
   expect(mail.to).toEqual(['ada@example.org']);
   expect(mail.text).toContain('submitted 10 times over 2 days');
   expect(mail.text).toContain('https://redcap.example.org/redcap_v14.5.2/DataEntry/index.php?pid=1234');
+  // Composed where it was sent: the history holds no email text, and no job output.
+  const text = historyText(history);
+  for (const composed of [
+    mail.subject,
+    'https://redcap.example.org/',
+    '2026-11-20',
+    `download submitted for ${sessionId}`,
+  ])
+    expect(text).not.toContain(composed);
 });
 
 test('an explicit end time 3 hours away: attempts at 0 and 1 hour, then gave-up', async () => {
@@ -99,6 +116,47 @@ test('an explicit end time 3 hours away: attempts at 0 and 1 hour, then gave-up'
   expect(await handle.result()).toEqual({ outcome: 'gave-up', attempts: 2 });
   expect(lab.jobRuns('download', sessionId)).toBe(2);
   expect(lab.smtp.messages).toHaveLength(1);
+});
+
+test('the end time passes during an attempt (its job still running): gave-up with its email, the attempt counted', async () => {
+  // A worker of this test's own: today's workflows and activities, but a download attempt that never ends (as a
+  // job still running, or a worker gone mid-attempt), only heartbeating its attempt number.
+  const taskQueue = `hung-attempt-${randomUUID()}`;
+  const { description: _, ...source } = workflowSource();
+  const common = { connection: env.nativeConnection, namespace: lab.config.temporalNamespace };
+  const hung = async () => {
+    const context = Context.current();
+    context.heartbeat({ attempt: context.info.attempt });
+    await context.cancelled.catch(() => undefined);
+    throw new Error('stopped');
+  };
+  const workers = [
+    await Worker.create({ ...common, taskQueue, ...source, activities: createActivities(lab.deps) }),
+    await Worker.create({ ...common, taskQueue: jobsTaskQueue(taskQueue), activities: { downloadScans: hung } }),
+  ];
+  const running = workers.map((w) => w.run());
+  try {
+    serial += 1;
+    const sessionId = `SPN01_CMH_${String(serial).padStart(4, '0')}_01_01`;
+    await seedSession(lab.orm, sessionId);
+    const endTime = new Date((await env.currentTimeMs()) + 5_000).toISOString();
+    const started = await startScanMonitors(
+      env.client,
+      { ...lab.config, taskQueue },
+      { sessionId, studyId: 'SPN01', siteId: 'CMH', downloadScript: 'download.sh' },
+      { downloadEndTime: endTime },
+    );
+    await env.client.workflow
+      .getHandle(started.scanImport.workflowId)
+      .signal(cancelSignal, { reason: 'not under test' });
+    const handle = env.client.workflow.getHandle(started.scanDownload!.workflowId, started.scanDownload!.runId);
+    expect(await handle.result()).toEqual({ outcome: 'gave-up', attempts: 1 });
+    expect(lab.smtp.messages.map((m) => m.subject)).toEqual([`[SPN01] Scan download gave up for ${sessionId}`]);
+    expect(lab.smtp.messages[0].text).toContain('submitted 1 time');
+  } finally {
+    workers.forEach((w) => w.shutdown());
+    await Promise.all(running);
+  }
 });
 
 test('scans that land between attempts are found at the next attempt: downloaded', async () => {
@@ -142,9 +200,9 @@ test('scansArrived without scans submits again now and keeps going; cancel then 
   expect(lab.smtp.messages).toHaveLength(0);
 });
 
-test('a failing submission keeps its exit status and stderr and is retried', async () => {
+test('a failing submission is retried; its failure keeps the exit status, its stderr stays in the job ledger', async () => {
   const { sessionId, handle } = await startDownload();
-  lab.failJob('download', sessionId, 'sbatch: error: QOSMaxSubmitJobPerUserLimit');
+  lab.failJob('download', sessionId, 'sbatch: error: QOSMaxSubmitJobPerUserLimit for participant P-0042');
   await submitted(sessionId, 1);
   let lastFailure = '';
   await eventually(async () => {
@@ -152,8 +210,13 @@ test('a failing submission keeps its exit status and stderr and is retried', asy
     lastFailure = pending[0]?.lastFailure?.message ?? '';
     return lastFailure !== '';
   }, 'the pending attempt to show its failure');
-  expect(lastFailure).toContain('exit 3');
-  expect(lastFailure).toContain('sbatch: error: QOSMaxSubmitJobPerUserLimit');
+  // A job may print anything (participant data too): its stderr is kept in our database, not in the failure
+  // (which Temporal keeps, shows in the Web UI, and writes into the history when the attempts end).
+  const [row] = await lab.orm.em.fork().find(JobRun, { sessionId, kind: 'download' });
+  expect(row).toMatchObject({ status: 'failed', exitCode: 3, detail: expect.stringContaining('P-0042') });
+  expect(lastFailure).toBe(
+    `Download job for ${sessionId} failed to submit (exit 3); its stderr is kept in job run ${row.id} (GET /sessions/${sessionId}, "jobs")`,
+  );
   lab.failJob('download', sessionId, undefined);
   await addScan(lab.orm, sessionId);
   expect(await handle.result()).toEqual({ outcome: 'downloaded', attempts: 2 });

@@ -12,6 +12,7 @@ import { recordMonitorsCancelled } from '../../src/sessions/cancel';
 import { startScanMonitors } from '../../src/temporal/monitors';
 import { temporal } from '@temporalio/proto';
 import { cancelSignal, scansArrivedSignal, statusQuery, type ScanImportResult } from '../../surface';
+import { historyText } from '../support/history-text';
 import { addScan, seedSession } from '../support/lab';
 import { timeSkippingMonitors, type MonitorHarness } from '../support/monitors';
 import { eventually } from '../support/processes';
@@ -80,6 +81,20 @@ test('no scans after 2 days: one email to the admins naming the study, the sessi
   const ledger = await lab.orm.em.fork().find(SentEmail, { sessionId });
   expect(ledger).toEqual([
     expect.objectContaining({ status: 'sent', kind: 'no-scans', key: `${handle.workflowId}:${handle.runId}:no-scans` }),
+  ]);
+
+  // The email was composed where it was sent: its history holds ids, kind, key and times, never its text.
+  const history = await handle.fetchHistory();
+  const text = historyText(history);
+  for (const composed of [mail.subject, ...mail.text.split('\n').filter((line) => line.length > 20), '2026-11-20'])
+    expect(text).not.toContain(composed);
+  const emailInputs = (history.events ?? [])
+    .filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'sendMonitorEmail')
+    .map((e) =>
+      e.activityTaskScheduledEventAttributes!.input!.payloads!.map((p) => JSON.parse(Buffer.from(p.data!).toString())),
+    );
+  expect(emailInputs).toEqual([
+    [{ kind: 'no-scans', key: `${handle.workflowId}:${handle.runId}:no-scans`, sessionId, waitedMs: 2 * DAY }],
   ]);
 });
 
@@ -183,6 +198,27 @@ test('a cancel recorded on the session during the wait (no signal) ends it cance
   await waitingUntil(handle);
   await recordMonitorsCancelled(lab.orm.em.fork() as EntityManager, sessionId, 'scanned at another site');
   expect(await handle.result()).toEqual({ outcome: 'cancelled', cancelReason: 'scanned at another site' });
+  expect(lab.smtp.messages).toHaveLength(0);
+});
+
+test('a cancel recorded on the session while the email waits for the SMTP server: no email, cancelled', async () => {
+  const { sessionId } = await newSession();
+  lab.smtp.rejectNext(1_000);
+  // A 1-second wait, in real time: the test server skips time only while a client waits for a result.
+  const config = { ...lab.config, durations: { ...lab.config.durations, scanCheckDelayMs: 1_000 } };
+  const started = await startScanMonitors(env.client, config, { sessionId, studyId: 'SPN01', siteId: 'CMH' });
+  const handle = env.client.workflow.getHandle(started.scanImport.workflowId, started.scanImport.runId);
+  try {
+    await eventually(async () => (await handle.query(statusQuery)).state === 'emailing', 'the monitor to email');
+    await eventually(
+      async () => (await lab.orm.em.fork().count(SentEmail, { sessionId, status: 'failed' })) === 1,
+      'the first send to be refused',
+    );
+    await recordMonitorsCancelled(lab.orm.em.fork() as EntityManager, sessionId, 'withdrawn');
+  } finally {
+    lab.smtp.rejectNext(0);
+  }
+  expect(await handle.result()).toEqual({ outcome: 'cancelled', cancelReason: 'withdrawn' });
   expect(lab.smtp.messages).toHaveLength(0);
 });
 

@@ -1,6 +1,7 @@
 /**
  * GET /sessions/:id, POST /sessions/:id/scans and POST/DELETE /sessions/:id/monitors/cancel through createApp
- * (supertest), on a real database and the suite's Temporal dev server with a worker running the monitors.
+ * (supertest), on a real database and the suite's Temporal dev server with a worker running the monitors (stopped
+ * for a while where a test says so).
  */
 import type { EntityManager } from '@mikro-orm/postgresql';
 import request from 'supertest';
@@ -145,6 +146,7 @@ test('GET shows the session, its REDCap record and no monitors before any starte
       ),
     },
     monitors: [],
+    jobs: [],
   });
 });
 
@@ -229,6 +231,41 @@ test('POST scans stores the scan and signals scansArrived: both monitors finish;
     expect.objectContaining({ monitor: 'scan-import', status: 'COMPLETED', state: 'done', outcome: 'scans-present' }),
     expect.objectContaining({ monitor: 'scan-download', status: 'COMPLETED', state: 'done', outcome: 'downloaded' }),
   ]);
+});
+
+test("GET lists the session's latest jobs, a failed one with its stderr (which the attempt's failure leaves out)", async () => {
+  const { sessionId } = await newSession();
+  lab.failJob('download', sessionId, 'rsync: connection refused');
+  try {
+    await startMonitors(sessionId);
+    let body: { jobs: Array<Record<string, unknown>>; monitors: Array<Record<string, unknown>> } = {
+      jobs: [],
+      monitors: [],
+    };
+    await eventually(async () => {
+      body = (await request(app).get(`/sessions/${sessionId}`).set(auth).expect(200)).body;
+      const download = body.monitors.find((m) => m.monitor === 'scan-download');
+      return body.jobs.length === 1 && Boolean((download?.currentAttempt as { lastFailure?: string })?.lastFailure);
+    }, 'the failed job and the attempt waiting for its retry');
+    expect(body.jobs).toEqual([
+      {
+        id: expect.any(Number),
+        kind: 'download',
+        status: 'failed',
+        exitCode: 3,
+        jobId: null,
+        submittedAt: expect.any(String),
+        endedAt: expect.any(String),
+        detail: 'rsync: connection refused',
+      },
+    ]);
+    const download = body.monitors.find((m) => m.monitor === 'scan-download')!;
+    expect((download.currentAttempt as { lastFailure: string }).lastFailure).toBe(
+      `Download job for ${sessionId} failed to submit (exit 3); its stderr is kept in job run ${String(body.jobs[0].id)} (GET /sessions/${sessionId}, "jobs")`,
+    );
+  } finally {
+    lab.failJob('download', sessionId, undefined);
+  }
 });
 
 test('POST scans: a name taken by another session, or other details for the same name, is a 409', async () => {
@@ -442,6 +479,36 @@ describe('the cancel lasts: recorded on the session', () => {
     await request(app).delete('/sessions/SPN01_CMH_9999_01_01/monitors/cancel').set(auth).expect(404);
     await request(app).delete(`/sessions/${sessionId}/monitors/cancel`).expect(401);
   });
+
+  test('DELETE while the monitors have not taken their cancel (no worker up): new runs replace them and keep monitoring', async () => {
+    const { sessionId } = await newSession();
+    const first = await startMonitors(sessionId);
+    await waitingImport(first.scanImport.workflowId);
+    await eventually(() => lab.jobRuns('download', sessionId) >= 1, 'the first download attempt');
+    let res: request.Response;
+    await lab.stopWorker();
+    try {
+      // The cancel signals reach the histories; no worker runs them.
+      await request(app).post(`/sessions/${sessionId}/monitors/cancel`).set(auth).send({ reason: 'oops' }).expect(200);
+      res = await request(app).delete(`/sessions/${sessionId}/monitors/cancel`).set(auth).expect(200);
+    } finally {
+      await lab.startWorker();
+    }
+    started.push(res.body.monitors.scanImport.workflowId, res.body.monitors.scanDownload.workflowId);
+    expect(res.body.monitors.scanImport.runId).not.toBe(first.scanImport.runId);
+    expect(res.body.monitors.scanDownload.runId).not.toBe(first.scanDownload!.runId);
+    for (const { workflowId, runId } of [first.scanImport, first.scanDownload!])
+      expect((await temporal.client.workflow.getHandle(workflowId, runId).describe()).status.name).toBe('TERMINATED');
+
+    // Once a worker is back, the session is monitored: the new runs run (the cancel signals stayed with the old).
+    await waitingImport(res.body.monitors.scanImport.workflowId);
+    const after = (await request(app).get(`/sessions/${sessionId}`).set(auth).expect(200)).body;
+    expect(after.monitorsCancelled).toBeNull();
+    expect(after.monitors).toEqual([
+      expect.objectContaining({ runId: res.body.monitors.scanImport.runId, status: 'RUNNING', state: 'waiting' }),
+      expect.objectContaining({ runId: res.body.monitors.scanDownload.runId, status: 'RUNNING', state: 'downloading' }),
+    ]);
+  }, 120_000);
 
   test('the checked-in migrations create the session columns and the job ledger the entities describe', async () => {
     const diff = await lab.orm.schema.getUpdateSchemaSQL({ wrap: false });

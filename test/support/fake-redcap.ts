@@ -1,20 +1,24 @@
 /**
- * A fake REDCap server for tests: a real HTTP server on 127.0.0.1 (random port) whose `POST /api/` answers
- * Export Records (content=record: `records[i]`, `fields[i]`, `events[i]`, `dateRangeBegin`; refusing any that asks
- * for more than the service needs, see overAsked), Import Records (content=record with
+ * A fake REDCap server for tests: a real HTTP server on 127.0.0.1 (or another address; random port) whose `POST /api/`
+ * answers Export Records (content=record: `records[i]`, `fields[i]`, `events[i]`, `dateRangeBegin`; refusing any that
+ * asks for more than the service needs, see overAsked), Import Records (content=record with
  * data=), Export Events (content=event) and Export Metadata (content=metadata, the record id field only) the way REDCap
  * does, from the fixtures in test/fixtures/redcap: every value a string, but `redcap_repeat_instance`, a JSON number on
  * the rows of repeat instances ("" on a record's base row). It checks the token (403 with export-bad-token.json),
  * records every call, and can be told to fail: 5xx for N calls, slow answers, answers held until the test releases
- * them, 403.
+ * them, 403, and its connections gone silent as when a server goes away (`vanish`).
+ *
+ * The comment and user values it answers with are registered as participant text
+ * (test/support/participant-texts.ts).
  *
  * Like REDCap, it knows when each record was last modified (saved, or imported), and reads `dateRangeBegin` in its
  * own clock (`utcOffsetMinutes` of the project: a REDCap server ahead of or behind ours).
  */
 import fs from 'node:fs';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import path from 'node:path';
+import { registerIdText, registerParticipantText, type ParticipantTextKind } from './participant-texts';
 
 const FIXTURES = path.resolve(__dirname, '..', 'fixtures', 'redcap');
 
@@ -48,7 +52,15 @@ export interface FakeProject {
    * Records reads `dateRangeBegin` in it. Default 0.
    */
   utcOffsetMinutes?: number;
+  /**
+   * The fields whose values are the participant's text (default: `comments` and `ra_id`, as the fixtures name the
+   * comment and user fields): every value of them Export Records answers with is registered for the history scan
+   * (test/support/participant-texts.ts).
+   */
+  participantFields?: Record<string, ParticipantTextKind>;
 }
+
+const PARTICIPANT_FIELDS: Record<string, ParticipantTextKind> = { comments: 'redcap-comment', ra_id: 'redcap-user' };
 
 export interface FakeCall {
   content: string;
@@ -69,6 +81,8 @@ export class FakeRedcap {
   private delayMs = 0;
   private held: Array<() => void> | undefined;
   private forbidden = false;
+  /** Connections open now, and those made silent by vanish (destroyed at close). */
+  private readonly sockets = new Set<Socket>();
 
   private constructor(
     private readonly server: http.Server,
@@ -76,13 +90,20 @@ export class FakeRedcap {
     readonly url: string,
   ) {}
 
-  /** `port` 0 (default) picks a free one. */
-  static async start(port = 0): Promise<FakeRedcap> {
+  /**
+   * `port` 0 (default) picks a free one. `host` is loopback but for a service in containers, which reaches this one
+   * on its network's gateway address (test/compose/).
+   */
+  static async start(port = 0, host = '127.0.0.1'): Promise<FakeRedcap> {
     const server = http.createServer((req, res) => {
       void fake.handle(req, res);
     });
-    await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
-    const fake = new FakeRedcap(server, `http://127.0.0.1:${(server.address() as AddressInfo).port}/`);
+    await new Promise<void>((resolve) => server.listen(port, host, resolve));
+    const fake = new FakeRedcap(server, `http://${host}:${(server.address() as AddressInfo).port}/`);
+    server.on('connection', (socket) => {
+      fake.sockets.add(socket);
+      socket.once('close', () => fake.sockets.delete(socket));
+    });
     return fake;
   }
 
@@ -158,11 +179,28 @@ export class FakeRedcap {
     return this;
   }
 
+  /**
+   * REDCap went away and is back at once at its address (a restart behind a load balancer, a failover): every
+   * connection open now goes silent, as one to a host that is gone does (no answer, no FIN, no reset), while new
+   * connections are answered as before.
+   */
+  vanish(): this {
+    for (const socket of this.sockets) {
+      socket.removeAllListeners('data');
+      socket.removeAllListeners('timeout');
+      socket.setTimeout(0);
+      socket.pause();
+      socket.on('error', () => undefined);
+    }
+    return this;
+  }
+
   callsFor(content: string, record?: string): FakeCall[] {
     return this.calls.filter((call) => call.content === content && (record === undefined || call.record === record));
   }
 
   async close(): Promise<void> {
+    for (const socket of this.sockets) socket.destroy();
     this.server.closeAllConnections();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
@@ -249,6 +287,11 @@ export class FakeRedcap {
         for (const column of ['redcap_event_name', 'redcap_repeat_instrument', 'redcap_repeat_instance'])
           kept.add(column);
       rows = rows.map((row) => Object.fromEntries(Object.entries(row).filter(([key]) => kept.has(key))));
+      for (const row of rows) {
+        registerIdText(firstValue(row));
+        for (const [field, kind] of Object.entries(project.participantFields ?? PARTICIPANT_FIELDS))
+          if (typeof row[field] === 'string') registerParticipantText(kind, row[field]);
+      }
       return answer(200, rows);
     }
     if (params.content === 'metadata') {

@@ -41,3 +41,22 @@ export async function applySmallLab(
 ): Promise<void> {
   await applyLabConfig(em, parseLabConfig(smallLabConfig(redcapUrl, token, options)).config);
 }
+
+/** An `xnat:` section for a lab config: one server, its projects as `[XNAT project, study, site]`. */
+export function xnatLabConfig(
+  server: { url: string; user: string; password: string; timezone?: string },
+  projects: Array<[string, string, string]>,
+): string {
+  const zone = server.timezone ? `\n    timezone: ${server.timezone}` : '';
+  const entries = projects.map(
+    ([project, study, site]) => `      - { project: ${project}, study: ${study}, site: ${site} }`,
+  );
+  return `
+xnat:
+  - url: ${server.url}
+    user: ${server.user}
+    password: ${server.password}${zone}
+    projects:
+${entries.join('\n')}
+`;
+}

@@ -83,3 +83,11 @@ export async function addScan(orm: Orm, sessionId: string, name = `${sessionId}_
   em.create(Scan, { session: sessionId, name, series: 1, tag: 'T1' });
   await em.flush();
 }
+
+/**
+ * A new hour for the emails limited to one an hour per REDCap config (src/mail/throttle.ts): for a test whose own
+ * failed intake must email, after earlier tests of its file used the hour.
+ */
+export async function freeEmailHour(orm: Orm): Promise<void> {
+  await orm.em.fork().getConnection().execute('delete from email_throttle');
+}

@@ -26,13 +26,22 @@ export function startCompiledServiceProcess(entry: 'worker' | 'api', env: Record
   return startNodeProcess([path.join(root, 'dist', 'src', `${entry}.js`)], env);
 }
 
-/** Any TypeScript entry of the project as a child process (through ts-node, as `npm run …` does). */
-export function startTsProcess(file: string, args: string[], env: Record<string, string> = {}): ServiceProcess {
-  return startNodeProcess(['-r', 'ts-node/register/transpile-only', file, ...args], env);
+/**
+ * Any TypeScript entry of the project as a child process (through ts-node, as `npm run …` does); `wrap` runs it under
+ * another command (e.g. `unshare --pid --fork …`).
+ */
+export function startTsProcess(
+  file: string,
+  args: string[],
+  env: Record<string, string> = {},
+  wrap: string[] = [],
+): ServiceProcess {
+  return startNodeProcess(['-r', 'ts-node/register/transpile-only', file, ...args], env, wrap);
 }
 
-function startNodeProcess(args: string[], env: Record<string, string>): ServiceProcess {
-  const child = spawn(process.execPath, args, {
+function startNodeProcess(args: string[], env: Record<string, string>, wrap: string[] = []): ServiceProcess {
+  const [command, ...before] = [...wrap, process.execPath];
+  const child = spawn(command, [...before, ...args], {
     cwd: root,
     env: { ...process.env, LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,6 +1,7 @@
 /** A real SMTP server (the smtp-server package) on 127.0.0.1 that keeps every message it accepts. */
 import type { AddressInfo } from 'node:net';
 import { SMTPServer } from 'smtp-server';
+import { registerParticipantText } from './participant-texts';
 
 export interface ReceivedMail {
   from: string;
@@ -74,6 +75,9 @@ export async function startSmtpServer(options: { port?: number } = {}): Promise<
           from,
           envelope.rcptTo.map((r) => r.address),
         );
+        // What reached the admins must never be in a workflow history (test/support/history-scan.ts).
+        registerParticipantText('email-subject', mail.subject);
+        registerParticipantText('email-body', mail.text);
         if (!holding) {
           messages.push(mail);
           callback();

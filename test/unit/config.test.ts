@@ -28,6 +28,26 @@ test('RECONCILE_INTERVAL takes a duration or off', () => {
   expect(loadConfig({ RECONCILE_INTERVAL: ' OFF ' }).reconcile.intervalMs).toBeNull();
 });
 
+test('the digest: DIGEST_AT (HH:MM or off) in TZ (UTC by default); PUBLIC_URL for its links', () => {
+  expect(loadConfig({}).digest).toEqual({ at: { hour: 8, minute: 0 }, timeZone: 'UTC' });
+  expect(loadConfig({ DIGEST_AT: '07:45', TZ: 'America/Toronto' }).digest).toEqual({
+    at: { hour: 7, minute: 45 },
+    timeZone: 'America/Toronto',
+  });
+  expect(loadConfig({ DIGEST_AT: 'off' }).digest.at).toBeNull();
+  expect(loadConfig({}).lab.publicUrl).toBeUndefined();
+  expect(loadConfig({ PUBLIC_URL: 'https://lab.example.org/scans/' }).lab.publicUrl).toBe(
+    'https://lab.example.org/scans',
+  );
+  for (const [name, value, message] of [
+    ['DIGEST_AT', '8:00', /DIGEST_AT: must be a time of day as HH:MM/],
+    ['DIGEST_AT', '24:00', /DIGEST_AT/],
+    ['TZ', 'Mars/Olympus', /TZ: must be an IANA time zone/],
+    ['PUBLIC_URL', 'lab.example.org', /PUBLIC_URL: must be a URL/],
+  ] as const)
+    expect(() => loadConfig({ [name]: value })).toThrow(message);
+});
+
 test('durations accept the forms Temporal accepts', () => {
   const config = loadConfig({
     SCAN_CHECK_DELAY: '90s',
@@ -111,4 +131,50 @@ test.each([
 
 test('a retry maximum below the initial interval is refused', () => {
   expect(() => loadConfig({ DOWNLOAD_RETRY_INITIAL: '2h', DOWNLOAD_RETRY_MAX: '1h' })).toThrow(/DOWNLOAD_RETRY_MAX/);
+});
+
+describe('the lab pages: logins and links', () => {
+  const oidc = {
+    OIDC_ISSUER: 'https://login.example.org/realms/lab',
+    OIDC_CLIENT_ID: 'scan-monitor',
+    OIDC_CLIENT_SECRET: 's3cret',
+    PUBLIC_URL: 'https://monitor.example.org/',
+  };
+
+  test('defaults: token logins, the embedded Web UI, twelve-hour logins', () => {
+    expect(loadConfig({}).lab).toEqual({
+      oidc: undefined,
+      publicUrl: undefined,
+      secureCookies: false,
+      loginExpiryMs: 12 * 3600_000,
+      temporalUiUrl: 'http://127.0.0.1:8233',
+    });
+    expect(loadConfig({ TEMPORAL_UI_PORT: '47003' }).lab.temporalUiUrl).toBe('http://127.0.0.1:47003');
+    expect(loadConfig({ TEMPORAL_UI_URL: 'https://temporal.example.org/' }).lab.temporalUiUrl).toBe(
+      'https://temporal.example.org',
+    );
+  });
+
+  test('an OpenID Connect provider; Secure cookies behind https', () => {
+    expect(loadConfig({ ...oidc, LAB_LOGIN_EXPIRY: '8 hours' }).lab).toMatchObject({
+      oidc: { issuer: oidc.OIDC_ISSUER, clientId: 'scan-monitor', clientSecret: 's3cret' },
+      publicUrl: 'https://monitor.example.org',
+      secureCookies: true,
+      loginExpiryMs: 8 * 3600_000,
+    });
+  });
+
+  test('OIDC_ISSUER needs its client and PUBLIC_URL, and https off this machine', () => {
+    expect(() => loadConfig({ OIDC_ISSUER: oidc.OIDC_ISSUER })).toThrow(
+      'OIDC_ISSUER is set, so OIDC_CLIENT_ID and OIDC_CLIENT_SECRET and PUBLIC_URL must be set too',
+    );
+    expect(() => loadConfig({ ...oidc, OIDC_ISSUER: 'http://login.example.org/' })).toThrow(
+      'OIDC_ISSUER must be an https URL (http only on 127.0.0.1)',
+    );
+    expect(loadConfig({ ...oidc, OIDC_ISSUER: 'http://127.0.0.1:47010' }).lab.oidc?.issuer).toBe(
+      'http://127.0.0.1:47010',
+    );
+    expect(() => loadConfig({ PUBLIC_URL: 'monitor.example.org' })).toThrow(/PUBLIC_URL: must be a URL/);
+    expect(() => loadConfig({ LAB_LOGIN_EXPIRY: 'forever' })).toThrow(/LAB_LOGIN_EXPIRY/);
+  });
 });

@@ -8,7 +8,12 @@ import { normalizeRedcapUrl } from '../../src/redcap/urls';
 
 const FIXTURE = path.resolve(__dirname, '..', '..', 'examples', 'lab-config.yml');
 const fixture = fs.readFileSync(FIXTURE, 'utf8');
-const env = { REDCAP_TOKEN_SPN01: 'token-classic-0123', REDCAP_TOKEN_SPN01_LONG: 'token-long-4567' };
+const env = {
+  REDCAP_TOKEN_SPN01: 'token-classic-0123',
+  REDCAP_TOKEN_SPN01_LONG: 'token-long-4567',
+  XNAT_USER: 'xnat-reader',
+  XNAT_PASSWORD: 'xnat-password-89',
+};
 
 /** The problems of a file that must be refused, as the operator sees them. */
 function problemsOf(source: string, environment: NodeJS.ProcessEnv = env): string[] {
@@ -48,8 +53,8 @@ describe('the fixture', () => {
       },
     ]);
     expect(config.users).toEqual([
-      { name: 'Ada Admin', email: 'ada@example.org', admin: true },
-      { name: 'Rui Assistant', email: 'rui@example.org', admin: false },
+      { name: 'Ada Admin', email: 'ada@example.org', admin: true, staff: false, digest: false },
+      { name: 'Rui Assistant', email: 'rui@example.org', admin: false, staff: true, digest: false, studies: ['SPN01'] },
     ]);
     expect(config.redcap[0]).toEqual({
       url: 'https://redcap.example.org/',
@@ -103,7 +108,7 @@ ${extra}`;
       name: 'Social',
       sites: [{ site: 'CMH', code: 'SPX02', usesRedcap: false }],
     });
-    expect(config.users[0]).toEqual({ name: 'Ada', admin: false });
+    expect(config.users[0]).toEqual({ name: 'Ada', admin: false, staff: false, digest: false });
     expect(config.redcap[0]).toMatchObject({ url: 'https://redcap.example.org/', project: 1234 });
     expect(config.redcap[0].fields.completedValue).toBe('2');
   });
@@ -118,11 +123,35 @@ ${extra}`;
     expect(parseLabConfig(minimal(url), { env: {} }).config.redcap[0].url).toBe(stored);
   });
 
+  test("a site's quietAfter is a duration, in whole seconds; a user's digest and studies", () => {
+    const { config } = parseLabConfig(
+      `studies:\n  - id: spn01\n    name: S\n    sites:\n      - site: cmh\n        quietAfter: 14 days\n` +
+        `users:\n  - name: Dee\n    email: dee@example.org\n    digest: true\n    studies: [spn01]\n`,
+      { env: {} },
+    );
+    expect(config.studies[0].sites[0]).toMatchObject({ site: 'CMH', quietAfter: 14 * 86_400 });
+    expect(config.users[0]).toEqual({
+      name: 'Dee',
+      email: 'dee@example.org',
+      admin: false,
+      staff: false,
+      digest: true,
+      studies: ['SPN01'],
+    });
+    const bad = `studies:\n  - id: S1\n    name: S\n    sites:\n      - site: CMH\n        quietAfter: soon\nusers:\n  - name: Dee\n    studies: []\n    digest: yes\n`;
+    expect(problemsOf(bad)).toEqual([
+      expect.stringMatching(/line 6: studies\[0\]\.sites\[0\]\.quietAfter: "soon" is not a duration/),
+      expect.stringMatching(/line 9: users\[0\]\.studies: list at least one study, or leave studies out/),
+      expect.stringMatching(/line 10: users\[0\]\.digest: expected true or false/),
+    ]);
+  });
+
   test('sections may be left out', () => {
     expect(parseLabConfig('users:\n  - name: Ada\n', { env: {} }).config).toEqual({
       studies: [],
-      users: [{ name: 'Ada', admin: false }],
+      users: [{ name: 'Ada', admin: false, staff: false, digest: false }],
       redcap: [],
+      xnat: [],
     });
   });
 });
@@ -136,10 +165,10 @@ describe('${VAR} from the environment', () => {
   });
 
   test('a variable that is not set is an error naming it and its line', () => {
-    expect(problemsOf(fixture, { REDCAP_TOKEN_SPN01: 'x' })).toEqual([
+    expect(problemsOf(fixture, { ...env, REDCAP_TOKEN_SPN01_LONG: undefined })).toEqual([
       `lab.yml line ${lineOf(fixture, '${REDCAP_TOKEN_SPN01_LONG}')}: environment variable REDCAP_TOKEN_SPN01_LONG is not set`,
     ]);
-    expect(problemsOf(fixture, {})).toHaveLength(2);
+    expect(problemsOf(fixture, {})).toHaveLength(4);
   });
 
   test('a set but empty token is refused as empty', () => {
@@ -286,5 +315,112 @@ describe('a bad file is refused with the line and the key', () => {
     const problems = problemsOf(source, { ...env, REDCAP_TOKEN_SPN01_LONG: secret });
     expect(problems.length).toBeGreaterThan(0);
     expect(problems.join('\n')).not.toContain(secret);
+  });
+});
+
+describe('xnat:', () => {
+  test('the fixture: a server, its account from the environment, its zone and its projects', () => {
+    const { config } = parseLabConfig(fixture, { env });
+    expect(config.xnat).toEqual([
+      {
+        url: 'https://xnat.example.org/',
+        user: 'xnat-reader',
+        password: 'xnat-password-89',
+        timezone: 'America/Toronto',
+        projects: [
+          { project: 'SPN01_CMH', study: 'SPN01', site: 'CMH' },
+          { project: 'SPN01_ZHH', study: 'SPN01', site: 'ZHH' },
+        ],
+      },
+    ]);
+  });
+
+  test('a URL is stored ending with "/", under a path too; study and site are upper case', () => {
+    const source =
+      'xnat:\n  - url: https://XNAT.example.org/xnat\n    user: u\n    password: p\n    projects:\n      - { project: P1, study: spn01, site: cmh }\n';
+    expect(parseLabConfig(source, { env: {} }).config.xnat[0]).toMatchObject({
+      url: 'https://xnat.example.org/xnat/',
+      projects: [{ project: 'P1', study: 'SPN01', site: 'CMH' }],
+    });
+  });
+
+  test.each([
+    [
+      'a URL that is not one',
+      'url: https://xnat.example.org/',
+      'url: xnat.example.org',
+      'xnat[0].url: "xnat.example.org" is not a URL',
+    ],
+    [
+      'a URL that is not http(s)',
+      'url: https://xnat.example.org/',
+      'url: ftp://xnat.example.org/',
+      'xnat[0].url: must be an http or https URL',
+    ],
+    [
+      'a URL with a query',
+      'url: https://xnat.example.org/',
+      'url: https://xnat.example.org/data/?format=json',
+      'xnat[0].url: must be the server base URL, without "?" or "#"',
+    ],
+    ['an empty user', 'user: ${XNAT_USER}', 'user: ""', 'xnat[0].user: must not be empty'],
+    [
+      'a zone that is none',
+      'timezone: America/Toronto',
+      'timezone: Toronto',
+      'xnat[0].timezone: must be a time zone name such as America/Toronto or UTC',
+    ],
+    [
+      'a project id with a space',
+      'project: SPN01_ZHH',
+      'project: SPN01 ZHH',
+      'xnat[0].projects[1].project: project must be an XNAT project id: letters, digits, "_" and "-"',
+    ],
+    [
+      'a site that cannot be in a session id',
+      'project: SPN01_ZHH\n        study: SPN01\n        site: ZHH',
+      'project: SPN01_ZHH\n        study: SPN01\n        site: Z-H',
+      'xnat[0].projects[1].site: site must be letters and digits only (it is part of session ids)',
+    ],
+  ])('%s', (_what, from, to, message) => {
+    const source = fixture.replace(from, to);
+    expect(source).not.toBe(fixture);
+    const changedLine = to.split('\n').at(-1)!.trim();
+    expect(problemsOf(source)).toEqual([`lab.yml line ${lineOf(source, changedLine)}: ${message}`]);
+  });
+
+  test('a missing field is named, at the entry that lacks it', () => {
+    const source = fixture.replace('    password: ${XNAT_PASSWORD}     # never written in the file\n', '');
+    expect(problemsOf(source)).toEqual([
+      `lab.yml line ${lineOf(source, 'url: https://xnat')}: xnat[0].password: is required`,
+    ]);
+    const noSite = fixture.replace('        study: SPN01\n        site: ZHH\n', '        study: SPN01\n');
+    expect(problemsOf(noSite)).toEqual([
+      `lab.yml line ${lineOf(noSite, 'project: SPN01_ZHH')}: xnat[0].projects[1].site: is required`,
+    ]);
+  });
+
+  test('an unknown key, a project listed twice, a study at a site given two projects', () => {
+    expect(problemsOf(fixture.replace('    user: ${XNAT_USER}', '    username: ${XNAT_USER}'))).toEqual([
+      expect.stringMatching(/xnat\[0\]\.user: is required$/),
+      expect.stringMatching(/xnat\[0\]\.username: unknown key$/),
+    ]);
+    const twice = fixture.replace('project: SPN01_ZHH', 'project: SPN01_CMH');
+    expect(problemsOf(twice)).toEqual([
+      `lab.yml line ${lineOf(twice, 'project: SPN01_CMH') + 3}: xnat[0].projects[1].project: XNAT project SPN01_CMH is listed twice (also at xnat[0].projects[0])`,
+    ]);
+    const sameSite = fixture.replace(
+      'project: SPN01_ZHH\n        study: SPN01\n        site: ZHH',
+      'project: SPN01_ZHH\n        study: SPN01\n        site: CMH',
+    );
+    expect(problemsOf(sameSite)).toEqual([
+      `lab.yml line ${lineOf(sameSite, 'project: SPN01_ZHH') + 2}: xnat[0].projects[1].site: SPN01 at CMH is given two XNAT projects (a study at a site has one) (also at xnat[0].projects[0])`,
+    ]);
+  });
+
+  test('the password is never in a message', () => {
+    const problems = problemsOf(fixture.replace('timezone: America/Toronto', 'timezone: Nowhere'), env);
+    expect(problems).toHaveLength(1);
+    expect(problems.join('\n')).not.toContain(env.XNAT_PASSWORD);
   });
 });

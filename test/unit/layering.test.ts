@@ -52,7 +52,7 @@ function importsOf(file: string): ImportEdge[] {
 function resolveLocal(from: string, specifier: string): string | undefined {
   if (!specifier.startsWith('.')) return undefined;
   const base = path.resolve(path.dirname(from), specifier);
-  for (const candidate of [`${base}.ts`, path.join(base, 'index.ts'), base]) {
+  for (const candidate of [`${base}.ts`, `${base}.tsx`, path.join(base, 'index.ts'), base]) {
     if (fs.existsSync(candidate) && fs.statSync(candidate).isFile()) return candidate;
   }
   throw new Error(`${path.relative(root, from)} imports ${specifier}, which resolves to no file`);

@@ -321,6 +321,26 @@ test('a REDCap nobody listens on is a retryable network error', async () => {
   expect(err.message).toMatch(/could not be reached \(ECONNREFUSED\)/);
 });
 
+test('REDCap going away and back: a call after it reaches the server that is back, never a silent old connection', async () => {
+  // Its own fake: vanish() silences every connection of the server it is called on.
+  const redcap = await FakeRedcap.start();
+  try {
+    redcap.addProject({ token: CLASSIC_TOKEN, records: redcapFixtureRows('export-classic.json') });
+    const endpoint = { url: redcap.url, project: 1234, token: CLASSIC_TOKEN };
+    expect((await client.exportRecord(endpoint, '17', ['record_id'])).record_id).toBe('17');
+    // Three calls answered 503 while it was down, as in the reconciliation that hung.
+    redcap.failNext(3, 503);
+    for (let i = 0; i < 3; i++)
+      await expect(client.exportRecordIdField(endpoint)).rejects.toMatchObject({ type: 'RedcapUnavailable' });
+    redcap.vanish(); // what was connected to it is gone; it answers new connections
+    expect(await client.exportRecordIdField(endpoint)).toBe('record_id');
+    expect((await client.exportRecord(endpoint, '17', ['record_id'])).record_id).toBe('17');
+    expect(redcap.calls.map((call) => call.status)).toEqual([200, 503, 503, 503, 200, 200]);
+  } finally {
+    await redcap.close();
+  }
+});
+
 test('a classic project has no events: Export Events fails with REDCap reason', async () => {
   const err = await failure(client.exportEvents(classic));
   expect(err).toMatchObject({ type: 'RedcapBadRequest', retryable: false });
@@ -340,9 +360,16 @@ test('a row missing a configured field names the record and the field', () => {
       details: { record: '17', field: 'session_id' },
     });
   }
-  expect(() => readScanEntry({ ...row, scan_date: '20/11/2026' }, fields, '17')).toThrow(
-    /"20\/11\/2026" in "scan_date", which is not a date/,
-  );
+  // The message names the field and the problem, never the value (it reaches the intake's history): the details have it.
+  const notADate = (() => {
+    try {
+      readScanEntry({ ...row, scan_date: '20/11/2026' }, fields, '17');
+    } catch (err) {
+      return err;
+    }
+  })() as RedcapError;
+  expect(notADate.message).toBe('REDCap record 17 field "scan_date" (the scan date) is not a date (YYYY-MM-DD)');
+  expect(notADate).toMatchObject({ type: 'RedcapFieldInvalid', details: { field: 'scan_date', value: '20/11/2026' } });
   expect(readScanEntry({ ...row, ra_id: '' }, fields, '17').user).toBeNull();
   expect(readScanEntry(row, { ...fields, userField: null }, '17').user).toBeNull();
 });

@@ -178,32 +178,69 @@ describe('when a completed row that is not filed as it is gets an intake', () =>
       true,
     ],
     [
-      "a trigger's, failed after reading this very row",
-      { state: 'closed', status: 'FAILED', read, failure: 'bad id' },
+      'failed, having refused this very row (intake_failure has its digest)',
+      { state: 'closed', status: 'FAILED', refusedDigest: digest },
       reading,
       false,
     ],
     [
-      "a trigger's, failed after reading an earlier version",
+      'failed, having refused an earlier version of the row',
+      { state: 'closed', status: 'FAILED', refusedDigest: 'another' },
+      reading,
+      true,
+    ],
+    [
+      'failed without refusing the row (gave up, or REDCap did not give it): nothing was decided',
+      { state: 'closed', status: 'FAILED', refusedDigest: null },
+      reading,
+      true,
+    ],
+    [
+      'ours, gave up filing it: nothing was filed, whatever the memo says',
+      { state: 'closed', status: 'FAILED', rowDigest: digest, refusedDigest: null },
+      reading,
+      true,
+    ],
+    [
+      "before 0.3.0, a trigger's, failed after reading this very row",
+      { state: 'closed', status: 'FAILED', read, problem: { type: 'InvalidSessionIdError' } },
+      reading,
+      false,
+    ],
+    [
+      "before 0.3.0, a trigger's, failed after reading an earlier version",
       { state: 'closed', status: 'FAILED', read: { ...read, comment: 'old' } },
       reading,
       true,
     ],
     [
-      "a trigger's, failed reading the row for the reason the row still has",
-      { state: 'closed', status: 'FAILED', failure: broken.error },
-      broken,
-      false,
-    ],
-    [
-      "a trigger's, failed reading the row, which is fine now",
-      { state: 'closed', status: 'FAILED', failure: broken.error },
+      // Issue 22 item 4: the history has the read, but filing gave up after its day: the row was never filed.
+      "before 0.3.0, a trigger's, read this very row and then gave up filing it",
+      { state: 'closed', status: 'FAILED', read, gaveUp: true },
       reading,
       true,
     ],
     [
-      "a trigger's, timed out",
-      { state: 'closed', status: 'FAILED', failure: 'Gave up reading the REDCap record after 1 day' },
+      "before 0.3.0, a trigger's, failed reading the row for the problem the row still has",
+      { state: 'closed', status: 'FAILED', problem: broken.problem },
+      broken,
+      false,
+    ],
+    [
+      "before 0.3.0, a trigger's, failed reading the row for another problem",
+      { state: 'closed', status: 'FAILED', problem: { type: 'RedcapFieldInvalid', field: 'scan_date' } },
+      broken,
+      true,
+    ],
+    [
+      "before 0.3.0, a trigger's, failed reading the row, which is fine now",
+      { state: 'closed', status: 'FAILED', problem: broken.problem },
+      reading,
+      true,
+    ],
+    [
+      "before 0.3.0, a trigger's, timed out reading",
+      { state: 'closed', status: 'FAILED', gaveUp: true },
       reading,
       true,
     ],
@@ -211,4 +248,12 @@ describe('when a completed row that is not filed as it is gets an intake', () =>
   test.each(cases)('%s', (_what, intake, rowReading, expected) => {
     expect(needsIntake(rowReading, digest, intake)).toBe(expected);
   });
+});
+
+// Issue 22 item 5: an intake of a longitudinal or repeating project names its record with the event and instance;
+// reconciliation compares the problem's type and field, which do not depend on how the record is named.
+test('a row problem is the same whatever the record is called', () => {
+  const bad = { ...row, session_id: '' };
+  expect(readRow(bad, config, '17 (event month_6_arm_1, instance 2)')).toEqual(readRow(bad, config, '17'));
+  expect(readRow(bad, config, '17').problem).toEqual({ type: 'RedcapFieldMissing', field: 'session_id' });
 });
