@@ -6,7 +6,7 @@
  */
 import { ApplicationFailure } from '@temporalio/common';
 import { WorkflowFailedError } from '@temporalio/client';
-import type { FetchedRecord, FiledRecord } from '../../activities/intake';
+import type { FiledRecord } from '../../activities/intake';
 import {
   recordSavedSignal,
   SessionIdAttribute,
@@ -19,14 +19,6 @@ import { RedcapIntakeWorkflow } from '../../workflows';
 import { gate, waitFor, workflowTests } from '../support/workflow-tests';
 
 const SESSION = 'SPN01_CMH_0001_01_01';
-const fetched: FetchedRecord = {
-  sessionName: SESSION,
-  entryDate: '2026-11-20',
-  comment: 'scanned',
-  user: 'rui',
-  eventName: '',
-  eventId: null,
-};
 const filed: FiledRecord = {
   sessionId: SESSION,
   studyId: 'SPN01',
@@ -42,11 +34,10 @@ const monitors = (sessionId: string): StartedMonitors => ({
 });
 
 const wf = workflowTests({
-  fetchRedcapRecord: async () => fetched,
-  fileRedcapRecord: async () => filed,
+  readAndFileRedcapRecord: async () => filed,
   startMonitors: async (target) => monitors(target.sessionId),
   cancelMovedSessionMonitors: async () => ({ signalled: [], notRunning: [] }),
-  emailAdmins: async () => ({ sent: true, recipients: ['ada@example.org'] }),
+  reportFailedIntake: async () => ({ emailed: true }),
 });
 
 const input: RedcapIntakeInput = { configId: 3, record: '17' };
@@ -56,28 +47,28 @@ test.each<[string, Partial<FiledRecord>, string[], Record<string, unknown>]>([
   [
     'a new session: its monitors start',
     {},
-    ['fetchRedcapRecord', 'fileRedcapRecord', 'startMonitors'],
+    ['readAndFileRedcapRecord', 'startMonitors'],
     { change: 'created', sessionCreated: true, monitors: monitors(SESSION) },
   ],
   [
     'a session whose monitors ran before: none start again',
     { change: 'updated', sessionCreated: false, monitorsDue: false },
-    ['fetchRedcapRecord', 'fileRedcapRecord'],
+    ['readAndFileRedcapRecord'],
     { change: 'updated', sessionCreated: false, monitors: null },
   ],
   [
     'a record moved from another session: the new one is monitored, the old one’s monitors cancelled',
     { change: 'moved', sessionCreated: false, movedFrom: 'SPN01_CMH_0009_01_01' },
-    ['fetchRedcapRecord', 'fileRedcapRecord', 'startMonitors', 'cancelMovedSessionMonitors'],
+    ['readAndFileRedcapRecord', 'startMonitors', 'cancelMovedSessionMonitors'],
     { change: 'moved', sessionCreated: false, movedFrom: 'SPN01_CMH_0009_01_01', monitors: monitors(SESSION) },
   ],
 ])('filed as %s', async (_, filing, activities, result) => {
-  wf.stub({ fileRedcapRecord: async () => ({ ...filed, ...filing }) });
+  wf.stub({ readAndFileRedcapRecord: async () => ({ ...filed, ...filing }) });
   const handle = await wf.start(RedcapIntakeWorkflow, input);
   expect(await handle.result()).toEqual({ sessionId: SESSION, redcapRecordId: 7, reads: 1, ...result });
   expect(wf.calls().map((call) => call.activity)).toEqual(activities);
-  expect(wf.calls('fetchRedcapRecord')[0].args).toEqual([trigger]);
-  expect(wf.calls('fileRedcapRecord')[0].args).toEqual([trigger, fetched]);
+  // Read and filed in one activity: the history holds the trigger's ids, never what REDCap holds.
+  expect(wf.calls('readAndFileRedcapRecord')[0].args).toEqual([{ ...trigger, read: 1 }]);
   if (filing.movedFrom) {
     expect(wf.calls('cancelMovedSessionMonitors')[0].args).toEqual([{ sessionId: filing.movedFrom, movedTo: SESSION }]);
   }
@@ -97,24 +88,25 @@ test.each<[string, Partial<FiledRecord>, string[], Record<string, unknown>]>([
 test('recordSaved while the record is read: it is read and filed once more, the monitors started once', async () => {
   const firstRead = gate();
   wf.stub({
-    fetchRedcapRecord: async () => {
-      if (wf.calls('fetchRedcapRecord').length === 1) await firstRead.wait;
-      return fetched;
+    readAndFileRedcapRecord: async () => {
+      if (wf.calls('readAndFileRedcapRecord').length > 1) return { ...filed, change: 'updated', monitorsDue: false };
+      await firstRead.wait;
+      return filed;
     },
-    fileRedcapRecord: async () =>
-      wf.calls('fileRedcapRecord').length === 1 ? filed : { ...filed, change: 'updated', monitorsDue: false },
   });
   const handle = await wf.start(RedcapIntakeWorkflow, input);
-  await waitFor(() => wf.calls('fetchRedcapRecord').length === 1, 'the first read');
+  await waitFor(() => wf.calls('readAndFileRedcapRecord').length === 1, 'the first read');
   await handle.signal(recordSavedSignal);
   firstRead.open();
   expect(await handle.result()).toMatchObject({ reads: 2, change: 'updated', monitors: monitors(SESSION) });
   expect(wf.calls().map((call) => call.activity)).toEqual([
-    'fetchRedcapRecord',
-    'fileRedcapRecord',
+    'readAndFileRedcapRecord',
     'startMonitors',
-    'fetchRedcapRecord',
-    'fileRedcapRecord',
+    'readAndFileRedcapRecord',
+  ]);
+  expect(wf.calls('readAndFileRedcapRecord').map((call) => call.args)).toEqual([
+    [{ ...trigger, read: 1 }],
+    [{ ...trigger, read: 2 }],
   ]);
 });
 
@@ -122,7 +114,7 @@ test.each<[string, Parameters<typeof wf.stub>[0], { type: string; message: strin
   [
     'filing refuses the record',
     {
-      fileRedcapRecord: async () => {
+      readAndFileRedcapRecord: async () => {
         throw ApplicationFailure.nonRetryable('"SPN99_CMH_0001_01_01": no study SPN99', 'UnknownStudy');
       },
     },
@@ -131,38 +123,53 @@ test.each<[string, Parameters<typeof wf.stub>[0], { type: string; message: strin
   [
     'REDCap does not answer for the whole fetch timeout',
     {
-      fetchRedcapRecord: async () => {
+      readAndFileRedcapRecord: async () => {
         throw ApplicationFailure.retryable('REDCap answered 503', 'RedcapUnavailable');
       },
     },
     {
       type: 'IntakeTimedOut',
-      message: 'Gave up reading the REDCap record after 1 hour; last error: REDCap answered 503',
+      message: 'Gave up reading and filing the REDCap record after 1 hour; last error: REDCap answered 503',
     },
   ],
-])('%s: the intake fails with the reason, after one email to the admins', async (_, stubs, failure) => {
+])('%s: the intake fails with the reason, reported once to the admins', async (_, stubs, failure) => {
   wf.stub(stubs);
   const handle = await wf.start(RedcapIntakeWorkflow, { ...input, fetchTimeout: '1 hour' });
   const err = await handle.result().catch((e: unknown) => e);
   expect(err).toBeInstanceOf(WorkflowFailedError);
   expect((err as WorkflowFailedError).cause).toMatchObject({ ...failure, nonRetryable: true });
-  const { workflowId, firstExecutionRunId: runId } = handle;
-  expect(wf.calls('emailAdmins').map((call) => call.args)).toEqual([
-    [{ key: `${workflowId}:${runId}:intake-failed`, intakeFailure: { ...trigger, ...failure, workflowId, runId } }],
-  ]);
+  // The activity composes the email from the database: the history holds the ids and the failure only.
+  expect(wf.calls('reportFailedIntake').map((call) => call.args)).toEqual([[{ ...trigger, read: 1, ...failure }]]);
   expect(wf.calls('startMonitors')).toHaveLength(0);
 });
 
-test('an email that cannot be sent does not hide the intake’s own failure', async () => {
+test('a failure that cannot be reported (no admin to email) does not hide the intake’s own failure', async () => {
   wf.stub({
-    fileRedcapRecord: async () => {
+    readAndFileRedcapRecord: async () => {
       throw ApplicationFailure.nonRetryable('no study SPN99', 'UnknownStudy');
     },
-    emailAdmins: async () => {
-      throw ApplicationFailure.retryable('SMTP server down', 'SmtpDown');
+    reportFailedIntake: async () => {
+      throw ApplicationFailure.nonRetryable('no admin to email', 'NoRecipients');
     },
   });
   const handle = await wf.start(RedcapIntakeWorkflow, input);
   await expect(handle.result()).rejects.toMatchObject({ cause: { type: 'UnknownStudy', message: 'no study SPN99' } });
-  expect(wf.calls('emailAdmins').length).toBeGreaterThan(1); // tried for its hour
+  expect(wf.calls('reportFailedIntake')).toHaveLength(1);
+});
+
+test('an SMTP server down for hours: the report is tried until it is sent, then the intake fails', async () => {
+  wf.stub({
+    readAndFileRedcapRecord: async () => {
+      throw ApplicationFailure.nonRetryable('no study SPN99', 'UnknownStudy');
+    },
+    reportFailedIntake: async () => {
+      if (wf.calls('reportFailedIntake').length < 20) throw ApplicationFailure.retryable('SMTP down', 'SmtpDown');
+      return { emailed: true };
+    },
+  });
+  const handle = await wf.start(RedcapIntakeWorkflow, input);
+  await expect(handle.result()).rejects.toMatchObject({ cause: { type: 'UnknownStudy', message: 'no study SPN99' } });
+  const tries = wf.calls('reportFailedIntake');
+  expect(tries).toHaveLength(20);
+  expect(tries[19].at - tries[0].at).toBeGreaterThan(3_600_000); // past the hour an email was given before
 });

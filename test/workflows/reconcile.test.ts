@@ -24,18 +24,11 @@ const done: ReconcileProgress = {
   totals: { checked: 40, started: 2, unchanged: 35 },
   missed: { count: 2, sample: ['17', '42'] },
 };
-const missedEmail = {
-  key: 'redcap-reconcile:3:2026-11-20:missed-triggers',
-  kind: 'missed-triggers',
-  subject: 's',
-  text: 't',
-};
-
 const wf = workflowTests({
   beginReconcile: async () => begun,
   reconcileRecords: async () => done,
-  finishReconcile: async () => missedEmail,
-  emailAdmins: async () => ({ sent: true, recipients: ['ada@example.org'] }),
+  endReconcile: async () => undefined,
+  emailMissedTriggers: async () => ({ emailed: true }),
 });
 
 const input: RedcapReconcileInput = { configId: 3, since: '2026-11-19T09:00:00Z' };
@@ -46,27 +39,30 @@ test('begins, works through the records, finishes, emails the missed triggers; i
   expect(wf.calls().map((call) => [call.activity, call.args])).toEqual([
     ['beginReconcile', [{ configId: 3, since: input.since }]],
     ['reconcileRecords', [{ configId: 3, progress: begun }]],
-    ['finishReconcile', [{ configId: 3, progress: done }]],
-    ['emailAdmins', [missedEmail]],
+    ['endReconcile', [{ configId: 3, progress: done }]],
+    // Composed where it is sent, from the progress: the history holds ids and counts, never the email's text.
+    ['emailMissedTriggers', [{ configId: 3, progress: done }]],
   ]);
 });
 
 test('nothing missed: no email', async () => {
-  wf.stub({ finishReconcile: async () => null });
+  const none: ReconcileProgress = { ...done, missed: { count: 0, sample: [] } };
+  wf.stub({ reconcileRecords: async () => none });
   const handle = await wf.start(RedcapReconcileWorkflow, { configId: 3 });
   expect(await handle.result()).toEqual(done.totals);
-  expect(wf.calls('emailAdmins')).toHaveLength(0);
+  expect(wf.calls('endReconcile')).toHaveLength(1);
+  expect(wf.calls('emailMissedTriggers')).toHaveLength(0);
 });
 
 test('an email that cannot be sent within its hour does not fail the run: its intakes are started', async () => {
   wf.stub({
-    emailAdmins: async () => {
+    emailMissedTriggers: async () => {
       throw ApplicationFailure.retryable('SMTP server down', 'SmtpDown');
     },
   });
   const handle = await wf.start(RedcapReconcileWorkflow, input);
   expect(await handle.result()).toEqual(done.totals);
-  expect(wf.calls('emailAdmins').length).toBeGreaterThan(1);
+  expect(wf.calls('emailMissedTriggers').length).toBeGreaterThan(1);
 });
 
 test.each<[string, Parameters<typeof wf.stub>[0], string, number]>([
@@ -101,5 +97,5 @@ test.each<[string, Parameters<typeof wf.stub>[0], string, number]>([
     },
   });
   expect(wf.calls(activity)).toHaveLength(tries);
-  expect(wf.calls('emailAdmins')).toHaveLength(0);
+  expect(wf.calls('emailMissedTriggers')).toHaveLength(0);
 });

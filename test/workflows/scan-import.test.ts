@@ -8,6 +8,7 @@ import type { WorkflowHandle } from '@temporalio/client';
 import { WorkflowFailedError } from '@temporalio/client';
 import {
   cancelSignal,
+  MONITORING_CANCELLED,
   PermanentError,
   scansArrivedSignal,
   statusQuery,
@@ -24,8 +25,7 @@ const PRESENT: ScanCheck = { missingScans: false, scans: 2 };
 
 const wf = workflowTests({
   checkScans: async () => MISSING,
-  composeMonitorEmail: async (request) => ({ ...request, subject: `No scans for ${request.sessionId}`, text: '…' }),
-  emailAdmins: async (email) => ({ sent: true, recipients: email.recipients ?? ['ada@example.org'] }),
+  sendMonitorEmail: async (request) => ({ sent: true, recipients: request.recipients?.length ?? 1 }),
 });
 
 const input: ScanImportInput = {
@@ -73,11 +73,11 @@ test('scans still missing after the 2 days: one email, composed for this run and
   expect(wf.calls().map((call) => call.activity)).toEqual([
     'checkScans',
     'checkScans',
-    'composeMonitorEmail',
-    'emailAdmins',
+    'sendMonitorEmail',
   ]);
   expect(wf.calls('checkScans')[1].at).toBeGreaterThanOrEqual(checkAt);
-  expect(wf.calls('composeMonitorEmail')[0].args).toEqual([
+  // Composed where it is sent: the history holds the request, never the email's text.
+  expect(wf.calls('sendMonitorEmail')[0].args).toEqual([
     {
       kind: 'no-scans',
       key: `${handle.workflowId}:${handle.firstExecutionRunId}:no-scans`,
@@ -86,12 +86,22 @@ test('scans still missing after the 2 days: one email, composed for this run and
       waitedMs: 2 * DAY,
     },
   ]);
-  expect(wf.calls('emailAdmins')[0].args).toEqual([
-    expect.objectContaining({
-      key: `${handle.workflowId}:${handle.firstExecutionRunId}:no-scans`,
-      recipients: ['pi@example.org'],
-    }),
-  ]);
+});
+
+test('a cancel the email finds recorded on the session ends it cancelled with the reason, without email', async () => {
+  wf.stub({
+    sendMonitorEmail: async () => {
+      throw ApplicationFailure.create({
+        type: MONITORING_CANCELLED,
+        nonRetryable: true,
+        message: 'monitoring of the session is cancelled',
+        details: [{ reason: 'withdrew' }],
+      });
+    },
+  });
+  const handle = await wf.start(ScanImportWorkflow, input);
+  expect(await handle.result()).toEqual({ outcome: 'cancelled', cancelReason: 'withdrew' });
+  expect(wf.calls().map((call) => call.activity)).toEqual(['checkScans', 'checkScans', 'sendMonitorEmail']);
 });
 
 test('scansArrived with the scans there: checked at once, scans-present before the 2 days, no email', async () => {
@@ -102,7 +112,7 @@ test('scansArrived with the scans there: checked at once, scans-present before t
   expect(await handle.result()).toEqual({ outcome: 'scans-present' });
   expect(wf.calls('checkScans')).toHaveLength(2);
   expect(wf.calls('checkScans')[1].at).toBeLessThan(checkAt);
-  expect(wf.calls('emailAdmins')).toHaveLength(0);
+  expect(wf.calls('sendMonitorEmail')).toHaveLength(0);
 });
 
 test('scansArrived with no scans yet: checked at once, then it waits until the same check time and emails', async () => {
@@ -113,7 +123,7 @@ test('scansArrived with no scans yet: checked at once, then it waits until the s
   expect(await waiting(handle)).toBe(checkAt);
   expect(await handle.result()).toEqual({ outcome: 'email-sent' });
   expect(wf.calls('checkScans').map((call) => call.at >= checkAt)).toEqual([false, false, true]);
-  expect(wf.calls('emailAdmins')).toHaveLength(1);
+  expect(wf.calls('sendMonitorEmail')).toHaveLength(1);
 });
 
 test('cancel during the wait ends it cancelled with the reason, without another check or email', async () => {
@@ -155,5 +165,5 @@ test('a check that fails for good (the session deleted) fails the monitor with i
     type: PermanentError.SessionNotFound,
     message: `Session ${input.sessionId} is no longer in the database`,
   });
-  expect(wf.calls('emailAdmins')).toHaveLength(0);
+  expect(wf.calls('sendMonitorEmail')).toHaveLength(0);
 });
