@@ -70,11 +70,7 @@ test('scans still missing after the 2 days: one email, composed for this run and
   expect(checkAt - startedAt).toBeLessThan(2 * DAY + 60_000);
 
   expect(await handle.result()).toEqual({ outcome: 'email-sent' });
-  expect(wf.calls().map((call) => call.activity)).toEqual([
-    'checkScans',
-    'checkScans',
-    'sendMonitorEmail',
-  ]);
+  expect(wf.calls().map((call) => call.activity)).toEqual(['checkScans', 'checkScans', 'sendMonitorEmail']);
   expect(wf.calls('checkScans')[1].at).toBeGreaterThanOrEqual(checkAt);
   // Composed where it is sent: the history holds the request, never the email's text.
   expect(wf.calls('sendMonitorEmail')[0].args).toEqual([
