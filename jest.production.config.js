@@ -17,7 +17,6 @@ module.exports = {
   transform: { '^.+\\.ts$': 'ts-jest' },
   // One workflow bundle for every worker the tests start (WORKFLOW_BUNDLE_PATH).
   globalSetup: '<rootDir>/test/production/global-setup.ts',
-  globalTeardown: '<rootDir>/test/production/global-teardown.ts',
   testTimeout: 300_000,
   maxWorkers: 2,
 };

@@ -22,7 +22,7 @@ import {
   waitForProcess,
   type ServiceProcess,
 } from '../test/support/processes';
-import { benchFleet } from './fleet';
+import { benchFleet, startNoopWorker } from './fleet';
 import { benchIntake } from './intake';
 import { benchLab } from './lab';
 import { benchPages } from './pages';
@@ -31,6 +31,7 @@ import { seedSessions } from './seed';
 import { benchXnat } from './xnat';
 import { FakeRedcap } from '../test/support/fake-redcap';
 import { startBenchServices } from './services';
+import { benchStack } from './stack';
 import { fmt, printer } from './stats';
 
 const WORKER_NODE_OPTIONS = '--max-old-space-size=128';
@@ -157,6 +158,8 @@ async function benchOn(
       });
       children.push(worker);
       await waitForProcess(worker, () => worker.output().includes('worker running'), 'the worker to start', 120_000);
+      const noop = await startNoopWorker({ ...env, ...workerProcessEnv() }, services.workDir);
+      children.push(noop);
       // The worker's WORKER_* tuning comes from our environment, as the worker's does.
       const config = loadConfig({ ...process.env, ...env, TEMPORAL_TASK_QUEUE: 'bench-fleet' });
       await benchFleet({
@@ -168,12 +171,15 @@ async function benchOn(
           sdkMetricsUrl: `http://127.0.0.1:${sdkMetricsPort}/metrics`,
           env: workerProcessEnv(),
         },
+        noop,
         count: Number(options.fleet),
         redcapConfigId,
-        bareSeconds: Number(options.duration),
         log,
       });
+      await noop.stop();
       await worker.stop();
+      // Once, on the dev server: the stack npm start runs.
+      if (server === 'dev') await benchStack({ count: Number(options.fleet), log });
     }
 
     if (options.only === undefined || options.only === 'xnat') {

@@ -120,3 +120,44 @@ export function cpuSeconds(workerPid: number): Record<'worker' | 'temporal' | 'p
   }
   return totals;
 }
+
+/** The processes under `root` (its children, theirs, …), `root` not among them. */
+export function descendants(root: number): number[] {
+  const parent = new Map<number, number>();
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
+      parent.set(Number(entry), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  const under = (pid: number): boolean => {
+    for (let p = parent.get(pid); p !== undefined && p > 1; p = parent.get(p)) if (p === root) return true;
+    return false;
+  };
+  return [...parent.keys()].filter(under);
+}
+
+/**
+ * Resident memory of a group of processes, in MiB: the sum of their RSS, and of their PSS (shared pages split
+ * among the processes that share them: the figure that adds up, e.g. for PostgreSQL's shared buffers).
+ */
+export function groupMemoryMiB(pids: number[]): { rss: number; pss: number; processes: number } {
+  let rss = 0;
+  let pss = 0;
+  let processes = 0;
+  for (const pid of pids) {
+    try {
+      const rollup = fs.readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
+      const kib = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+)`, 'm').exec(rollup)?.[1] ?? 0);
+      rss += kib('Rss');
+      pss += kib('Pss');
+      processes += 1;
+    } catch {
+      // gone meanwhile, or a kernel thread
+    }
+  }
+  return { rss: rss / 1024, pss: pss / 1024, processes };
+}

@@ -4,9 +4,9 @@
  * (@temporalio/testing createLocal, with the provisioned CLI). The time-skipping server is started per
  * test file (test/support/temporal.ts), since time skipping is global to a server.
  *
- * It also bundles workflows/ once, from the sources as they are now, and hands the bundle to every worker the
- * tests start, in-process or `npm run worker` (WORKFLOW_BUNDLE_PATH, as the Docker image runs its worker): each
- * would otherwise run webpack for itself, some thirty times a run. Bundling at start has tests of its own
+ * It also hands one bundle of workflows/, of the sources as they are now (test/support/workflow-bundle.ts), to every
+ * worker the tests start, in-process or `npm run worker` (WORKFLOW_BUNDLE_PATH, as the Docker image runs its worker):
+ * each would otherwise run webpack for itself, some thirty times a run. Bundling at start has tests of its own
  * (test/integration/workflow-bundle.test.ts, and npm start in any-user-start.test.ts).
  */
 import fs from 'node:fs';
@@ -14,10 +14,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { startEmbeddedPostgres } from '../src/db/embedded-postgres';
-import { writeWorkflowBundle } from '../src/temporal/workflow-bundle';
 import { devServerExecutable } from '../src/dev/binaries';
 import { searchAttributes } from '../surface';
 import { freePort } from './support/ports';
+import { testWorkflowBundle } from './support/workflow-bundle';
 
 export default async function globalSetup(): Promise<void> {
   const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'redcap-scan-monitor-test-'));
@@ -33,8 +33,6 @@ export default async function globalSetup(): Promise<void> {
   process.env.TEST_DATABASE_URL = pg.url;
   process.env.TEST_TEMPORAL_ADDRESS = devServer.address;
   process.env.TEST_WORK_DIR = workDir;
-  const bundle = path.join(workDir, 'workflow-bundle.js');
-  await writeWorkflowBundle(bundle);
-  process.env.WORKFLOW_BUNDLE_PATH = bundle;
+  process.env.WORKFLOW_BUNDLE_PATH = await testWorkflowBundle();
   (globalThis as Record<string, unknown>).__testServices = { pg, devServer, workDir };
 }

@@ -101,6 +101,32 @@ function startOptions(
 const details = (lines: string[], signals = '`scansArrived` (check now)') =>
   [...lines, '', `Signals: ${signals}, \`cancel\` \`{"reason": "…"}\`. Query: \`status\`.`].join('\n');
 
+/** How a session's ScanImportWorkflow is started (and the fleet bench's same-shape no-op: bench/noop-workflow.ts). */
+export function scanImportStartOptions(
+  config: Config,
+  target: MonitoredSession,
+  options: Pick<MonitorOptions, 'recipients' | 'replaceRunning'> = {},
+) {
+  const workflowId = scanImportWorkflowId(target.sessionId);
+  const { scanCheckDelayMs } = config.durations;
+  const input: ScanImportInput = {
+    sessionId: target.sessionId,
+    studyId: target.studyId,
+    siteId: target.siteId,
+    checkDelayMs: scanCheckDelayMs,
+    ...(options.recipients ? { recipients: options.recipients } : {}),
+  };
+  return {
+    ...startOptions(config, target, 'scan-import', workflowId, options.replaceRunning),
+    args: [input] as [ScanImportInput],
+    staticSummary: `Scan import check of ${target.sessionId} (${target.studyId} at ${target.siteId})`,
+    staticDetails: details([
+      `Checks whether scan data for \`${target.sessionId}\` arrived, then again after **${describeDuration(scanCheckDelayMs)}**;`,
+      'if not, emails the admins once.',
+    ]),
+  };
+}
+
 export async function startScanMonitors(
   client: Client,
   config: Config,
@@ -108,7 +134,7 @@ export async function startScanMonitors(
   options: MonitorOptions = {},
 ): Promise<StartedMonitors> {
   const session = { sessionId: target.sessionId, studyId: target.studyId, siteId: target.siteId };
-  const { scanCheckDelayMs, downloadWindowMs, downloadRetryInitialMs, downloadRetryMaxMs } = config.durations;
+  const { downloadWindowMs, downloadRetryInitialMs, downloadRetryMaxMs } = config.durations;
   /** Starts one monitor, or joins the running one; a run started since `keepStartedSince` is kept instead. */
   const keptOrStarted = async (workflowId: string, start: () => Promise<{ firstExecutionRunId: string }>) => {
     const since = options.keepStartedSince;
@@ -116,23 +142,10 @@ export async function startScanMonitors(
     return kept ?? { workflowId, runId: (await start()).firstExecutionRunId };
   };
 
-  const importId = scanImportWorkflowId(target.sessionId);
-  const importInput: ScanImportInput = {
-    ...session,
-    checkDelayMs: scanCheckDelayMs,
-    ...(options.recipients ? { recipients: options.recipients } : {}),
-  };
+  const importStart = scanImportStartOptions(config, target, options);
   const started: StartedMonitors = {
-    scanImport: await keptOrStarted(importId, () =>
-      client.workflow.start<typeof ScanImportWorkflow>(SCAN_IMPORT_WORKFLOW, {
-        ...startOptions(config, target, 'scan-import', importId, options.replaceRunning),
-        args: [importInput],
-        staticSummary: `Scan import check of ${target.sessionId} (${target.studyId} at ${target.siteId})`,
-        staticDetails: details([
-          `Checks whether scan data for \`${target.sessionId}\` arrived, then again after **${describeDuration(scanCheckDelayMs)}**;`,
-          'if not, emails the admins once.',
-        ]),
-      }),
+    scanImport: await keptOrStarted(importStart.workflowId, () =>
+      client.workflow.start<typeof ScanImportWorkflow>(SCAN_IMPORT_WORKFLOW, importStart),
     ),
   };
 

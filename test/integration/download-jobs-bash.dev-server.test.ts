@@ -15,9 +15,9 @@ import { recordMonitorsCancelled } from '../../src/sessions/cancel';
 import { startScanMonitors } from '../../src/temporal/monitors';
 import { cancelSignal, statusQuery, type MonitorTarget } from '../../surface';
 import { seedSession, uniqueSessionId } from '../support/lab';
-import { quietTemporalLogs, startMonitorHarness, type MonitorHarness } from '../support/monitors';
+import { startMonitorHarness, type MonitorHarness } from '../support/monitors';
 import { eventually } from '../support/processes';
-import { connectDevServer } from '../support/temporal';
+import { connectDevServer, quietTemporalLogs } from '../support/temporal';
 
 const TOKEN = 'download-jobs-token';
 let temporal: Awaited<ReturnType<typeof connectDevServer>>;

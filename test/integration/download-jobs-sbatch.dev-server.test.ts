@@ -9,9 +9,9 @@ import { startScanMonitors } from '../../src/temporal/monitors';
 import { cancelSignal, scansArrivedSignal, statusQuery } from '../../surface';
 import { createFakeSlurm, type FakeSlurm } from '../support/fake-slurm';
 import { addScan, seedSession, uniqueSessionId } from '../support/lab';
-import { quietTemporalLogs, startMonitorHarness, type MonitorHarness } from '../support/monitors';
+import { startMonitorHarness, type MonitorHarness } from '../support/monitors';
 import { eventually } from '../support/processes';
-import { connectDevServer } from '../support/temporal';
+import { connectDevServer, quietTemporalLogs } from '../support/temporal';
 
 let temporal: Awaited<ReturnType<typeof connectDevServer>>;
 let lab: MonitorHarness;

@@ -15,21 +15,19 @@ import { Runtime } from '@temporalio/worker';
 import fc from 'fast-check';
 import pino from 'pino';
 import request from 'supertest';
-import type { ActivityDeps } from '../../activities';
 import { createApp } from '../../src/app';
 import { loadConfig, type Config } from '../../src/config';
 import { RedcapConfig, RedcapRecord } from '../../src/db/entities';
 import { IntakeFailure } from '../../src/db/intake-failure';
 import type { Orm } from '../../src/db/orm';
-import { createMailer, type Mailer } from '../../src/mail/transport';
 import { installTemporalRuntime } from '../../src/temporal/runtime';
-import { createWorker, type ServiceWorker } from '../../src/worker';
 import type { RedcapIntakeResult } from '../../surface';
 import { createTestDatabase } from '../support/db';
 import { FakeRedcap, type FakeProject } from '../support/fake-redcap';
 import { hostileString, hugeString, storable } from '../support/hostile';
 import { seedLab } from '../support/lab';
 import { connectDevServer, workflowFailure } from '../support/temporal';
+import { startTestWorker, type TestWorker } from '../support/worker';
 
 const REDCAP_TOKEN = `A1B2C3D4E5F6${randomUUID().replace(/-/g, '').slice(0, 20).toUpperCase()}`;
 const REVOKED_TOKEN = `FFEE${randomUUID().replace(/-/g, '').toUpperCase()}`;
@@ -53,9 +51,7 @@ let fake: FakeRedcap;
 let elsewhere: FakeRedcap;
 let project: FakeProject;
 let config: Config;
-let mailer: Mailer;
-let worker: ServiceWorker;
-let workerRun: Promise<void>;
+let worker: TestWorker;
 let app: http.Server;
 let goodConfig: RedcapConfig;
 const workflows = new Set<string>();
@@ -88,10 +84,7 @@ beforeAll(async () => {
     DATA_DIR: fs.mkdtempSync(path.join(os.tmpdir(), 'hostile-intake-')),
     SCAN_CHECK_DELAY: '1 hour',
   });
-  mailer = createMailer(config);
-  const deps: ActivityDeps = { config, orm, logger, temporal: temporal.client, mailer };
-  worker = await createWorker({ config, connection: temporal.nativeConnection, deps });
-  workerRun = worker.run();
+  worker = await startTestWorker({ config, orm, server: temporal, logger });
   app = http.createServer(createApp({ config, orm, temporal: temporal.client, logger }).callback());
   await new Promise<void>((resolve) => app.listen(0, '127.0.0.1', resolve));
 });
@@ -103,9 +96,7 @@ afterAll(async () => {
       .terminate('hostile-intake test done')
       .catch(() => undefined);
   }
-  worker?.shutdown();
-  await workerRun;
-  mailer?.close();
+  await worker?.stop();
   await new Promise<void>((resolve) => app?.close(() => resolve()));
   await temporal?.close();
   await fake?.close();

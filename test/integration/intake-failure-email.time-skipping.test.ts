@@ -9,9 +9,9 @@ import { RedcapConfig } from '../../src/db/entities';
 import { IntakeFailure } from '../../src/db/intake-failure';
 import { startRedcapIntake } from '../../src/temporal/intakes';
 import { FakeRedcap } from '../support/fake-redcap';
-import { quietTemporalLogs, startMonitorHarness, type MonitorHarness } from '../support/monitors';
+import { timeSkippingMonitors, type MonitorHarness } from '../support/monitors';
 import { eventually } from '../support/processes';
-import { createTimeSkippingEnv, workflowFailure } from '../support/temporal';
+import { workflowFailure } from '../support/temporal';
 
 jest.setTimeout(180_000);
 
@@ -20,10 +20,9 @@ let env: TestWorkflowEnvironment;
 let lab: MonitorHarness;
 let redcap: FakeRedcap;
 let config: RedcapConfig;
+timeSkippingMonitors((suite) => ({ env, lab } = suite));
 
 beforeAll(async () => {
-  quietTemporalLogs();
-  env = await createTimeSkippingEnv();
   redcap = await FakeRedcap.start();
   redcap.addProject({
     token: TOKEN,
@@ -37,7 +36,6 @@ beforeAll(async () => {
       },
     ],
   });
-  lab = await startMonitorHarness({ client: env.client, nativeConnection: env.nativeConnection });
   const em = lab.orm.em.fork();
   config = await em.findOneOrFail(RedcapConfig, { project: 1234 });
   Object.assign(config, { url: redcap.url, token: TOKEN });
@@ -45,9 +43,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await lab?.close();
   await redcap?.close();
-  await env?.teardown();
 });
 
 test('SMTP down for three hours: the failure is recorded at once, the email goes out once the server is back', async () => {

@@ -10,9 +10,9 @@ import { findOrCreateSession } from '../../src/sessions/domain';
 import { syncDigestSchedules, type DigestScheduleSettings } from '../../src/temporal/digest-schedules';
 import { labDigestScheduleId } from '../../surface';
 import { addScan } from '../support/lab';
-import { quietTemporalLogs, startMonitorHarness, type MonitorHarness } from '../support/monitors';
+import { startMonitorHarness, type MonitorHarness } from '../support/monitors';
 import { eventually } from '../support/processes';
-import { connectDevServer } from '../support/temporal';
+import { connectDevServer, quietTemporalLogs } from '../support/temporal';
 
 /** A study of this run's own: schedule ids are global on the shared dev server. */
 const STUDY = `DG${randomUUID().replace(/-/g, '').slice(0, 8).toUpperCase()}`;

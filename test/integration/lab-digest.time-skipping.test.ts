@@ -16,8 +16,7 @@ import { refreshSessionStates } from '../../src/lab-data/state';
 import { findOrCreateSession } from '../../src/sessions/domain';
 import { LAB_DIGEST_WORKFLOW, type LabDigestInput, type LabDigestResult } from '../../surface';
 import { addScan, seedSession } from '../support/lab';
-import { quietTemporalLogs, startMonitorHarness, type MonitorHarness } from '../support/monitors';
-import { createTimeSkippingEnv } from '../support/temporal';
+import { timeSkippingMonitors, type MonitorHarness } from '../support/monitors';
 
 const DAY = 86_400_000;
 const ZONE = 'America/Toronto';
@@ -28,13 +27,11 @@ let runs = 0;
 const em = () => lab.orm.em.fork() as EntityManager;
 const sql = (query: string, params: unknown[] = []) => lab.orm.em.fork().getConnection().execute(query, params);
 
+timeSkippingMonitors((suite) => ({ env, lab } = suite), {
+  env: { TZ: ZONE, PUBLIC_URL: 'https://lab.example.org/scans/' },
+});
+
 beforeAll(async () => {
-  quietTemporalLogs();
-  env = await createTimeSkippingEnv();
-  lab = await startMonitorHarness(
-    { client: env.client, nativeConnection: env.nativeConnection },
-    { env: { TZ: ZONE, PUBLIC_URL: 'https://lab.example.org/scans/' } },
-  );
   const seed = em();
   const other = seed.create(Study, { id: 'SPX02', name: 'Second study' });
   seed.create(StudySite, { study: other, site: 'CMH', code: 'SPX02', usesRedcap: true });
@@ -43,11 +40,6 @@ beforeAll(async () => {
   seed.create(User, { name: 'Pat Admin', email: 'pat@example.org', admin: true, studies: [other] });
   await seed.flush();
   [{ id: configId }] = await sql(`select id from redcap_config`);
-});
-
-afterAll(async () => {
-  await lab?.close();
-  await env?.teardown();
 });
 
 async function digest(studyId: string, at?: string, client: Client = env.client): Promise<LabDigestResult> {

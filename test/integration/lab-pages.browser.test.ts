@@ -20,10 +20,10 @@ import { launchBrowser, type TestBrowser } from '../support/browser';
 import { FakeRedcap } from '../support/fake-redcap';
 import { serveLab, startOidcProvider, type LabService, type TestOidcProvider } from '../support/lab-pages';
 import { uniqueSessionId } from '../support/lab';
-import { quietTemporalLogs, startMonitorHarness, type MonitorHarness } from '../support/monitors';
+import { startMonitorHarness, type MonitorHarness } from '../support/monitors';
 import { eventually } from '../support/processes';
 import { freePort } from '../support/ports';
-import { connectDevServer } from '../support/temporal';
+import { connectDevServer, quietTemporalLogs } from '../support/temporal';
 
 const TOKEN = 'lab-pages-test-token';
 function screenshotsDir(): string {

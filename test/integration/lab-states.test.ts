@@ -13,9 +13,9 @@ import { refreshSessionStates } from '../../src/lab-data/state';
 import { redcapIntakeWorkflowId, statusQuery, type RedcapIntakeResult } from '../../surface';
 import { FakeRedcap } from '../support/fake-redcap';
 import { uniqueSessionId } from '../support/lab';
-import { quietTemporalLogs, startMonitorHarness, type MonitorHarness } from '../support/monitors';
+import { startMonitorHarness, type MonitorHarness } from '../support/monitors';
 import { eventually, runCli } from '../support/processes';
-import { connectDevServer, devServerAddress } from '../support/temporal';
+import { connectDevServer, devServerAddress, quietTemporalLogs } from '../support/temporal';
 
 const TOKEN = 'lab-states-token';
 const REDCAP_TOKEN = 'C0FFEE00C0FFEE00C0FFEE00C0FFEE00';

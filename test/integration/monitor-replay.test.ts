@@ -11,8 +11,8 @@ import path from 'node:path';
 import { EncryptionCodec, serviceDataConverter } from '../../src/temporal/data-converter';
 import { replayHistories, type ReplayOutcome } from '../support/determinism';
 import { encodedHistory, HISTORIES_DIR, recordedHistories } from '../support/histories';
-import { quietTemporalLogs } from '../support/monitors';
 import { frozenReleases, releaseWorkflowsPath, runningReleases } from '../support/releases';
+import { quietTemporalLogs } from '../support/temporal';
 
 jest.setTimeout(180_000);
 

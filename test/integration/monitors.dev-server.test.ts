@@ -22,9 +22,9 @@ import {
 } from '../../surface';
 import { HISTORIES_DIR, writeHistory } from '../support/histories';
 import { addScan, seedSession, uniqueSessionId } from '../support/lab';
-import { quietTemporalLogs, startMonitorHarness, type MonitorHarness } from '../support/monitors';
+import { startMonitorHarness, type MonitorHarness } from '../support/monitors';
 import { eventually, startServiceProcess, type ServiceProcess } from '../support/processes';
-import { connectDevServer, devServerAddress } from '../support/temporal';
+import { connectDevServer, devServerAddress, quietTemporalLogs } from '../support/temporal';
 
 const TOKEN = 'dev-server-test-token';
 let temporal: Awaited<ReturnType<typeof connectDevServer>>;

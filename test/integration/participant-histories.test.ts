@@ -14,14 +14,11 @@ import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
 import request from 'supertest';
-import type { ActivityDeps } from '../../activities';
 import { createApp } from '../../src/app';
 import { loadConfig, type Config } from '../../src/config';
 import { RedcapConfig } from '../../src/db/entities';
 import type { Orm } from '../../src/db/orm';
-import { createMailer, type Mailer } from '../../src/mail/transport';
 import { startScanMonitors } from '../../src/temporal/monitors';
-import { createWorker, type ServiceWorker } from '../../src/worker';
 import {
   LAB_DIGEST_WORKFLOW,
   labDigestScheduleId,
@@ -36,11 +33,11 @@ import { createTestDatabase } from '../support/db';
 import { FakeRedcap } from '../support/fake-redcap';
 import { describeFinding, scanHistories, type Scan } from '../support/history-scan';
 import { freeEmailHour, seedLab, seedSession, uniqueSessionId } from '../support/lab';
-import { quietTemporalLogs } from '../support/monitors';
 import { participantTextsOfThisProcess, registerParticipantText } from '../support/participant-texts';
 import { eventually } from '../support/processes';
 import { startSmtpServer, type TestSmtpServer } from '../support/smtp';
-import { connectDevServer, workflowFailure } from '../support/temporal';
+import { connectDevServer, quietTemporalLogs, workflowFailure } from '../support/temporal';
+import { startTestWorker, type TestWorker } from '../support/worker';
 
 jest.setTimeout(180_000);
 
@@ -63,9 +60,7 @@ let orm: Orm;
 let fake: FakeRedcap;
 let smtp: TestSmtpServer;
 let temporal: Awaited<ReturnType<typeof connectDevServer>>;
-let worker: ServiceWorker;
-let workerRun: Promise<void>;
-let mailer: Mailer;
+let worker: TestWorker;
 let config: Config;
 let redcap: RedcapConfig;
 let scan: Scan;
@@ -131,10 +126,7 @@ beforeAll(async () => {
   registerParticipantText('redcap-session', typed.badSession);
   registerParticipantText('redcap-date', typed.badDate);
 
-  mailer = createMailer(config);
-  const deps: ActivityDeps = { config, orm, logger: pino({ level: 'silent' }), temporal: temporal.client, mailer };
-  worker = await createWorker({ config, connection: temporal.nativeConnection, deps });
-  workerRun = worker.run();
+  worker = await startTestWorker({ config, orm, server: temporal, logger: pino({ level: 'silent' }) });
   const app = createApp({ config, orm, temporal: temporal.client, logger: pino({ level: 'silent' }) }).callback();
   const post = async (record: string) =>
     (await request(app).post('/redcap').type('form').send(det(record)).expect(202)).body.workflowId as string;
@@ -245,9 +237,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  worker?.shutdown();
-  await workerRun;
-  mailer?.close();
+  await worker?.stop();
   await temporal?.close();
   await smtp?.close();
   await fake?.close();

@@ -11,13 +11,10 @@ import path from 'node:path';
 import type { Client } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import pino from 'pino';
-import type { ActivityDeps } from '../../activities';
 import { loadConfig, type Config } from '../../src/config';
 import { RedcapConfig } from '../../src/db/entities';
 import type { Orm } from '../../src/db/orm';
-import { createMailer } from '../../src/mail/transport';
 import { startRedcapIntake } from '../../src/temporal/intakes';
-import { createWorker, type ServiceWorker } from '../../src/worker';
 import type { RedcapIntakeResult } from '../../surface';
 import { createTestDatabase } from '../support/db';
 import { workflowTaskFailures } from '../support/determinism';
@@ -25,6 +22,7 @@ import { FakeRedcap, redcapFixtureRows } from '../support/fake-redcap';
 import { seedLab } from '../support/lab';
 import { eventually, startTsProcess } from '../support/processes';
 import { connectDevServer } from '../support/temporal';
+import { startTestWorker, type TestWorker } from '../support/worker';
 
 const TOKEN = 'C0DEC0DEC0DEC0DEC0DEC0DEC0DEC0DE';
 const RUN = randomUUID().replace(/-/g, '').slice(0, 4).toUpperCase();
@@ -36,8 +34,7 @@ interface Side {
   name: 'codec off' | 'codec on';
   config: Config;
   server: Awaited<ReturnType<typeof connectDevServer>>;
-  worker: ServiceWorker;
-  run: Promise<void>;
+  worker: TestWorker;
 }
 
 let orm: Orm;
@@ -72,15 +69,8 @@ beforeAll(async () => {
   ] as const) {
     const config = loadConfig({ ...env, TEMPORAL_TASK_QUEUE: `payload-codec-${name.replace(' ', '-')}-${RUN}` });
     const server = await connectDevServer(config.codecKeys);
-    const deps: ActivityDeps = {
-      config,
-      orm,
-      logger: pino({ level: 'silent' }),
-      temporal: server.client,
-      mailer: createMailer(config),
-    };
-    const worker = await createWorker({ config, connection: server.nativeConnection, deps });
-    sides.push({ name, config, server, worker, run: worker.run() });
+    const worker = await startTestWorker({ config, orm, server, logger: pino({ level: 'silent' }) });
+    sides.push({ name, config, server, worker });
   }
 });
 
@@ -91,8 +81,7 @@ afterAll(async () => {
       .terminate('payload-codec test done')
       .catch(() => undefined);
   for (const side of sides) {
-    side.worker.shutdown();
-    await side.run;
+    await side.worker.stop();
     await side.server.close();
   }
   await fake?.close();

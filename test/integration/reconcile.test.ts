@@ -11,16 +11,13 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { WorkflowFailedError } from '@temporalio/client';
 import pino from 'pino';
 import { MockActivityEnvironment } from '@temporalio/testing';
-import type { ActivityDeps } from '../../activities';
 import { createReconcileActivities, type ReconcileProgress } from '../../activities/reconcile';
 import { loadConfig, type Config } from '../../src/config';
 import { RedcapConfig, RedcapRecord, ReconcileState, Site, Study, StudySite, User } from '../../src/db/entities';
 import type { Orm } from '../../src/db/orm';
-import { createMailer, type Mailer } from '../../src/mail/transport';
 import { missedTriggersTotal } from '../../src/metrics';
 import { startRedcapIntake } from '../../src/temporal/intakes';
 import { syncReconcileSchedules, type ScheduleSettings } from '../../src/temporal/schedules';
-import { createWorker, type ServiceWorker } from '../../src/worker';
 import {
   REDCAP_RECONCILE_WORKFLOW,
   redcapIntakeWorkflowId,
@@ -36,6 +33,7 @@ import { freeEmailHour } from '../support/lab';
 import { releaseStarters } from '../support/releases';
 import { startSmtpServer, type TestSmtpServer } from '../support/smtp';
 import { connectDevServer } from '../support/temporal';
+import { startTestWorker, type TestWorker } from '../support/worker';
 
 jest.setTimeout(240_000);
 
@@ -51,9 +49,7 @@ let dbUrl: string;
 let fake: FakeRedcap;
 let smtp: TestSmtpServer;
 let temporal: Awaited<ReturnType<typeof connectDevServer>>;
-let worker: ServiceWorker;
-let workerRun: Promise<void>;
-let mailer: Mailer;
+let worker: TestWorker;
 let config: Config;
 let redcap: RedcapConfig;
 const logLines: string[] = [];
@@ -154,10 +150,7 @@ beforeAll(async () => {
   await seed.flush();
   fake.addProject({ token: TOKEN, records: [], utcOffsetMinutes: REDCAP_UTC_OFFSET_MINUTES });
 
-  mailer = createMailer(config);
-  const deps: ActivityDeps = { config, orm, logger, temporal: temporal.client, mailer };
-  worker = await createWorker({ config, connection: temporal.nativeConnection, deps });
-  workerRun = worker.run();
+  worker = await startTestWorker({ config, orm, server: temporal, logger });
 });
 
 afterAll(async () => {
@@ -175,9 +168,7 @@ afterAll(async () => {
       .terminate('reconcile test done')
       .catch(() => undefined);
   }
-  worker?.shutdown();
-  await workerRun;
-  mailer?.close();
+  await worker?.stop();
   await temporal?.close();
   await smtp?.close();
   await fake?.close();
@@ -370,7 +361,7 @@ test('the pages of a big window: REDCap asked 100 records at a time; a retry goe
     orm,
     logger: pino({ level: 'silent' }),
     temporal: temporal.client,
-    mailer,
+    mailer: worker.deps.mailer,
   });
   const begun: ReconcileProgress = await new MockActivityEnvironment().run(activities.beginReconcile, {
     configId: big.id,

@@ -16,23 +16,20 @@ import { CancelledFailure, WorkflowFailedError, WorkflowNotFoundError } from '@t
 import { Worker } from '@temporalio/worker';
 import pino from 'pino';
 import request from 'supertest';
-import type { ActivityDeps } from '../../activities';
 import { createApp } from '../../src/app';
 import { loadConfig, type Config } from '../../src/config';
 import { RedcapConfig, RedcapRecord, Site, Study, StudySite, User } from '../../src/db/entities';
 import type { Orm } from '../../src/db/orm';
-import { createMailer, type Mailer } from '../../src/mail/transport';
 import { findSession } from '../../src/sessions/domain';
 import { findRedcapIntake } from '../../src/temporal/intakes';
-import { createWorker, type ServiceWorker } from '../../src/worker';
 import { redcapIntakeWorkflowId, type RedcapIntakeResult } from '../../surface';
 import { createTestDatabase } from '../support/db';
 import { FakeRedcap, detFixtureFields, redcapFixtureRepeatRows, type FakeRow } from '../support/fake-redcap';
-import { quietTemporalLogs } from '../support/monitors';
 import { eventually } from '../support/processes';
 import { releaseStarters } from '../support/releases';
 import { startSmtpServer, type TestSmtpServer } from '../support/smtp';
-import { connectDevServer, workflowFailure } from '../support/temporal';
+import { connectDevServer, quietTemporalLogs, workflowFailure } from '../support/temporal';
+import { startTestWorker, type TestWorker } from '../support/worker';
 
 const CLASSIC_TOKEN = 'C1C2C3C4C5C6C7C8C9C0C1C2C3C4C5C6';
 const REPEAT_TOKEN = 'D1D2D3D4D5D6D7D8D9D0D1D2D3D4D5D6';
@@ -51,8 +48,7 @@ let fake: FakeRedcap;
 let smtp: TestSmtpServer;
 let smtpGate: SmtpGate;
 let temporal: Awaited<ReturnType<typeof connectDevServer>>;
-const workers: Array<{ worker: ServiceWorker; run: Promise<void> }> = [];
-let mailer: Mailer;
+const workers: TestWorker[] = [];
 let config: Config;
 /** The service with a short SCAN_CHECK_DELAY, on a task queue of its own: monitors that finish (and email) at once. */
 let quickConfig: Config;
@@ -289,13 +285,9 @@ beforeAll(async () => {
     events: { baseline_arm_1: 51, scan_arm_1: 52 },
   });
 
-  mailer = createMailer(config);
   const logger = pino({ level: 'silent' });
-  for (const each of [config, quickConfig]) {
-    const deps: ActivityDeps = { config: each, orm, logger, temporal: temporal.client, mailer };
-    const worker = await createWorker({ config: each, connection: temporal.nativeConnection, deps });
-    workers.push({ worker, run: worker.run() });
-  }
+  for (const each of [config, quickConfig])
+    workers.push(await startTestWorker({ config: each, orm, server: temporal, logger }));
   app = createApp({ config, orm, temporal: temporal.client, logger }).callback();
   quickApp = createApp({ config: quickConfig, orm, temporal: temporal.client, logger }).callback();
 });
@@ -307,9 +299,7 @@ afterAll(async () => {
       .terminate('redcap-data test done')
       .catch(() => undefined);
   }
-  for (const { worker } of workers) worker.shutdown();
-  await Promise.all(workers.map(({ run }) => run));
-  mailer?.close();
+  await Promise.all(workers.map((worker) => worker.stop()));
   await temporal?.close();
   await smtpGate?.close();
   await smtp?.close();

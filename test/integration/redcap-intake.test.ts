@@ -13,17 +13,14 @@ import { MikroORM } from '@mikro-orm/postgresql';
 import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
 import pino from 'pino';
 import request from 'supertest';
-import type { ActivityDeps } from '../../activities';
 import { createApp } from '../../src/app';
 import { loadConfig, type Config } from '../../src/config';
 import { RedcapConfig, RedcapRecord, Site, Study, StudySite, User } from '../../src/db/entities';
 import { IntakeFailure } from '../../src/db/intake-failure';
 import { ormConfig } from '../../src/db/mikro-orm.config';
 import type { Orm } from '../../src/db/orm';
-import { createMailer, type Mailer } from '../../src/mail/transport';
 import { triggersTotal } from '../../src/metrics';
 import { findSession } from '../../src/sessions/domain';
-import { createWorker, type ServiceWorker } from '../../src/worker';
 import { redcapIntakeWorkflowId, type RedcapIntakeResult } from '../../surface';
 import { createTestDatabase } from '../support/db';
 import { FakeRedcap, detFixtureFields, redcapFixtureRows } from '../support/fake-redcap';
@@ -31,6 +28,7 @@ import { freePort } from '../support/ports';
 import { freeEmailHour } from '../support/lab';
 import { startSmtpServer, type TestSmtpServer } from '../support/smtp';
 import { connectDevServer, workflowFailure } from '../support/temporal';
+import { startTestWorker, type TestWorker } from '../support/worker';
 
 const CLASSIC_TOKEN = 'A1B2C3D4E5F60718293A4B5C6D7E8F90';
 const LONG_TOKEN = '0F1E2D3C4B5A69788796A5B4C3D2E1F0';
@@ -44,9 +42,7 @@ let orm: Orm;
 let fake: FakeRedcap;
 let smtp: TestSmtpServer;
 let temporal: Awaited<ReturnType<typeof connectDevServer>>;
-let worker: ServiceWorker;
-let workerRun: Promise<void>;
-let mailer: Mailer;
+let worker: TestWorker;
 let config: Config;
 let app: ReturnType<ReturnType<typeof createApp>['callback']>;
 let classicConfig: RedcapConfig;
@@ -200,10 +196,7 @@ beforeAll(async () => {
     events: { baseline_arm_1: 41, month_6_arm_1: 42 },
   });
 
-  mailer = createMailer(config);
-  const deps: ActivityDeps = { config, orm, logger, temporal: temporal.client, mailer };
-  worker = await createWorker({ config, connection: temporal.nativeConnection, deps });
-  workerRun = worker.run();
+  worker = await startTestWorker({ config, orm, server: temporal, logger });
   app = createApp({ config, orm, temporal: temporal.client, logger }).callback();
 });
 
@@ -214,9 +207,7 @@ afterAll(async () => {
       .terminate('redcap-intake test done')
       .catch(() => undefined);
   }
-  worker?.shutdown();
-  await workerRun;
-  mailer?.close();
+  await worker?.stop();
   await temporal?.close();
   await smtp?.close();
   await fake?.close();

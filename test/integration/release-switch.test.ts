@@ -22,10 +22,9 @@ import { cancelSignal, scansArrivedSignal, statusQuery } from '../fixtures/relea
 import { resultUnlessTaskFails, workflowTaskFailures, workflowTaskWorkers } from '../support/determinism';
 import { FakeRedcap } from '../support/fake-redcap';
 import { addScan, seedSession } from '../support/lab';
-import { quietTemporalLogs, startMonitorHarness, type MonitorHarness } from '../support/monitors';
+import { timeSkippingMonitors, type MonitorHarness } from '../support/monitors';
 import { eventually } from '../support/processes';
 import { createReleaseWorker, type ReleaseWorker, releaseStarters, runningReleases } from '../support/releases';
-import { createTimeSkippingEnv } from '../support/temporal';
 
 /**
  * Compile-time: today's activities still accept every call a running 0.1.0 or 0.2.0 workflow makes (same names,
@@ -45,12 +44,13 @@ let redcap: FakeRedcap;
 let oldWorker: { worker: ReleaseWorker; running: Promise<void> } | undefined;
 const redcapRows: Array<Record<string, string>> = [];
 
+// Hooks run in the order they are declared: the old worker stops before the harness and its server do.
+afterAll(() => stopOldWorker());
+timeSkippingMonitors((suite) => ({ env, lab } = suite), { worker: false });
+
 beforeAll(async () => {
-  quietTemporalLogs();
-  env = await createTimeSkippingEnv();
   redcap = await FakeRedcap.start();
   redcap.addProject({ token: TOKEN, records: redcapRows });
-  lab = await startMonitorHarness({ client: env.client, nativeConnection: env.nativeConnection }, { worker: false });
   const em = lab.orm.em.fork();
   const config = await em.findOneOrFail(RedcapConfig, { project: 1234 });
   config.url = redcap.url;
@@ -58,12 +58,7 @@ beforeAll(async () => {
   await em.flush();
 });
 
-afterAll(async () => {
-  await stopOldWorker();
-  await lab?.close();
-  await redcap?.close();
-  await env?.teardown();
-});
+afterAll(() => redcap?.close());
 
 async function stopOldWorker(): Promise<void> {
   if (oldWorker?.worker.getState() === 'RUNNING') oldWorker.worker.shutdown();

@@ -17,29 +17,14 @@ import { workflowSource } from '../../src/temporal/workflow-bundle';
 import { cancelSignal, jobsTaskQueue, scansArrivedSignal, statusQuery, type ScanDownloadResult } from '../../surface';
 import { historyText } from '../support/history-text';
 import { addScan, seedSession } from '../support/lab';
-import { quietTemporalLogs, startMonitorHarness, type MonitorHarness } from '../support/monitors';
+import { timeSkippingMonitors, type MonitorHarness } from '../support/monitors';
 import { eventually } from '../support/processes';
-import { createTimeSkippingEnv } from '../support/temporal';
 
 const HOUR = 3_600_000;
 let env: TestWorkflowEnvironment;
 let lab: MonitorHarness;
 let serial = 0;
-
-beforeAll(async () => {
-  quietTemporalLogs();
-  env = await createTimeSkippingEnv();
-  lab = await startMonitorHarness({ client: env.client, nativeConnection: env.nativeConnection });
-});
-
-afterAll(async () => {
-  await lab?.close();
-  await env?.teardown();
-});
-
-beforeEach(() => {
-  lab.smtp.messages.length = 0;
-});
+timeSkippingMonitors((suite) => ({ env, lab } = suite));
 
 async function startDownload(options: { site?: string; endTime?: string } = {}) {
   serial += 1;

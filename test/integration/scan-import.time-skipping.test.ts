@@ -14,29 +14,14 @@ import { temporal } from '@temporalio/proto';
 import { cancelSignal, scansArrivedSignal, statusQuery, type ScanImportResult } from '../../surface';
 import { historyText } from '../support/history-text';
 import { addScan, seedSession } from '../support/lab';
-import { quietTemporalLogs, startMonitorHarness, type MonitorHarness } from '../support/monitors';
+import { timeSkippingMonitors, type MonitorHarness } from '../support/monitors';
 import { eventually } from '../support/processes';
-import { createTimeSkippingEnv } from '../support/temporal';
 
 const DAY = 86_400_000;
 let env: TestWorkflowEnvironment;
 let lab: MonitorHarness;
 let serial = 0;
-
-beforeAll(async () => {
-  quietTemporalLogs();
-  env = await createTimeSkippingEnv();
-  lab = await startMonitorHarness({ client: env.client, nativeConnection: env.nativeConnection });
-});
-
-afterAll(async () => {
-  await lab?.close();
-  await env?.teardown();
-});
-
-beforeEach(() => {
-  lab.smtp.messages.length = 0;
-});
+timeSkippingMonitors((suite) => ({ env, lab } = suite));
 
 /** A fresh session at CMH logged in REDCap, without scans. */
 async function newSession(options: { record?: boolean } = {}) {

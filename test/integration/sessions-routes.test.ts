@@ -11,9 +11,9 @@ import { recordMonitorsCancelled } from '../../src/sessions/cancel';
 import { startScanMonitors } from '../../src/temporal/monitors';
 import { scansArrivedSignal, statusQuery } from '../../surface';
 import { addScan, seedSession, uniqueSessionId } from '../support/lab';
-import { quietTemporalLogs, startMonitorHarness, type MonitorHarness } from '../support/monitors';
+import { startMonitorHarness, type MonitorHarness } from '../support/monitors';
 import { eventually } from '../support/processes';
-import { connectDevServer } from '../support/temporal';
+import { connectDevServer, quietTemporalLogs } from '../support/temporal';
 
 const TOKEN = 'route-test-token';
 const auth = { Authorization: `Bearer ${TOKEN}` };

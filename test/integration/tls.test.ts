@@ -5,19 +5,18 @@
  */
 import { randomUUID } from 'node:crypto';
 import pino from 'pino';
-import type { ActivityDeps } from '../../activities';
 import { ConfigError, loadConfig } from '../../src/config';
 import { ormSsl } from '../../src/db/mikro-orm.config';
 import { DatabaseUnavailableError, openDatabase, type Orm } from '../../src/db/orm';
-import { createMailer } from '../../src/mail/transport';
 import { watchedConfigCache } from '../../src/redcap/config-cache';
 import { connectTemporal, temporalSettings, TemporalUnavailableError } from '../../src/temporal/client';
-import { connectWorkerTemporal, createWorker } from '../../src/worker';
+import { connectWorkerTemporal } from '../../src/worker';
 import { REDCAP_RECONCILE_WORKFLOW } from '../../surface';
 import { createTestDatabase } from '../support/db';
 import { eventually } from '../support/processes';
 import { devServerAddress, workflowFailure } from '../support/temporal';
 import { grpcTlsProxy, makeCertificates, postgresTlsProxy, type TestCertificates, type TlsProxy } from '../support/tls';
+import { startTestWorker } from '../support/worker';
 
 let certs: TestCertificates;
 let orm: Orm;
@@ -53,15 +52,12 @@ describe('Temporal frontend over mTLS', () => {
     const settings = temporalSettings(config);
     const client = await connectTemporal(settings);
     const connection = await connectWorkerTemporal(settings);
-    const deps: ActivityDeps = {
+    const worker = await startTestWorker({
       config,
       orm,
+      server: { client, nativeConnection: connection },
       logger: pino({ level: 'silent' }),
-      temporal: client,
-      mailer: createMailer(config),
-    };
-    const worker = await createWorker({ config, connection, deps });
-    const run = worker.run();
+    });
     try {
       const workflowId = `tls-reconcile-${randomUUID()}`;
       await client.workflow.start(REDCAP_RECONCILE_WORKFLOW, {
@@ -74,8 +70,7 @@ describe('Temporal frontend over mTLS', () => {
       expect(failure.cause?.message).toMatch(/REDCap config 987654321 no longer exists/);
       expect(proxy.sessions).toBeGreaterThanOrEqual(2);
     } finally {
-      worker.shutdown();
-      await run;
+      await worker.stop();
       await connection.close();
       await client.connection.close();
     }

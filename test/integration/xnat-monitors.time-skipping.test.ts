@@ -29,9 +29,9 @@ import type { RedcapRecordMonitor } from '../../workflows/redcap-record';
 import type { XnatSyncWorkflow } from '../../workflows/xnat-sync';
 import { FakeXnat } from '../support/fake-xnat';
 import { addScan, seedSession, seedXnat } from '../support/lab';
-import { quietTemporalLogs, startMonitorHarness, type MonitorHarness } from '../support/monitors';
+import { startMonitorHarness, type MonitorHarness } from '../support/monitors';
 import { eventually } from '../support/processes';
-import { createTimeSkippingEnv } from '../support/temporal';
+import { createTimeSkippingEnv, quietTemporalLogs } from '../support/temporal';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;

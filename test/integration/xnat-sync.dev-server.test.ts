@@ -11,9 +11,9 @@ import { syncSchedulesWith, syncXnatSchedules, type ScheduleSettings } from '../
 import { redcapRecordWorkflowId, SessionIdAttribute, xnatSyncScheduleId } from '../../surface';
 import { FakeXnat } from '../support/fake-xnat';
 import { seedSession, seedXnat, uniqueSessionId } from '../support/lab';
-import { quietTemporalLogs, startMonitorHarness, type MonitorHarness } from '../support/monitors';
+import { startMonitorHarness, type MonitorHarness } from '../support/monitors';
 import { eventually } from '../support/processes';
-import { connectDevServer } from '../support/temporal';
+import { connectDevServer, quietTemporalLogs } from '../support/temporal';
 
 const TOKEN = 'xnat-sync-token';
 let temporal: Awaited<ReturnType<typeof connectDevServer>>;

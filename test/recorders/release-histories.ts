@@ -21,11 +21,11 @@ import { scansArrivedSignal, statusQuery } from '../fixtures/releases/0.1.0/work
 import { FakeRedcap } from '../support/fake-redcap';
 import { HISTORIES_DIR, writeHistory } from '../support/histories';
 import { addScan, seedSession, uniqueSessionId } from '../support/lab';
-import { quietTemporalLogs, startMonitorHarness, type MonitorHarness } from '../support/monitors';
+import { startMonitorHarness, type MonitorHarness } from '../support/monitors';
 import { freePort } from '../support/ports';
 import { eventually } from '../support/processes';
 import { createReleaseWorker, type ReleaseWorker, releaseHasWorkflow, releaseStarters } from '../support/releases';
-import { connectDevServer } from '../support/temporal';
+import { connectDevServer, quietTemporalLogs } from '../support/temporal';
 
 const release = process.env.RECORD_RELEASE?.trim();
 const outDir = path.join(HISTORIES_DIR, `release-${release}`);

@@ -7,21 +7,18 @@ import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { status } from '@grpc/grpc-js';
 import type { Client } from '@temporalio/client';
-import { temporal } from '@temporalio/proto';
-import { DefaultLogger, Runtime, type NativeConnection } from '@temporalio/worker';
-import type { ActivityDeps } from '../../activities';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { NativeConnection } from '@temporalio/worker';
+import { activityDepsFrom, type ActivityDeps } from '../../activities';
 import { loadConfig, type Config } from '../../src/config';
 import type { Orm } from '../../src/db/orm';
 import { logger } from '../../src/logger';
-import { createMailer } from '../../src/mail/transport';
-import { registerSearchAttributes } from '../../src/temporal/client';
-import { searchAttributes } from '../../surface';
-import { createWorker, type ServiceWorker } from '../../src/worker';
 import { createTestDatabase } from './db';
 import { seedLab, type LabOptions } from './lab';
 import { startSmtpServer, type TestSmtpServer } from './smtp';
+import { createTimeSkippingEnv, quietTemporalLogs } from './temporal';
+import { startTestWorker, type TestWorker } from './worker';
 
 /** Logs `<study> <session>` to <script>.log; exits 3 with the content of fail-<session> on stderr when that file exists. */
 const LOGGING_JOB = `#!/usr/bin/env bash
@@ -31,33 +28,6 @@ echo "$1 $2" >> "$dir/$name.log"
 if [ -f "$dir/fail-$name-$2" ]; then cat "$dir/fail-$name-$2" >&2; exit 3; fi
 echo "$name submitted for $2"
 `;
-
-/**
- * The suite's dev server has SessionId/StudyId/SiteId already. The time-skipping test server cannot list
- * search attributes (UNIMPLEMENTED) but accepts addSearchAttributes.
- */
-async function registerOurSearchAttributes(client: Client): Promise<void> {
-  const namespace = client.options.namespace;
-  try {
-    await registerSearchAttributes(client, namespace);
-  } catch (err) {
-    if ((err as { code?: number }).code !== status.UNIMPLEMENTED) throw err;
-    const keyword = temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD;
-    await client.connection.operatorService.addSearchAttributes({
-      namespace,
-      searchAttributes: Object.fromEntries(searchAttributes.map((key) => [key.name, keyword])),
-    });
-  }
-}
-
-/**
- * The SDK logs every failed activity attempt at WARN, and the download monitor fails attempts on purpose:
- * keep the test output to errors. Call before anything creates the Temporal runtime (the test environment).
- */
-export function quietTemporalLogs(): void {
-  if (Runtime._instance) return;
-  Runtime.install({ logger: new DefaultLogger('ERROR') });
-}
 
 export interface MonitorHarness {
   orm: Orm;
@@ -76,12 +46,18 @@ export interface MonitorHarness {
   close(): Promise<void>;
 }
 
+export interface MonitorHarnessOptions {
+  /** Environment of the config, over the harness's own (SMTP_URL, SUBMIT_SCRIPTS, a task queue of its own). */
+  env?: Record<string, string>;
+  lab?: LabOptions;
+  /** false starts no worker (a test that runs its own, e.g. on a frozen release's code). */
+  worker?: boolean;
+}
+
 export async function startMonitorHarness(
   server: { client: Client; nativeConnection: NativeConnection },
-  /** worker: false starts no worker (a test that runs its own, e.g. on a frozen release's code). */
-  options: { env?: Record<string, string>; lab?: LabOptions; worker?: boolean } = {},
+  options: MonitorHarnessOptions = {},
 ): Promise<MonitorHarness> {
-  await registerOurSearchAttributes(server.client);
   const { orm, url: databaseUrl } = await createTestDatabase();
   await seedLab(orm, options.lab);
   const smtp = await startSmtpServer();
@@ -94,16 +70,10 @@ export async function startMonitorHarness(
     TEMPORAL_TASK_QUEUE: `monitors-${randomUUID()}`,
     ...options.env,
   });
-  const deps: ActivityDeps = {
-    config,
-    orm,
-    logger: logger.child({ test: 'monitors' }, { level: 'warn' }),
-    temporal: server.client,
-    mailer: createMailer(config),
-  };
+  const quiet = logger.child({ test: 'monitors' }, { level: 'warn' });
+  const deps: ActivityDeps = { ...activityDepsFrom(config, orm, server.client), logger: quiet };
 
-  let worker: ServiceWorker | undefined;
-  let running: Promise<void> | undefined;
+  let worker: TestWorker | undefined;
   const harness: MonitorHarness = {
     orm,
     databaseUrl,
@@ -125,15 +95,12 @@ export async function startMonitorHarness(
       else fs.writeFileSync(file, stderr);
     },
     async startWorker() {
-      worker = await createWorker({ config, connection: server.nativeConnection, deps });
-      running = worker.run();
+      worker = await startTestWorker({ config, orm, server, logger: quiet });
     },
     async stopWorker() {
-      if (!worker || !running) return;
-      if (worker.getState() === 'RUNNING') worker.shutdown();
-      await running;
+      const stopping = worker;
       worker = undefined;
-      running = undefined;
+      await stopping?.stop();
     },
     async close() {
       await harness.stopWorker();
@@ -144,4 +111,30 @@ export async function startMonitorHarness(
   };
   if (options.worker !== false) await harness.startWorker();
   return harness;
+}
+
+/**
+ * The set-up of a test file of the monitors on Temporal's time-skipping server, as jest hooks: the server and a
+ * harness on it before the file's tests (handed to `ready`), no SMTP message left from the test before, both
+ * stopped after the file. Call at the top of the file.
+ */
+export function timeSkippingMonitors(
+  ready: (suite: { env: TestWorkflowEnvironment; lab: MonitorHarness }) => void,
+  options: MonitorHarnessOptions = {},
+): void {
+  let env: TestWorkflowEnvironment | undefined;
+  let lab: MonitorHarness | undefined;
+  beforeAll(async () => {
+    quietTemporalLogs();
+    env = await createTimeSkippingEnv();
+    lab = await startMonitorHarness({ client: env.client, nativeConnection: env.nativeConnection }, options);
+    ready({ env, lab });
+  });
+  afterAll(async () => {
+    await lab?.close();
+    await env?.teardown();
+  });
+  beforeEach(() => {
+    if (lab) lab.smtp.messages.length = 0;
+  });
 }
