@@ -15,6 +15,7 @@ import {
   statusQuery,
   type ScanDownloadInput,
   type ScanDownloadResult,
+  WAITING_FOR_XNAT,
 } from '../../surface';
 import { ScanDownloadWorkflow } from '../../workflows';
 import { gate, waitFor, workflowTests } from '../support/workflow-tests';
@@ -29,6 +30,7 @@ function noScansYet(): never {
 const scansThere = async () => ({ scans: 2, attempt: Context.current().info.attempt });
 
 const wf = workflowTests({
+  waitForXnatArchive: async () => ({ ready: 'no-xnat-project' }),
   downloadScans: async () => noScansYet(),
   runPostDownload: async () => ({ script: 'post_download.sh', exitCode: 0 }),
   sendMonitorEmail: async () => ({ sent: true, recipients: 1 }),
@@ -52,10 +54,35 @@ test('scans there at the first attempt: the post-download job runs, on the jobs 
   const handle = await wf.start(ScanDownloadWorkflow, input);
   expect(await handle.result()).toEqual<ScanDownloadResult>({ outcome: 'downloaded', attempts: 1 });
   expect(wf.calls().map((call) => [call.activity, call.taskQueue])).toEqual([
+    ['waitForXnatArchive', wf.taskQueue],
     ['downloadScans', jobsTaskQueue(wf.taskQueue)],
     ['runPostDownload', jobsTaskQueue(wf.taskQueue)],
   ]);
   expect(wf.calls('runPostDownload')[0].args).toEqual([{ sessionId: input.sessionId }]);
+});
+
+test('not archived in XNAT at first: waiting-for-xnat, checked again on the backoff; once archived, the download', async () => {
+  let looks = 0;
+  wf.stub({
+    waitForXnatArchive: async () => {
+      looks += 1;
+      if (looks < 3)
+        throw ApplicationFailure.create({ type: WAITING_FOR_XNAT, message: 'in the prearchive', details: [{}] });
+      return { ready: 'archived' };
+    },
+    downloadScans: scansThere,
+  });
+  const handle = await wf.start(ScanDownloadWorkflow, input);
+  await waitFor(async () => (await handle.query(statusQuery)).state === 'waiting-for-xnat', 'the wait for XNAT');
+  expect(wf.calls('downloadScans')).toHaveLength(0);
+  expect(await handle.result()).toEqual<ScanDownloadResult>({ outcome: 'downloaded', attempts: 1 });
+  expect(wf.calls().map((call) => call.activity)).toEqual([
+    'waitForXnatArchive',
+    'waitForXnatArchive',
+    'waitForXnatArchive',
+    'downloadScans',
+    'runPostDownload',
+  ]);
 });
 
 test('scans at the third attempt (0, 1, 3 hours): the post-download step, then downloaded after 3 attempts', async () => {
@@ -142,7 +169,9 @@ test.each([
     cancelReason: 'withdrew',
   });
   expect(wf.calls().map((call) => call.activity)).toEqual(
-    how === 'signal' ? ['downloadScans'] : ['downloadScans', 'downloadScans'],
+    how === 'signal'
+      ? ['waitForXnatArchive', 'downloadScans']
+      : ['waitForXnatArchive', 'downloadScans', 'downloadScans'],
   );
 });
 
