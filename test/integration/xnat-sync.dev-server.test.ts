@@ -136,6 +136,11 @@ test('a scheduled run files the session XNAT has and starts its RedcapRecordMoni
     monitor: 'redcap-record',
     workflowId: redcapRecordWorkflowId(sessionId),
   });
-  expect(await monitor.result()).toEqual({ outcome: 'cancelled', cancelReason: 'a pilot scan' });
+  // The typed reason stays in PostgreSQL (the signal carries none): the result has none, GET shows the recorded one.
+  expect(await monitor.result()).toEqual({ outcome: 'cancelled' });
+  const after = await request(app).get(`/sessions/${sessionId}`).set(auth).expect(200);
+  expect(after.body.monitors).toContainEqual(
+    expect.objectContaining({ monitor: 'redcap-record', outcome: 'cancelled', cancelReason: 'a pilot scan' }),
+  );
   expect(lab.smtp.messages).toHaveLength(0);
 });
